@@ -1,0 +1,106 @@
+//! Typed server functions: the UI's only door into the engine. Each one starts with `require_role(..)` (sign-in and
+//! first-run setup are the public exceptions and say so), then asks the [`Engine`](crate::engine::Engine) from context.
+
+use crate::error::AppError;
+use crate::types::{DashboardData, UserInfo};
+use leptos::prelude::*;
+
+/// How much history the dashboard chart shows.
+pub const DASHBOARD_WINDOW_SECS: i64 = 15 * 60;
+
+/// The signed-in user.
+#[server(prefix = "/api/fn", endpoint = "me")]
+pub async fn current_user() -> Result<UserInfo, AppError> {
+    use crate::engine::require_role;
+    use crate::types::Role;
+    require_role(Role::Viewer).await
+}
+
+/// Public: signs in. Rate-limited per client address and per account; one generic message for every wrong credential.
+#[server(prefix = "/api/fn", endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<(), AppError> {
+    use crate::engine::{client_ip, engine, session, set_status, sign_in};
+    let result = async {
+        let (user, epoch) = engine()?
+            .verify_login(username.trim(), &password, client_ip().await)
+            .await?;
+        sign_in(&session().await?, &user, epoch).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await;
+    if let Err(e) = &result {
+        set_status(e);
+    }
+    result
+}
+
+/// Public only while no user exists: creates the first admin and signs it in.
+#[server(prefix = "/api/fn", endpoint = "setup")]
+pub async fn setup(username: String, password: String, confirm: String) -> Result<(), AppError> {
+    use crate::engine::{engine, session, set_status, sign_in};
+    let result = async {
+        if password != confirm {
+            return Err(AppError::invalid("confirm", "the two passwords differ"));
+        }
+        let (user, epoch) = engine()?
+            .create_first_admin(username.trim(), &password)
+            .await?;
+        sign_in(&session().await?, &user, epoch).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await;
+    if let Err(e) = &result {
+        set_status(e);
+    }
+    result
+}
+
+/// Signs out: the session is deleted server-side.
+#[server(prefix = "/api/fn", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::engine::{require_role, session, sign_out};
+    use crate::types::Role;
+    require_role(Role::Viewer).await?;
+    sign_out(&session().await?).await?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The dashboard's first render: current values and the last 15 minutes of `metric` of source `self`.
+#[server(prefix = "/api/fn", endpoint = "dashboard")]
+pub async fn dashboard(metric: String) -> Result<DashboardData, AppError> {
+    use crate::engine::{engine, require_role};
+    use crate::types::{Role, SELF_METRICS};
+    let user = require_role(Role::Viewer).await?;
+    if !SELF_METRICS.iter().any(|(m, _)| *m == metric) {
+        return Err(AppError::invalid(
+            "metric",
+            format!("unknown metric `{metric}`"),
+        ));
+    }
+    let engine = engine()?;
+    let values = engine.current_values().await?;
+    let points = engine
+        .recent_points("self", &metric, DASHBOARD_WINDOW_SECS)
+        .await?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    Ok(DashboardData {
+        user,
+        values,
+        chart_metric: metric,
+        points,
+        window_secs: DASHBOARD_WINDOW_SECS,
+        now_ms,
+    })
+}
+
+/// Admin: every user account.
+#[server(prefix = "/api/fn", endpoint = "users")]
+pub async fn list_users() -> Result<Vec<UserInfo>, AppError> {
+    use crate::engine::{engine, require_role};
+    use crate::types::Role;
+    require_role(Role::Admin).await?;
+    engine()?.list_users().await
+}

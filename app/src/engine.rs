@@ -1,0 +1,144 @@
+//! The seam between the UI and the engine (server only).
+//!
+//! `server` implements [`Engine`] and provides it as `Arc<dyn Engine>` through Leptos context; server functions call it
+//! and nothing else, so the UI stays a thin client and `app` never depends on `server`. Authorisation lives here too:
+//! [`authorize`] is the one policy every server function (through [`require_role`]) and every REST data route applies
+//! first.
+
+use crate::error::AppError;
+use crate::types::{CurrentValue, Point, Role, UserInfo};
+use async_trait::async_trait;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tower_sessions::Session;
+
+/// What the UI may ask of the engine. All methods are cheap enough for a request path.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Number of users; zero means first-run setup is open.
+    async fn user_count(&self) -> Result<i64, AppError>;
+    /// The user behind a session, if it still exists and `epoch` is current (a password change or session revocation
+    /// bumps the epoch and so signs out every session of the user).
+    async fn session_user(&self, user_id: i64, epoch: i64) -> Result<Option<UserInfo>, AppError>;
+    /// Checks a password, applying the per-address and per-account attempt limits. Returns the user and its session
+    /// epoch.
+    async fn verify_login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<(UserInfo, i64), AppError>;
+    /// Creates the first admin, only while no user exists.
+    async fn create_first_admin(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(UserInfo, i64), AppError>;
+    /// Every user account.
+    async fn list_users(&self) -> Result<Vec<UserInfo>, AppError>;
+    /// Latest value of every metric of every source.
+    async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError>;
+    /// Points of one series over the last `window_secs`, oldest first.
+    async fn recent_points(
+        &self,
+        source: &str,
+        metric: &str,
+        window_secs: i64,
+    ) -> Result<Vec<Point>, AppError>;
+}
+
+pub type SharedEngine = Arc<dyn Engine>;
+
+const SESSION_USER: &str = "uid";
+const SESSION_EPOCH: &str = "epoch";
+
+/// The one authorisation policy: the session must belong to an existing user whose role is at least `min`.
+/// Without a valid session: [`AppError::Unauthorized`]; with too low a role: [`AppError::Forbidden`].
+pub async fn authorize(
+    session: &Session,
+    engine: &dyn Engine,
+    min: Role,
+) -> Result<UserInfo, AppError> {
+    let user_id: Option<i64> = session
+        .get(SESSION_USER)
+        .await
+        .map_err(AppError::internal)?;
+    let epoch: Option<i64> = session
+        .get(SESSION_EPOCH)
+        .await
+        .map_err(AppError::internal)?;
+    let (Some(user_id), Some(epoch)) = (user_id, epoch) else {
+        return Err(AppError::Unauthorized);
+    };
+    let Some(user) = engine.session_user(user_id, epoch).await? else {
+        // The user was deleted or its sessions revoked: forget this one for good.
+        session.flush().await.map_err(AppError::internal)?;
+        return Err(AppError::Unauthorized);
+    };
+    if user.role < min {
+        return Err(AppError::Forbidden);
+    }
+    Ok(user)
+}
+
+/// Binds `user` to the session under a fresh session id (so a fixated id is worthless).
+pub async fn sign_in(session: &Session, user: &UserInfo, epoch: i64) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(AppError::internal)?;
+    session
+        .insert(SESSION_USER, user.id)
+        .await
+        .map_err(AppError::internal)?;
+    session
+        .insert(SESSION_EPOCH, epoch)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// Deletes the session server-side; its cookie is worthless afterwards.
+pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(AppError::internal)
+}
+
+/// The engine provided to server functions.
+pub fn engine() -> Result<SharedEngine, AppError> {
+    leptos::prelude::use_context::<SharedEngine>()
+        .ok_or_else(|| AppError::internal("engine missing from context"))
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(AppError::internal)
+}
+
+/// The first line of every server function: [`authorize`] for the current request, and the HTTP status of a refusal
+/// set on the response.
+pub async fn require_role(min: Role) -> Result<UserInfo, AppError> {
+    let result = async { authorize(&session().await?, engine()?.as_ref(), min).await }.await;
+    if let Err(e) = &result {
+        set_status(e);
+    }
+    result
+}
+
+/// Sets the HTTP status of the current server-function response to match `error`.
+pub fn set_status(error: &AppError) {
+    if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = axum::http::StatusCode::from_u16(error.status_code()) {
+            options.set_status(status);
+        }
+    }
+}
+
+/// The client address of the current request (unspecified when it cannot be known).
+pub async fn client_ip() -> IpAddr {
+    match leptos_axum::extract::<axum::Extension<ClientIp>>().await {
+        Ok(axum::Extension(ClientIp(ip))) => ip,
+        Err(_) => IpAddr::from([0, 0, 0, 0]),
+    }
+}
+
+/// The client address of a request, put in the request's extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);

@@ -1,0 +1,90 @@
+//! The error every server function returns. It crosses the wire as JSON, so the UI matches on variants and shows a
+//! clear message; internal causes stay in the server log, the client only sees a reference to find them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Sign in to continue.")]
+    Unauthorized,
+    #[error("Your role does not allow this.")]
+    Forbidden,
+    /// Deliberately the same message whether the user exists or not.
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
+    #[error("Too many sign-in attempts. Try again in {} minute(s).", retry_after_secs.div_ceil(60).max(1))]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Not found.")]
+    NotFound,
+    #[error(
+        "Something went wrong on the server (reference {0}); the details are in the server log."
+    )]
+    Internal(String),
+    /// The request never reached the server function, or its answer could not be read.
+    #[error("Request failed: {0}")]
+    Transport(String),
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Logs `cause` with a fresh reference and returns an error that shows only the reference.
+    #[cfg(feature = "ssr")]
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        tracing::error!(reference = %reference, error = %cause, "internal error");
+        AppError::Internal(reference)
+    }
+
+    /// The HTTP status this error is answered with, for server functions and REST routes alike.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::Unauthorized | AppError::InvalidCredentials => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Conflict(_) => 409,
+            AppError::Invalid { .. } => 422,
+            AppError::RateLimited { .. } => 429,
+            AppError::Transport(_) => 400,
+            AppError::Internal(_) => 500,
+        }
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let status = axum::http::StatusCode::from_u16(self.status_code())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (
+            status,
+            axum::Json(serde_json::json!({ "error": self.to_string(), "kind": self })),
+        )
+            .into_response();
+        if let AppError::RateLimited { retry_after_secs } = self {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,55 @@
+//! mcpulse's web UI: pages, components, shared types and the typed server functions.
+//!
+//! Data enters through server functions (`api`), which reach the engine only through the [`engine::Engine`] trait that
+//! `server` provides in Leptos context, and through the `/ws` websocket (`live`), which streams fresh samples to the
+//! browser. Pages render on the server first, then hydrate in the browser (`frontend`).
+
+pub mod api;
+pub mod chart;
+#[cfg(feature = "ssr")]
+pub mod engine;
+pub mod error;
+pub mod live;
+pub mod pages;
+pub mod types;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/mcpulse.css"/>
+        <Title text="mcpulse"/>
+        <Router>
+            <Routes fallback=|| view! { <main class="centered"><h1>"Not found"</h1><a href="/">"Back to the dashboard"</a></main> }>
+                <Route path=path!("/") view=pages::dashboard::DashboardPage/>
+                <Route path=path!("/login") view=pages::login::LoginPage/>
+                <Route path=path!("/setup") view=pages::setup::SetupPage/>
+            </Routes>
+        </Router>
+    }
+}

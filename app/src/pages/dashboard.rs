@@ -1,0 +1,162 @@
+//! The dashboard: current value of each `self` metric and a chart of one of them over the last 15 minutes. The first
+//! render comes from the `dashboard` server function; after hydration, samples pushed over `/ws` update the tiles and
+//! extend the chart without a reload.
+
+use crate::api::{dashboard, Logout};
+use crate::chart::{line_chart_svg, ChartSpec};
+use crate::error::AppError;
+use crate::live::{use_live, LiveStatus};
+use crate::types::{format_value, CurrentValue, DashboardData, Point, SELF_METRICS};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let query = use_query_map();
+    let metric = Memo::new(move |_| {
+        query
+            .read()
+            .get("metric")
+            .filter(|m| SELF_METRICS.iter().any(|(known, _)| known == m))
+            .unwrap_or_else(|| SELF_METRICS[0].0.to_string())
+    });
+    let data = Resource::new(move || metric.get(), dashboard);
+    view! {
+        <Title text="Dashboard · mcpulse"/>
+        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(d) => view! { <Dashboard data=d/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Dashboard(data: DashboardData) -> impl IntoView {
+    let DashboardData {
+        user,
+        values,
+        chart_metric,
+        points,
+        window_secs,
+        now_ms,
+    } = data;
+    let values = RwSignal::new(values);
+    let points = RwSignal::new(points);
+    let now = RwSignal::new(now_ms);
+    let live = use_live();
+    let logout = ServerAction::<Logout>::new();
+    let unit = SELF_METRICS
+        .iter()
+        .find(|(m, _)| *m == chart_metric)
+        .map(|(_, u)| *u)
+        .unwrap_or("");
+
+    let charted = chart_metric.clone();
+    Effect::new(move |_| {
+        let Some(batch) = live.latest.get() else {
+            return;
+        };
+        if batch.source != "self" {
+            return;
+        }
+        now.update(|n| *n = (*n).max(batch.t));
+        if let Some((_, v)) = batch.values.iter().find(|(m, _)| *m == charted) {
+            points.update(|ps| {
+                if ps.last().is_none_or(|p| p.t < batch.t) {
+                    ps.push(Point { t: batch.t, v: *v });
+                }
+                let cutoff = batch.t - window_secs * 1000;
+                ps.retain(|p| p.t >= cutoff);
+            });
+        }
+        let at = chrono::DateTime::from_timestamp_millis(batch.t).unwrap_or_default();
+        values.update(|vs| {
+            for (metric, value) in &batch.values {
+                match vs
+                    .iter_mut()
+                    .find(|c| c.source == batch.source && c.metric == *metric)
+                {
+                    Some(c) => {
+                        c.value = *value;
+                        c.at = at;
+                    }
+                    None => vs.push(CurrentValue {
+                        source: batch.source.clone(),
+                        metric: metric.clone(),
+                        value: *value,
+                        at,
+                    }),
+                }
+            }
+        });
+    });
+
+    let svg = move || {
+        let end = now.get();
+        points.with(|ps| {
+            line_chart_svg(
+                ps,
+                &ChartSpec {
+                    width: 880,
+                    height: 280,
+                    unit,
+                    x_range: (end - window_secs * 1000, end),
+                },
+            )
+        })
+    };
+    let status = move || match live.status.get() {
+        LiveStatus::Live => ("live", "Live"),
+        LiveStatus::Connecting => ("connecting", "Connecting…"),
+        LiveStatus::Reconnecting => ("reconnecting", "Reconnecting…"),
+    };
+
+    view! {
+        <header class="topbar">
+            <span class="brand">"mcpulse"</span>
+            <span class="live-status" data-status=move || status().0 aria-live="polite">{move || status().1}</span>
+            <span class="spacer"></span>
+            <span class="muted">{user.username.clone()} " · " {user.role.to_string()}</span>
+            <ActionForm action=logout attr:class="inline">
+                <button type="submit" class="secondary">"Sign out"</button>
+            </ActionForm>
+        </header>
+        <main class="page">
+            <h1>"mcpulse itself"</h1>
+            <p class="muted">"Source " <code>"self"</code> ": mcpulse's own HTTP server and process."</p>
+            <section class="tiles" aria-label="Current values">
+                {SELF_METRICS
+                    .iter()
+                    .map(|(metric, unit)| {
+                        let value = move || {
+                            values.with(|vs| {
+                                vs.iter()
+                                    .find(|c| c.source == "self" && c.metric == *metric)
+                                    .map(|c| format_value(c.value, unit))
+                                    .unwrap_or_else(|| "–".to_string())
+                            })
+                        };
+                        let selected = chart_metric == *metric;
+                        view! {
+                            <a class="tile" class:selected=selected data-metric=*metric href=format!("/?metric={metric}")>
+                                <span class="tile-label">{*metric}</span>
+                                <span class="tile-value">{value}</span>
+                            </a>
+                        }
+                    })
+                    .collect_view()}
+            </section>
+            <section class="card">
+                <h2>{chart_metric.clone()} <span class="muted">" · last 15 minutes"</span></h2>
+                <div class="chart" data-metric=chart_metric.clone() data-points=move || points.with(Vec::len) inner_html=svg></div>
+            </section>
+        </main>
+    }
+}

@@ -1,0 +1,170 @@
+//! Types shared by the server and the browser: what crosses the wire between the engine, the server functions, the
+//! websocket and the pages. Nothing here does I/O.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What a signed-in user may do. Ordered: a higher role includes everything a lower one may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}` (expected viewer, editor or admin)"
+            )),
+        }
+    }
+}
+
+/// The signed-in user as the UI sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+/// One point of a time series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Milliseconds since the Unix epoch (UTC).
+    pub t: i64,
+    pub v: f64,
+}
+
+/// The latest value of one metric of one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurrentValue {
+    pub source: String,
+    pub metric: String,
+    pub value: f64,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything the dashboard needs for its first render.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardData {
+    pub user: UserInfo,
+    pub values: Vec<CurrentValue>,
+    /// The charted metric of source `self`.
+    pub chart_metric: String,
+    /// Its points over [`DashboardData::window_secs`], oldest first.
+    pub points: Vec<Point>,
+    pub window_secs: i64,
+    /// Server time of this answer, milliseconds since the epoch: the right edge of the chart.
+    pub now_ms: i64,
+}
+
+/// One collection round of one source, as pushed to live clients over `/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSamples {
+    pub source: String,
+    /// Milliseconds since the Unix epoch (UTC).
+    pub t: i64,
+    pub values: Vec<(String, f64)>,
+}
+
+/// A message on the `/ws` websocket, server to browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveMessage {
+    Samples(LiveSamples),
+}
+
+/// The metrics of the built-in `self` source, in display order, with their units.
+pub const SELF_METRICS: &[(&str, &str)] = &[
+    ("requests_total", ""),
+    ("errors_total", ""),
+    ("response_time_ms", "ms"),
+    ("active_connections", ""),
+    ("process_resident_memory_bytes", "bytes"),
+];
+
+/// Formats a value for a tile: integers without decimals, bytes in binary units.
+pub fn format_value(value: f64, unit: &str) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    match unit {
+        "bytes" => {
+            let mut v = value;
+            let mut i = 0;
+            const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+            while v >= 1024.0 && i < UNITS.len() - 1 {
+                v /= 1024.0;
+                i += 1;
+            }
+            format!("{v:.1} {}", UNITS[i])
+        }
+        _ => {
+            let s = if value.fract() == 0.0 && value.abs() < 1e15 {
+                format!("{value:.0}")
+            } else {
+                format!("{value:.2}")
+            };
+            if unit.is_empty() {
+                s
+            } else {
+                format!("{s} {unit}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_parse() {
+        assert!(Role::Viewer < Role::Editor && Role::Editor < Role::Admin);
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn values_are_formatted_for_humans() {
+        let cases = [
+            (3.0, "", "3"),
+            (2.5, "ms", "2.50 ms"),
+            (3.0 * 1024.0 * 1024.0, "bytes", "3.0 MiB"),
+            (f64::NAN, "", "NaN"),
+        ];
+        for (value, unit, want) in cases {
+            assert_eq!(format_value(value, unit), want, "{value} {unit}");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The `mcpulse` command line: `serve` (the default), `migrate`, `user add|passwd|list`, `config check|keys`.
+
+use crate::auth::{NewPassword, Username, Users};
+use crate::config::{self, Config};
+use crate::db::{self, ClusterOwnership, Database};
+use app::types::Role;
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mcpulse",
+    version,
+    about = "Self-hosted monitoring for MCP applications"
+)]
+struct Cli {
+    /// Configuration file (default: ./mcpulse.toml if present; also $MCPULSE_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the UI, API and collection (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is asked for, or read from stdin with --password-stdin.
+    Add {
+        username: String,
+        #[arg(long, default_value = "viewer", value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (signs out all of its sessions).
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective values.
+    Check,
+    /// Print the configuration reference (Markdown).
+    Keys,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Config(ConfigCommand::Keys)) = &cli.command {
+        print!("{}", config::reference_markdown());
+        return ExitCode::SUCCESS;
+    }
+    let config = match config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("mcpulse: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcpulse: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcpulse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => crate::serve::run(config).await,
+        Command::Config(ConfigCommand::Check) => {
+            println!("{config:#?}");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Keys) => Ok(()),
+        Command::Migrate => {
+            with_database(&config, |db| async move {
+                db::migrate(&db.pool).await?;
+                println!("migrations applied");
+                Ok(())
+            })
+            .await
+        }
+        Command::User(cmd) => {
+            with_database(&config, |db| async move { user_command(cmd, &db).await }).await
+        }
+    }
+}
+
+/// Opens the database (migrated), runs `f`, and closes it again whatever `f` returned.
+async fn with_database<F, Fut>(config: &Config, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(DatabaseRef) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let database = Database::open(config, ClusterOwnership::Guest).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        f(DatabaseRef {
+            pool: database.pool.clone(),
+        })
+        .await
+    }
+    .await;
+    database.close().await;
+    result
+}
+
+struct DatabaseRef {
+    pool: sqlx::PgPool,
+}
+
+async fn user_command(cmd: UserCommand, db: &DatabaseRef) -> anyhow::Result<()> {
+    let users = Users::new(db.pool.clone());
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let username = Username::parse(&username)?;
+            let password = read_password(password_stdin, true)?;
+            let (user, _) = users.create(&username, password, role).await?;
+            println!("created {} ({})", user.username, user.role);
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin, true)?;
+            if !users.set_password(&username, password).await? {
+                anyhow::bail!("no user named `{username}`");
+            }
+            println!("password of {username} changed; its sessions are signed out");
+        }
+        UserCommand::List => {
+            let list = users.list().await?;
+            if list.is_empty() {
+                println!("no users yet: create one with `mcpulse user add NAME --role admin`");
+            }
+            for (user, created) in list {
+                println!(
+                    "{:<32} {:<7} created {}",
+                    user.username,
+                    user.role,
+                    created.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<NewPassword> {
+    let password = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let first = rpassword::prompt_password("Password: ")?;
+        if confirm && rpassword::prompt_password("Repeat password: ")? != first {
+            anyhow::bail!("the two passwords differ");
+        }
+        first
+    };
+    Ok(NewPassword::parse(&password)?)
+}

@@ -1,0 +1,454 @@
+//! Configuration: built-in defaults, overridden by `mcpulse.toml` (or `--config FILE`), overridden by the
+//! environment (`MCPULSE_*`, plus the seed's names `COLLECTION_INTERVAL`, `RETENTION_PERIOD`, `DASHBOARD_PORT`,
+//! `ALERTS_ENABLED` and the usual `DATABASE_URL`).
+//!
+//! Every key is declared once in [`KEYS`]; loading reads raw strings from the layers, then parses every key and reports
+//! *all* problems at once, each naming the key and where its value came from. The README's configuration reference
+//! is printed from the same table by `mcpulse config keys`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// The address users reach mcpulse at; `https://…` marks session cookies `Secure`.
+    pub public_url: Option<url::Url>,
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+    pub collection_interval: Duration,
+    pub retention: Duration,
+    pub alerts_enabled: bool,
+    pub session_ttl: Duration,
+    pub log: String,
+}
+
+impl Config {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+/// One configuration key.
+pub struct Key {
+    /// Dotted TOML path, e.g. `collection.interval`.
+    pub path: &'static str,
+    /// Environment variables, strongest first.
+    pub env: &'static [&'static str],
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+pub const KEYS: &[Key] = &[
+    Key { path: "server.bind", env: &["MCPULSE_BIND"], default: "127.0.0.1", doc: "Address the UI/API listens on; `0.0.0.0` to serve other machines (e.g. in a container)." },
+    Key { path: "server.port", env: &["MCPULSE_PORT", "DASHBOARD_PORT"], default: "8089", doc: "TCP port of the UI, the REST API, `/ws` and `/health`." },
+    Key { path: "server.public_url", env: &["MCPULSE_PUBLIC_URL"], default: "", doc: "URL users reach mcpulse at. When it is `https://…`, session cookies are marked `Secure` (use behind a TLS proxy)." },
+    Key { path: "database.url", env: &["MCPULSE_DATABASE_URL", "DATABASE_URL"], default: "", doc: "PostgreSQL URL (`postgres://user@host:5432/db`). Empty: mcpulse runs its own private PostgreSQL under `database.data_dir`." },
+    Key { path: "database.data_dir", env: &["MCPULSE_DATA_DIR"], default: "./data", doc: "Where the zero-setup PostgreSQL cluster lives (`<data_dir>/postgres`)." },
+    Key { path: "database.max_connections", env: &["MCPULSE_DATABASE_MAX_CONNECTIONS"], default: "10", doc: "Size of the connection pool." },
+    Key { path: "collection.interval", env: &["MCPULSE_COLLECTION_INTERVAL", "COLLECTION_INTERVAL"], default: "10s", doc: "How often built-in sources are collected (1s–1h)." },
+    Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },
+    Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules (accepted now; the alerting engine is not built yet)." },
+    Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
+    Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
+];
+
+/// Environment variables with the `MCPULSE_` prefix that are not configuration keys but still known.
+const OTHER_ENV: &[&str] = &["MCPULSE_CONFIG"];
+
+/// Where a raw value came from, for error messages.
+#[derive(Debug, Clone, PartialEq)]
+enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// Every problem found while loading, one per line.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Loads the configuration from the process environment and the config file (`explicit`, else `$MCPULSE_CONFIG`,
+/// else `./mcpulse.toml` if it exists).
+pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let file = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| env.get("MCPULSE_CONFIG").map(PathBuf::from))
+        .map(|p| (p, true))
+        .unwrap_or_else(|| (PathBuf::from("mcpulse.toml"), false));
+    let text = match std::fs::read_to_string(&file.0) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file.1 => None,
+        Err(e) => {
+            return Err(ConfigErrors(vec![format!(
+                "cannot read config file {}: {e}",
+                file.0.display()
+            )]))
+        }
+    };
+    from_sources(text.as_deref().map(|t| (file.0.as_path(), t)), &env)
+}
+
+/// Builds the configuration from an optional config file's text and an environment (testable without touching the
+/// process).
+pub fn from_sources(
+    file: Option<(&Path, &str)>,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigErrors> {
+    let mut problems = Vec::new();
+    let mut raw: BTreeMap<&'static str, (String, Origin)> = KEYS
+        .iter()
+        .map(|k| (k.path, (k.default.to_string(), Origin::Default)))
+        .collect();
+
+    if let Some((path, text)) = file {
+        match text.parse::<toml::Table>() {
+            Err(e) => problems.push(format!(
+                "{}: not valid TOML: {}",
+                path.display(),
+                e.message()
+            )),
+            Ok(table) => {
+                for (dotted, value) in flatten(&table) {
+                    let Some(key) = KEYS.iter().find(|k| k.path == dotted) else {
+                        problems.push(format!(
+                            "{}: unknown key `{dotted}`{}",
+                            path.display(),
+                            suggest(&dotted)
+                        ));
+                        continue;
+                    };
+                    match value {
+                        Some(v) => {
+                            raw.insert(key.path, (v, Origin::File(path.to_path_buf())));
+                        }
+                        None => problems.push(format!(
+                            "{}: `{dotted}` must be a string, number or boolean",
+                            path.display()
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    for (name, _) in env.iter().filter(|(n, _)| n.starts_with("MCPULSE_")) {
+        if !OTHER_ENV.contains(&name.as_str())
+            && !KEYS.iter().any(|k| k.env.contains(&name.as_str()))
+        {
+            problems.push(format!("unknown environment variable {name}"));
+        }
+    }
+    for key in KEYS {
+        // `env` lists the strongest name first, so the first one set wins.
+        if let Some((name, value)) = key.env.iter().find_map(|n| env.get(*n).map(|v| (*n, v))) {
+            raw.insert(key.path, (value.clone(), Origin::Env(name.to_string())));
+        }
+    }
+
+    let mut p = Parser {
+        raw: &raw,
+        problems: &mut problems,
+    };
+    let config = Config {
+        bind: p
+            .get("server.bind", |s| {
+                s.parse::<IpAddr>()
+                    .map(Some)
+                    .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0".into())
+            })
+            .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        port: p.get("server.port", |s| match s.parse::<u16>() {
+            Ok(0) | Err(_) => Err("expected a port number between 1 and 65535".into()),
+            Ok(port) => Ok(port),
+        }),
+        public_url: p.get("server.public_url", |s| {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+            match url.scheme() {
+                "http" | "https" => Ok(Some(url)),
+                other => Err(format!("scheme must be http or https, not `{other}`")),
+            }
+        }),
+        database_url: p.get("database.url", |s| {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+            match url.scheme() {
+                "postgres" | "postgresql" => Ok(Some(s.to_string())),
+                other => Err(format!(
+                    "scheme must be postgres:// or postgresql://, not `{other}://`"
+                )),
+            }
+        }),
+        data_dir: p.get("database.data_dir", |s| {
+            if s.trim().is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(PathBuf::from(s))
+            }
+        }),
+        max_connections: p.get("database.max_connections", |s| match s.parse::<u32>() {
+            Ok(n @ 2..=1000) => Ok(n),
+            _ => Err("expected a whole number between 2 and 1000".into()),
+        }),
+        collection_interval: p.get("collection.interval", |s| {
+            duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
+        }),
+        retention: p.get("storage.retention", |s| {
+            duration_between(
+                s,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86400),
+            )
+        }),
+        alerts_enabled: p.get("alerts.enabled", |s| {
+            match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err("expected true or false".into()),
+            }
+        }),
+        session_ttl: p.get("auth.session_ttl", |s| {
+            duration_between(s, Duration::from_secs(60), Duration::from_secs(366 * 86400))
+        }),
+        log: p.get("log.level", |s| {
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map(|_| s.to_string())
+                .map_err(|e| format!("not a log filter: {e}"))
+        }),
+    };
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+struct Parser<'a> {
+    raw: &'a BTreeMap<&'static str, (String, Origin)>,
+    problems: &'a mut Vec<String>,
+}
+
+impl Parser<'_> {
+    /// Parses one key; on failure records the problem and returns `T::default()` so every key still gets checked.
+    fn get<T: Default>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        let (value, origin) = &self.raw[key];
+        match parse(value.trim()) {
+            Ok(v) => v,
+            Err(why) => {
+                self.problems
+                    .push(format!("{key} = {value:?} (from {origin}): {why}"));
+                T::default()
+            }
+        }
+    }
+}
+
+fn duration_between(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as 10s, 5m, 2h or 7d ({e})"))?;
+    if d < min || d > max {
+        return Err(format!(
+            "must be between {} and {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// `[a] b = 1` → `("a.b", Some("1"))`; arrays and deeper tables give `None`.
+fn flatten(table: &toml::Table) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for (section, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                for (name, v) in inner {
+                    out.push((format!("{section}.{name}"), scalar(v)));
+                }
+            }
+            other => out.push((section.clone(), scalar(other))),
+        }
+    }
+    out
+}
+
+fn scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn suggest(dotted: &str) -> String {
+    KEYS.iter()
+        .map(|k| (strsim::levenshtein(k.path, dotted), k.path))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, path)| format!(" (did you mean `{path}`?)"))
+        .unwrap_or_default()
+}
+
+/// The configuration reference as a Markdown table (for the README).
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "| key (`mcpulse.toml`) | environment | default | meaning |\n|---|---|---|---|\n",
+    );
+    for k in KEYS {
+        let env: Vec<String> = k.env.iter().map(|e| format!("`{e}`")).collect();
+        let default = if k.default.is_empty() {
+            "(none)".to_string()
+        } else {
+            format!("`{}`", k.default)
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            k.path,
+            env.join(", "),
+            default,
+            k.doc
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = from_sources(None, &env(&[])).expect("defaults are valid");
+        assert_eq!(c.port, 8089);
+        assert_eq!(c.collection_interval, Duration::from_secs(10));
+        assert_eq!(c.retention, Duration::from_secs(7 * 86400));
+        assert!(c.database_url.is_none() && c.alerts_enabled && !c.secure_cookies());
+    }
+
+    #[test]
+    fn environment_beats_file_beats_default_and_seed_aliases_work() {
+        let file = "[server]\nport = 9000\n[collection]\ninterval = \"30s\"\n[storage]\nretention = \"2d\"\n";
+        let c = from_sources(
+            Some((Path::new("mcpulse.toml"), file)),
+            &env(&[
+                ("COLLECTION_INTERVAL", "5s"),
+                ("RETENTION_PERIOD", "168h"),
+                ("ALERTS_ENABLED", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.port, 9000, "file beats default");
+        assert_eq!(
+            c.collection_interval,
+            Duration::from_secs(5),
+            "env alias beats file"
+        );
+        assert_eq!(c.retention, Duration::from_secs(168 * 3600));
+        assert!(!c.alerts_enabled);
+        let c = from_sources(
+            None,
+            &env(&[("DASHBOARD_PORT", "1"), ("MCPULSE_PORT", "2")]),
+        )
+        .unwrap();
+        assert_eq!(c.port, 2, "the MCPULSE_ name beats the seed alias");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_naming_key_and_origin() {
+        let file = "[server]\nprot = 1\n[collection]\ninterval = \"soon\"\n";
+        let err = from_sources(
+            Some((Path::new("mcpulse.toml"), file)),
+            &env(&[
+                ("MCPULSE_PORT", "70000"),
+                ("DATABASE_URL", "mysql://x"),
+                ("MCPULSE_RETENTON", "1d"),
+                ("MCPULSE_PUBLIC_URL", "not a url"),
+            ]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "unknown key `server.prot` (did you mean `server.port`?)",
+            "collection.interval = \"soon\" (from mcpulse.toml)",
+            "server.port = \"70000\" (from environment variable MCPULSE_PORT)",
+            "database.url",
+            "unknown environment variable MCPULSE_RETENTON",
+            "server.public_url",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert_eq!(err.0.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        for (value, ok) in [("1s", true), ("500ms", false), ("2h", false), ("10", false)] {
+            let r = from_sources(None, &env(&[("COLLECTION_INTERVAL", value)]));
+            assert_eq!(r.is_ok(), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        let c = from_sources(
+            None,
+            &env(&[("MCPULSE_PUBLIC_URL", "https://mon.example.com")]),
+        )
+        .unwrap();
+        assert!(c.secure_cookies());
+    }
+}

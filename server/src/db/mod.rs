@@ -1,0 +1,90 @@
+//! The database: a connection pool to PostgreSQL — the server named by `database.url`, or the private cluster of
+//! [`embedded`] — and the schema in `migrations/`, embedded at compile time and applied on start and by
+//! `mcpulse migrate`. Sessions get their table from tower-sessions' store at the same time.
+
+pub mod embedded;
+
+use crate::config::Config;
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// How the process uses the private cluster when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterOwnership {
+    /// `mcpulse serve`: stop the cluster at exit even if it was found running.
+    Owner,
+    /// One-shot commands: stop it only if this process started it.
+    Guest,
+}
+
+/// An open database: the pool plus, for the zero-setup mode, the private cluster behind it.
+pub struct Database {
+    pub pool: PgPool,
+    cluster: Option<(embedded::Cluster, ClusterOwnership)>,
+}
+
+impl Database {
+    pub async fn open(config: &Config, ownership: ClusterOwnership) -> anyhow::Result<Database> {
+        let (options, cluster) = match &config.database_url {
+            Some(url) => (
+                PgConnectOptions::from_str(url).context("parsing database.url")?,
+                None,
+            ),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let cluster =
+                    tokio::task::spawn_blocking(move || embedded::Cluster::start(&data_dir))
+                        .await??;
+                cluster.ensure_database().await?;
+                (cluster.connect_options(), Some((cluster, ownership)))
+            }
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Database { pool, cluster })
+    }
+
+    /// Closes the pool and stops the private cluster if this process should.
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some((cluster, ownership)) = self.cluster {
+            if ownership == ClusterOwnership::Owner || cluster.started_here() {
+                if let Err(e) = cluster.stop().await {
+                    tracing::warn!(error = %e, "stopping the private PostgreSQL failed");
+                }
+            }
+        }
+    }
+}
+
+/// Applies pending migrations (ours and the session store's).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying migrations")?;
+    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    Ok(())
+}
+
+/// True when every embedded migration has been applied successfully.
+pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.contains(&m.version)))
+}

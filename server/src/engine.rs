@@ -1,0 +1,85 @@
+//! The engine as the UI sees it: `server`'s implementation of [`app::engine::Engine`], a facade over users and
+//! storage that server functions reach through Leptos context.
+
+use crate::auth::{NewPassword, Username, Users};
+use crate::store::Store;
+use app::engine::Engine;
+use app::error::AppError;
+use app::types::{CurrentValue, Point, UserInfo};
+use async_trait::async_trait;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub struct EngineImpl {
+    pub users: Users,
+    pub store: Arc<Store>,
+}
+
+#[async_trait]
+impl Engine for EngineImpl {
+    async fn user_count(&self) -> Result<i64, AppError> {
+        self.users.count().await.map_err(AppError::internal)
+    }
+
+    async fn session_user(&self, user_id: i64, epoch: i64) -> Result<Option<UserInfo>, AppError> {
+        self.users
+            .session_user(user_id, epoch)
+            .await
+            .map_err(AppError::internal)
+    }
+
+    async fn verify_login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<(UserInfo, i64), AppError> {
+        if username.is_empty() || password.is_empty() {
+            return Err(AppError::InvalidCredentials);
+        }
+        self.users.verify_login(username, password, client).await
+    }
+
+    async fn create_first_admin(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(UserInfo, i64), AppError> {
+        let username = Username::parse(username)?;
+        let password = NewPassword::parse(password)?;
+        let created = self.users.create_first_admin(&username, password).await?;
+        tracing::info!(user = %username.as_str(), "first admin created through the setup page");
+        Ok(created)
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserInfo>, AppError> {
+        Ok(self
+            .users
+            .list()
+            .await
+            .map_err(AppError::internal)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect())
+    }
+
+    async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError> {
+        self.store
+            .current_values()
+            .await
+            .map_err(AppError::internal)
+    }
+
+    async fn recent_points(
+        &self,
+        source: &str,
+        metric: &str,
+        window_secs: i64,
+    ) -> Result<Vec<Point>, AppError> {
+        let since = chrono::Utc::now() - chrono::Duration::seconds(window_secs);
+        self.store
+            .recent_points(source, metric, since)
+            .await
+            .map_err(AppError::internal)
+    }
+}

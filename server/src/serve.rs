@@ -1,0 +1,195 @@
+//! `mcpulse serve`: opens the database (applying migrations), starts collection, retention and session cleanup,
+//! serves HTTP until SIGTERM/SIGINT, then drains in-flight requests (at most [`DRAIN_TIMEOUT`]), stops background
+//! tasks and closes the database — stopping the private PostgreSQL when mcpulse runs one.
+
+use crate::auth::Users;
+use crate::collect::{self, self_source::SelfSource};
+use crate::config::Config;
+use crate::db::{self, ClusterOwnership, Database};
+use crate::engine::EngineImpl;
+use crate::http::{router, AppState};
+use crate::live::Hub;
+use crate::store::Store;
+use crate::telemetry::{CountingListener, HttpTelemetry, PeerAddr};
+use anyhow::Context;
+use leptos::prelude::LeptosOptions;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// In-flight requests get this long after a shutdown signal; the whole exit stays under 30 s.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running server's handles, so tests can start one on a random port and stop it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub shutdown: CancellationToken,
+    pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts everything and returns once the listener is bound.
+pub async fn start(
+    config: Config,
+    database: Database,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let pool = database.pool.clone();
+    db::migrate(&pool).await?;
+
+    let telemetry = Arc::new(HttpTelemetry::default());
+    let store = Arc::new(Store::new(pool.clone()));
+    let hub = Arc::new(Hub::default());
+    let engine = Arc::new(EngineImpl {
+        users: Users::new(pool.clone()),
+        store: store.clone(),
+    });
+    let state = AppState {
+        leptos_options: leptos_options(),
+        engine,
+        store: store.clone(),
+        hub: hub.clone(),
+        telemetry: telemetry.clone(),
+        pool: pool.clone(),
+        shutdown: shutdown.clone(),
+        secure_cookies: config.secure_cookies(),
+        session_ttl: config.session_ttl,
+    };
+
+    let tasks = CancellationToken::new();
+    let mut background = vec![collect::spawn(
+        Arc::new(SelfSource::new(telemetry.clone())),
+        config.collection_interval,
+        store.clone(),
+        hub,
+        tasks.clone(),
+    )];
+    background.push(spawn_retention(store, config.retention, tasks.clone()));
+    background.push(spawn_session_cleanup(pool, tasks.clone()));
+
+    let listener = tokio::net::TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;
+    let addr = listener.local_addr()?;
+    let app = router(state).into_make_service_with_connect_info::<PeerAddr>();
+    let listener = CountingListener::new(listener, telemetry);
+
+    let stop = shutdown.clone();
+    let done = tokio::spawn(async move {
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let drained = tokio::select! {
+            result = server => { result.context("HTTP server failed")?; true }
+            _ = async { stop.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => false,
+        };
+        if !drained {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; exiting anyway");
+        }
+        tasks.cancel();
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        database.close().await;
+        tracing::info!("mcpulse stopped");
+        Ok(())
+    });
+    Ok(Running {
+        addr,
+        shutdown,
+        done,
+    })
+}
+
+/// `mcpulse serve`.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config, ClusterOwnership::Owner).await?;
+    let shutdown = CancellationToken::new();
+    let running = start(config, database, shutdown.clone()).await?;
+    let url_host = if running.addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        running.addr.ip().to_string()
+    };
+    tracing::info!(
+        "mcpulse listening on http://{url_host}:{}",
+        running.addr.port()
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    shutdown.cancel();
+    running.done.await?
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop mcpulse");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn spawn_retention(
+    store: Arc<Store>,
+    retention: Duration,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = store.apply_retention(chrono::Utc::now(), retention).await {
+                tracing::warn!(error = %e, "retention failed");
+            }
+        }
+    })
+}
+
+fn spawn_session_cleanup(
+    pool: sqlx::PgPool,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use tower_sessions::session_store::ExpiredDeletion;
+    tokio::spawn(async move {
+        let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+        let mut ticks = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "deleting expired sessions failed");
+            }
+        }
+    })
+}
+
+/// Where the compiled site (`/pkg`, assets) is: `LEPTOS_SITE_ROOT`, else `site/` next to the binary's directory
+/// (`target/site` for `target/release/mcpulse`), else `target/site`.
+pub fn leptos_options() -> LeptosOptions {
+    let site_root = std::env::var("LEPTOS_SITE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.join("site")))
+                .filter(|p| p.join("pkg").is_dir())
+                .unwrap_or_else(|| PathBuf::from("target/site"))
+        });
+    LeptosOptions::builder()
+        .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "mcpulse".into()))
+        .site_root(site_root.to_string_lossy().to_string())
+        .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".into()))
+        .build()
+}

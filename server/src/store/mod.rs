@@ -1,0 +1,299 @@
+//! Time-series storage in PostgreSQL.
+//!
+//! Samples enter through [`Store::write`] (one transaction per batch: series upserted, samples appended with one
+//! `UNNEST` insert, each series' latest value updated) and leave through [`Store::current_values`] and
+//! [`Store::recent_points`]. `samples` is partitioned by day; [`Store::ensure_partitions`] creates partitions as data
+//! arrives and [`Store::apply_retention`] drops whole partitions that fall out of the retention period.
+
+use anyhow::Context;
+use app::types::{CurrentValue, Point};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+/// A label set, ordered so equal sets serialise identically.
+pub type Labels = BTreeMap<String, String>;
+
+/// One value of one series at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub metric: String,
+    pub source: String,
+    pub labels: Labels,
+    pub ts: DateTime<Utc>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    metric: String,
+    source: String,
+    labels: String,
+}
+
+pub struct Store {
+    pool: PgPool,
+    /// Series ids already known, so steady-state writes skip the upsert.
+    series: Mutex<HashMap<SeriesKey, i64>>,
+    /// Days whose partition is known to exist.
+    partitions: Mutex<HashSet<NaiveDate>>,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Store {
+            pool,
+            series: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Stores a batch durably (returns after commit). An empty batch is a no-op.
+    pub async fn write(&self, samples: &[Sample]) -> anyhow::Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let days: HashSet<NaiveDate> = samples.iter().map(|s| s.ts.date_naive()).collect();
+        self.ensure_partitions(days).await?;
+
+        let keys: Vec<SeriesKey> = samples
+            .iter()
+            .map(|s| SeriesKey {
+                metric: s.metric.clone(),
+                source: s.source.clone(),
+                labels: serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into()),
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        let ids = self.series_ids(&mut tx, &keys).await?;
+        let ts: Vec<DateTime<Utc>> = samples.iter().map(|s| s.ts).collect();
+        let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+        sqlx::query("INSERT INTO samples (series_id, ts, value) SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[])")
+            .bind(&ids)
+            .bind(&ts)
+            .bind(&values)
+            .execute(&mut *tx)
+            .await
+            .context("inserting samples")?;
+        // Latest value per series; a batch may hold several samples of one series, the newest wins.
+        sqlx::query(
+            "UPDATE series s SET last_ts = u.ts, last_value = u.value
+             FROM (SELECT DISTINCT ON (id) id, ts, value FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[]) AS x(id, ts, value)
+                   ORDER BY id, ts DESC) u
+             WHERE s.id = u.id AND (s.last_ts IS NULL OR s.last_ts <= u.ts)",
+        )
+        .bind(&ids)
+        .bind(&ts)
+        .bind(&values)
+        .execute(&mut *tx)
+        .await
+        .context("updating latest values")?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn series_ids(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        keys: &[SeriesKey],
+    ) -> anyhow::Result<Vec<i64>> {
+        let missing: Vec<SeriesKey> = {
+            let known = self.series.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = HashSet::new();
+            keys.iter()
+                .filter(|k| !known.contains_key(*k) && seen.insert(*k))
+                .cloned()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let metrics: Vec<&str> = missing.iter().map(|k| k.metric.as_str()).collect();
+            let sources: Vec<&str> = missing.iter().map(|k| k.source.as_str()).collect();
+            let labels: Vec<&str> = missing.iter().map(|k| k.labels.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO series (metric, source, labels)
+                 SELECT m, s, l::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(m, s, l)
+                 ON CONFLICT (metric, source, labels) DO NOTHING",
+            )
+            .bind(&metrics)
+            .bind(&sources)
+            .bind(&labels)
+            .execute(&mut *tx)
+            .await
+            .context("creating series")?;
+            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+                "SELECT s.id, s.metric, s.source, s.labels::text FROM series s
+                 JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS x(m, src, l)
+                   ON s.metric = x.m AND s.source = x.src AND s.labels = x.l::jsonb",
+            )
+            .bind(&metrics)
+            .bind(&sources)
+            .bind(&labels)
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading series ids")?;
+            let mut known = self.series.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, metric, source, labels_text) in rows {
+                // jsonb renders its own canonical text; map it back through the key we asked for.
+                if let Some(k) = missing.iter().find(|k| {
+                    k.metric == metric && k.source == source && same_json(&k.labels, &labels_text)
+                }) {
+                    known.insert(k.clone(), id);
+                }
+            }
+        }
+        let known = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter()
+            .map(|k| {
+                known
+                    .get(k)
+                    .copied()
+                    .with_context(|| format!("series {k:?} missing after upsert"))
+            })
+            .collect()
+    }
+
+    /// Creates the daily partitions for `days` that do not exist yet.
+    pub async fn ensure_partitions(&self, days: HashSet<NaiveDate>) -> anyhow::Result<()> {
+        let missing: Vec<NaiveDate> = {
+            let known = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            days.into_iter().filter(|d| !known.contains(d)).collect()
+        };
+        for day in missing {
+            let next = day
+                .checked_add_days(Days::new(1))
+                .context("date out of range")?;
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF samples FOR VALUES FROM ('{day}T00:00:00Z') TO ('{next}T00:00:00Z')",
+                partition_name(day)
+            );
+            let mut tx = self.pool.begin().await?;
+            // Two writers creating the same partition at once would otherwise race in the catalog.
+            sqlx::query("SELECT pg_advisory_xact_lock(7415001)")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&sql)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("creating partition for {day}"))?;
+            tx.commit().await?;
+            self.partitions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(day);
+        }
+        Ok(())
+    }
+
+    /// Drops every daily partition whose whole day is older than `now - retention`. Returns the dropped names.
+    pub async fn apply_retention(
+        &self,
+        now: DateTime<Utc>,
+        retention: std::time::Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let cutoff = now - chrono::Duration::from_std(retention)?;
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+             WHERE p.relname = 'samples'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut dropped = Vec::new();
+        for name in names {
+            let Some(day) = parse_partition_name(&name) else {
+                continue;
+            };
+            let end = day
+                .checked_add_days(Days::new(1))
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc());
+            if end.is_some_and(|end| end <= cutoff) {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
+                    .execute(&self.pool)
+                    .await?;
+                self.partitions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&day);
+                tracing::info!(partition = %name, "retention dropped a day of samples");
+                dropped.push(name);
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// The latest value of every series.
+    pub async fn current_values(&self) -> anyhow::Result<Vec<CurrentValue>> {
+        let rows: Vec<(String, String, f64, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT source, metric, last_value, last_ts FROM series WHERE last_ts IS NOT NULL ORDER BY source, metric, labels",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(source, metric, value, at)| CurrentValue {
+                source,
+                metric,
+                value,
+                at,
+            })
+            .collect())
+    }
+
+    /// Points of the (label-less) series `metric` of `source` since `since`, oldest first.
+    pub async fn recent_points(
+        &self,
+        source: &str,
+        metric: &str,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Point>> {
+        let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+            "SELECT ts, value FROM samples WHERE series_id IN
+               (SELECT id FROM series WHERE source = $1 AND metric = $2 AND labels = '{}'::jsonb)
+             AND ts >= $3 ORDER BY ts",
+        )
+        .bind(source)
+        .bind(metric)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(ts, v)| Point {
+                t: ts.timestamp_millis(),
+                v,
+            })
+            .collect())
+    }
+}
+
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn partition_name(day: NaiveDate) -> String {
+    format!("samples_p{}", day.format("%Y%m%d"))
+}
+
+fn parse_partition_name(name: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(name.strip_prefix("samples_p")?, "%Y%m%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_round_trip() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        assert_eq!(partition_name(day), "samples_p20261124");
+        assert_eq!(parse_partition_name("samples_p20261124"), Some(day));
+        assert_eq!(parse_partition_name("samples_default"), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! Every server function and every data route refuses callers without a session (401 or a redirect to sign-in)
+//! and callers whose role is too low (403). New endpoints must be added to the tables here, or the test fails.
+
+use crate::helpers::{spawn_app, TestApp};
+use app::types::Role;
+use mcpulse::api::DATA_ROUTES;
+use reqwest::StatusCode;
+
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Open to anyone (sign-in and first-run setup).
+    Public,
+    Min(Role),
+}
+
+/// Every server function: path, access, arguments that are valid for it.
+const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
+    (
+        "/api/fn/login",
+        Access::Public,
+        &[("username", "nobody"), ("password", "wrong-password")],
+    ),
+    (
+        "/api/fn/setup",
+        Access::Public,
+        &[
+            ("username", "x"),
+            ("password", "longenough"),
+            ("confirm", "longenough"),
+        ],
+    ),
+    ("/api/fn/me", Access::Min(Role::Viewer), &[]),
+    ("/api/fn/logout", Access::Min(Role::Viewer), &[]),
+    (
+        "/api/fn/dashboard",
+        Access::Min(Role::Viewer),
+        &[("metric", "requests_total")],
+    ),
+    ("/api/fn/users", Access::Min(Role::Admin), &[]),
+];
+
+fn below(role: Role) -> Option<Role> {
+    match role {
+        Role::Viewer => None,
+        Role::Editor => Some(Role::Viewer),
+        Role::Admin => Some(Role::Editor),
+    }
+}
+
+async fn clients(app: &TestApp) -> Vec<(Role, reqwest::Client)> {
+    let mut out = Vec::new();
+    for role in Role::ALL {
+        let name = format!("{role}-user");
+        app.add_user(&name, role).await;
+        out.push((role, app.signed_in(&name).await));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_server_function_checks_the_callers_role() {
+    let app = spawn_app().await;
+    let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    for path in &registered {
+        assert!(
+            SERVER_FNS.iter().any(|(p, _, _)| p == path),
+            "server function {path} is not in the access table of this test: add it with the role it requires"
+        );
+    }
+    let signed_in = clients(&app).await;
+    let anonymous = app.client();
+
+    for (path, access, args) in SERVER_FNS {
+        assert!(
+            registered.contains(&path.to_string()),
+            "{path} is listed here but not registered"
+        );
+        let url = format!("{}{path}", app.base);
+        match access {
+            Access::Public => {
+                let res = anonymous.post(&url).form(args).send().await.unwrap();
+                assert_ne!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+            }
+            Access::Min(min) => {
+                let res = anonymous.post(&url).form(args).send().await.unwrap();
+                assert_eq!(
+                    res.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{path} without a session"
+                );
+                if let Some(low) = below(*min) {
+                    let client = &signed_in.iter().find(|(r, _)| *r == low).unwrap().1;
+                    let res = client.post(&url).form(args).send().await.unwrap();
+                    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} as {low}");
+                }
+                if *path != "/api/fn/logout" {
+                    let client = &signed_in.iter().find(|(r, _)| r == min).unwrap().1;
+                    let res = client.post(&url).form(args).send().await.unwrap();
+                    assert_eq!(res.status(), StatusCode::OK, "{path} as {min}");
+                }
+            }
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_data_route_and_page_checks_the_callers_role() {
+    let app = spawn_app().await;
+    let signed_in = clients(&app).await;
+    let anonymous = app.client();
+
+    for (method, path, min) in DATA_ROUTES {
+        assert_eq!(*method, "GET", "extend this test for {method} routes");
+        let res = app.get(&anonymous, path).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} without a session"
+        );
+        if let Some(low) = below(*min) {
+            let client = &signed_in.iter().find(|(r, _)| *r == low).unwrap().1;
+            assert_eq!(
+                app.get(client, path).await.status(),
+                StatusCode::FORBIDDEN,
+                "{path} as {low}"
+            );
+        }
+        let client = &signed_in.iter().find(|(r, _)| r == min).unwrap().1;
+        let status = app.get(client, path).await.status();
+        assert!(
+            status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+            "{path} as {min}: {status}"
+        );
+    }
+
+    // Pages: anonymous visitors are sent to sign-in; signed-in ones get the page rendered on the server.
+    let res = app.get(&anonymous, "/").await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(res.headers()["location"], "/login");
+    let res = app.get(&signed_in[0].1, "/").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("data-metric=\"requests_total\"") && html.contains("<svg"),
+        "dashboard rendered: {html}"
+    );
+    app.stop().await;
+}

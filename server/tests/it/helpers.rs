@@ -1,0 +1,178 @@
+//! `spawn_app()`: a running mcpulse on a random port with a fresh database, plus HTTP helpers.
+
+use app::types::Role;
+use mcpulse::auth::{NewPassword, Username, Users};
+use mcpulse::config;
+use mcpulse::db::{ClusterOwnership, Database};
+use sqlx::{Connection, PgConnection};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    db_name: String,
+    pub pool: sqlx::PgPool,
+    shutdown: CancellationToken,
+    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Creates an empty database and returns its URL and name.
+pub async fn fresh_database() -> (String, String) {
+    let admin = admin_url();
+    let name = format!("mcpulse_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("TEST_DATABASE_URL must reach PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    (url.to_string(), name)
+}
+
+pub async fn drop_database(name: &str) {
+    if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts mcpulse with the given extra environment-style settings (e.g. `("COLLECTION_INTERVAL", "1s")`).
+pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    let (database_url, db_name) = fresh_database().await;
+    let mut env: BTreeMap<String, String> = [
+        ("DATABASE_URL".to_string(), database_url.clone()),
+        ("COLLECTION_INTERVAL".into(), "1s".into()),
+    ]
+    .into();
+    for (k, v) in settings {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let mut config = config::from_sources(None, &env).expect("test configuration is valid");
+    config.port = 0;
+    let database = Database::open(&config, ClusterOwnership::Guest)
+        .await
+        .expect("open database");
+    let pool = database.pool.clone();
+    let shutdown = CancellationToken::new();
+    let running = mcpulse::serve::start(config, database, shutdown.clone())
+        .await
+        .expect("server starts");
+    TestApp {
+        base: format!("http://{}", running.addr),
+        addr: running.addr,
+
+        db_name,
+        pool,
+        shutdown,
+        done: Some(running.done),
+    }
+}
+
+impl TestApp {
+    /// Stops the server and drops its database.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(done) = self.done.take() {
+            let stopped = tokio::time::timeout(Duration::from_secs(30), done).await;
+            assert!(stopped.is_ok(), "server did not stop within 30 s");
+        }
+        drop_database(&self.db_name).await;
+    }
+
+    pub async fn add_user(&self, name: &str, role: Role) {
+        Users::new(self.pool.clone())
+            .create(
+                &Username::parse(name).unwrap(),
+                NewPassword::parse(PASSWORD).unwrap(),
+                role,
+            )
+            .await
+            .expect("create user");
+    }
+
+    /// A client that keeps cookies and does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Calls a server function the way the browser does (URL-encoded form POST).
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        args: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(format!("{}/api/fn/{name}", self.base))
+            .form(args)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A client signed in as `name` (who must exist with [`PASSWORD`]).
+    pub async fn signed_in(&self, name: &str) -> reqwest::Client {
+        let client = self.client();
+        let res = self
+            .call(
+                &client,
+                "login",
+                &[("username", name), ("password", PASSWORD)],
+            )
+            .await;
+        assert!(
+            res.status().is_success(),
+            "sign-in as {name}: {}",
+            res.status()
+        );
+        client
+    }
+
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,11 @@
+//! mcpulse's integration tests: one binary, black-box through HTTP against a real PostgreSQL.
+//!
+//! Each test gets its own server on a random port and its own fresh database on the PostgreSQL named by
+//! `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+mod access;
+mod cli;
+mod embedded;
+mod helpers;
+mod live;
+mod sign_in;

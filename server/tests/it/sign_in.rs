@@ -1,0 +1,313 @@
+//! Sign-in, sign-out, sessions, first-run setup, attempt limits and the cross-site guard.
+
+use crate::helpers::{spawn_app, PASSWORD};
+use app::types::Role;
+use mcpulse::auth::{NewPassword, Users};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::StatusCode;
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mcpulse_session="))
+        .map(str::to_string)
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_one_generic_message_and_right_ones_a_hardened_session() {
+    let app = spawn_app().await;
+    app.add_user("alice", Role::Admin).await;
+    let client = app.client();
+
+    let wrong_password = app
+        .call(
+            &client,
+            "login",
+            &[("username", "alice"), ("password", "nope nope")],
+        )
+        .await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    let wrong_password = wrong_password.text().await.unwrap();
+    let unknown_user = app
+        .call(
+            &client,
+            "login",
+            &[("username", "mallory"), ("password", "nope nope")],
+        )
+        .await;
+    assert_eq!(unknown_user.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        unknown_user.text().await.unwrap(),
+        wrong_password,
+        "no hint whether the user exists"
+    );
+
+    let ok = app
+        .call(
+            &client,
+            "login",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let cookie = session_cookie(&ok).expect("a session cookie is set");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http: no Secure flag ({cookie})"
+    );
+    assert_eq!(
+        app.get(&client, "/api/metrics").await.status(),
+        StatusCode::OK
+    );
+
+    // Usernames are case-insensitive.
+    let again = app
+        .call(
+            &app.client(),
+            "login",
+            &[("username", "ALICE"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let app =
+        crate::helpers::spawn_app_with(&[("MCPULSE_PUBLIC_URL", "https://mon.example.com")]).await;
+    app.add_user("alice", Role::Viewer).await;
+    let res = app
+        .call(
+            &app.client(),
+            "login",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(session_cookie(&res).unwrap().contains("Secure"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_cycles_the_session_id_and_sign_out_invalidates_it_server_side() {
+    let app = spawn_app().await;
+    app.add_user("bob", Role::Viewer).await;
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |cookie: Option<String>| {
+        let mut req = raw
+            .post(format!("{}/api/fn/login", app.base))
+            .form(&[("username", "bob"), ("password", PASSWORD)]);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        req.send()
+    };
+    let first = cookie_pair(&session_cookie(&login(None).await.unwrap()).unwrap());
+    let second = cookie_pair(&session_cookie(&login(Some(first.clone())).await.unwrap()).unwrap());
+    assert_ne!(first, second, "signing in again issues a new session id");
+    let metrics = |cookie: String| {
+        raw.get(format!("{}/api/metrics", app.base))
+            .header(COOKIE, cookie)
+            .send()
+    };
+    assert_eq!(
+        metrics(first.clone()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "the old id is dead"
+    );
+    assert_eq!(
+        metrics(second.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let out = raw
+        .post(format!("{}/api/fn/logout", app.base))
+        .header(COOKIE, second.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(
+        metrics(second).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "a replayed cookie is refused after sign-out"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_signs_out_every_session() {
+    let app = spawn_app().await;
+    app.add_user("carol", Role::Editor).await;
+    let client = app.signed_in("carol").await;
+    assert_eq!(
+        app.get(&client, "/api/metrics").await.status(),
+        StatusCode::OK
+    );
+    Users::new(app.pool.clone())
+        .set_password("carol", NewPassword::parse("another password").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&client, "/api/metrics").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_with_a_clear_message() {
+    let app = spawn_app().await;
+    app.add_user("dave", Role::Viewer).await;
+    let client = app.client();
+    for _ in 0..5 {
+        let res = app
+            .call(
+                &client,
+                "login",
+                &[("username", "dave"), ("password", "guess guess")],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app
+        .call(
+            &client,
+            "login",
+            &[("username", "dave"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let body = res.text().await.unwrap();
+    assert!(body.contains("RateLimited"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cross_site_state_changes_are_refused() {
+    let app = spawn_app().await;
+    app.add_user("erin", Role::Viewer).await;
+    let client = app.client();
+    let forged = client
+        .post(format!("{}/api/fn/login", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("username", "erin"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&forged).is_none());
+    let forged = client
+        .post(format!("{}/api/fn/login", app.base))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "erin"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let same_origin = client
+        .post(format!("{}/api/fn/login", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("username", "erin"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn first_run_setup_exists_only_while_there_are_no_users() {
+    let app = spawn_app().await;
+    let client = app.client();
+    let res = app.get(&client, "/").await;
+    assert_eq!(
+        res.headers()["location"],
+        "/setup",
+        "no users: everything leads to setup"
+    );
+    assert_eq!(app.get(&client, "/setup").await.status(), StatusCode::OK);
+
+    let mismatch = app
+        .call(
+            &client,
+            "setup",
+            &[
+                ("username", "root"),
+                ("password", "longenough"),
+                ("confirm", "different"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let short = app
+        .call(
+            &client,
+            "setup",
+            &[
+                ("username", "root"),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        Users::new(app.pool.clone()).count().await.unwrap(),
+        0,
+        "bad input changes nothing"
+    );
+
+    let ok = app
+        .call(
+            &client,
+            "setup",
+            &[
+                ("username", "root"),
+                ("password", "longenough"),
+                ("confirm", "longenough"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let me: serde_json::Value = app.call(&client, "me", &[]).await.json().await.unwrap();
+    assert_eq!(
+        me["role"], "admin",
+        "the first user is an admin and is signed in"
+    );
+
+    let again = app
+        .call(
+            &app.client(),
+            "setup",
+            &[
+                ("username", "eve"),
+                ("password", "longenough"),
+                ("confirm", "longenough"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let res = app.get(&app.client(), "/setup").await;
+    assert_eq!(
+        res.headers()["location"],
+        "/login",
+        "setup is gone once a user exists"
+    );
+    app.stop().await;
+}
