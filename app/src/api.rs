@@ -2,7 +2,7 @@
 //! first-run setup are the public exceptions and say so), then asks the [`Engine`](crate::engine::Engine) from context.
 
 use crate::error::AppError;
-use crate::types::{DashboardData, UserInfo};
+use crate::types::{DashboardData, QueryRequest, QueryResult, SourceStatus, UserInfo};
 use leptos::prelude::*;
 
 /// How much history the dashboard chart shows.
@@ -82,6 +82,7 @@ pub async fn dashboard(metric: String) -> Result<DashboardData, AppError> {
     }
     let engine = engine()?;
     let values = engine.current_values().await?;
+    let sources = engine.sources().await?;
     let points = engine
         .recent_points("self", &metric, DASHBOARD_WINDOW_SECS)
         .await?;
@@ -89,6 +90,7 @@ pub async fn dashboard(metric: String) -> Result<DashboardData, AppError> {
     Ok(DashboardData {
         user,
         values,
+        sources,
         chart_metric: metric,
         points,
         window_secs: DASHBOARD_WINDOW_SECS,
@@ -103,4 +105,22 @@ pub async fn list_users() -> Result<Vec<UserInfo>, AppError> {
     use crate::types::Role;
     require_role(Role::Admin).await?;
     engine()?.list_users().await
+}
+
+/// Every source with its health.
+#[server(prefix = "/api/fn", endpoint = "sources")]
+pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
+    use crate::engine::{engine, require_role};
+    use crate::types::Role;
+    require_role(Role::Viewer).await?;
+    engine()?.sources().await
+}
+
+/// A time-series query (see [`QueryRequest`]).
+#[server(prefix = "/api/fn", endpoint = "query")]
+pub async fn query_series(request: QueryRequest) -> Result<QueryResult, AppError> {
+    use crate::engine::{engine, require_role};
+    use crate::types::Role;
+    require_role(Role::Viewer).await?;
+    engine()?.query(request).await
 }

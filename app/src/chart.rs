@@ -74,7 +74,7 @@ fn draw(points: &[Point], spec: &ChartSpec<'_>, out: &mut String) -> Result<(), 
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .light_line_style(RGBColor(0xe5, 0xe7, 0xeb).mix(0.35))
+        .light_line_style(TRANSPARENT)
         .bold_line_style(RGBColor(0xd1, 0xd5, 0xdb).mix(0.5))
         .axis_style(axis)
         .label_style(label_style)

@@ -6,7 +6,7 @@
 //! first.
 
 use crate::error::AppError;
-use crate::types::{CurrentValue, Point, Role, UserInfo};
+use crate::types::{CurrentValue, Point, QueryRequest, QueryResult, Role, SourceStatus, UserInfo};
 use async_trait::async_trait;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -36,8 +36,12 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<(UserInfo, i64), AppError>;
     /// Every user account.
     async fn list_users(&self) -> Result<Vec<UserInfo>, AppError>;
+    /// Every source with its health.
+    async fn sources(&self) -> Result<Vec<SourceStatus>, AppError>;
     /// Latest value of every metric of every source.
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError>;
+    /// Runs a time-series query.
+    async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError>;
     /// Points of one series over the last `window_secs`, oldest first.
     async fn recent_points(
         &self,

@@ -77,6 +77,7 @@ pub struct CurrentValue {
 pub struct DashboardData {
     pub user: UserInfo,
     pub values: Vec<CurrentValue>,
+    pub sources: Vec<SourceStatus>,
     /// The charted metric of source `self`.
     pub chart_metric: String,
     /// Its points over [`DashboardData::window_secs`], oldest first.
@@ -84,6 +85,68 @@ pub struct DashboardData {
     pub window_secs: i64,
     /// Server time of this answer, milliseconds since the epoch: the right edge of the chart.
     pub now_ms: i64,
+}
+
+/// A time-series query as the UI and the REST API send it; the server parses it into a checked query.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    pub metric: String,
+    /// Source ids; empty means all.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Label matchers: `name=value`, `name!=value`, `name=~regex`, `name!~regex`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// RFC 3339, Unix seconds, or relative (`-1h`); default: an hour before `end`.
+    pub start: Option<String>,
+    /// Default: now.
+    pub end: Option<String>,
+    /// Bucket width, e.g. `1m` or seconds; grows to respect `max_points`.
+    pub step: Option<String>,
+    /// sum, avg (default), min, max, count, last.
+    pub aggregation: Option<String>,
+    /// Empty: one series of everything; `series`: one per stored series; `source,zone`: one per value of those.
+    pub group_by: Option<String>,
+    /// Most buckets per series (about two per pixel column of the chart).
+    pub max_points: Option<usize>,
+}
+
+/// One result series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesData {
+    pub source: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(skip)]
+    pub labels_json: String,
+    pub points: Vec<Point>,
+}
+
+/// What a query returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    pub metric: String,
+    pub aggregation: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub step_ms: i64,
+    pub series: Vec<SeriesData>,
+}
+
+/// A source and its health, as `/api/sources` and the dashboard show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub interval_secs: f64,
+    /// `None` until the first round finished.
+    pub up: Option<bool>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<f64>,
+    /// Samples collected by the last successful round.
+    pub last_samples: usize,
 }
 
 /// One collection round of one source, as pushed to live clients over `/ws`.

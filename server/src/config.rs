@@ -27,6 +27,149 @@ pub struct Config {
     pub alerts_enabled: bool,
     pub session_ttl: Duration,
     pub log: String,
+    /// Sources declared in `[[sources]]` tables of the config file.
+    pub sources: Vec<SourceSpec>,
+}
+
+/// A `[[sources]]` table as written in `mcpulse.toml`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceConfig {
+    /// Unique id: letters, digits, `.`, `_`, `-` (it becomes the `source` of every sample).
+    id: String,
+    /// Display name (default: the id).
+    name: Option<String>,
+    /// `prometheus` (more kinds come with their issues).
+    kind: String,
+    /// For `prometheus`: the URL to scrape.
+    target: String,
+    /// How often to collect (default: `collection.interval`).
+    interval: Option<String>,
+    /// How long a round may take (default and maximum: the interval).
+    timeout: Option<String>,
+    /// Labels added to every sample of the source.
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    /// Collect it (default true).
+    #[serde(default = "default_true")]
+    enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A checked source declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    pub id: String,
+    pub name: String,
+    pub kind: SourceKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub labels: BTreeMap<String, String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    Prometheus { url: url::Url },
+}
+
+/// Checks one `[[sources]]` entry, pushing every problem found; `None` when it is unusable.
+fn source_spec(
+    index: usize,
+    value: toml::Value,
+    default_interval: Duration,
+    problems: &mut Vec<String>,
+) -> Option<SourceSpec> {
+    let at = |field: &str| format!("sources[{index}].{field}");
+    let raw: SourceConfig = match value.try_into() {
+        Ok(raw) => raw,
+        Err(e) => {
+            problems.push(format!("sources[{index}]: {}", e.message()));
+            return None;
+        }
+    };
+    let before = problems.len();
+    let id_ok = !raw.id.is_empty()
+        && raw.id.len() <= 64
+        && raw
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !id_ok {
+        problems.push(format!(
+            "{} = {:?}: use 1-64 letters, digits, `.`, `_` or `-`",
+            at("id"),
+            raw.id
+        ));
+    }
+    let kind = match raw.kind.as_str() {
+        "prometheus" => match url::Url::parse(&raw.target) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                Some(SourceKind::Prometheus { url })
+            }
+            Ok(url) => {
+                problems.push(format!(
+                    "{} = {:?}: scheme must be http or https, not `{}`",
+                    at("target"),
+                    raw.target,
+                    url.scheme()
+                ));
+                None
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "{} = {:?}: not a URL: {e}",
+                    at("target"),
+                    raw.target
+                ));
+                None
+            }
+        },
+        other => {
+            problems.push(format!(
+                "{} = {other:?}: unknown kind (expected prometheus)",
+                at("kind")
+            ));
+            None
+        }
+    };
+    let interval = match &raw.interval {
+        None => default_interval,
+        Some(s) => duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
+            .map_err(|e| problems.push(format!("{} = {s:?}: {e}", at("interval"))))
+            .unwrap_or(default_interval),
+    };
+    let timeout = match &raw.timeout {
+        None => interval,
+        Some(s) => duration_between(s, Duration::from_millis(100), interval)
+            .map_err(|e| {
+                problems.push(format!(
+                    "{} = {s:?}: {e} (at most the interval)",
+                    at("timeout")
+                ))
+            })
+            .unwrap_or(interval),
+    };
+    for name in raw.labels.keys() {
+        if !crate::store::query::is_label_name(name) || name.starts_with("__") {
+            problems.push(format!(
+                "{}: `{name}` is not a valid label name",
+                at("labels")
+            ));
+        }
+    }
+    (problems.len() == before).then(|| SourceSpec {
+        name: raw.name.unwrap_or_else(|| raw.id.clone()),
+        id: raw.id,
+        kind: kind.expect("no problem recorded means the kind parsed"),
+        interval,
+        timeout,
+        labels: raw.labels,
+        enabled: raw.enabled,
+    })
 }
 
 impl Config {
@@ -137,6 +280,7 @@ pub fn from_sources(
         .map(|k| (k.path, (k.default.to_string(), Origin::Default)))
         .collect();
 
+    let mut source_tables: Option<(PathBuf, toml::Value)> = None;
     if let Some((path, text)) = file {
         match text.parse::<toml::Table>() {
             Err(e) => problems.push(format!(
@@ -144,7 +288,10 @@ pub fn from_sources(
                 path.display(),
                 e.message()
             )),
-            Ok(table) => {
+            Ok(mut table) => {
+                if let Some(sources) = table.remove("sources") {
+                    source_tables = Some((path.to_path_buf(), sources));
+                }
                 for (dotted, value) in flatten(&table) {
                     let Some(key) = KEYS.iter().find(|k| k.path == dotted) else {
                         problems.push(format!(
@@ -256,7 +403,31 @@ pub fn from_sources(
                 .map(|_| s.to_string())
                 .map_err(|e| format!("not a log filter: {e}"))
         }),
+        sources: Vec::new(),
     };
+    let mut config = config;
+    if let Some((path, value)) = source_tables {
+        match value {
+            toml::Value::Array(entries) => {
+                for (index, entry) in entries.into_iter().enumerate() {
+                    if let Some(spec) =
+                        source_spec(index, entry, config.collection_interval, &mut problems)
+                    {
+                        if config.sources.iter().any(|s| s.id == spec.id) || spec.id == "self" {
+                            problems
+                                .push(format!("sources[{index}].id = {:?}: already used", spec.id));
+                        } else {
+                            config.sources.push(spec);
+                        }
+                    }
+                }
+            }
+            _ => problems.push(format!(
+                "{}: `sources` must be a list of [[sources]] tables",
+                path.display()
+            )),
+        }
+    }
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -439,6 +610,85 @@ mod tests {
         for (value, ok) in [("1s", true), ("500ms", false), ("2h", false), ("10", false)] {
             let r = from_sources(None, &env(&[("COLLECTION_INTERVAL", value)]));
             assert_eq!(r.is_ok(), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn sources_are_declared_in_tables_and_checked() {
+        let file = r#"
+[[sources]]
+id = "gateway"
+kind = "prometheus"
+target = "http://10.0.0.5:9090/metrics"
+interval = "30s"
+timeout = "5s"
+labels = { team = "platform" }
+
+[[sources]]
+id = "lazy"
+kind = "prometheus"
+target = "https://example.com/metrics"
+enabled = false
+"#;
+        let c = from_sources(Some((Path::new("mcpulse.toml"), file)), &env(&[])).unwrap();
+        assert_eq!(c.sources.len(), 2);
+        let g = &c.sources[0];
+        assert_eq!(
+            (g.interval, g.timeout),
+            (Duration::from_secs(30), Duration::from_secs(5))
+        );
+        assert_eq!(g.labels["team"], "platform");
+        assert_eq!(
+            c.sources[1].interval,
+            Duration::from_secs(10),
+            "default interval"
+        );
+        assert!(!c.sources[1].enabled);
+
+        let bad = r#"
+[[sources]]
+id = "bad id"
+kind = "snmp"
+target = "x"
+interval = "2h"
+
+[[sources]]
+id = "a"
+kind = "prometheus"
+target = "ftp://x/metrics"
+tagret = "typo"
+
+[[sources]]
+id = "b"
+kind = "prometheus"
+target = "http://x/metrics"
+interval = "10s"
+timeout = "20s"
+labels = { "__name__" = "x" }
+
+[[sources]]
+id = "ok"
+kind = "prometheus"
+target = "http://y/metrics"
+
+[[sources]]
+id = "ok"
+kind = "prometheus"
+target = "http://z/metrics"
+"#;
+        let err = from_sources(Some((Path::new("mcpulse.toml"), bad)), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "sources[0].id",
+            "sources[0].kind",
+            "sources[0].interval",
+            "sources[1]: unknown field `tagret`",
+            "sources[2].timeout",
+            "sources[2].labels",
+            "sources[4].id = \"ok\": already used",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
         }
     }
 

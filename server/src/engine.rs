@@ -2,10 +2,11 @@
 //! storage that server functions reach through Leptos context.
 
 use crate::auth::{NewPassword, Username, Users};
+use crate::collect::Collector;
 use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
-use app::types::{CurrentValue, Point, UserInfo};
+use app::types::{CurrentValue, Point, QueryRequest, QueryResult, SourceStatus, UserInfo};
 use async_trait::async_trait;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub struct EngineImpl {
     pub users: Users,
     pub store: Arc<Store>,
+    pub collector: Arc<Collector>,
 }
 
 #[async_trait]
@@ -63,9 +65,20 @@ impl Engine for EngineImpl {
             .collect())
     }
 
+    async fn sources(&self) -> Result<Vec<SourceStatus>, AppError> {
+        Ok(self.collector.statuses())
+    }
+
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError> {
         self.store
             .current_values()
+            .await
+            .map_err(AppError::internal)
+    }
+
+    async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError> {
+        let query = crate::store::query::Query::parse(&request, chrono::Utc::now())?;
+        crate::store::query::run(self.store.pool(), &query)
             .await
             .map_err(AppError::internal)
     }

@@ -3,8 +3,10 @@
 //! tasks and closes the database — stopping the private PostgreSQL when mcpulse runs one.
 
 use crate::auth::Users;
-use crate::collect::{self, self_source::SelfSource};
+use crate::collect::prometheus::PrometheusSource;
+use crate::collect::{self_source::SelfSource, Collector, Schedule};
 use crate::config::Config;
+use crate::config::SourceKind;
 use crate::db::{self, ClusterOwnership, Database};
 use crate::engine::EngineImpl;
 use crate::http::{router, AppState};
@@ -40,9 +42,33 @@ pub async fn start(
     let telemetry = Arc::new(HttpTelemetry::default());
     let store = Arc::new(Store::new(pool.clone()));
     let hub = Arc::new(Hub::default());
+    let tasks = CancellationToken::new();
+    let collector = Collector::new(store.clone(), hub.clone(), tasks.clone(), config.retention);
+    collector.add(
+        Arc::new(SelfSource::new(telemetry.clone())),
+        Schedule::every(config.collection_interval),
+    )?;
+    for spec in config.sources.iter().filter(|s| s.enabled) {
+        let source: Arc<dyn crate::collect::Source> = match &spec.kind {
+            SourceKind::Prometheus { url } => Arc::new(PrometheusSource::new(
+                &spec.id,
+                &spec.name,
+                url.clone(),
+                spec.labels.clone(),
+            )?),
+        };
+        collector.add(
+            source,
+            Schedule {
+                interval: spec.interval,
+                timeout: spec.timeout,
+            },
+        )?;
+    }
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),
         store: store.clone(),
+        collector: collector.clone(),
     });
     let state = AppState {
         leptos_options: leptos_options(),
@@ -56,16 +82,10 @@ pub async fn start(
         session_ttl: config.session_ttl,
     };
 
-    let tasks = CancellationToken::new();
-    let mut background = vec![collect::spawn(
-        Arc::new(SelfSource::new(telemetry.clone())),
-        config.collection_interval,
-        store.clone(),
-        hub,
-        tasks.clone(),
-    )];
-    background.push(spawn_retention(store, config.retention, tasks.clone()));
-    background.push(spawn_session_cleanup(pool, tasks.clone()));
+    let background = vec![
+        spawn_retention(store, config.retention, tasks.clone()),
+        spawn_session_cleanup(pool, tasks.clone()),
+    ];
 
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))
         .await
@@ -86,6 +106,7 @@ pub async fn start(
             tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time; exiting anyway");
         }
         tasks.cancel();
+        collector.join().await;
         for task in background {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }

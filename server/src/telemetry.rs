@@ -47,6 +47,16 @@ impl HttpTelemetry {
         self.interval_count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Reads the counters without starting a new interval.
+    pub fn totals(&self) -> HttpReading {
+        HttpReading {
+            requests_total: self.requests.load(Ordering::Relaxed),
+            errors_total: self.errors.load(Ordering::Relaxed),
+            response_time_ms: None,
+            active_connections: self.connections.load(Ordering::Relaxed),
+        }
+    }
+
     /// Reads the counters and starts a new response-time interval.
     pub fn take_interval(&self) -> HttpReading {
         let count = self.interval_count.swap(0, Ordering::Relaxed);

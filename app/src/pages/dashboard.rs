@@ -42,12 +42,14 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     let DashboardData {
         user,
         values,
+        sources,
         chart_metric,
         points,
         window_secs,
         now_ms,
     } = data;
     let values = RwSignal::new(values);
+    let sources = RwSignal::new(sources);
     let points = RwSignal::new(points);
     let now = RwSignal::new(now_ms);
     let live = use_live();
@@ -77,6 +79,17 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
             });
         }
         let at = chrono::DateTime::from_timestamp_millis(batch.t).unwrap_or_default();
+        if let Some((_, up)) = batch.values.iter().find(|(m, _)| m == "up") {
+            sources.update(|list| {
+                if let Some(s) = list.iter_mut().find(|s| s.id == batch.source) {
+                    s.up = Some(*up >= 1.0);
+                    if *up >= 1.0 {
+                        s.last_success = Some(at);
+                        s.last_error = None;
+                    }
+                }
+            });
+        }
         values.update(|vs| {
             for (metric, value) in &batch.values {
                 match vs
@@ -129,8 +142,10 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
             </ActionForm>
         </header>
         <main class="page">
-            <h1>"mcpulse itself"</h1>
-            <p class="muted">"Source " <code>"self"</code> ": mcpulse's own HTTP server and process."</p>
+            <div class="page-head">
+                <h1>"mcpulse itself"</h1>
+                <p class="muted">"Source " <code>"self"</code> ": mcpulse's own HTTP server and process."</p>
+            </div>
             <section class="tiles" aria-label="Current values">
                 {SELF_METRICS
                     .iter()
@@ -146,7 +161,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                         let selected = chart_metric == *metric;
                         view! {
                             <a class="tile" class:selected=selected data-metric=*metric href=format!("/?metric={metric}")>
-                                <span class="tile-label">{*metric}</span>
+                                <span class="tile-label" title=*metric>{*metric}</span>
                                 <span class="tile-value">{value}</span>
                             </a>
                         }
@@ -157,6 +172,34 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                 <h2>{chart_metric.clone()} <span class="muted">" · last 15 minutes"</span></h2>
                 <div class="chart" data-metric=chart_metric.clone() data-points=move || points.with(Vec::len) inner_html=svg></div>
             </section>
+            <section class="card">
+                <h2>"Sources"</h2>
+                <table class="sources">
+                    <thead>
+                        <tr><th scope="col">"Source"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Last success"</th><th scope="col">"Last error"</th></tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || sources.get() key=|s| (s.id.clone(), s.up, s.last_success) let:s>
+                            <tr data-source=s.id.clone()>
+                                <td><strong>{s.name.clone()}</strong> " " <code class="muted">{s.id.clone()}</code></td>
+                                <td>{s.kind.clone()}</td>
+                                <td>{health_badge(s.up)}</td>
+                                <td class="muted">{s.last_success.map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into())}</td>
+                                <td class="error-text">{s.last_error.clone().unwrap_or_default()}</td>
+                            </tr>
+                        </For>
+                    </tbody>
+                </table>
+            </section>
         </main>
     }
+}
+
+fn health_badge(up: Option<bool>) -> impl IntoView {
+    let (class, text) = match up {
+        Some(true) => ("badge up", "up"),
+        Some(false) => ("badge down", "down"),
+        None => ("badge", "pending"),
+    };
+    view! { <span class=class>{text}</span> }
 }

@@ -2,6 +2,8 @@
 //! router is built from that table and the role check is the first thing each handler does, via
 //! `app::engine::authorize` — the same policy server functions use.
 
+pub mod exposition;
+
 use crate::http::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
@@ -17,6 +19,8 @@ use tower_sessions::Session;
 /// Every data route: method, path, minimum role. The authorisation test walks this table.
 pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/metrics", Role::Viewer),
+    ("GET", "/api/sources", Role::Viewer),
+    ("GET", "/api/timeseries", Role::Viewer),
     ("GET", "/api/users", Role::Admin),
     ("GET", "/ws", Role::Viewer),
 ];
@@ -24,8 +28,88 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/metrics", get(current_metrics))
+        .route("/api/sources", get(sources))
+        .route("/api/timeseries", get(timeseries))
         .route("/api/users", get(users))
         .route("/ws", get(live_socket))
+        .route("/metrics", get(prometheus_metrics))
+}
+
+/// Routes open to anyone on purpose: liveness, readiness and mcpulse's own operational counters (no user data).
+pub const PUBLIC_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
+
+/// `GET /metrics`: mcpulse's own metrics in the Prometheus text format.
+async fn prometheus_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let text = exposition::render(state.telemetry.clone(), state.engine.collector.clone())
+        .map_err(AppError::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `GET /api/sources`: every registered source with its health.
+async fn sources(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    Ok(Json(json!({ "sources": state.engine.sources().await? })).into_response())
+}
+
+/// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…`
+/// (seed-compatible names; `step`/`aggregation`/`source` also accepted). With one result series the seed's
+/// `points: [{timestamp, value}]` is included too.
+async fn timeseries(
+    State(state): State<AppState>,
+    session: Session,
+    uri: axum::http::Uri,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    let mut req = app::types::QueryRequest::default();
+    for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
+            "metric" => req.metric = value,
+            "sources" => req.sources.extend(value.split(',').map(str::to_string)),
+            "source" => req.sources.push(value),
+            "start" => req.start = Some(value),
+            "end" => req.end = Some(value),
+            "interval" | "step" => req.step = Some(value),
+            "aggregator" | "aggregation" => req.aggregation = Some(value),
+            "label" | "match" => req.labels.push(value),
+            "group_by" => req.group_by = Some(value),
+            "max_points" => {
+                req.max_points = Some(
+                    value
+                        .parse()
+                        .map_err(|_| AppError::invalid("max_points", "expected a whole number"))?,
+                )
+            }
+            other => return Err(AppError::invalid(other, "unknown query parameter")),
+        }
+    }
+    if req.metric.is_empty() {
+        return Err(AppError::invalid("metric", "required"));
+    }
+    let single = req.group_by.as_deref().is_none_or(str::is_empty);
+    let result = state.engine.query(req).await?;
+    let mut body = serde_json::to_value(&result).map_err(AppError::internal)?;
+    if single {
+        let points: Vec<serde_json::Value> = result
+            .series
+            .first()
+            .map(|s| {
+                s.points
+                    .iter()
+                    .map(|p| json!({ "timestamp": chrono::DateTime::from_timestamp_millis(p.t), "value": p.v }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        body["points"] = json!(points);
+    }
+    Ok(Json(body).into_response())
 }
 
 /// `GET /api/users` (admin): every account with its role.

@@ -4,14 +4,16 @@
 //!
 //! Kinds live in their own modules (`self_source` today; Prometheus, push and MCP sources plug in the same way).
 
+pub mod prometheus;
 pub mod self_source;
 
 use crate::live::Hub;
 use crate::store::{Labels, Sample, Store};
-use app::types::{LiveMessage, LiveSamples};
+use app::types::{LiveMessage, LiveSamples, SourceStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +32,8 @@ pub struct Metric {
     pub name: String,
     pub labels: Labels,
     pub value: f64,
+    /// When the value was observed, if the source says so; otherwise the snapshot's timestamp.
+    pub timestamp: Option<DateTime<Utc>>,
 }
 
 impl Metric {
@@ -38,6 +42,7 @@ impl Metric {
             name: name.to_string(),
             labels: Labels::new(),
             value,
+            timestamp: None,
         }
     }
 }
@@ -68,7 +73,7 @@ impl Snapshot {
                     metric: m.name,
                     source: source_id.clone(),
                     labels: all,
-                    ts: timestamp,
+                    ts: m.timestamp.unwrap_or(timestamp),
                     value: m.value,
                 }
             })
@@ -92,69 +97,234 @@ pub trait Source: Send + Sync + 'static {
     async fn collect(&self, ctx: &CollectContext) -> anyhow::Result<Snapshot>;
 }
 
-/// Runs `source` every `interval` until `stop` is cancelled.
-pub fn spawn(
+/// When and how long a source runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub interval: Duration,
+    /// At most the interval, so rounds never overlap.
+    pub timeout: Duration,
+}
+
+impl Schedule {
+    pub fn every(interval: Duration) -> Self {
+        Schedule {
+            interval,
+            timeout: interval,
+        }
+    }
+}
+
+/// The outcome of the latest rounds of one source.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    up: Option<bool>,
+    last_success: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    last_duration: Option<Duration>,
+    last_samples: usize,
+}
+
+struct Scheduled {
     source: Arc<dyn Source>,
-    interval: Duration,
+    info: SourceInfo,
+    schedule: Schedule,
+    health: Mutex<Health>,
+}
+
+/// Runs every registered source on its own schedule and keeps its health.
+pub struct Collector {
+    /// Samples older than this (the retention period) are dropped: they would be deleted at once.
+    max_age: Duration,
     store: Arc<Store>,
     hub: Arc<Hub>,
     stop: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        // A slow round delays the next instead of bunching rounds up: rounds never overlap.
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = ticks.tick() => {}
-            }
-            round(source.as_ref(), interval, &store, &hub).await;
-        }
-    })
+    sources: Mutex<BTreeMap<String, Arc<Scheduled>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-/// One collection round: collect, store, announce.
-pub async fn round(source: &dyn Source, timeout: Duration, store: &Store, hub: &Hub) {
-    let info = source.info();
-    let ctx = CollectContext {
-        now: Utc::now(),
-        timeout,
-    };
-    let started = std::time::Instant::now();
-    let mut samples = match tokio::time::timeout(timeout, source.collect(&ctx)).await {
-        Ok(Ok(snapshot)) => snapshot.into_samples(),
-        Ok(Err(e)) => {
-            tracing::warn!(source = %info.id, error = %e, "collection failed");
-            Vec::new()
-        }
-        Err(_) => {
-            tracing::warn!(source = %info.id, timeout = ?timeout, "collection timed out");
-            Vec::new()
-        }
-    };
-    let up = if samples.is_empty() { 0.0 } else { 1.0 };
-    samples.push(Sample {
-        metric: "up".into(),
-        source: info.id.clone(),
-        labels: Labels::new(),
-        ts: ctx.now,
-        value: up,
-    });
-    if let Err(e) = store.write(&samples).await {
-        tracing::error!(source = %info.id, error = %e, "storing samples failed");
-        return;
+impl Collector {
+    pub fn new(
+        store: Arc<Store>,
+        hub: Arc<Hub>,
+        stop: CancellationToken,
+        max_age: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Collector {
+            max_age,
+            store,
+            hub,
+            stop,
+            sources: Mutex::new(BTreeMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        })
     }
-    tracing::debug!(source = %info.id, samples = samples.len(), took = ?started.elapsed(), "collected");
-    hub.publish(&LiveMessage::Samples(LiveSamples {
-        source: info.id,
-        t: ctx.now.timestamp_millis(),
-        values: samples
-            .into_iter()
-            .filter(|s| s.labels.is_empty())
-            .map(|s| (s.metric, s.value))
-            .collect(),
-    }));
+
+    /// Registers `source` and starts collecting it. Refuses a second source with the same id.
+    pub fn add(
+        self: &Arc<Self>,
+        source: Arc<dyn Source>,
+        schedule: Schedule,
+    ) -> anyhow::Result<()> {
+        let info = source.info();
+        let scheduled = Arc::new(Scheduled {
+            source,
+            info: info.clone(),
+            schedule,
+            health: Mutex::new(Health::default()),
+        });
+        {
+            let mut sources = lock(&self.sources);
+            if sources.contains_key(&info.id) {
+                anyhow::bail!("a source with id `{}` already exists", info.id);
+            }
+            sources.insert(info.id.clone(), scheduled.clone());
+        }
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(schedule.interval);
+            // A slow round delays the next instead of bunching rounds up: rounds never overlap.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = this.stop.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                this.round(&scheduled).await;
+            }
+        });
+        lock(&self.tasks).push(task);
+        Ok(())
+    }
+
+    /// Every source with its health, ordered by id.
+    pub fn statuses(&self) -> Vec<SourceStatus> {
+        lock(&self.sources)
+            .values()
+            .map(|s| {
+                let h = lock(&s.health).clone();
+                SourceStatus {
+                    id: s.info.id.clone(),
+                    name: s.info.name.clone(),
+                    kind: s.info.kind.clone(),
+                    description: s.info.description.clone(),
+                    interval_secs: s.schedule.interval.as_secs_f64(),
+                    up: h.up,
+                    last_success: h.last_success,
+                    last_error: h.last_error,
+                    last_duration_ms: h.last_duration.map(|d| d.as_secs_f64() * 1000.0),
+                    last_samples: h.last_samples,
+                }
+            })
+            .collect()
+    }
+
+    /// Waits (up to 5 s each) for the source tasks to end after `stop` was cancelled.
+    pub async fn join(&self) {
+        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
+    /// One round: collect under the timeout, store durably, record health, then announce to live clients.
+    async fn round(&self, scheduled: &Scheduled) {
+        let info = &scheduled.info;
+        let ctx = CollectContext {
+            now: Utc::now(),
+            timeout: scheduled.schedule.timeout,
+        };
+        let started = std::time::Instant::now();
+        let outcome = match tokio::time::timeout(ctx.timeout, scheduled.source.collect(&ctx)).await
+        {
+            Ok(Ok(snapshot)) => Ok(snapshot.into_samples()),
+            Ok(Err(e)) => Err(format!("{e:#}")),
+            Err(_) => Err(format!(
+                "timed out after {}",
+                humantime::format_duration(ctx.timeout)
+            )),
+        };
+        let took = started.elapsed();
+        let (samples, error) = match outcome {
+            Ok(samples) => (samples, None),
+            Err(e) => {
+                tracing::warn!(source = %info.id, error = %e, "collection failed");
+                (Vec::new(), Some(e))
+            }
+        };
+        let (mut samples, dropped) = within_window(samples, ctx.now, self.max_age);
+        if dropped > 0 {
+            tracing::warn!(source = %info.id, dropped, "samples outside the accepted time window were dropped");
+        }
+        let collected = samples.len();
+        let up = if error.is_none() { 1.0 } else { 0.0 };
+        samples.push(Sample {
+            metric: "up".into(),
+            source: info.id.clone(),
+            labels: Labels::new(),
+            ts: ctx.now,
+            value: up,
+        });
+        let stored = self.store.write(&samples).await;
+        {
+            let mut h = lock(&scheduled.health);
+            h.last_duration = Some(took);
+            match (&error, &stored) {
+                (None, Ok(())) => {
+                    h.up = Some(true);
+                    h.last_success = Some(ctx.now);
+                    h.last_error = None;
+                    h.last_samples = collected;
+                }
+                (Some(e), _) => {
+                    h.up = Some(false);
+                    h.last_error = Some(e.clone());
+                    h.last_samples = 0;
+                }
+                (None, Err(e)) => {
+                    h.up = Some(false);
+                    h.last_error = Some(format!("storing samples failed: {e:#}"));
+                }
+            }
+        }
+        if let Err(e) = stored {
+            tracing::error!(source = %info.id, error = %e, "storing samples failed");
+            return;
+        }
+        tracing::debug!(source = %info.id, samples = collected, took = ?took, "collected");
+        self.hub.publish(&LiveMessage::Samples(LiveSamples {
+            source: info.id.clone(),
+            t: ctx.now.timestamp_millis(),
+            values: samples
+                .into_iter()
+                .filter(|s| s.labels.is_empty())
+                .map(|s| (s.metric, s.value))
+                .collect(),
+        }));
+    }
+}
+
+/// How far ahead of our clock a sample's own timestamp may be.
+pub const MAX_FUTURE: Duration = Duration::from_secs(10 * 60);
+
+/// Splits off samples whose timestamps are older than `max_age` or more than [`MAX_FUTURE`] ahead of `now`.
+fn within_window(
+    samples: Vec<Sample>,
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> (Vec<Sample>, usize) {
+    let oldest = now - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::days(36500));
+    let newest = now + chrono::Duration::from_std(MAX_FUTURE).unwrap_or_default();
+    let before = samples.len();
+    let kept: Vec<Sample> = samples
+        .into_iter()
+        .filter(|s| s.ts >= oldest && s.ts <= newest)
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -181,5 +351,26 @@ mod tests {
         assert!(samples
             .iter()
             .all(|s| s.labels["team"] == "t" && s.source == "s"));
+    }
+
+    #[test]
+    fn samples_outside_the_time_window_are_dropped() {
+        let now = Utc::now();
+        let at = |ts| Sample {
+            metric: "m".into(),
+            source: "s".into(),
+            labels: Labels::new(),
+            ts,
+            value: 1.0,
+        };
+        let samples = vec![
+            at(now),
+            at(now - chrono::Duration::days(8)),
+            at(now + chrono::Duration::minutes(11)),
+            at(now + chrono::Duration::minutes(9)),
+            at(now - chrono::Duration::days(6)),
+        ];
+        let (kept, dropped) = within_window(samples, now, Duration::from_secs(7 * 86400));
+        assert_eq!((kept.len(), dropped), (3, 2));
     }
 }

@@ -5,6 +5,8 @@
 //! [`Store::recent_points`]. `samples` is partitioned by day; [`Store::ensure_partitions`] creates partitions as data
 //! arrives and [`Store::apply_retention`] drops whole partitions that fall out of the retention period.
 
+pub mod query;
+
 use anyhow::Context;
 use app::types::{CurrentValue, Point};
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -47,6 +49,10 @@ impl Store {
             series: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
         }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Stores a batch durably (returns after commit). An empty batch is a no-op.

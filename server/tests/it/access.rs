@@ -37,6 +37,12 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         &[("metric", "requests_total")],
     ),
     ("/api/fn/users", Access::Min(Role::Admin), &[]),
+    ("/api/fn/sources", Access::Min(Role::Viewer), &[]),
+    (
+        "/api/fn/query",
+        Access::Min(Role::Viewer),
+        &[("request[metric]", "requests_total")],
+    ),
 ];
 
 fn below(role: Role) -> Option<Role> {
@@ -133,6 +139,15 @@ async fn every_data_route_and_page_checks_the_callers_role() {
         assert!(
             status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
             "{path} as {min}: {status}"
+        );
+    }
+
+    // Deliberately public operational routes answer anyone.
+    for path in mcpulse::api::PUBLIC_ROUTES {
+        assert_eq!(
+            app.get(&anonymous, path).await.status(),
+            StatusCode::OK,
+            "{path} is public"
         );
     }
 

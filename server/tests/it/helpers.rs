@@ -55,6 +55,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts mcpulse with the given extra environment-style settings (e.g. `("COLLECTION_INTERVAL", "1s")`).
 pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_config(None, settings).await
+}
+
+/// Starts mcpulse with a config file's text (e.g. `[[sources]]`) and environment-style settings.
+pub async fn spawn_app_with_config(file: Option<&str>, settings: &[(&str, &str)]) -> TestApp {
     let (database_url, db_name) = fresh_database().await;
     let mut env: BTreeMap<String, String> = [
         ("DATABASE_URL".to_string(), database_url.clone()),
@@ -64,7 +69,11 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
     for (k, v) in settings {
         env.insert(k.to_string(), v.to_string());
     }
-    let mut config = config::from_sources(None, &env).expect("test configuration is valid");
+    let mut config = config::from_sources(
+        file.map(|f| (std::path::Path::new("mcpulse.toml"), f)),
+        &env,
+    )
+    .expect("test configuration is valid");
     config.port = 0;
     let database = Database::open(&config, ClusterOwnership::Guest)
         .await

@@ -8,4 +8,6 @@ mod cli;
 mod embedded;
 mod helpers;
 mod live;
+mod query;
+mod scrape;
 mod sign_in;
