@@ -124,3 +124,44 @@ pub async fn query_series(request: QueryRequest) -> Result<QueryResult, AppError
     require_role(Role::Viewer).await?;
     engine()?.query(request).await
 }
+
+/// Admin: creates an API token; the secret is in the answer and nowhere else.
+#[server(prefix = "/api/fn", endpoint = "token_create")]
+pub async fn create_token(
+    name: String,
+    scopes: String,
+    expires_in: String,
+) -> Result<crate::types::CreatedToken, AppError> {
+    use crate::engine::{engine, require_role, set_status};
+    use crate::types::Role;
+    let admin = require_role(Role::Admin).await?;
+    let created = engine()?
+        .create_token(&name, &scopes, &expires_in, &admin.username)
+        .await;
+    if let Err(e) = &created {
+        set_status(e);
+    }
+    created
+}
+
+/// Admin: every API token (without secrets).
+#[server(prefix = "/api/fn", endpoint = "tokens")]
+pub async fn list_tokens() -> Result<Vec<crate::types::TokenInfo>, AppError> {
+    use crate::engine::{engine, require_role};
+    use crate::types::Role;
+    require_role(Role::Admin).await?;
+    engine()?.list_tokens().await
+}
+
+/// Admin: revokes an API token for good.
+#[server(prefix = "/api/fn", endpoint = "token_revoke")]
+pub async fn revoke_token(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, set_status};
+    use crate::types::Role;
+    require_role(Role::Admin).await?;
+    let revoked = engine()?.revoke_token(id).await;
+    if let Err(e) = &revoked {
+        set_status(e);
+    }
+    revoked
+}

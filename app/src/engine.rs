@@ -6,7 +6,10 @@
 //! first.
 
 use crate::error::AppError;
-use crate::types::{CurrentValue, Point, QueryRequest, QueryResult, Role, SourceStatus, UserInfo};
+use crate::types::{
+    CreatedToken, CurrentValue, Point, QueryRequest, QueryResult, Role, SourceStatus, TokenInfo,
+    UserInfo,
+};
 use async_trait::async_trait;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -36,6 +39,16 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<(UserInfo, i64), AppError>;
     /// Every user account.
     async fn list_users(&self) -> Result<Vec<UserInfo>, AppError>;
+    /// Creates an API token (`scopes`: `ingest,read`; `expires_in`: a duration like `30d`, or empty for never).
+    async fn create_token(
+        &self,
+        name: &str,
+        scopes: &str,
+        expires_in: &str,
+        created_by: &str,
+    ) -> Result<CreatedToken, AppError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, AppError>;
+    async fn revoke_token(&self, id: i64) -> Result<(), AppError>;
     /// Every source with its health.
     async fn sources(&self) -> Result<Vec<SourceStatus>, AppError>;
     /// Latest value of every metric of every source.

@@ -20,6 +20,10 @@ pub enum AppError {
     Conflict(String),
     #[error("Not found.")]
     NotFound,
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error(
         "Something went wrong on the server (reference {0}); the details are in the server log."
     )]
@@ -51,6 +55,8 @@ impl AppError {
             AppError::Unauthorized | AppError::InvalidCredentials => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
+            AppError::TooLarge(_) => 413,
+            AppError::UnsupportedMediaType(_) => 415,
             AppError::Conflict(_) => 409,
             AppError::Invalid { .. } => 422,
             AppError::RateLimited { .. } => 429,
@@ -78,6 +84,12 @@ impl axum::response::IntoResponse for AppError {
             axum::Json(serde_json::json!({ "error": self.to_string(), "kind": self })),
         )
             .into_response();
+        if self == AppError::Unauthorized {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"mcpulse\""),
+            );
+        }
         if let AppError::RateLimited { retry_after_secs } = self {
             if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response

@@ -4,6 +4,9 @@
 //! `server` provides in Leptos context, and through the `/ws` websocket (`live`), which streams fresh samples to the
 //! browser. Pages render on the server first, then hydrate in the browser (`frontend`).
 
+// Deeply nested views exceed the default limit in release builds (no `erase_components` there).
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod chart;
 #[cfg(feature = "ssr")]

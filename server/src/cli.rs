@@ -32,9 +32,31 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API tokens (for push ingest).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        /// A name for the token; pushes with it land in the source of that name unless `?source=` says otherwise.
+        name: String,
+        /// Comma-separated scopes: ingest, read.
+        #[arg(long, default_value = "ingest")]
+        scopes: String,
+        /// Lifetime such as 90d (default: never expires).
+        #[arg(long, default_value = "")]
+        expires_in: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +151,9 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Token(cmd) => {
+            with_database(&config, |db| async move { token_command(cmd, &db).await }).await
+        }
         Command::User(cmd) => {
             with_database(&config, |db| async move { user_command(cmd, &db).await }).await
         }
@@ -194,6 +219,63 @@ async fn user_command(cmd: UserCommand, db: &DatabaseRef) -> anyhow::Result<()> 
                     created.format("%Y-%m-%d %H:%M UTC")
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(cmd: TokenCommand, db: &DatabaseRef) -> anyhow::Result<()> {
+    use crate::auth::tokens::{parse_scopes, Tokens};
+    let tokens = Tokens::new(db.pool.clone());
+    match cmd {
+        TokenCommand::Create {
+            name,
+            scopes,
+            expires_in,
+        } => {
+            let scopes = parse_scopes(&scopes)?;
+            let expires_at = match expires_in.trim() {
+                "" => None,
+                text => Some(
+                    chrono::Utc::now()
+                        + chrono::Duration::from_std(humantime::parse_duration(text)?)?,
+                ),
+            };
+            let (info, token) = tokens.create(&name, &scopes, expires_at, "cli").await?;
+            eprintln!(
+                "created token {} ({}) with scopes {}; it is shown only now:",
+                info.id,
+                info.name,
+                info.scopes.join(",")
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            for t in tokens.list().await? {
+                let state = if t.revoked {
+                    "revoked".to_string()
+                } else {
+                    t.expires_at
+                        .map(|e| format!("expires {}", e.format("%Y-%m-%d")))
+                        .unwrap_or_else(|| "active".into())
+                };
+                let used = t
+                    .last_used_at
+                    .map(|u| u.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:>4}  {:<24} {:<12} {:<14} {:<18} last used {used}",
+                    t.id,
+                    t.name,
+                    t.scopes.join(","),
+                    t.prefix,
+                    state
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            tokens.revoke(id).await?;
+            println!("token {id} revoked");
         }
     }
     Ok(())

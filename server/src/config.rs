@@ -92,12 +92,7 @@ fn source_spec(
         }
     };
     let before = problems.len();
-    let id_ok = !raw.id.is_empty()
-        && raw.id.len() <= 64
-        && raw
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let id_ok = crate::collect::is_source_id(&raw.id);
     if !id_ok {
         problems.push(format!(
             "{} = {:?}: use 1-64 letters, digits, `.`, `_` or `-`",

@@ -1,12 +1,15 @@
 //! The engine as the UI sees it: `server`'s implementation of [`app::engine::Engine`], a facade over users and
 //! storage that server functions reach through Leptos context.
 
+use crate::auth::tokens::{parse_scopes, Tokens};
 use crate::auth::{NewPassword, Username, Users};
 use crate::collect::Collector;
 use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
-use app::types::{CurrentValue, Point, QueryRequest, QueryResult, SourceStatus, UserInfo};
+use app::types::{
+    CreatedToken, CurrentValue, Point, QueryRequest, QueryResult, SourceStatus, TokenInfo, UserInfo,
+};
 use async_trait::async_trait;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ pub struct EngineImpl {
     pub users: Users,
     pub store: Arc<Store>,
     pub collector: Arc<Collector>,
+    pub tokens: Arc<Tokens>,
 }
 
 #[async_trait]
@@ -63,6 +67,46 @@ impl Engine for EngineImpl {
             .into_iter()
             .map(|(u, _)| u)
             .collect())
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        scopes: &str,
+        expires_in: &str,
+        created_by: &str,
+    ) -> Result<CreatedToken, AppError> {
+        let scopes = parse_scopes(scopes)?;
+        let expires_at = match expires_in.trim() {
+            "" | "never" => None,
+            text => {
+                let d = humantime::parse_duration(text).map_err(|e| {
+                    AppError::invalid(
+                        "expires_in",
+                        format!("`{text}`: {e} (e.g. 30d, or empty for never)"),
+                    )
+                })?;
+                Some(
+                    chrono::Utc::now()
+                        + chrono::Duration::from_std(d)
+                            .map_err(|_| AppError::invalid("expires_in", "too long"))?,
+                )
+            }
+        };
+        let (info, token) = self
+            .tokens
+            .create(name, &scopes, expires_at, created_by)
+            .await?;
+        tracing::info!(token = %info.name, by = created_by, "API token created");
+        Ok(CreatedToken { info, token })
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, AppError> {
+        self.tokens.list().await
+    }
+
+    async fn revoke_token(&self, id: i64) -> Result<(), AppError> {
+        self.tokens.revoke(id).await
     }
 
     async fn sources(&self) -> Result<Vec<SourceStatus>, AppError> {

@@ -40,6 +40,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub secure_cookies: bool,
     pub session_ttl: Duration,
+    pub tokens: Arc<crate::auth::tokens::Tokens>,
+    /// Samples older than this are refused (they would be dropped at once).
+    pub retention: Duration,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

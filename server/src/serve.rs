@@ -42,6 +42,7 @@ pub async fn start(
     let telemetry = Arc::new(HttpTelemetry::default());
     let store = Arc::new(Store::new(pool.clone()));
     let hub = Arc::new(Hub::default());
+    let tokens = Arc::new(crate::auth::tokens::Tokens::new(pool.clone()));
     let tasks = CancellationToken::new();
     let collector = Collector::new(store.clone(), hub.clone(), tasks.clone(), config.retention);
     collector.add(
@@ -69,6 +70,7 @@ pub async fn start(
         users: Users::new(pool.clone()),
         store: store.clone(),
         collector: collector.clone(),
+        tokens: tokens.clone(),
     });
     let state = AppState {
         leptos_options: leptos_options(),
@@ -80,6 +82,8 @@ pub async fn start(
         shutdown: shutdown.clone(),
         secure_cookies: config.secure_cookies(),
         session_ttl: config.session_ttl,
+        tokens,
+        retention: config.retention,
     };
 
     let background = vec![

@@ -172,25 +172,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                 <h2>{chart_metric.clone()} <span class="muted">" · last 15 minutes"</span></h2>
                 <div class="chart" data-metric=chart_metric.clone() data-points=move || points.with(Vec::len) inner_html=svg></div>
             </section>
-            <section class="card">
-                <h2>"Sources"</h2>
-                <table class="sources">
-                    <thead>
-                        <tr><th scope="col">"Source"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Last success"</th><th scope="col">"Last error"</th></tr>
-                    </thead>
-                    <tbody>
-                        <For each=move || sources.get() key=|s| (s.id.clone(), s.up, s.last_success) let:s>
-                            <tr data-source=s.id.clone()>
-                                <td><strong>{s.name.clone()}</strong> " " <code class="muted">{s.id.clone()}</code></td>
-                                <td>{s.kind.clone()}</td>
-                                <td>{health_badge(s.up)}</td>
-                                <td class="muted">{s.last_success.map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into())}</td>
-                                <td class="error-text">{s.last_error.clone().unwrap_or_default()}</td>
-                            </tr>
-                        </For>
-                    </tbody>
-                </table>
-            </section>
+            <SourcesTable sources/>
         </main>
     }
 }
@@ -202,4 +184,31 @@ fn health_badge(up: Option<bool>) -> impl IntoView {
         None => ("badge", "pending"),
     };
     view! { <span class=class>{text}</span> }
+}
+
+/// The health of every source, kept fresh by the dashboard's live updates.
+#[component]
+fn SourcesTable(sources: RwSignal<Vec<crate::types::SourceStatus>>) -> impl IntoView {
+    view! {
+            <section class="card">
+            <h2>"Sources"</h2>
+            <table class="sources">
+                <thead>
+                    <tr><th scope="col">"Source"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Last success"</th><th scope="col">"Last error"</th></tr>
+                </thead>
+                <tbody>
+                    <For each=move || sources.get() key=|s| (s.id.clone(), s.up, s.last_success) let:s>
+                        <tr data-source=s.id.clone()>
+                            <td><strong>{s.name.clone()}</strong> " " <code class="muted">{s.id.clone()}</code></td>
+                            <td>{s.kind.clone()}</td>
+                            <td>{health_badge(s.up)}</td>
+                            <td class="muted">{s.last_success.map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into())}</td>
+                            <td class="error-text">{s.last_error.clone().unwrap_or_default()}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
 }

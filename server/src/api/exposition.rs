@@ -16,6 +16,7 @@ use std::sync::Arc;
 struct SelfMetrics {
     telemetry: Arc<HttpTelemetry>,
     sources: Arc<SourceCollector>,
+    rejected_samples: u64,
 }
 
 impl std::fmt::Debug for SourceCollector {
@@ -58,6 +59,14 @@ impl Collector for SelfMetrics {
             )?)?;
         }
 
+        let rejected = ConstCounter::new(self.rejected_samples);
+        rejected.encode(encoder.encode_descriptor(
+            "mcpulse_samples_rejected",
+            "Samples left out because their source reached its series limit.",
+            None,
+            rejected.metric_type(),
+        )?)?;
+
         let statuses = self.sources.statuses();
         let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
         for s in &statuses {
@@ -92,9 +101,10 @@ impl Collector for SelfMetrics {
 pub fn render(
     telemetry: Arc<HttpTelemetry>,
     sources: Arc<SourceCollector>,
+    rejected_samples: u64,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SelfMetrics { telemetry, sources }));
+    registry.register_collector(Box::new(SelfMetrics { telemetry, sources, rejected_samples }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(out)

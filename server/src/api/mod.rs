@@ -4,12 +4,16 @@
 
 pub mod exposition;
 
+use crate::auth::tokens::Scope;
+use crate::collect::push;
 use crate::http::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
 use app::types::Role;
+use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -33,6 +37,78 @@ pub fn routes() -> Router<AppState> {
         .route("/api/users", get(users))
         .route("/ws", get(live_socket))
         .route("/metrics", get(prometheus_metrics))
+        .route("/api/v1/ingest", axum::routing::post(ingest))
+}
+
+/// Routes authorised by an API token (not a session): method, path, scope.
+pub const TOKEN_ROUTES: &[(&str, &str, Scope)] = &[("POST", "/api/v1/ingest", Scope::Ingest)];
+
+/// `POST /api/v1/ingest[?source=ID]`: push samples (JSON or Prometheus text, optionally gzip) with an API token
+/// that has the `ingest` scope. The source defaults to the token's name.
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Body,
+) -> Result<Response, AppError> {
+    let token = state
+        .tokens
+        .authenticate(
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+            Scope::Ingest,
+        )
+        .await?;
+    let source = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "source")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| token.name.clone());
+    if !crate::collect::is_source_id(&source) {
+        return Err(AppError::invalid(
+            "source",
+            format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),
+        ));
+    }
+    if state.engine.collector.is_scheduled(&source) {
+        return Err(AppError::invalid(
+            "source",
+            format!("`{source}` is collected by mcpulse itself; push under another id"),
+        ));
+    }
+    let started = std::time::Instant::now();
+    let body = axum::body::to_bytes(body, push::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::TooLarge(format!(
+                "the body is larger than {} MiB",
+                push::MAX_BODY_BYTES / (1024 * 1024)
+            ))
+        })?;
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let payload = push::Payload {
+        content_type: header_str(header::CONTENT_TYPE).unwrap_or(""),
+        content_encoding: header_str(header::CONTENT_ENCODING),
+        body: &body,
+    };
+    let samples = push::decode(payload, &source, chrono::Utc::now(), state.retention)?;
+    let outcome = state
+        .store
+        .write(&samples)
+        .await
+        .map_err(AppError::internal)?;
+    state
+        .engine
+        .collector
+        .record_push(&source, &samples, outcome, started.elapsed());
+    Ok(
+        Json(json!({ "source": source, "accepted": outcome.stored, "rejected": outcome.rejected }))
+            .into_response(),
+    )
 }
 
 /// Routes open to anyone on purpose: liveness, readiness and mcpulse's own operational counters (no user data).
@@ -40,8 +116,12 @@ pub const PUBLIC_ROUTES: &[&str] = &["/health", "/ready", "/metrics"];
 
 /// `GET /metrics`: mcpulse's own metrics in the Prometheus text format.
 async fn prometheus_metrics(State(state): State<AppState>) -> Result<Response, AppError> {
-    let text = exposition::render(state.telemetry.clone(), state.engine.collector.clone())
-        .map_err(AppError::internal)?;
+    let text = exposition::render(
+        state.telemetry.clone(),
+        state.engine.collector.clone(),
+        state.store.rejected_samples(),
+    )
+    .map_err(AppError::internal)?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

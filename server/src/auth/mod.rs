@@ -3,6 +3,7 @@
 //! `app::engine::authorize`.
 
 pub mod limiter;
+pub mod tokens;
 
 use anyhow::Context;
 use app::error::AppError;

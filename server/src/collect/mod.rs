@@ -5,10 +5,11 @@
 //! Kinds live in their own modules (`self_source` today; Prometheus, push and MCP sources plug in the same way).
 
 pub mod prometheus;
+pub mod push;
 pub mod self_source;
 
 use crate::live::Hub;
-use crate::store::{Labels, Sample, Store};
+use crate::store::{Labels, Sample, Store, WriteOutcome};
 use app::types::{LiveMessage, LiveSamples, SourceStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -97,6 +98,14 @@ pub trait Source: Send + Sync + 'static {
     async fn collect(&self, ctx: &CollectContext) -> anyhow::Result<Snapshot>;
 }
 
+/// Source ids: 1–64 letters, digits, `.`, `_` or `-`.
+pub fn is_source_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// When and how long a source runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
@@ -139,6 +148,8 @@ pub struct Collector {
     hub: Arc<Hub>,
     stop: CancellationToken,
     sources: Mutex<BTreeMap<String, Arc<Scheduled>>>,
+    /// Sources that push (no schedule): health by source id.
+    pushed: Mutex<BTreeMap<String, Health>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -155,6 +166,7 @@ impl Collector {
             hub,
             stop,
             sources: Mutex::new(BTreeMap::new()),
+            pushed: Mutex::new(BTreeMap::new()),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -198,6 +210,63 @@ impl Collector {
 
     /// Every source with its health, ordered by id.
     pub fn statuses(&self) -> Vec<SourceStatus> {
+        let mut all = self.scheduled_statuses();
+        all.extend(lock(&self.pushed).iter().map(|(id, h)| SourceStatus {
+            id: id.clone(),
+            name: id.clone(),
+            kind: "push".into(),
+            description: "samples pushed to /api/v1/ingest".into(),
+            interval_secs: 0.0,
+            up: h.up,
+            last_success: h.last_success,
+            last_error: h.last_error.clone(),
+            last_duration_ms: h.last_duration.map(|d| d.as_secs_f64() * 1000.0),
+            last_samples: h.last_samples,
+        }));
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Whether `id` names a scheduled source (pushes may not use those ids).
+    pub fn is_scheduled(&self, id: &str) -> bool {
+        lock(&self.sources).contains_key(id)
+    }
+
+    /// Records a stored push batch as the health of source `source` and announces it to live clients.
+    pub fn record_push(
+        &self,
+        source: &str,
+        samples: &[Sample],
+        outcome: WriteOutcome,
+        took: Duration,
+    ) {
+        let now = Utc::now();
+        {
+            let mut pushed = lock(&self.pushed);
+            let h = pushed.entry(source.to_string()).or_default();
+            h.up = Some(true);
+            h.last_success = Some(now);
+            h.last_duration = Some(took);
+            h.last_samples = outcome.stored;
+            h.last_error = (outcome.rejected > 0).then(|| {
+                format!(
+                    "{} samples dropped: the source reached its series limit",
+                    outcome.rejected
+                )
+            });
+        }
+        self.hub.publish(&LiveMessage::Samples(LiveSamples {
+            source: source.to_string(),
+            t: now.timestamp_millis(),
+            values: samples
+                .iter()
+                .filter(|s| s.labels.is_empty())
+                .map(|s| (s.metric.clone(), s.value))
+                .collect(),
+        }));
+    }
+
+    fn scheduled_statuses(&self) -> Vec<SourceStatus> {
         lock(&self.sources)
             .values()
             .map(|s| {
@@ -269,7 +338,7 @@ impl Collector {
             let mut h = lock(&scheduled.health);
             h.last_duration = Some(took);
             match (&error, &stored) {
-                (None, Ok(())) => {
+                (None, Ok(_)) => {
                     h.up = Some(true);
                     h.last_success = Some(ctx.now);
                     h.last_error = None;

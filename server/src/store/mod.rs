@@ -12,6 +12,7 @@ use app::types::{CurrentValue, Point};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// A label set, ordered so equal sets serialise identically.
@@ -34,8 +35,22 @@ struct SeriesKey {
     labels: String,
 }
 
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub stored: usize,
+    /// Samples left out because they would have created series beyond the source's limit.
+    pub rejected: usize,
+}
+
+/// Series a source may have before new ones are refused.
+pub const DEFAULT_MAX_SERIES_PER_SOURCE: usize = 10_000;
+
 pub struct Store {
     pool: PgPool,
+    max_series_per_source: usize,
+    series_per_source: Mutex<HashMap<String, usize>>,
+    rejected_samples: AtomicU64,
     /// Series ids already known, so steady-state writes skip the upsert.
     series: Mutex<HashMap<SeriesKey, i64>>,
     /// Days whose partition is known to exist.
@@ -44,8 +59,15 @@ pub struct Store {
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
+        Self::with_series_limit(pool, DEFAULT_MAX_SERIES_PER_SOURCE)
+    }
+
+    pub fn with_series_limit(pool: PgPool, max_series_per_source: usize) -> Self {
         Store {
             pool,
+            max_series_per_source,
+            series_per_source: Mutex::new(HashMap::new()),
+            rejected_samples: AtomicU64::new(0),
             series: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
         }
@@ -55,14 +77,12 @@ impl Store {
         &self.pool
     }
 
-    /// Stores a batch durably (returns after commit). An empty batch is a no-op.
-    pub async fn write(&self, samples: &[Sample]) -> anyhow::Result<()> {
+    /// Stores a batch durably (returns after commit). Samples of new series beyond the per-source series limit are
+    /// left out and counted (a cardinality bomb is cut off while existing series keep flowing).
+    pub async fn write(&self, samples: &[Sample]) -> anyhow::Result<WriteOutcome> {
         if samples.is_empty() {
-            return Ok(());
+            return Ok(WriteOutcome::default());
         }
-        let days: HashSet<NaiveDate> = samples.iter().map(|s| s.ts.date_naive()).collect();
-        self.ensure_partitions(days).await?;
-
         let keys: Vec<SeriesKey> = samples
             .iter()
             .map(|s| SeriesKey {
@@ -71,12 +91,34 @@ impl Store {
                 labels: serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into()),
             })
             .collect();
+        let ids = self.series_ids(&keys).await?;
+        let mut kept_ids = Vec::with_capacity(samples.len());
+        let mut ts = Vec::with_capacity(samples.len());
+        let mut values = Vec::with_capacity(samples.len());
+        for (sample, id) in samples.iter().zip(&ids) {
+            if let Some(id) = id {
+                kept_ids.push(*id);
+                ts.push(sample.ts);
+                values.push(sample.value);
+            }
+        }
+        let rejected = samples.len() - kept_ids.len();
+        if rejected > 0 {
+            self.rejected_samples
+                .fetch_add(rejected as u64, Ordering::Relaxed);
+        }
+        if kept_ids.is_empty() {
+            return Ok(WriteOutcome {
+                stored: 0,
+                rejected,
+            });
+        }
+        self.ensure_partitions(ts.iter().map(|t| t.date_naive()).collect())
+            .await?;
+
         let mut tx = self.pool.begin().await?;
-        let ids = self.series_ids(&mut tx, &keys).await?;
-        let ts: Vec<DateTime<Utc>> = samples.iter().map(|s| s.ts).collect();
-        let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
         sqlx::query("INSERT INTO samples (series_id, ts, value) SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[])")
-            .bind(&ids)
+            .bind(&kept_ids)
             .bind(&ts)
             .bind(&values)
             .execute(&mut *tx)
@@ -89,23 +131,28 @@ impl Store {
                    ORDER BY id, ts DESC) u
              WHERE s.id = u.id AND (s.last_ts IS NULL OR s.last_ts <= u.ts)",
         )
-        .bind(&ids)
+        .bind(&kept_ids)
         .bind(&ts)
         .bind(&values)
         .execute(&mut *tx)
         .await
         .context("updating latest values")?;
         tx.commit().await?;
-        Ok(())
+        Ok(WriteOutcome {
+            stored: kept_ids.len(),
+            rejected,
+        })
     }
 
-    async fn series_ids(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        keys: &[SeriesKey],
-    ) -> anyhow::Result<Vec<i64>> {
+    /// Samples left out so far because their source hit the series limit.
+    pub fn rejected_samples(&self) -> u64 {
+        self.rejected_samples.load(Ordering::Relaxed)
+    }
+
+    /// The series id of every key, creating series as needed within the per-source limit (`None`: over it).
+    async fn series_ids(&self, keys: &[SeriesKey]) -> anyhow::Result<Vec<Option<i64>>> {
         let missing: Vec<SeriesKey> = {
-            let known = self.series.lock().unwrap_or_else(|p| p.into_inner());
+            let known = lock(&self.series);
             let mut seen = HashSet::new();
             keys.iter()
                 .filter(|k| !known.contains_key(*k) && seen.insert(*k))
@@ -113,50 +160,84 @@ impl Store {
                 .collect()
         };
         if !missing.is_empty() {
-            let metrics: Vec<&str> = missing.iter().map(|k| k.metric.as_str()).collect();
-            let sources: Vec<&str> = missing.iter().map(|k| k.source.as_str()).collect();
-            let labels: Vec<&str> = missing.iter().map(|k| k.labels.as_str()).collect();
-            sqlx::query(
-                "INSERT INTO series (metric, source, labels)
-                 SELECT m, s, l::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(m, s, l)
-                 ON CONFLICT (metric, source, labels) DO NOTHING",
-            )
-            .bind(&metrics)
-            .bind(&sources)
-            .bind(&labels)
-            .execute(&mut *tx)
-            .await
-            .context("creating series")?;
-            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-                "SELECT s.id, s.metric, s.source, s.labels::text FROM series s
-                 JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS x(m, src, l)
-                   ON s.metric = x.m AND s.source = x.src AND s.labels = x.l::jsonb",
-            )
-            .bind(&metrics)
-            .bind(&sources)
-            .bind(&labels)
-            .fetch_all(&mut *tx)
-            .await
-            .context("reading series ids")?;
-            let mut known = self.series.lock().unwrap_or_else(|p| p.into_inner());
-            for (id, metric, source, labels_text) in rows {
-                // jsonb renders its own canonical text; map it back through the key we asked for.
-                if let Some(k) = missing.iter().find(|k| {
-                    k.metric == metric && k.source == source && same_json(&k.labels, &labels_text)
-                }) {
-                    known.insert(k.clone(), id);
+            // Series that exist already (e.g. created before a restart) never count against the limit.
+            self.load_ids(&missing).await?;
+            let new: Vec<SeriesKey> = {
+                let known = lock(&self.series);
+                missing
+                    .into_iter()
+                    .filter(|k| !known.contains_key(k))
+                    .collect()
+            };
+            let mut allowed = Vec::with_capacity(new.len());
+            for key in new {
+                let count = self.series_count(&key.source).await?;
+                let mut counts = lock(&self.series_per_source);
+                let entry = counts.entry(key.source.clone()).or_insert(count);
+                if *entry < self.max_series_per_source {
+                    *entry += 1;
+                    allowed.push(key);
+                } else {
+                    tracing::warn!(source = %key.source, metric = %key.metric, limit = self.max_series_per_source,
+                        "series limit reached; new series are dropped");
                 }
             }
+            if !allowed.is_empty() {
+                let metrics: Vec<&str> = allowed.iter().map(|k| k.metric.as_str()).collect();
+                let sources: Vec<&str> = allowed.iter().map(|k| k.source.as_str()).collect();
+                let labels: Vec<&str> = allowed.iter().map(|k| k.labels.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO series (metric, source, labels)
+                     SELECT m, s, l::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(m, s, l)
+                     ON CONFLICT (metric, source, labels) DO NOTHING",
+                )
+                .bind(&metrics)
+                .bind(&sources)
+                .bind(&labels)
+                .execute(&self.pool)
+                .await
+                .context("creating series")?;
+                self.load_ids(&allowed).await?;
+            }
         }
-        let known = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .map(|k| {
-                known
-                    .get(k)
-                    .copied()
-                    .with_context(|| format!("series {k:?} missing after upsert"))
-            })
-            .collect()
+        let known = lock(&self.series);
+        Ok(keys.iter().map(|k| known.get(k).copied()).collect())
+    }
+
+    /// Reads the ids of existing series among `keys` into the cache.
+    async fn load_ids(&self, keys: &[SeriesKey]) -> anyhow::Result<()> {
+        let metrics: Vec<&str> = keys.iter().map(|k| k.metric.as_str()).collect();
+        let sources: Vec<&str> = keys.iter().map(|k| k.source.as_str()).collect();
+        let labels: Vec<&str> = keys.iter().map(|k| k.labels.as_str()).collect();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT x.i, s.id FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(m, src, l, i)
+             JOIN series s ON s.metric = x.m AND s.source = x.src AND s.labels = x.l::jsonb",
+        )
+        .bind(&metrics)
+        .bind(&sources)
+        .bind(&labels)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading series ids")?;
+        let mut known = lock(&self.series);
+        for (ordinal, id) in rows {
+            if let Some(key) = usize::try_from(ordinal - 1).ok().and_then(|i| keys.get(i)) {
+                known.insert(key.clone(), id);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many series `source` has (read once, then tracked in memory).
+    async fn series_count(&self, source: &str) -> anyhow::Result<usize> {
+        if let Some(n) = lock(&self.series_per_source).get(source) {
+            return Ok(*n);
+        }
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM series WHERE source = $1")
+            .bind(source)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as usize)
     }
 
     /// Creates the daily partitions for `days` that do not exist yet.
@@ -273,14 +354,8 @@ impl Store {
     }
 }
 
-fn same_json(a: &str, b: &str) -> bool {
-    match (
-        serde_json::from_str::<serde_json::Value>(a),
-        serde_json::from_str::<serde_json::Value>(b),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn partition_name(day: NaiveDate) -> String {

@@ -43,6 +43,14 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         Access::Min(Role::Viewer),
         &[("request[metric]", "requests_total")],
     ),
+    (
+        "/api/fn/token_create",
+        Access::Min(Role::Admin),
+        &[("name", "ci"), ("scopes", "ingest"), ("expires_in", "")],
+    ),
+    ("/api/fn/tokens", Access::Min(Role::Admin), &[]),
+    // Token 1 exists by then: the admin's call to token_create above made it.
+    ("/api/fn/token_revoke", Access::Min(Role::Admin), &[("id", "1")]),
 ];
 
 fn below(role: Role) -> Option<Role> {
@@ -139,6 +147,52 @@ async fn every_data_route_and_page_checks_the_callers_role() {
         assert!(
             status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
             "{path} as {min}: {status}"
+        );
+    }
+
+    // Token routes: no token → 401; a session is not a token → 401; a token without the scope → 403.
+    let (_, read_only) = mcpulse::auth::tokens::Tokens::new(app.pool.clone())
+        .create(
+            "reader",
+            &[mcpulse::auth::tokens::Scope::Read],
+            None,
+            "test",
+        )
+        .await
+        .unwrap();
+    for (method, path, _scope) in mcpulse::api::TOKEN_ROUTES {
+        assert_eq!(*method, "POST", "extend this test for {method} routes");
+        let url = format!("{}{path}", app.base);
+        let res = anonymous.post(&url).body("x 1\n").send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} without a token"
+        );
+        assert!(res.headers().contains_key("www-authenticate"));
+        let res = signed_in[2]
+            .1
+            .post(&url)
+            .body("x 1\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} with an admin session but no token"
+        );
+        let res = anonymous
+            .post(&url)
+            .bearer_auth(&read_only)
+            .body("x 1\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "{path} with a token lacking the scope"
         );
     }
 

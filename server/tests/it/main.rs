@@ -7,6 +7,7 @@ mod access;
 mod cli;
 mod embedded;
 mod helpers;
+mod ingest;
 mod live;
 mod query;
 mod scrape;

@@ -1,0 +1,309 @@
+//! Push ingest: `POST /api/v1/ingest`, authorised by an API token with the `ingest` scope. The body is JSON
+//! (`[{"metric", "labels", "value", "timestamp"?}]`) or Prometheus text / OpenMetrics, optionally gzip-encoded.
+//! A batch is checked whole before anything is stored: the first bad item or line is named in a 4xx answer and
+//! nothing is kept. An accepted batch is acknowledged only after it is committed.
+
+use super::prometheus::parse::{self, Format};
+use crate::store::query::{is_label_name, is_metric_name};
+use crate::store::{Labels, Sample};
+use app::error::AppError;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use std::io::Read;
+use std::time::Duration;
+
+/// Largest body accepted, before and after decompression.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_LABELS: usize = 32;
+pub const MAX_LABEL_NAME: usize = 128;
+pub const MAX_LABEL_VALUE: usize = 2048;
+pub const MAX_METRIC_NAME: usize = 200;
+/// How far ahead of our clock a pushed timestamp may be.
+pub const MAX_FUTURE: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonItem {
+    metric: String,
+    #[serde(default)]
+    labels: Labels,
+    value: f64,
+    timestamp: Option<serde_json::Value>,
+}
+
+/// The body as received.
+pub struct Payload<'a> {
+    pub content_type: &'a str,
+    pub content_encoding: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Decodes and checks a batch into samples of `source`. `now` stamps samples without a timestamp and bounds the
+/// accepted window together with `max_age`.
+pub fn decode(
+    payload: Payload<'_>,
+    source: &str,
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Result<Vec<Sample>, AppError> {
+    let body = decompress(payload.body, payload.content_encoding)?;
+    let media = payload
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let oldest = now - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::days(36500));
+    let newest = now + chrono::Duration::from_std(MAX_FUTURE).unwrap_or_default();
+    let check_time = |ts: DateTime<Utc>| -> Result<DateTime<Utc>, String> {
+        if ts < oldest {
+            Err(format!("timestamp {ts} is older than the retention period"))
+        } else if ts > newest {
+            Err(format!(
+                "timestamp {ts} is more than 10 minutes in the future"
+            ))
+        } else {
+            Ok(ts)
+        }
+    };
+    match media.as_str() {
+        "application/json" => {
+            let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
+                .map_err(|e| AppError::invalid("body", format!("not a JSON array of samples: {e}")))?;
+            if items.is_empty() {
+                return Err(AppError::invalid("body", "the batch is empty"));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let at = format!("item {i}");
+                    let item: JsonItem = serde_json::from_value(item).map_err(|e| AppError::invalid(&at, e.to_string()))?;
+                    let ts = match &item.timestamp {
+                        None => now,
+                        Some(v) => parse_json_time(v).map_err(|e| AppError::invalid(&at, e))?,
+                    };
+                    let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
+                    check(&item.metric, &item.labels, item.value, true).map_err(|e| AppError::invalid(&at, e))?;
+                    Ok(Sample { metric: item.metric, source: source.to_string(), labels: item.labels, ts, value: item.value })
+                })
+                .collect()
+        }
+        "text/plain" | "application/openmetrics-text" | "" => {
+            let text = std::str::from_utf8(&body).map_err(|_| AppError::invalid("body", "not UTF-8 text"))?;
+            let exposition = parse::parse(text, Format::from_content_type(&media))
+                .map_err(|e| AppError::invalid(format!("line {}", e.line), e.message))?;
+            if exposition.samples.is_empty() {
+                return Err(AppError::invalid("body", "no samples in the exposition"));
+            }
+            exposition
+                .samples
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let at = format!("sample {i}");
+                    let ts = match s.timestamp_ms {
+                        None => now,
+                        Some(ms) => Utc.timestamp_millis_opt(ms).single().ok_or_else(|| AppError::invalid(&at, "timestamp out of range"))?,
+                    };
+                    let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
+                    // The exposition format allows NaN and ±Inf values.
+                    check(&s.name, &s.labels, s.value, false).map_err(|e| AppError::invalid(&at, e))?;
+                    Ok(Sample { metric: s.name, source: source.to_string(), labels: s.labels, ts, value: s.value })
+                })
+                .collect()
+        }
+        other => Err(AppError::UnsupportedMediaType(format!(
+            "content type `{other}` is not accepted: send application/json, text/plain (Prometheus) or application/openmetrics-text"
+        ))),
+    }
+}
+
+fn check(metric: &str, labels: &Labels, value: f64, finite: bool) -> Result<(), String> {
+    if metric.len() > MAX_METRIC_NAME || !is_metric_name(metric) {
+        return Err(format!("`{metric}` is not a valid metric name"));
+    }
+    if labels.len() > MAX_LABELS {
+        return Err(format!(
+            "{} labels; at most {MAX_LABELS} are allowed",
+            labels.len()
+        ));
+    }
+    for (name, v) in labels {
+        if name.len() > MAX_LABEL_NAME || !is_label_name(name) || name.starts_with("__") {
+            return Err(format!("`{name}` is not a valid label name"));
+        }
+        if v.len() > MAX_LABEL_VALUE {
+            return Err(format!(
+                "the value of label `{name}` is longer than {MAX_LABEL_VALUE} bytes"
+            ));
+        }
+    }
+    if finite && !value.is_finite() {
+        return Err("value must be a finite number".into());
+    }
+    Ok(())
+}
+
+/// RFC 3339 text, or a number of Unix seconds (milliseconds when larger than 1e11).
+fn parse_json_time(v: &serde_json::Value) -> Result<DateTime<Utc>, String> {
+    match v {
+        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| format!("timestamp `{s}` is not RFC 3339")),
+        serde_json::Value::Number(n) => {
+            let n = n.as_f64().ok_or("timestamp is not a number")?;
+            let ms = if n.abs() > 1e11 { n } else { n * 1000.0 };
+            Utc.timestamp_millis_opt(ms as i64)
+                .single()
+                .ok_or_else(|| format!("timestamp {n} is out of range"))
+        }
+        _ => Err("timestamp must be RFC 3339 text or Unix seconds".into()),
+    }
+}
+
+fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, AppError> {
+    let too_large = || {
+        AppError::TooLarge(format!(
+            "the body is larger than {} MiB",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ))
+    };
+    match encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        None => Ok(body.to_vec()),
+        Some(e) if e.is_empty() || e == "identity" => Ok(body.to_vec()),
+        Some(e) if e == "gzip" => {
+            let mut out = Vec::new();
+            // Read one byte past the limit to tell "exactly at the limit" from "over it".
+            flate2::read::GzDecoder::new(body)
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| AppError::invalid("body", format!("not valid gzip: {e}")))?;
+            if out.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            Ok(out)
+        }
+        Some(other) => Err(AppError::UnsupportedMediaType(format!(
+            "content encoding `{other}` is not accepted (use gzip)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> Result<Vec<Sample>, AppError> {
+        decode(
+            Payload {
+                content_type: "application/json",
+                content_encoding: None,
+                body: body.as_bytes(),
+            },
+            "pusher",
+            Utc::now(),
+            Duration::from_secs(7 * 86400),
+        )
+    }
+
+    #[test]
+    fn json_batches_decode_with_optional_timestamps() {
+        let samples = json(
+            r#"[{"metric":"calls_total","labels":{"tool":"search"},"value":3},{"metric":"up","value":1,"timestamp":"2099-01-01T00:00:00Z"}]"#,
+        );
+        assert!(
+            matches!(samples, Err(AppError::Invalid { ref field, .. }) if field == "item 1"),
+            "{samples:?}"
+        );
+        let now = Utc::now().timestamp();
+        let samples = json(&format!(r#"[{{"metric":"calls_total","labels":{{"tool":"search"}},"value":3}},{{"metric":"up","value":1,"timestamp":{now}}}]"#)).unwrap();
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[0].labels["tool"], "search");
+        assert_eq!(samples[1].ts.timestamp(), now);
+    }
+
+    #[test]
+    fn the_first_bad_item_is_named_and_nothing_passes() {
+        let cases = [
+            (
+                r#"[{"metric":"ok","value":1},{"metric":"1bad","value":1}]"#,
+                "item 1",
+            ),
+            (r#"[{"metric":"ok","value":NaN}]"#, "body"),
+            (r#"[{"metric":"ok","value":"1"}]"#, "item 0"),
+            (r#"[{"metric":"ok","value":1,"extra":true}]"#, "item 0"),
+            (
+                r#"[{"metric":"ok","value":1,"labels":{"__x":"y"}}]"#,
+                "item 0",
+            ),
+            (r#"[{"metric":"ok","value":1,"timestamp":0}]"#, "item 0"),
+            (r#"{"metric":"ok","value":1}"#, "body"),
+            ("[]", "body"),
+        ];
+        for (body, field) in cases {
+            match json(body) {
+                Err(AppError::Invalid { field: f, .. }) => assert_eq!(f, field, "{body}"),
+                other => panic!("{body}: expected an error on {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn text_bodies_accept_nan_and_inf_but_name_bad_lines() {
+        let decode_text = |body: &str| {
+            decode(
+                Payload {
+                    content_type: "text/plain; version=0.0.4",
+                    content_encoding: None,
+                    body: body.as_bytes(),
+                },
+                "pusher",
+                Utc::now(),
+                Duration::from_secs(86400),
+            )
+        };
+        let samples = decode_text("a NaN\nb +Inf\nc{x=\"y\"} 2\n").unwrap();
+        assert_eq!(samples.len(), 3);
+        assert!(samples[0].value.is_nan());
+        match decode_text("a 1\nb{x=\"y\" 2\n") {
+            Err(AppError::Invalid { field, .. }) => assert_eq!(field, "line 2"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gzip_is_limited_after_decompression() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![b' '; MAX_BODY_BYTES + 10]).unwrap();
+        let bomb = enc.finish().unwrap();
+        assert!(
+            bomb.len() < 100_000,
+            "a small body that inflates past the limit"
+        );
+        let r = decode(
+            Payload {
+                content_type: "text/plain",
+                content_encoding: Some("gzip"),
+                body: &bomb,
+            },
+            "p",
+            Utc::now(),
+            Duration::from_secs(60),
+        );
+        assert!(matches!(r, Err(AppError::TooLarge(_))), "{r:?}");
+        let r = decode(
+            Payload {
+                content_type: "application/xml",
+                content_encoding: None,
+                body: b"<x/>",
+            },
+            "p",
+            Utc::now(),
+            Duration::from_secs(60),
+        );
+        assert!(matches!(r, Err(AppError::UnsupportedMediaType(_))));
+    }
+}

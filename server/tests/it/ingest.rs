@@ -1,0 +1,225 @@
+//! Push ingest: tokens, formats, all-or-nothing batches, limits, and the series cap.
+
+use crate::helpers::{eventually, spawn_app, TestApp};
+use app::types::Role;
+use mcpulse::auth::tokens::{Scope, Tokens};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn token(app: &TestApp, name: &str, scopes: &[Scope]) -> String {
+    Tokens::new(app.pool.clone())
+        .create(name, scopes, None, "test")
+        .await
+        .unwrap()
+        .1
+}
+
+async fn push(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/ingest{query}", app.base))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn count(app: &TestApp, source: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM samples JOIN series ON series.id = series_id WHERE source = $1",
+    )
+    .bind(source)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn json_and_text_batches_are_stored_and_bad_ones_change_nothing() {
+    let app = spawn_app().await;
+    let t = token(&app, "edge-gateway", &[Scope::Ingest]).await;
+
+    let batch = json!([
+        {"metric": "mcp_tool_calls_total", "labels": {"tool": "search"}, "value": 12},
+        {"metric": "mcp_tool_calls_total", "labels": {"tool": "fetch"}, "value": 3, "timestamp": chrono::Utc::now().timestamp()},
+        {"metric": "queue_depth", "value": 4.5}
+    ]);
+    let (status, body) = push(&app, &t, "", "application/json", batch.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["source"].as_str(), body["accepted"].as_u64()),
+        (Some("edge-gateway"), Some(3)),
+        "source defaults to the token name"
+    );
+
+    let (status, body) = push(
+        &app,
+        &t,
+        "?source=batch-job",
+        "text/plain; version=0.0.4",
+        "jobs_done 7\njob_latency_seconds{quantile=\"0.5\"} NaN\n",
+    )
+    .await;
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{body}"
+    );
+    assert_eq!(count(&app, "batch-job").await, 2);
+
+    // One bad item rejects the whole batch, naming it; nothing is stored.
+    let before = count(&app, "edge-gateway").await;
+    let bad = json!([{"metric": "ok_metric", "value": 1}, {"metric": "bad-name", "value": 2}]);
+    let (status, body) = push(&app, &t, "", "application/json", bad.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("item 1:"),
+        "{body}"
+    );
+    let (status, body) = push(&app, &t, "", "text/plain", "fine 1\nbroken{a=\"b\" 2\n").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("line 2:"),
+        "{body}"
+    );
+    let (status, _) = push(
+        &app,
+        &t,
+        "",
+        "application/json",
+        "[{\"metric\":\"x\",\"value\":NaN}]",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "JSON NaN is not JSON"
+    );
+    let (status, _) = push(&app, &t, "", "application/xml", "<x/>").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = push(&app, &t, "?source=self", "text/plain", "x 1\n").await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "cannot push into a collected source"
+    );
+    let (status, _) = push(&app, &t, "", "text/plain", vec![b'#'; 17 * 1024 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        count(&app, "edge-gateway").await,
+        before,
+        "rejected batches stored nothing"
+    );
+
+    // The pushed source shows up with its health.
+    app.add_user("v", Role::Viewer).await;
+    let client = app.signed_in("v").await;
+    let sources: Value = app.get(&client, "/api/sources").await.json().await.unwrap();
+    let pushed = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "edge-gateway")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (pushed["kind"].as_str(), pushed["up"].as_bool()),
+        (Some("push"), Some(true)),
+        "{pushed}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_and_expired_tokens_are_refused_and_use_is_recorded() {
+    let app = spawn_app().await;
+    let tokens = Tokens::new(app.pool.clone());
+    let (info, t) = tokens
+        .create("short-lived", &[Scope::Ingest], None, "test")
+        .await
+        .unwrap();
+    let (status, _) = push(&app, &t, "", "text/plain", "x 1\n").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = tokens.list().await.unwrap();
+    assert!(listed[0].last_used_at.is_some(), "last use is recorded");
+    assert!(
+        !format!("{listed:?}").contains(&t[10..]),
+        "the secret is never listed"
+    );
+
+    tokens.revoke(info.id).await.unwrap();
+    let (status, _) = push(&app, &t, "", "text/plain", "x 1\n").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (_, expiring) = tokens
+        .create(
+            "expiring",
+            &[Scope::Ingest],
+            Some(chrono::Utc::now() + chrono::Duration::seconds(1)),
+            "test",
+        )
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), "the token to expire", || async {
+        (push(&app, &expiring, "", "text/plain", "x 1\n").await.0 == StatusCode::UNAUTHORIZED)
+            .then_some(())
+    })
+    .await;
+    let (status, _) = push(&app, "mcpulse_0000", "", "text/plain", "x 1\n").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_cardinality_bomb_is_cut_off_while_existing_series_keep_flowing() {
+    let app = spawn_app().await;
+    let t = token(&app, "bomber", &[Scope::Ingest]).await;
+    let limit = mcpulse::store::DEFAULT_MAX_SERIES_PER_SOURCE;
+    let (status, _) = push(&app, &t, "", "text/plain", "steady 1\n").await;
+    assert_eq!(status, StatusCode::OK);
+    let bomb: String = (0..limit + 500)
+        .map(|i| format!("exploding{{id=\"{i}\"}} 1\n"))
+        .collect();
+    let (status, body) = push(&app, &t, "", "text/plain", bomb).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["accepted"].as_u64(),
+        Some(limit as u64 - 1),
+        "one series was already used by `steady`"
+    );
+    assert_eq!(body["rejected"].as_u64(), Some(501));
+    let (_, body) = push(
+        &app,
+        &t,
+        "",
+        "text/plain",
+        "steady 2\nexploding{id=\"brand-new\"} 1\n",
+    )
+    .await;
+    assert_eq!(
+        (body["accepted"].as_u64(), body["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "existing series flow, new ones do not"
+    );
+    let text = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("mcpulse_samples_rejected_total 502"),
+        "counted in /metrics: {text}"
+    );
+    app.stop().await;
+}
