@@ -104,7 +104,11 @@ pub fn render(
     rejected_samples: u64,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SelfMetrics { telemetry, sources, rejected_samples }));
+    registry.register_collector(Box::new(SelfMetrics {
+        telemetry,
+        sources,
+        rejected_samples,
+    }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(out)

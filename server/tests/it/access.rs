@@ -50,7 +50,11 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     ),
     ("/api/fn/tokens", Access::Min(Role::Admin), &[]),
     // Token 1 exists by then: the admin's call to token_create above made it.
-    ("/api/fn/token_revoke", Access::Min(Role::Admin), &[("id", "1")]),
+    (
+        "/api/fn/token_revoke",
+        Access::Min(Role::Admin),
+        &[("id", "1")],
+    ),
 ];
 
 fn below(role: Role) -> Option<Role> {

@@ -12,3 +12,4 @@ mod live;
 mod query;
 mod scrape;
 mod sign_in;
+mod storage;
