@@ -38,6 +38,24 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Benchmarks that print figures (they need database.url with the right to create databases).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Push-ingest throughput and ack latency against raw COPY BINARY of the same rows.
+    Ingest {
+        #[arg(long, default_value_t = 100)]
+        series: usize,
+        #[arg(long, default_value_t = 200)]
+        batches: usize,
+        #[arg(long, default_value_t = 5000)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,6 +168,20 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                 Ok(())
             })
             .await
+        }
+        Command::Bench(BenchCommand::Ingest {
+            series,
+            batches,
+            batch_size,
+            concurrency,
+        }) => {
+            let bench = crate::bench::IngestBench {
+                series,
+                batches,
+                batch_size,
+                concurrency,
+            };
+            crate::bench::ingest(&config, bench).await
         }
         Command::Token(cmd) => {
             with_database(&config, |db| async move { token_command(cmd, &db).await }).await

@@ -183,9 +183,7 @@ impl Store {
                 }
             }
             if !allowed.is_empty() {
-                let metrics: Vec<&str> = allowed.iter().map(|k| k.metric.as_str()).collect();
-                let sources: Vec<&str> = allowed.iter().map(|k| k.source.as_str()).collect();
-                let labels: Vec<&str> = allowed.iter().map(|k| k.labels.as_str()).collect();
+                let (metrics, sources, labels) = columns(&allowed);
                 sqlx::query(
                     "INSERT INTO series (metric, source, labels)
                      SELECT m, s, l::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(m, s, l)
@@ -206,9 +204,7 @@ impl Store {
 
     /// Reads the ids of existing series among `keys` into the cache.
     async fn load_ids(&self, keys: &[SeriesKey]) -> anyhow::Result<()> {
-        let metrics: Vec<&str> = keys.iter().map(|k| k.metric.as_str()).collect();
-        let sources: Vec<&str> = keys.iter().map(|k| k.source.as_str()).collect();
-        let labels: Vec<&str> = keys.iter().map(|k| k.labels.as_str()).collect();
+        let (metrics, sources, labels) = columns(keys);
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT x.i, s.id FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(m, src, l, i)
              JOIN series s ON s.metric = x.m AND s.source = x.src AND s.labels = x.l::jsonb",
@@ -352,6 +348,15 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Series keys as the three parallel arrays `UNNEST` takes.
+fn columns(keys: &[SeriesKey]) -> (Vec<&str>, Vec<&str>, Vec<&str>) {
+    (
+        keys.iter().map(|k| k.metric.as_str()).collect(),
+        keys.iter().map(|k| k.source.as_str()).collect(),
+        keys.iter().map(|k| k.labels.as_str()).collect(),
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,0 +1,196 @@
+//! `mcpulse bench ingest`: end-to-end push-ingest throughput against raw `COPY … (FORMAT binary)` of the same rows
+//! into an identically indexed table, measured in the same run on the same PostgreSQL, and printed as figures and a
+//! ratio. It creates a scratch database next to the configured one (so `database.url` must name a role that may
+//! create databases) and drops it afterwards.
+//!
+//! The ingest side is the real path: an in-process mcpulse on a random port, HTTP, token check, Prometheus-text
+//! decoding, validation, series lookup and the durable write, with `concurrency` clients posting batches.
+
+use crate::auth::tokens::{Scope, Tokens};
+use crate::config::Config;
+use crate::db::{ClusterOwnership, Database};
+use anyhow::Context;
+use sqlx::{Connection, PgConnection};
+use std::time::{Duration, Instant};
+
+pub struct IngestBench {
+    pub series: usize,
+    pub batches: usize,
+    pub batch_size: usize,
+    pub concurrency: usize,
+}
+
+pub async fn ingest(config: &Config, bench: IngestBench) -> anyhow::Result<()> {
+    let admin_url = config
+        .database_url
+        .clone()
+        .context("the benchmark needs database.url (DATABASE_URL) naming a PostgreSQL role that may create databases")?;
+    let name = format!("mcpulse_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .context("connecting to database.url")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let mut url = url::Url::parse(&admin_url)?;
+    url.set_path(&name);
+    let result = run_ingest(config, url.as_str(), &bench).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.database_url = Some(url.to_string());
+    config.port = 0;
+    config.bind = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.sources.clear();
+    let database = Database::open(&config, ClusterOwnership::Guest).await?;
+    let pool = database.pool.clone();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = crate::serve::start(config, database, shutdown.clone()).await?;
+    let (_, token) = Tokens::new(pool.clone())
+        .create("bench", &[Scope::Ingest], None, "bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let total = bench.batches * bench.batch_size;
+    let base_ms = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    // Rows: series i % series, one millisecond apart, so every row is distinct.
+    let row = |n: usize| -> (usize, i64, f64) {
+        (n % bench.series, base_ms + n as i64, (n % 1000) as f64)
+    };
+    let bodies: Vec<String> = (0..bench.batches)
+        .map(|b| {
+            let mut body = String::with_capacity(bench.batch_size * 48);
+            for k in 0..bench.batch_size {
+                let (s, ts, v) = row(b * bench.batch_size + k);
+                body.push_str(&format!("bench_metric{{series=\"s{s}\"}} {v} {ts}\n"));
+            }
+            body
+        })
+        .collect();
+    println!(
+        "ingest benchmark: {total} samples in {} batches of {} over {} series, {} concurrent clients",
+        bench.batches, bench.batch_size, bench.series, bench.concurrency
+    );
+
+    // Warm-up: creates the series and the partition, so both sides then append only.
+    let client = reqwest::Client::new();
+    let endpoint = format!("http://{}/api/v1/ingest?source=bench", running.addr);
+    post(&client, &endpoint, &token, bodies[0].clone()).await?;
+    sqlx::query("TRUNCATE samples").execute(&pool).await?;
+
+    let started = Instant::now();
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(bodies.into_iter()));
+    let mut workers = Vec::new();
+    for _ in 0..bench.concurrency {
+        let (queue, client, endpoint, token) = (
+            queue.clone(),
+            client.clone(),
+            endpoint.clone(),
+            token.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some(body) = queue.lock().await.next() else {
+                    break;
+                };
+                let t = Instant::now();
+                post(&client, &endpoint, &token, body).await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    for w in workers {
+        latencies.extend(w.await??);
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM samples JOIN series ON series.id = series_id WHERE series.source = 'bench'")
+            .fetch_one(&pool)
+            .await?;
+    anyhow::ensure!(
+        stored as usize == total,
+        "stored {stored} samples, expected {total}"
+    );
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+
+    // Baseline: the same rows, COPY BINARY from one client into an identically indexed plain table.
+    sqlx::query("CREATE TABLE bench_copy (series_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value DOUBLE PRECISION NOT NULL)")
+        .execute(&pool)
+        .await?;
+    sqlx::query("CREATE INDEX ON bench_copy (series_id, ts)")
+        .execute(&pool)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    let started = Instant::now();
+    for b in 0..bench.batches {
+        let mut data = Vec::with_capacity(19 + bench.batch_size * 38 + 2);
+        data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        data.extend_from_slice(&[0u8; 8]);
+        for k in 0..bench.batch_size {
+            let (s, ts, v) = row(b * bench.batch_size + k);
+            data.extend_from_slice(&3i16.to_be_bytes());
+            data.extend_from_slice(&8i32.to_be_bytes());
+            data.extend_from_slice(&(s as i64).to_be_bytes());
+            data.extend_from_slice(&8i32.to_be_bytes());
+            // PostgreSQL timestamps count microseconds from 2000-01-01.
+            data.extend_from_slice(&((ts - 946_684_800_000) * 1000).to_be_bytes());
+            data.extend_from_slice(&8i32.to_be_bytes());
+            data.extend_from_slice(&v.to_be_bytes());
+        }
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        let mut tx = conn.begin().await?;
+        let mut copy = tx
+            .copy_in_raw("COPY bench_copy FROM STDIN (FORMAT binary)")
+            .await?;
+        copy.send(data).await?;
+        copy.finish().await?;
+        tx.commit().await?;
+    }
+    let copy_secs = started.elapsed().as_secs_f64();
+    drop(conn);
+
+    let ingest_rate = total as f64 / ingest_secs;
+    let copy_rate = total as f64 / copy_secs;
+    println!("  POST /api/v1/ingest : {:>10.0} samples/s  ({ingest_secs:.2} s)  ack latency p50 {:.1} ms, p99 {:.1} ms",
+        ingest_rate, pct(0.5).as_secs_f64() * 1000.0, pct(0.99).as_secs_f64() * 1000.0);
+    println!("  raw COPY BINARY     : {:>10.0} samples/s  ({copy_secs:.2} s, one client, one transaction per batch)", copy_rate);
+    println!(
+        "  ratio ingest / COPY : {:.2}x  (target >= 0.70x)",
+        ingest_rate / copy_rate
+    );
+
+    shutdown.cancel();
+    running.done.await??;
+    Ok(())
+}
+
+async fn post(
+    client: &reqwest::Client,
+    endpoint: &str,
+    token: &str,
+    body: String,
+) -> anyhow::Result<()> {
+    let res = client
+        .post(endpoint)
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "ingest answered {}: {}",
+        res.status(),
+        res.text().await.unwrap_or_default()
+    );
+    Ok(())
+}
