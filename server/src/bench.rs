@@ -132,21 +132,16 @@ async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::
     let mut conn = pool.acquire().await?;
     let started = Instant::now();
     for b in 0..bench.batches {
-        let mut data = Vec::with_capacity(19 + bench.batch_size * 38 + 2);
-        data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        data.extend_from_slice(&[0u8; 8]);
+        let mut ids = Vec::with_capacity(bench.batch_size);
+        let mut ts = Vec::with_capacity(bench.batch_size);
+        let mut values = Vec::with_capacity(bench.batch_size);
         for k in 0..bench.batch_size {
-            let (s, ts, v) = row(b * bench.batch_size + k);
-            data.extend_from_slice(&3i16.to_be_bytes());
-            data.extend_from_slice(&8i32.to_be_bytes());
-            data.extend_from_slice(&(s as i64).to_be_bytes());
-            data.extend_from_slice(&8i32.to_be_bytes());
-            // PostgreSQL timestamps count microseconds from 2000-01-01.
-            data.extend_from_slice(&((ts - 946_684_800_000) * 1000).to_be_bytes());
-            data.extend_from_slice(&8i32.to_be_bytes());
-            data.extend_from_slice(&v.to_be_bytes());
+            let (s, t, v) = row(b * bench.batch_size + k);
+            ids.push(s as i64);
+            ts.push(chrono::DateTime::from_timestamp_millis(t).context("timestamp")?);
+            values.push(v);
         }
-        data.extend_from_slice(&(-1i16).to_be_bytes());
+        let data = crate::store::copy_binary(&ids, &ts, &values);
         let mut tx = conn.begin().await?;
         let mut copy = tx
             .copy_in_raw("COPY bench_copy FROM STDIN (FORMAT binary)")

@@ -116,24 +116,35 @@ impl Store {
         self.ensure_partitions(ts.iter().map(|t| t.date_naive()).collect())
             .await?;
 
+        // Latest value per series, computed here so the update touches each series once.
+        let mut latest: HashMap<i64, (DateTime<Utc>, f64)> = HashMap::new();
+        for ((id, t), v) in kept_ids.iter().zip(&ts).zip(&values) {
+            let entry = latest.entry(*id).or_insert((*t, *v));
+            if *t >= entry.0 {
+                *entry = (*t, *v);
+            }
+        }
+        let (latest_ids, (latest_ts, latest_values)): (Vec<i64>, (Vec<DateTime<Utc>>, Vec<f64>)) =
+            latest.into_iter().map(|(id, (t, v))| (id, (t, v))).unzip();
+
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO samples (series_id, ts, value) SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[])")
-            .bind(&kept_ids)
-            .bind(&ts)
-            .bind(&values)
-            .execute(&mut *tx)
+        // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse bench ingest`).
+        let mut copy = tx
+            .copy_in_raw("COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)")
             .await
-            .context("inserting samples")?;
-        // Latest value per series; a batch may hold several samples of one series, the newest wins.
+            .context("starting the sample copy")?;
+        copy.send(copy_binary(&kept_ids, &ts, &values))
+            .await
+            .context("copying samples")?;
+        copy.finish().await.context("finishing the sample copy")?;
         sqlx::query(
             "UPDATE series s SET last_ts = u.ts, last_value = u.value
-             FROM (SELECT DISTINCT ON (id) id, ts, value FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[]) AS x(id, ts, value)
-                   ORDER BY id, ts DESC) u
+             FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[]) AS u(id, ts, value)
              WHERE s.id = u.id AND (s.last_ts IS NULL OR s.last_ts <= u.ts)",
         )
-        .bind(&kept_ids)
-        .bind(&ts)
-        .bind(&values)
+        .bind(&latest_ids)
+        .bind(&latest_ts)
+        .bind(&latest_values)
         .execute(&mut *tx)
         .await
         .context("updating latest values")?;
@@ -348,6 +359,27 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Rows `(series_id, ts, value)` in PostgreSQL's binary COPY format.
+pub fn copy_binary(ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) -> Vec<u8> {
+    // PostgreSQL timestamps count microseconds from 2000-01-01T00:00:00Z.
+    const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+    let mut out = Vec::with_capacity(19 + ids.len() * 38 + 2);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for ((id, t), v) in ids.iter().zip(ts).zip(values) {
+        out.extend_from_slice(&3i16.to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&(t.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes());
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
 }
 
 /// Series keys as the three parallel arrays `UNNEST` takes.

@@ -99,7 +99,7 @@ async fn a_killed_connection_loses_no_acknowledged_sample_and_duplicates_none() 
             for _ in 0..2000 {
                 let pid: Option<i32> = sqlx::query_scalar(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-                     AND state = 'active' AND query LIKE 'INSERT INTO samples%'",
+                     AND state = 'active' AND query LIKE 'COPY samples%'",
                 )
                 .fetch_optional(&db.pool)
                 .await
