@@ -129,8 +129,8 @@ async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::
     sqlx::query("CREATE INDEX ON bench_copy (series_id, ts)")
         .execute(&pool)
         .await?;
-    let mut conn = pool.acquire().await?;
-    let started = Instant::now();
+    // The same rows, encoded up front as the ingest bodies were, sent by as many clients as the ingest side used.
+    let mut copies = Vec::with_capacity(bench.batches);
     for b in 0..bench.batches {
         let mut ids = Vec::with_capacity(bench.batch_size);
         let mut ts = Vec::with_capacity(bench.batch_size);
@@ -141,23 +141,40 @@ async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::
             ts.push(chrono::DateTime::from_timestamp_millis(t).context("timestamp")?);
             values.push(v);
         }
-        let data = crate::store::copy_binary(&ids, &ts, &values);
-        let mut tx = conn.begin().await?;
-        let mut copy = tx
-            .copy_in_raw("COPY bench_copy FROM STDIN (FORMAT binary)")
-            .await?;
-        copy.send(data).await?;
-        copy.finish().await?;
-        tx.commit().await?;
+        copies.push(crate::store::copy_binary(&ids, &ts, &values));
+    }
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(copies.into_iter()));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..bench.concurrency {
+        let (queue, pool) = (queue.clone(), pool.clone());
+        workers.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            loop {
+                let Some(data) = queue.lock().await.next() else {
+                    break;
+                };
+                let mut tx = conn.begin().await?;
+                let mut copy = tx
+                    .copy_in_raw("COPY bench_copy FROM STDIN (FORMAT binary)")
+                    .await?;
+                copy.send(data).await?;
+                copy.finish().await?;
+                tx.commit().await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for w in workers {
+        w.await??;
     }
     let copy_secs = started.elapsed().as_secs_f64();
-    drop(conn);
 
     let ingest_rate = total as f64 / ingest_secs;
     let copy_rate = total as f64 / copy_secs;
     println!("  POST /api/v1/ingest : {:>10.0} samples/s  ({ingest_secs:.2} s)  ack latency p50 {:.1} ms, p99 {:.1} ms",
         ingest_rate, pct(0.5).as_secs_f64() * 1000.0, pct(0.99).as_secs_f64() * 1000.0);
-    println!("  raw COPY BINARY     : {:>10.0} samples/s  ({copy_secs:.2} s, one client, one transaction per batch)", copy_rate);
+    println!("  raw COPY BINARY     : {:>10.0} samples/s  ({copy_secs:.2} s, {} clients, one transaction per batch)", copy_rate, bench.concurrency);
     println!(
         "  ratio ingest / COPY : {:.2}x  (target >= 0.70x)",
         ingest_rate / copy_rate
