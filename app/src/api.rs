@@ -1,8 +1,11 @@
 //! Typed server functions: the UI's only door into the engine. Each one starts with `require_role(..)` (sign-in and
 //! first-run setup are the public exceptions and say so), then asks the [`Engine`](crate::engine::Engine) from context.
+//! Each body runs inside `respond(..)`, which gives a failed call the HTTP status of its error (401, 403, 422, …).
 
 use crate::error::AppError;
-use crate::types::{DashboardData, QueryRequest, QueryResult, SourceStatus, UserInfo};
+use crate::types::{
+    CreatedToken, DashboardData, QueryRequest, QueryResult, SourceStatus, TokenInfo, UserInfo,
+};
 use leptos::prelude::*;
 
 /// How much history the dashboard chart shows.
@@ -11,118 +14,139 @@ pub const DASHBOARD_WINDOW_SECS: i64 = 15 * 60;
 /// The signed-in user.
 #[server(prefix = "/api/fn", endpoint = "me")]
 pub async fn current_user() -> Result<UserInfo, AppError> {
-    use crate::engine::require_role;
+    use crate::engine::{require_role, respond};
     use crate::types::Role;
-    require_role(Role::Viewer).await
+    respond(require_role(Role::Viewer).await)
 }
 
 /// Public: signs in. Rate-limited per client address and per account; one generic message for every wrong credential.
 #[server(prefix = "/api/fn", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
-    use crate::engine::{client_ip, engine, session, set_status, sign_in};
-    let result = async {
-        let (user, epoch) = engine()?
-            .verify_login(username.trim(), &password, client_ip().await)
-            .await?;
-        sign_in(&session().await?, &user, epoch).await?;
-        leptos_axum::redirect("/");
-        Ok(())
-    }
-    .await;
-    if let Err(e) = &result {
-        set_status(e);
-    }
-    result
+    use crate::engine::{client_ip, engine, respond, session, sign_in};
+    respond(
+        async {
+            let (user, epoch) = engine()?
+                .verify_login(username.trim(), &password, client_ip().await)
+                .await?;
+            sign_in(&session().await?, &user, epoch).await?;
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// Public only while no user exists: creates the first admin and signs it in.
 #[server(prefix = "/api/fn", endpoint = "setup")]
 pub async fn setup(username: String, password: String, confirm: String) -> Result<(), AppError> {
-    use crate::engine::{engine, session, set_status, sign_in};
-    let result = async {
-        if password != confirm {
-            return Err(AppError::invalid("confirm", "the two passwords differ"));
+    use crate::engine::{engine, respond, session, sign_in};
+    respond(
+        async {
+            if password != confirm {
+                return Err(AppError::invalid("confirm", "the two passwords differ"));
+            }
+            let (user, epoch) = engine()?
+                .create_first_admin(username.trim(), &password)
+                .await?;
+            sign_in(&session().await?, &user, epoch).await?;
+            leptos_axum::redirect("/");
+            Ok(())
         }
-        let (user, epoch) = engine()?
-            .create_first_admin(username.trim(), &password)
-            .await?;
-        sign_in(&session().await?, &user, epoch).await?;
-        leptos_axum::redirect("/");
-        Ok(())
-    }
-    .await;
-    if let Err(e) = &result {
-        set_status(e);
-    }
-    result
+        .await,
+    )
 }
 
 /// Signs out: the session is deleted server-side.
 #[server(prefix = "/api/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::engine::{require_role, session, sign_out};
+    use crate::engine::{require_role, respond, session, sign_out};
     use crate::types::Role;
-    require_role(Role::Viewer).await?;
-    sign_out(&session().await?).await?;
-    leptos_axum::redirect("/login");
-    Ok(())
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            sign_out(&session().await?).await?;
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
 }
 
-/// The dashboard's first render: current values and the last 15 minutes of `metric` of source `self`.
+/// The dashboard's first render: current values, sources, and the last 15 minutes of `metric` of source `self`.
 #[server(prefix = "/api/fn", endpoint = "dashboard")]
 pub async fn dashboard(metric: String) -> Result<DashboardData, AppError> {
-    use crate::engine::{engine, require_role};
+    use crate::engine::{engine, require_role, respond};
     use crate::types::{Role, SELF_METRICS};
-    let user = require_role(Role::Viewer).await?;
-    if !SELF_METRICS.iter().any(|(m, _)| *m == metric) {
-        return Err(AppError::invalid(
-            "metric",
-            format!("unknown metric `{metric}`"),
-        ));
-    }
-    let engine = engine()?;
-    let values = engine.current_values().await?;
-    let sources = engine.sources().await?;
-    let points = engine
-        .recent_points("self", &metric, DASHBOARD_WINDOW_SECS)
-        .await?;
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    Ok(DashboardData {
-        user,
-        values,
-        sources,
-        chart_metric: metric,
-        points,
-        window_secs: DASHBOARD_WINDOW_SECS,
-        now_ms,
-    })
+    respond(
+        async {
+            let user = require_role(Role::Viewer).await?;
+            if !SELF_METRICS.iter().any(|(m, _)| *m == metric) {
+                return Err(AppError::invalid(
+                    "metric",
+                    format!("unknown metric `{metric}`"),
+                ));
+            }
+            let engine = engine()?;
+            let values = engine.current_values().await?;
+            let sources = engine.sources().await?;
+            let points = engine
+                .recent_points("self", &metric, DASHBOARD_WINDOW_SECS)
+                .await?;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            Ok(DashboardData {
+                user,
+                values,
+                sources,
+                chart_metric: metric,
+                points,
+                window_secs: DASHBOARD_WINDOW_SECS,
+                now_ms,
+            })
+        }
+        .await,
+    )
 }
 
 /// Admin: every user account.
 #[server(prefix = "/api/fn", endpoint = "users")]
 pub async fn list_users() -> Result<Vec<UserInfo>, AppError> {
-    use crate::engine::{engine, require_role};
+    use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
-    require_role(Role::Admin).await?;
-    engine()?.list_users().await
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.list_users().await
+        }
+        .await,
+    )
 }
 
 /// Every source with its health.
 #[server(prefix = "/api/fn", endpoint = "sources")]
 pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
-    use crate::engine::{engine, require_role};
+    use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
-    require_role(Role::Viewer).await?;
-    engine()?.sources().await
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.sources().await
+        }
+        .await,
+    )
 }
 
 /// A time-series query (see [`QueryRequest`]).
 #[server(prefix = "/api/fn", endpoint = "query")]
 pub async fn query_series(request: QueryRequest) -> Result<QueryResult, AppError> {
-    use crate::engine::{engine, require_role};
+    use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
-    require_role(Role::Viewer).await?;
-    engine()?.query(request).await
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.query(request).await
+        }
+        .await,
+    )
 }
 
 /// Admin: creates an API token; the secret is in the answer and nowhere else.
@@ -131,37 +155,44 @@ pub async fn create_token(
     name: String,
     scopes: String,
     expires_in: String,
-) -> Result<crate::types::CreatedToken, AppError> {
-    use crate::engine::{engine, require_role, set_status};
+) -> Result<CreatedToken, AppError> {
+    use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
-    let admin = require_role(Role::Admin).await?;
-    let created = engine()?
-        .create_token(&name, &scopes, &expires_in, &admin.username)
-        .await;
-    if let Err(e) = &created {
-        set_status(e);
-    }
-    created
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?
+                .create_token(&name, &scopes, &expires_in, &admin.username)
+                .await
+        }
+        .await,
+    )
 }
 
 /// Admin: every API token (without secrets).
 #[server(prefix = "/api/fn", endpoint = "tokens")]
-pub async fn list_tokens() -> Result<Vec<crate::types::TokenInfo>, AppError> {
-    use crate::engine::{engine, require_role};
+pub async fn list_tokens() -> Result<Vec<TokenInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
-    require_role(Role::Admin).await?;
-    engine()?.list_tokens().await
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.list_tokens().await
+        }
+        .await,
+    )
 }
 
 /// Admin: revokes an API token for good.
 #[server(prefix = "/api/fn", endpoint = "token_revoke")]
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
-    use crate::engine::{engine, require_role, set_status};
+    use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
-    require_role(Role::Admin).await?;
-    let revoked = engine()?.revoke_token(id).await;
-    if let Err(e) = &revoked {
-        set_status(e);
-    }
-    revoked
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.revoke_token(id).await
+        }
+        .await,
+    )
 }

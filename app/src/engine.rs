@@ -129,10 +129,13 @@ pub async fn session() -> Result<Session, AppError> {
         .map_err(AppError::internal)
 }
 
-/// The first line of every server function: [`authorize`] for the current request, and the HTTP status of a refusal
-/// set on the response.
+/// The first line of every server function: [`authorize`] for the current request.
 pub async fn require_role(min: Role) -> Result<UserInfo, AppError> {
-    let result = async { authorize(&session().await?, engine()?.as_ref(), min).await }.await;
+    authorize(&session().await?, engine()?.as_ref(), min).await
+}
+
+/// Wraps a server function's result: an error sets the response's HTTP status to match it.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(e) = &result {
         set_status(e);
     }

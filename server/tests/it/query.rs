@@ -129,6 +129,19 @@ async fn queries_aggregate_known_data_exactly() {
     );
     let (status, body) = query(&app, &client, "label=zone%3D~(").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The typed server function shares the parser and answers bad input with 422 too.
+    let res = app
+        .call(&client, "query", &[("request[metric]", "bad name")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .call(
+            &client,
+            "query",
+            &[("request[metric]", "latency_ms"), ("request[start]", "-2h")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
     let (status, body) = query(&app, &client, "sources=nobody").await;
     assert_eq!(
         (status, body["series"].as_array().unwrap().len()),
