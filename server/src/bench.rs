@@ -206,3 +206,180 @@ async fn post(
     );
     Ok(())
 }
+
+pub struct QueryBench {
+    pub series: usize,
+    pub points: usize,
+    pub buckets: usize,
+    pub runs: usize,
+}
+
+/// `mcpulse bench query`: `GET /api/timeseries` (HTTP, session check, parsing, the query engine, JSON) against the bare
+/// hand-written `date_bin` SQL on the same data, alternating runs in one process; prints p50/p95 and the ratio.
+pub async fn query(config: &Config, bench: QueryBench) -> anyhow::Result<()> {
+    let admin_url = config
+        .database_url
+        .clone()
+        .context("the benchmark needs database.url (DATABASE_URL) naming a PostgreSQL role that may create databases")?;
+    let name = format!("mcpulse_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .context("connecting to database.url")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let mut url = url::Url::parse(&admin_url)?;
+    url.set_path(&name);
+    let result = run_query(config, url.as_str(), &bench).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+async fn run_query(config: &Config, url: &str, bench: &QueryBench) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.database_url = Some(url.to_string());
+    config.port = 0;
+    config.bind = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.sources.clear();
+    let database = Database::open(&config, ClusterOwnership::Guest).await?;
+    let pool = database.pool.clone();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = crate::serve::start(config, database, shutdown.clone()).await?;
+
+    // Data: `series` series of `points` samples, 10 s apart, ending a minute ago.
+    let step_secs = 10i64;
+    let end = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let start = end - chrono::Duration::seconds(step_secs * bench.points as i64);
+    println!(
+        "query benchmark: {} series × {} points, {} buckets per series, {} runs each",
+        bench.series, bench.points, bench.buckets, bench.runs
+    );
+    let store = crate::store::Store::new(pool.clone());
+    let mut batch = Vec::with_capacity(50_000);
+    for p in 0..bench.points {
+        for s in 0..bench.series {
+            batch.push(crate::store::Sample {
+                metric: "bench_query".into(),
+                source: "bench".into(),
+                labels: [("series".to_string(), format!("s{s}"))].into(),
+                ts: start + chrono::Duration::seconds(step_secs * p as i64),
+                value: ((p * 7 + s) % 1000) as f64,
+            });
+            if batch.len() == 50_000 {
+                store.write(&batch).await?;
+                batch.clear();
+            }
+        }
+    }
+    store.write(&batch).await?;
+    sqlx::query("ANALYZE").execute(&pool).await?;
+
+    // A session for the REST side.
+    let users = crate::auth::Users::new(pool.clone());
+    let password = "bench-password-123";
+    users
+        .create(
+            &crate::auth::Username::parse("bench")?,
+            crate::auth::NewPassword::parse(password)?,
+            app::types::Role::Viewer,
+        )
+        .await?;
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+    let login = client
+        .post(format!("{base}/api/fn/login"))
+        .form(&[("username", "bench"), ("password", password)])
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie from sign-in")?
+        .to_string();
+
+    let span = (end - start).num_milliseconds().max(1) as f64 / 1000.0;
+    let step = (span / bench.buckets as f64).ceil();
+    let api = format!(
+        "{base}/api/timeseries?metric=bench_query&start={}&end={}&step={step}&aggregator=avg&group_by=series&max_points={}",
+        start.timestamp(),
+        end.timestamp(),
+        bench.buckets
+    );
+    let sql = "SELECT s.id, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
+               FROM samples x JOIN series s ON s.id = x.series_id
+               WHERE s.metric = 'bench_query' AND x.ts >= $2 AND x.ts < $3 GROUP BY 1, 2 ORDER BY 1, 2";
+
+    let mut api_times = Vec::new();
+    let mut sql_times = Vec::new();
+    let mut points_seen = 0usize;
+    for run in 0..bench.runs + 2 {
+        let t = Instant::now();
+        let res = client
+            .get(&api)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "timeseries answered {}",
+            res.status()
+        );
+        let body: serde_json::Value = serde_json::from_slice(&res.bytes().await?)?;
+        let api_elapsed = t.elapsed();
+        points_seen = body["series"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .map(|x| x["points"].as_array().map_or(0, Vec::len))
+                    .sum()
+            })
+            .unwrap_or(0);
+
+        let t = Instant::now();
+        let rows: Vec<(i64, chrono::DateTime<chrono::Utc>, Option<f64>)> = sqlx::query_as(sql)
+            .bind(step)
+            .bind(start)
+            .bind(end)
+            .fetch_all(&pool)
+            .await?;
+        let sql_elapsed = t.elapsed();
+        anyhow::ensure!(
+            rows.len() == points_seen,
+            "the API returned {points_seen} points, bare SQL {}",
+            rows.len()
+        );
+        // The first two rounds warm caches on both sides.
+        if run >= 2 {
+            api_times.push(api_elapsed);
+            sql_times.push(sql_elapsed);
+        }
+    }
+    api_times.sort();
+    sql_times.sort();
+    let pct = |v: &[Duration], p: f64| {
+        v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!("  points per answer   : {points_seen}");
+    println!(
+        "  GET /api/timeseries : p50 {:>7.1} ms  p95 {:>7.1} ms",
+        pct(&api_times, 0.5),
+        pct(&api_times, 0.95)
+    );
+    println!(
+        "  bare date_bin SQL   : p50 {:>7.1} ms  p95 {:>7.1} ms",
+        pct(&sql_times, 0.5),
+        pct(&sql_times, 0.95)
+    );
+    println!(
+        "  ratio (p50)         : {:.2}x  (target <= 1.20x)",
+        pct(&api_times, 0.5) / pct(&sql_times, 0.5)
+    );
+
+    shutdown.cancel();
+    running.done.await??;
+    Ok(())
+}

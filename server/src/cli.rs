@@ -56,6 +56,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// GET /api/timeseries against the bare date_bin SQL on the same data.
+    Query {
+        #[arg(long, default_value_t = 100)]
+        series: usize,
+        #[arg(long, default_value_t = 10_000)]
+        points: usize,
+        #[arg(long, default_value_t = 1000)]
+        buckets: usize,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +193,23 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                 concurrency,
             };
             crate::bench::ingest(&config, bench).await
+        }
+        Command::Bench(BenchCommand::Query {
+            series,
+            points,
+            buckets,
+            runs,
+        }) => {
+            crate::bench::query(
+                &config,
+                crate::bench::QueryBench {
+                    series,
+                    points,
+                    buckets,
+                    runs,
+                },
+            )
+            .await
         }
         Command::Token(cmd) => {
             with_database(&config, |db| async move { token_command(cmd, &db).await }).await
