@@ -13,6 +13,61 @@ use anyhow::Context;
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
 
+/// A scratch database next to the configured one, with an in-process mcpulse serving it on a random port.
+struct Scratch {
+    admin: PgConnection,
+    name: String,
+    pool: sqlx::PgPool,
+    running: crate::serve::Running,
+}
+
+impl Scratch {
+    async fn start(config: &Config) -> anyhow::Result<Scratch> {
+        let admin_url = config.database_url.clone().context(
+            "the benchmark needs database.url (DATABASE_URL) naming a PostgreSQL role that may create databases",
+        )?;
+        let name = format!("mcpulse_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .context("connecting to database.url")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let mut url = url::Url::parse(&admin_url)?;
+        url.set_path(&name);
+
+        let mut config = config.clone();
+        config.database_url = Some(url.to_string());
+        config.port = 0;
+        config.bind = std::net::IpAddr::from([127, 0, 0, 1]);
+        config.sources.clear();
+        let database = Database::open(&config, ClusterOwnership::Guest).await?;
+        let pool = database.pool.clone();
+        let running =
+            crate::serve::start(config, database, tokio_util::sync::CancellationToken::new())
+                .await?;
+        Ok(Scratch {
+            admin,
+            name,
+            pool,
+            running,
+        })
+    }
+
+    /// Stops the server and drops the scratch database.
+    async fn finish(mut self) -> anyhow::Result<()> {
+        self.running.shutdown.cancel();
+        self.running.done.await??;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut self.admin)
+        .await?;
+        Ok(())
+    }
+}
+
 pub struct IngestBench {
     pub series: usize,
     pub batches: usize,
@@ -21,36 +76,14 @@ pub struct IngestBench {
 }
 
 pub async fn ingest(config: &Config, bench: IngestBench) -> anyhow::Result<()> {
-    let admin_url = config
-        .database_url
-        .clone()
-        .context("the benchmark needs database.url (DATABASE_URL) naming a PostgreSQL role that may create databases")?;
-    let name = format!("mcpulse_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .context("connecting to database.url")?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_path(&name);
-    let result = run_ingest(config, url.as_str(), &bench).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let scratch = Scratch::start(config).await?;
+    let result = run_ingest(&scratch, &bench).await;
+    scratch.finish().await?;
     result
 }
 
-async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    config.database_url = Some(url.to_string());
-    config.port = 0;
-    config.bind = std::net::IpAddr::from([127, 0, 0, 1]);
-    config.sources.clear();
-    let database = Database::open(&config, ClusterOwnership::Guest).await?;
-    let pool = database.pool.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = crate::serve::start(config, database, shutdown.clone()).await?;
+async fn run_ingest(scratch: &Scratch, bench: &IngestBench) -> anyhow::Result<()> {
+    let (pool, addr) = (scratch.pool.clone(), scratch.running.addr);
     let (_, token) = Tokens::new(pool.clone())
         .create("bench", &[Scope::Ingest], None, "bench")
         .await
@@ -79,7 +112,7 @@ async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::
 
     // Warm-up: creates the series and the partition, so both sides then append only.
     let client = reqwest::Client::new();
-    let endpoint = format!("http://{}/api/v1/ingest?source=bench", running.addr);
+    let endpoint = format!("http://{}/api/v1/ingest?source=bench", addr);
     post(&client, &endpoint, &token, bodies[0].clone()).await?;
     sqlx::query("TRUNCATE samples").execute(&pool).await?;
 
@@ -180,8 +213,6 @@ async fn run_ingest(config: &Config, url: &str, bench: &IngestBench) -> anyhow::
         ingest_rate / copy_rate
     );
 
-    shutdown.cancel();
-    running.done.await??;
     Ok(())
 }
 
@@ -217,36 +248,14 @@ pub struct QueryBench {
 /// `mcpulse bench query`: `GET /api/timeseries` (HTTP, session check, parsing, the query engine, JSON) against the bare
 /// hand-written `date_bin` SQL on the same data, alternating runs in one process; prints p50/p95 and the ratio.
 pub async fn query(config: &Config, bench: QueryBench) -> anyhow::Result<()> {
-    let admin_url = config
-        .database_url
-        .clone()
-        .context("the benchmark needs database.url (DATABASE_URL) naming a PostgreSQL role that may create databases")?;
-    let name = format!("mcpulse_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .context("connecting to database.url")?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_path(&name);
-    let result = run_query(config, url.as_str(), &bench).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let scratch = Scratch::start(config).await?;
+    let result = run_query(&scratch, &bench).await;
+    scratch.finish().await?;
     result
 }
 
-async fn run_query(config: &Config, url: &str, bench: &QueryBench) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    config.database_url = Some(url.to_string());
-    config.port = 0;
-    config.bind = std::net::IpAddr::from([127, 0, 0, 1]);
-    config.sources.clear();
-    let database = Database::open(&config, ClusterOwnership::Guest).await?;
-    let pool = database.pool.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = crate::serve::start(config, database, shutdown.clone()).await?;
+async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> {
+    let (pool, addr) = (scratch.pool.clone(), scratch.running.addr);
 
     // Data: `series` series of `points` samples, 10 s apart, ending a minute ago.
     let step_secs = 10i64;
@@ -287,7 +296,7 @@ async fn run_query(config: &Config, url: &str, bench: &QueryBench) -> anyhow::Re
         )
         .await?;
     let client = reqwest::Client::new();
-    let base = format!("http://{}", running.addr);
+    let base = format!("http://{}", addr);
     let login = client
         .post(format!("{base}/api/fn/login"))
         .form(&[("username", "bench"), ("password", password)])
@@ -379,7 +388,5 @@ async fn run_query(config: &Config, url: &str, bench: &QueryBench) -> anyhow::Re
         pct(&api_times, 0.5) / pct(&sql_times, 0.5)
     );
 
-    shutdown.cancel();
-    running.done.await??;
     Ok(())
 }

@@ -173,8 +173,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Keys) => Ok(()),
         Command::Migrate => {
-            with_database(&config, |db| async move {
-                db::migrate(&db.pool).await?;
+            with_database(&config, |pool| async move {
+                db::migrate(&pool).await?;
                 println!("migrations applied");
                 Ok(())
             })
@@ -212,10 +212,18 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             .await
         }
         Command::Token(cmd) => {
-            with_database(&config, |db| async move { token_command(cmd, &db).await }).await
+            with_database(
+                &config,
+                |pool| async move { token_command(cmd, &pool).await },
+            )
+            .await
         }
         Command::User(cmd) => {
-            with_database(&config, |db| async move { user_command(cmd, &db).await }).await
+            with_database(
+                &config,
+                |pool| async move { user_command(cmd, &pool).await },
+            )
+            .await
         }
     }
 }
@@ -223,28 +231,21 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
 /// Opens the database (migrated), runs `f`, and closes it again whatever `f` returned.
 async fn with_database<F, Fut>(config: &Config, f: F) -> anyhow::Result<()>
 where
-    F: FnOnce(DatabaseRef) -> Fut,
+    F: FnOnce(sqlx::PgPool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let database = Database::open(config, ClusterOwnership::Guest).await?;
     let result = async {
         db::migrate(&database.pool).await?;
-        f(DatabaseRef {
-            pool: database.pool.clone(),
-        })
-        .await
+        f(database.pool.clone()).await
     }
     .await;
     database.close().await;
     result
 }
 
-struct DatabaseRef {
-    pool: sqlx::PgPool,
-}
-
-async fn user_command(cmd: UserCommand, db: &DatabaseRef) -> anyhow::Result<()> {
-    let users = Users::new(db.pool.clone());
+async fn user_command(cmd: UserCommand, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let users = Users::new(pool.clone());
     match cmd {
         UserCommand::Add {
             username,
@@ -284,9 +285,9 @@ async fn user_command(cmd: UserCommand, db: &DatabaseRef) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn token_command(cmd: TokenCommand, db: &DatabaseRef) -> anyhow::Result<()> {
+async fn token_command(cmd: TokenCommand, pool: &sqlx::PgPool) -> anyhow::Result<()> {
     use crate::auth::tokens::{parse_scopes, Tokens};
-    let tokens = Tokens::new(db.pool.clone());
+    let tokens = Tokens::new(pool.clone());
     match cmd {
         TokenCommand::Create {
             name,
