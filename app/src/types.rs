@@ -109,6 +109,8 @@ pub struct QueryRequest {
     pub group_by: Option<String>,
     /// Most buckets per series (about two per pixel column of the chart).
     pub max_points: Option<usize>,
+    /// `auto` (default): read rollup tiers where the step allows; `raw`: always read raw samples.
+    pub resolution: Option<String>,
 }
 
 /// One result series.
@@ -116,8 +118,6 @@ pub struct QueryRequest {
 pub struct SeriesData {
     pub source: Option<String>,
     pub labels: std::collections::BTreeMap<String, String>,
-    #[serde(skip)]
-    pub labels_json: String,
     pub points: Vec<Point>,
 }
 
@@ -129,6 +129,9 @@ pub struct QueryResult {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub step_ms: i64,
+    /// Where the buckets came from: `raw` samples, or a rollup tier (`1m`, `1h`) with raw samples after its
+    /// watermark.
+    pub resolution: String,
     pub series: Vec<SeriesData>,
 }
 

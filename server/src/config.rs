@@ -24,6 +24,8 @@ pub struct Config {
     pub max_connections: u32,
     pub collection_interval: Duration,
     pub retention: Duration,
+    pub rollup_1m_retention: Duration,
+    pub rollup_1h_retention: Duration,
     pub alerts_enabled: bool,
     pub session_ttl: Duration,
     pub log: String,
@@ -168,6 +170,16 @@ fn source_spec(
 }
 
 impl Config {
+    /// How long samples and each rollup tier are kept: a coarser tier never goes before a finer one.
+    pub fn retention_policy(&self) -> crate::store::Retention {
+        let rollup_1m = self.rollup_1m_retention.max(self.retention);
+        crate::store::Retention {
+            samples: self.retention,
+            rollup_1m,
+            rollup_1h: self.rollup_1h_retention.max(rollup_1m),
+        }
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.public_url
             .as_ref()
@@ -194,6 +206,8 @@ pub const KEYS: &[Key] = &[
     Key { path: "database.max_connections", env: &["MCPULSE_DATABASE_MAX_CONNECTIONS"], default: "10", doc: "Size of the connection pool." },
     Key { path: "collection.interval", env: &["MCPULSE_COLLECTION_INTERVAL", "COLLECTION_INTERVAL"], default: "10s", doc: "How often built-in sources are collected (1s–1h)." },
     Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },
+    Key { path: "storage.rollup_1m_retention", env: &["MCPULSE_ROLLUP_1M_RETENTION"], default: "30d", doc: "How long per-minute rollups (min, max, sum, count, last per series) are kept; never less than `storage.retention`." },
+    Key { path: "storage.rollup_1h_retention", env: &["MCPULSE_ROLLUP_1H_RETENTION"], default: "400d", doc: "How long per-hour rollups are kept; never less than the minute rollups. Whole months are dropped at once." },
     Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules (accepted now; the alerting engine is not built yet)." },
     Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
@@ -377,6 +391,20 @@ pub fn from_sources(
             duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
         }),
         retention: p.get("storage.retention", |s| {
+            duration_between(
+                s,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86400),
+            )
+        }),
+        rollup_1m_retention: p.get("storage.rollup_1m_retention", |s| {
+            duration_between(
+                s,
+                Duration::from_secs(3600),
+                Duration::from_secs(100 * 365 * 86400),
+            )
+        }),
+        rollup_1h_retention: p.get("storage.rollup_1h_retention", |s| {
             duration_between(
                 s,
                 Duration::from_secs(3600),

@@ -122,7 +122,7 @@ impl Engine for EngineImpl {
 
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError> {
         let query = crate::store::query::Query::parse(&request, chrono::Utc::now())?;
-        crate::store::query::run(self.store.pool(), &query)
+        crate::store::query::run(&self.store, &query)
             .await
             .map_err(AppError::internal)
     }

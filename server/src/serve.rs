@@ -87,7 +87,8 @@ pub async fn start(
     };
 
     let background = vec![
-        spawn_retention(store, config.retention, tasks.clone()),
+        spawn_retention(store.clone(), config.retention_policy(), tasks.clone()),
+        spawn_rollups(store, tasks.clone()),
         spawn_session_cleanup(pool, tasks.clone()),
     ];
 
@@ -161,9 +162,28 @@ async fn wait_for_signal() {
     }
 }
 
+/// How often pending samples are folded into the rollup tiers.
+const ROLLUP_EVERY: Duration = Duration::from_secs(10);
+
+fn spawn_rollups(store: Arc<Store>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(ROLLUP_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = store.roll_up().await {
+                tracing::warn!(error = %format!("{e:#}"), "rolling up samples failed");
+            }
+        }
+    })
+}
+
 fn spawn_retention(
     store: Arc<Store>,
-    retention: Duration,
+    retention: crate::store::Retention,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -173,7 +193,7 @@ fn spawn_retention(
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            if let Err(e) = store.apply_retention(chrono::Utc::now(), retention).await {
+            if let Err(e) = store.apply_retention(chrono::Utc::now(), &retention).await {
                 tracing::warn!(error = %e, "retention failed");
             }
         }

@@ -138,7 +138,7 @@ async fn sources(State(state): State<AppState>, session: Session) -> Result<Resp
     Ok(Json(json!({ "sources": state.engine.sources().await? })).into_response())
 }
 
-/// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…`
+/// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…&resolution=auto|raw`
 /// (seed-compatible names; `step`/`aggregation`/`source` also accepted). With one result series the seed's
 /// `points: [{timestamp, value}]` is included too.
 async fn timeseries(
@@ -160,6 +160,7 @@ async fn timeseries(
             "aggregator" | "aggregation" => req.aggregation = Some(value),
             "label" | "match" => req.labels.push(value),
             "group_by" => req.group_by = Some(value),
+            "resolution" => req.resolution = Some(value),
             "max_points" => {
                 req.max_points = Some(
                     value
@@ -175,8 +176,11 @@ async fn timeseries(
     }
     let single = req.group_by.as_deref().is_none_or(str::is_empty);
     let result = state.engine.query(req).await?;
+    if !single {
+        return Ok(Json(result).into_response());
+    }
     let mut body = serde_json::to_value(&result).map_err(AppError::internal)?;
-    if single {
+    {
         let points: Vec<serde_json::Value> = result
             .series
             .first()

@@ -6,14 +6,16 @@
 //! arrives and [`Store::apply_retention`] drops whole partitions that fall out of the retention period.
 
 pub mod query;
+pub mod rollup;
 
 use anyhow::Context;
 use app::types::{CurrentValue, Point};
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// A label set, ordered so equal sets serialise identically.
 pub type Labels = BTreeMap<String, String>;
@@ -53,8 +55,8 @@ pub struct Store {
     rejected_samples: AtomicU64,
     /// Series ids already known, so steady-state writes skip the upsert.
     series: Mutex<HashMap<SeriesKey, i64>>,
-    /// Days whose partition is known to exist.
-    partitions: Mutex<HashSet<NaiveDate>>,
+    /// Partitions known to exist: table and first day.
+    partitions: Mutex<HashSet<(&'static str, NaiveDate)>>,
 }
 
 impl Store {
@@ -113,8 +115,11 @@ impl Store {
                 rejected,
             });
         }
-        self.ensure_partitions(ts.iter().map(|t| t.date_naive()).collect())
+        self.ensure_partitions(SAMPLES, ts.iter().map(|t| t.date_naive()).collect())
             .await?;
+        let (first, last) = ts
+            .iter()
+            .fold((ts[0], ts[0]), |(lo, hi), t| (lo.min(*t), hi.max(*t)));
 
         // Latest value per series, computed here so the update touches each series once.
         let mut latest: HashMap<i64, (DateTime<Utc>, f64)> = HashMap::new();
@@ -137,14 +142,18 @@ impl Store {
             .await
             .context("copying samples")?;
         copy.finish().await.context("finishing the sample copy")?;
+        // The batch's time range goes to the rollup job in the same transaction, so rollups never miss a sample.
         sqlx::query(
-            "UPDATE series s SET last_ts = u.ts, last_value = u.value
+            "WITH pending AS (INSERT INTO rollup_pending (from_ts, to_ts) VALUES ($4, $5))
+             UPDATE series s SET last_ts = u.ts, last_value = u.value
              FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[]) AS u(id, ts, value)
              WHERE s.id = u.id AND (s.last_ts IS NULL OR s.last_ts <= u.ts)",
         )
         .bind(&latest_ids)
         .bind(&latest_ts)
         .bind(&latest_values)
+        .bind(first)
+        .bind(last)
         .execute(&mut *tx)
         .await
         .context("updating latest values")?;
@@ -247,19 +256,26 @@ impl Store {
         Ok(n as usize)
     }
 
-    /// Creates the daily partitions for `days` that do not exist yet.
-    pub async fn ensure_partitions(&self, days: HashSet<NaiveDate>) -> anyhow::Result<()> {
+    /// Creates the partitions of `table` holding `days` that do not exist yet.
+    pub async fn ensure_partitions(
+        &self,
+        table: Partitioned,
+        days: HashSet<NaiveDate>,
+    ) -> anyhow::Result<()> {
         let missing: Vec<NaiveDate> = {
-            let known = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-            days.into_iter().filter(|d| !known.contains(d)).collect()
+            let known = lock(&self.partitions);
+            let starts: HashSet<NaiveDate> = days.into_iter().map(|d| table.start_of(d)).collect();
+            starts
+                .into_iter()
+                .filter(|d| !known.contains(&(table.table, *d)))
+                .collect()
         };
-        for day in missing {
-            let next = day
-                .checked_add_days(Days::new(1))
-                .context("date out of range")?;
+        for start in missing {
+            let next = table.next(start).context("date out of range")?;
             let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF samples FOR VALUES FROM ('{day}T00:00:00Z') TO ('{next}T00:00:00Z')",
-                partition_name(day)
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ('{start}T00:00:00Z') TO ('{next}T00:00:00Z')",
+                table.name(start),
+                table.table
             );
             let mut tx = self.pool.begin().await?;
             // Two writers creating the same partition at once would otherwise race in the catalog.
@@ -269,48 +285,50 @@ impl Store {
             sqlx::query(&sql)
                 .execute(&mut *tx)
                 .await
-                .with_context(|| format!("creating partition for {day}"))?;
+                .with_context(|| format!("creating partition {}", table.name(start)))?;
             tx.commit().await?;
-            self.partitions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(day);
+            lock(&self.partitions).insert((table.table, start));
         }
         Ok(())
     }
 
-    /// Drops every daily partition whose whole day is older than `now - retention`. Returns the dropped names.
+    /// Drops every partition (of samples and of each rollup tier) whose whole period is older than its retention.
+    /// Returns the dropped names.
     pub async fn apply_retention(
         &self,
         now: DateTime<Utc>,
-        retention: std::time::Duration,
+        retention: &Retention,
     ) -> anyhow::Result<Vec<String>> {
-        let cutoff = now - chrono::Duration::from_std(retention)?;
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-             WHERE p.relname = 'samples'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
         let mut dropped = Vec::new();
-        for name in names {
-            let Some(day) = parse_partition_name(&name) else {
-                continue;
-            };
-            let end = day
-                .checked_add_days(Days::new(1))
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc());
-            if end.is_some_and(|end| end <= cutoff) {
-                sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
-                    .execute(&self.pool)
-                    .await?;
-                self.partitions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&day);
-                tracing::info!(partition = %name, "retention dropped a day of samples");
-                dropped.push(name);
+        for (table, keep) in [
+            (SAMPLES, retention.samples),
+            (ROLLUP_1M, retention.rollup_1m),
+            (ROLLUP_1H, retention.rollup_1h),
+        ] {
+            let cutoff = now - chrono::Duration::from_std(keep)?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
+            )
+            .bind(table.table)
+            .fetch_all(&self.pool)
+            .await?;
+            for name in names {
+                let Some(start) = table.parse(&name) else {
+                    continue;
+                };
+                let end = table
+                    .next(start)
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc());
+                if end.is_some_and(|end| end <= cutoff) {
+                    sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
+                        .execute(&self.pool)
+                        .await?;
+                    lock(&self.partitions).remove(&(table.table, start));
+                    tracing::info!(partition = %name, "retention dropped a partition");
+                    dropped.push(name);
+                }
             }
         }
         Ok(dropped)
@@ -395,12 +413,76 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn partition_name(day: NaiveDate) -> String {
-    format!("samples_p{}", day.format("%Y%m%d"))
+/// How long each kind of stored data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub samples: Duration,
+    pub rollup_1m: Duration,
+    pub rollup_1h: Duration,
 }
 
-fn parse_partition_name(name: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(name.strip_prefix("samples_p")?, "%Y%m%d").ok()
+impl Retention {
+    /// Keeps everything for the same time.
+    pub fn all(keep: Duration) -> Self {
+        Retention {
+            samples: keep,
+            rollup_1m: keep,
+            rollup_1h: keep,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Day,
+    Month,
+}
+
+/// A table partitioned by time into days or months, named `<table>_p<YYYYMMDD>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partitioned {
+    pub table: &'static str,
+    period: Period,
+}
+
+pub const SAMPLES: Partitioned = Partitioned {
+    table: "samples",
+    period: Period::Day,
+};
+pub const ROLLUP_1M: Partitioned = Partitioned {
+    table: "rollup_1m",
+    period: Period::Day,
+};
+pub const ROLLUP_1H: Partitioned = Partitioned {
+    table: "rollup_1h",
+    period: Period::Month,
+};
+
+impl Partitioned {
+    /// The first day of the partition holding `day`.
+    fn start_of(self, day: NaiveDate) -> NaiveDate {
+        match self.period {
+            Period::Day => day,
+            Period::Month => day.with_day(1).unwrap_or(day),
+        }
+    }
+
+    /// The first day of the next partition.
+    fn next(self, start: NaiveDate) -> Option<NaiveDate> {
+        match self.period {
+            Period::Day => start.checked_add_days(Days::new(1)),
+            Period::Month => start.checked_add_months(Months::new(1)),
+        }
+    }
+
+    fn name(self, start: NaiveDate) -> String {
+        format!("{}_p{}", self.table, start.format("%Y%m%d"))
+    }
+
+    fn parse(self, name: &str) -> Option<NaiveDate> {
+        let rest = name.strip_prefix(self.table)?.strip_prefix("_p")?;
+        NaiveDate::parse_from_str(rest, "%Y%m%d").ok()
+    }
 }
 
 #[cfg(test)]
@@ -410,8 +492,13 @@ mod tests {
     #[test]
     fn partition_names_round_trip() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
-        assert_eq!(partition_name(day), "samples_p20261124");
-        assert_eq!(parse_partition_name("samples_p20261124"), Some(day));
-        assert_eq!(parse_partition_name("samples_default"), None);
+        assert_eq!(SAMPLES.name(day), "samples_p20261124");
+        assert_eq!(SAMPLES.parse("samples_p20261124"), Some(day));
+        assert_eq!(SAMPLES.parse("samples_default"), None);
+        assert_eq!(SAMPLES.parse("rollup_1m_p20261124"), None);
+        let month = ROLLUP_1H.start_of(day);
+        assert_eq!(ROLLUP_1H.name(month), "rollup_1h_p20261101");
+        assert_eq!(ROLLUP_1H.next(month), NaiveDate::from_ymd_opt(2026, 12, 1));
+        assert_eq!(ROLLUP_1H.parse("rollup_1h_p20261101"), Some(month));
     }
 }

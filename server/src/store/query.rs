@@ -6,6 +6,8 @@
 //! Input arrives as a [`QueryRequest`] (strings, from REST or a server function) and is parsed into a [`Query`]
 //! that cannot be invalid; output is a [`QueryResult`].
 
+use super::rollup::Tier;
+use super::Store;
 use app::error::AppError;
 use app::types::{Point, QueryRequest, QueryResult, SeriesData};
 use chrono::{DateTime, TimeZone, Utc};
@@ -63,7 +65,8 @@ impl fmt::Display for Aggregation {
 }
 
 impl Aggregation {
-    fn sql(self) -> &'static str {
+    /// The aggregate over raw samples `x`.
+    fn raw_sql(self) -> &'static str {
         match self {
             Aggregation::Sum => "sum(x.value)",
             Aggregation::Avg => "avg(x.value)",
@@ -71,6 +74,18 @@ impl Aggregation {
             Aggregation::Max => "max(x.value)",
             Aggregation::Count => "count(*)::float8",
             Aggregation::Last => "(array_agg(x.value ORDER BY x.ts DESC, x.series_id DESC))[1]",
+        }
+    }
+
+    /// The same aggregate over rollup rows `r` (each a bucket of samples).
+    fn rollup_sql(self) -> &'static str {
+        match self {
+            Aggregation::Sum => "sum(r.sum)",
+            Aggregation::Avg => "sum(r.sum) / sum(r.count)",
+            Aggregation::Min => "min(r.min)",
+            Aggregation::Max => "max(r.max)",
+            Aggregation::Count => "sum(r.count)::float8",
+            Aggregation::Last => "(array_agg(r.last ORDER BY r.last_ts DESC, r.series_id DESC))[1]",
         }
     }
 }
@@ -139,12 +154,53 @@ pub struct Query {
     pub metric: String,
     pub sources: Vec<String>,
     pub matchers: Vec<LabelMatcher>,
+    /// Aligned down to a multiple of `step` (buckets start at multiples of `step` since the Unix epoch).
     pub start: DateTime<Utc>,
+    /// Aligned up to a multiple of `step`.
     pub end: DateTime<Utc>,
-    /// The step actually used (at least the requested one, large enough for `max_points`).
+    /// The step actually used: the requested one, or a round one large enough for `max_points`.
     pub step: Duration,
     pub aggregation: Aggregation,
     pub grouping: Grouping,
+    /// The rollup tier read where it is complete (raw samples elsewhere).
+    pub tier: Tier,
+}
+
+/// Round bucket widths, in seconds, that fitted steps snap to.
+const NICE_STEPS: &[u64] = &[
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+    172800, 604800,
+];
+
+/// The smallest round step of at least `min`.
+fn nice_step(min: Duration) -> Duration {
+    let secs = min.as_secs() + u64::from(min.subsec_nanos() > 0);
+    NICE_STEPS
+        .iter()
+        .find(|s| **s >= secs)
+        .map(|s| Duration::from_secs(*s))
+        .unwrap_or_else(|| Duration::from_secs(secs.div_ceil(604800) * 604800))
+}
+
+fn align_down(t: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+    let step = step.as_millis().max(1) as i64;
+    let ms = t.timestamp_millis().div_euclid(step) * step;
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(t)
+}
+
+fn align_up(t: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+    let down = align_down(t, step);
+    if down == t {
+        t
+    } else {
+        down + chrono::Duration::milliseconds(step.as_millis() as i64)
+    }
+}
+
+/// Buckets of `step` that `[start, end)` touches.
+fn buckets(start: DateTime<Utc>, end: DateTime<Utc>, step: Duration) -> u64 {
+    let span = align_up(end, step) - align_down(start, step);
+    (span.num_milliseconds().max(0) as u64).div_ceil(step.as_millis().max(1) as u64)
 }
 
 impl Query {
@@ -176,13 +232,31 @@ impl Query {
             ));
         }
         let span = (end - start).to_std().unwrap_or_default();
-        let fitted =
-            Duration::from_millis((span.as_millis() as u64).div_ceil(max_points as u64).max(1));
+        let fitted = span.div_f64(max_points as f64);
         let requested = match req.step.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => parse_step(s).map_err(|e| AppError::invalid("step", e))?,
             None => Duration::ZERO,
         };
-        let step = requested.max(fitted).max(Duration::from_secs(1));
+        let mut step = if requested >= fitted && requested >= Duration::from_secs(1) {
+            Duration::from_millis(requested.as_millis() as u64)
+        } else {
+            nice_step(fitted.max(requested))
+        };
+        // Alignment may add a partial bucket at each end: grow until the count fits.
+        while buckets(start, end, step) > max_points as u64 {
+            step = nice_step(step + Duration::from_millis(1));
+        }
+        let tier = match req.resolution.as_deref().map(str::trim) {
+            None | Some("") | Some("auto") => Tier::for_step(step),
+            Some("raw") => Tier::Raw,
+            Some(other) => {
+                return Err(AppError::invalid(
+                    "resolution",
+                    format!("`{other}`: expected auto or raw"),
+                ))
+            }
+        };
+        let (start, end) = (align_down(start, step), align_up(end, step));
         let aggregation = match req.aggregation.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => s
                 .parse()
@@ -230,6 +304,7 @@ impl Query {
             step,
             aggregation,
             grouping,
+            tier,
         })
     }
 }
@@ -285,43 +360,61 @@ fn parse_step(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))
 }
 
-/// Runs a parsed query.
-pub async fn run(pool: &PgPool, q: &Query) -> anyhow::Result<QueryResult> {
-    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
-    match &q.grouping {
-        Grouping::All => sql.push("NULL::text AS g_source, '{}'::text AS g_labels, "),
-        Grouping::PerSeries => sql.push("s.source AS g_source, s.labels::text AS g_labels, "),
-        Grouping::By(names) => {
-            if names.iter().any(|n| n == "source") {
-                sql.push("s.source AS g_source, ");
-            } else {
-                sql.push("NULL::text AS g_source, ");
-            }
-            sql.push("jsonb_strip_nulls(jsonb_build_object(");
-            let mut first = true;
-            for name in names.iter().filter(|n| *n != "source") {
-                if !first {
-                    sql.push(", ");
-                }
-                first = false;
-                sql.push_bind(name.clone())
-                    .push("::text, s.labels->>")
-                    .push_bind(name.clone())
-                    .push("::text");
-            }
-            sql.push("))::text AS g_labels, ")
+/// Runs a parsed query: finds the matching series and their groups, then aggregates the rollup tier up to its
+/// watermark and raw samples after it.
+pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
+    let pool = store.pool();
+    let (ids, groups, keys) = matching_series(pool, q).await?;
+    let mut points: Vec<Vec<Point>> = vec![Vec::new(); keys.len()];
+    let mut resolution = Tier::Raw;
+    if !ids.is_empty() {
+        let split = match q.tier {
+            Tier::Raw => q.start,
+            _ => match store.rollup_watermark().await? {
+                Some(pending) => align_down(pending, q.step).clamp(q.start, q.end),
+                None => q.end,
+            },
+        };
+        if split > q.start {
+            resolution = q.tier;
+            aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
         }
-    };
-    sql.push("date_bin(make_interval(secs => ")
-        .push_bind(q.step.as_secs_f64())
-        .push("), x.ts, 'epoch'::timestamptz) AS bucket, ")
-        .push(q.aggregation.sql())
-        .push(" AS v FROM samples x JOIN series s ON s.id = x.series_id WHERE s.metric = ")
-        .push_bind(q.metric.clone())
-        .push(" AND x.ts >= ")
-        .push_bind(q.start)
-        .push(" AND x.ts < ")
-        .push_bind(q.end);
+        if split < q.end {
+            aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?;
+        }
+    }
+    let series = keys
+        .into_iter()
+        .zip(points)
+        .filter(|(_, points)| !points.is_empty())
+        .map(|((source, labels), points)| SeriesData {
+            source,
+            labels,
+            points,
+        })
+        .collect();
+    Ok(QueryResult {
+        metric: q.metric.clone(),
+        aggregation: q.aggregation.to_string(),
+        start: q.start,
+        end: q.end,
+        step_ms: q.step.as_millis() as i64,
+        resolution: resolution.name().to_string(),
+        series,
+    })
+}
+
+/// A result series' identity: its source (when grouped by source or per series) and labels.
+type GroupKey = (Option<String>, BTreeMap<String, String>);
+
+/// The ids of the series the query selects, each one's group index, and the groups in output order.
+async fn matching_series(
+    pool: &PgPool,
+    q: &Query,
+) -> anyhow::Result<(Vec<i64>, Vec<i32>, Vec<GroupKey>)> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new("SELECT s.id, s.source, s.labels::text FROM series s WHERE s.metric = ");
+    sql.push_bind(q.metric.clone());
     if !q.sources.is_empty() {
         sql.push(" AND s.source = ANY(")
             .push_bind(q.sources.clone())
@@ -338,38 +431,74 @@ pub async fn run(pool: &PgPool, q: &Query) -> anyhow::Result<QueryResult> {
             MatchOp::NotRe => sql.push(" !~ ").push_bind(format!("^(?:{})$", m.value)),
         };
     }
-    sql.push(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
-    let rows: Vec<(Option<String>, String, DateTime<Utc>, Option<f64>)> =
-        sql.build_query_as().fetch_all(pool).await?;
-
-    let mut series: Vec<SeriesData> = Vec::new();
-    for (source, labels, bucket, value) in rows {
-        let Some(value) = value else { continue };
-        let point = Point {
-            t: bucket.timestamp_millis(),
-            v: value,
+    let rows: Vec<(i64, String, String)> = sql.build_query_as().fetch_all(pool).await?;
+    let mut by_key: BTreeMap<GroupKey, Vec<i64>> = BTreeMap::new();
+    for (id, source, labels) in rows {
+        let labels: BTreeMap<String, String> = serde_json::from_str(&labels).unwrap_or_default();
+        let key = match &q.grouping {
+            Grouping::All => (None, BTreeMap::new()),
+            Grouping::PerSeries => (Some(source), labels),
+            Grouping::By(names) => (
+                names.iter().any(|n| n == "source").then_some(source),
+                names
+                    .iter()
+                    .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                    .collect(),
+            ),
         };
-        match series.last_mut() {
-            Some(last) if last.source == source && last.labels_json == labels => {
-                last.points.push(point)
-            }
-            _ => series.push(SeriesData {
-                labels: serde_json::from_str::<BTreeMap<String, String>>(&labels)
-                    .unwrap_or_default(),
-                labels_json: labels,
-                source,
-                points: vec![point],
-            }),
+        by_key.entry(key).or_default().push(id);
+    }
+    let mut ids = Vec::new();
+    let mut groups = Vec::new();
+    let mut keys = Vec::with_capacity(by_key.len());
+    for (index, (key, members)) in by_key.into_iter().enumerate() {
+        groups.extend(std::iter::repeat_n(index as i32, members.len()));
+        ids.extend(members);
+        keys.push(key);
+    }
+    Ok((ids, groups, keys))
+}
+
+/// Aggregates `[from, to)` from `tier` into buckets, appending to each group's points (callers go forward in time).
+#[allow(clippy::too_many_arguments)]
+async fn aggregate(
+    pool: &PgPool,
+    q: &Query,
+    tier: Tier,
+    ids: &[i64],
+    groups: &[i32],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    points: &mut [Vec<Point>],
+) -> anyhow::Result<()> {
+    let (table, time, aggregate) = match tier {
+        Tier::Raw => ("samples x", "x.ts", q.aggregation.raw_sql()),
+        Tier::Minute => ("rollup_1m r", "r.bucket", q.aggregation.rollup_sql()),
+        Tier::Hour => ("rollup_1h r", "r.bucket", q.aggregation.rollup_sql()),
+    };
+    let alias = &table[table.len() - 1..];
+    let sql = format!(
+        "SELECT g.grp, date_bin(make_interval(secs => $1), {time}, 'epoch'::timestamptz) AS bucket, {aggregate}
+         FROM {table} JOIN UNNEST($2::bigint[], $3::int[]) AS g(id, grp) ON g.id = {alias}.series_id
+         WHERE {time} >= $4 AND {time} < $5 GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    let rows: Vec<(i32, DateTime<Utc>, Option<f64>)> = sqlx::query_as(&sql)
+        .bind(q.step.as_secs_f64())
+        .bind(ids)
+        .bind(groups)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?;
+    for (group, bucket, value) in rows {
+        if let (Some(value), Some(points)) = (value, points.get_mut(group as usize)) {
+            points.push(Point {
+                t: bucket.timestamp_millis(),
+                v: value,
+            });
         }
     }
-    Ok(QueryResult {
-        metric: q.metric.clone(),
-        aggregation: q.aggregation.to_string(),
-        start: q.start,
-        end: q.end,
-        step_ms: q.step.as_millis() as i64,
-        series,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

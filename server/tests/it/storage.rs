@@ -2,10 +2,10 @@
 //! mid-batch loses no acknowledged sample and duplicates none.
 
 use crate::helpers::{drop_database, fresh_database};
-use chrono::{Duration as Days, Utc};
+use chrono::{Duration as Days, TimeZone, Utc};
 use mcpulse::config;
 use mcpulse::db::{ClusterOwnership, Database};
-use mcpulse::store::{Labels, Sample, Store};
+use mcpulse::store::{Labels, Retention, Sample, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ async fn retention_drops_whole_old_partitions_only() {
         .unwrap();
 
     let dropped = store
-        .apply_retention(Utc::now(), Duration::from_secs(7 * 86400))
+        .apply_retention(Utc::now(), &Retention::all(Duration::from_secs(7 * 86400)))
         .await
         .unwrap();
     assert_eq!(dropped.len(), 1, "{dropped:?}");
@@ -66,7 +66,7 @@ async fn retention_drops_whole_old_partitions_only() {
     assert_eq!(count(&db, "recent").await, 100);
     assert!(
         store
-            .apply_retention(Utc::now(), Duration::from_secs(7 * 86400))
+            .apply_retention(Utc::now(), &Retention::all(Duration::from_secs(7 * 86400)))
             .await
             .unwrap()
             .is_empty(),
@@ -155,6 +155,178 @@ async fn a_killed_connection_loses_no_acknowledged_sample_and_duplicates_none() 
         1000,
         "earlier acknowledged samples are intact"
     );
+    db.close().await;
+    drop_database(&name).await;
+}
+
+/// Three series (two zones) with irregular values every 7 s over five hours, ending an hour ago on an hour boundary.
+fn varied(from: chrono::DateTime<Utc>) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for (shard, zone) in [("0", "eu"), ("1", "eu"), ("2", "us")] {
+        for i in 0..(5 * 3600 / 7) {
+            out.push(Sample {
+                metric: "latency".into(),
+                source: "s".into(),
+                labels: Labels::from([
+                    ("shard".to_string(), shard.to_string()),
+                    ("zone".to_string(), zone.to_string()),
+                ]),
+                ts: from + chrono::Duration::seconds(7 * i),
+                value: ((i * 7919 + shard.len() as i64 * 31) % 1000) as f64 / 7.0 - 20.0,
+            });
+        }
+    }
+    out
+}
+
+async fn run_query(
+    store: &Store,
+    from: chrono::DateTime<Utc>,
+    step: &str,
+    aggregation: &str,
+    group_by: &str,
+    resolution: &str,
+) -> app::types::QueryResult {
+    let request = app::types::QueryRequest {
+        metric: "latency".into(),
+        start: Some(from.to_rfc3339()),
+        end: Some((from + chrono::Duration::hours(5)).to_rfc3339()),
+        step: Some(step.into()),
+        aggregation: Some(aggregation.into()),
+        group_by: Some(group_by.into()),
+        resolution: Some(resolution.into()),
+        ..Default::default()
+    };
+    let query = mcpulse::store::query::Query::parse(&request, Utc::now()).unwrap();
+    mcpulse::store::query::run(store, &query).await.unwrap()
+}
+
+fn assert_same(tiered: &app::types::QueryResult, raw: &app::types::QueryResult, what: &str) {
+    assert_eq!(tiered.series.len(), raw.series.len(), "{what}: series");
+    for (a, b) in tiered.series.iter().zip(&raw.series) {
+        assert_eq!((&a.source, &a.labels), (&b.source, &b.labels), "{what}");
+        assert_eq!(
+            a.points.len(),
+            b.points.len(),
+            "{what}: points of {:?}",
+            a.labels
+        );
+        for (p, q) in a.points.iter().zip(&b.points) {
+            assert_eq!(p.t, q.t, "{what}: bucket times");
+            assert!(
+                (p.v - q.v).abs() <= 1e-9 * q.v.abs().max(1.0),
+                "{what} at {}: rollup {} vs raw {}",
+                p.t,
+                p.v,
+                q.v
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn rollup_queries_equal_raw_queries_on_the_same_data() {
+    let (db, name) = open().await;
+    let store = Store::new(db.pool.clone());
+    let hour = 3600;
+    let from = Utc
+        .timestamp_opt((Utc::now().timestamp() / hour - 6) * hour, 0)
+        .unwrap();
+    store.write(&varied(from)).await.unwrap();
+    assert!(store.roll_up().await.unwrap() > 0);
+    assert_eq!(store.rollup_watermark().await.unwrap(), None);
+
+    for (step, tier) in [("1m", "1m"), ("5m", "1m"), ("1h", "1h"), ("90s", "raw")] {
+        for aggregation in ["avg", "sum", "min", "max", "count", "last"] {
+            for group_by in ["", "series", "zone"] {
+                let what = format!("step {step}, {aggregation}, group_by {group_by:?}");
+                let tiered = run_query(&store, from, step, aggregation, group_by, "auto").await;
+                let raw = run_query(&store, from, step, aggregation, group_by, "raw").await;
+                assert_eq!(tiered.resolution, tier, "{what}");
+                assert_eq!(raw.resolution, "raw", "{what}");
+                assert!(!raw.series.is_empty(), "{what}: no data");
+                assert_same(&tiered, &raw, &what);
+            }
+        }
+    }
+
+    // A late sample inside an hour already rolled up: until the job runs again, queries read raw data from there
+    // on, so the answer is right at once; after the job the tier has it too.
+    let late = Sample {
+        metric: "latency".into(),
+        source: "s".into(),
+        labels: Labels::from([
+            ("shard".to_string(), "0".to_string()),
+            ("zone".to_string(), "eu".to_string()),
+        ]),
+        ts: from + chrono::Duration::minutes(90) + chrono::Duration::milliseconds(500),
+        value: 1e6,
+    };
+    store.write(std::slice::from_ref(&late)).await.unwrap();
+    for stage in ["before the job", "after the job"] {
+        let tiered = run_query(&store, from, "1h", "max", "", "auto").await;
+        let raw = run_query(&store, from, "1h", "max", "", "raw").await;
+        assert_same(&tiered, &raw, stage);
+        assert_eq!(tiered.series[0].points[1].v, 1e6, "{stage}");
+        store.roll_up().await.unwrap();
+    }
+    let tiered = run_query(&store, from, "1h", "max", "", "auto").await;
+    assert_eq!(
+        tiered.resolution, "1h",
+        "the tier is used again once the job ran"
+    );
+    db.close().await;
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn rollups_outlive_raw_samples_and_go_with_their_own_retention() {
+    let (db, name) = open().await;
+    let store = Store::new(db.pool.clone());
+    store
+        .write(&samples("old", 100, Utc::now() - Days::days(10)))
+        .await
+        .unwrap();
+    store.roll_up().await.unwrap();
+    let rollup_rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rollup_1m")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    let rows = rollup_rows().await;
+    assert!(
+        rows >= 50,
+        "a minute row per shard (two if the 100 ms straddle a minute): {rows}"
+    );
+    let week = Duration::from_secs(7 * 86400);
+    let dropped = store
+        .apply_retention(
+            Utc::now(),
+            &Retention {
+                samples: week,
+                rollup_1m: week * 4,
+                rollup_1h: week * 52,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dropped.len(), 1, "only the samples partition: {dropped:?}");
+    assert_eq!(count(&db, "old").await, 0);
+    assert_eq!(
+        rollup_rows().await,
+        rows,
+        "the minute rollups outlive the samples"
+    );
+    let dropped = store
+        .apply_retention(Utc::now(), &Retention::all(week))
+        .await
+        .unwrap();
+    assert!(
+        dropped.iter().any(|n| n.starts_with("rollup_1m_p")),
+        "{dropped:?}"
+    );
+    assert_eq!(rollup_rows().await, 0);
     db.close().await;
     drop_database(&name).await;
 }

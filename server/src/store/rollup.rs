@@ -1,0 +1,203 @@
+//! Rollup tiers: per series, one row per minute (`rollup_1m`) and per hour (`rollup_1h`) keeping min, max, sum,
+//! count and the last value, so long-range queries read a few rows per bucket instead of every sample.
+//!
+//! Data enters through `rollup_pending`: every committed write adds the time range of its batch in its own
+//! transaction. [`Store::roll_up`] (run every few seconds by `serve`) takes those ranges, recomputes the minute rows
+//! covering them from `samples` and the hour rows from the minute rows, and deletes the ranges, all in one
+//! transaction, so a crash at any point leaves either the old rows and the pending ranges or the new rows. Data
+//! leaves through the query engine, which reads a tier up to the earliest pending time
+//! ([`Store::rollup_watermark`]) and raw samples from there on, so answers never lag behind ingest.
+
+use super::{Store, ROLLUP_1H, ROLLUP_1M};
+use anyhow::Context;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Where a query reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl Tier {
+    /// The bucket width of the tier (`None` for raw samples).
+    pub fn width(self) -> Option<Duration> {
+        match self {
+            Tier::Raw => None,
+            Tier::Minute => Some(Duration::from_secs(60)),
+            Tier::Hour => Some(Duration::from_secs(3600)),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Raw => "raw",
+            Tier::Minute => "1m",
+            Tier::Hour => "1h",
+        }
+    }
+
+    /// The coarsest tier whose buckets tile buckets of `step` exactly.
+    pub fn for_step(step: Duration) -> Tier {
+        [Tier::Hour, Tier::Minute]
+            .into_iter()
+            .find(|t| {
+                t.width()
+                    .is_some_and(|w| step.as_millis() % w.as_millis() == 0)
+            })
+            .unwrap_or(Tier::Raw)
+    }
+}
+
+impl Store {
+    /// Folds every pending time range into the rollup tiers. Returns how many pending ranges were folded.
+    pub async fn roll_up(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        // One job at a time, also across mcpulse processes sharing the database.
+        sqlx::query("SELECT pg_advisory_xact_lock(7415002)")
+            .execute(&mut *tx)
+            .await?;
+        let pending: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+            sqlx::query_as("DELETE FROM rollup_pending RETURNING from_ts, to_ts")
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading pending rollup ranges")?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let minute = TimeDelta::minutes(1);
+        let hour = TimeDelta::hours(1);
+        for (from, to) in merge(&pending, minute)? {
+            let days: HashSet<_> = days_between(from, to).collect();
+            self.ensure_partitions(ROLLUP_1M, days.clone()).await?;
+            self.ensure_partitions(ROLLUP_1H, days).await?;
+            sqlx::query(
+                "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
+                 SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value), sum(value),
+                        count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
+                 FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
+                 ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+                    sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+            )
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await
+            .context("rolling samples up into minutes")?;
+            let (hour_from, hour_to) = (from.duration_trunc(hour)?, ceil(to, hour)?);
+            sqlx::query(
+                "INSERT INTO rollup_1h (series_id, bucket, min, max, sum, count, last, last_ts)
+                 SELECT series_id, date_bin('1 hour', bucket, 'epoch'::timestamptz), min(min), max(max), sum(sum),
+                        sum(count), (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)
+                 FROM rollup_1m WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2
+                 ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+                    sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+            )
+            .bind(hour_from)
+            .bind(hour_to)
+            .execute(&mut *tx)
+            .await
+            .context("rolling minutes up into hours")?;
+        }
+        tx.commit().await?;
+        Ok(pending.len())
+    }
+
+    /// The earliest time whose samples may not be in the rollup tiers yet (`None`: all are).
+    pub async fn rollup_watermark(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        Ok(
+            sqlx::query_scalar("SELECT min(from_ts) FROM rollup_pending")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// Pending ranges (inclusive sample times) widened to whole `unit`s, sorted, with overlapping or touching ones merged
+/// into half-open ranges.
+fn merge(
+    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+    unit: TimeDelta,
+) -> anyhow::Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let mut widened = ranges
+        .iter()
+        .map(|(from, to)| Ok((from.duration_trunc(unit)?, to.duration_trunc(unit)? + unit)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    widened.sort();
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (from, to) in widened {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    Ok(merged)
+}
+
+fn ceil(t: DateTime<Utc>, unit: TimeDelta) -> anyhow::Result<DateTime<Utc>> {
+    let down = t.duration_trunc(unit)?;
+    Ok(if down == t { t } else { down + unit })
+}
+
+/// Every UTC day that `[from, to)` touches.
+fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = chrono::NaiveDate> {
+    let last = (to - TimeDelta::nanoseconds(1)).date_naive();
+    from.date_naive()
+        .iter_days()
+        .take_while(move |d| *d <= last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn pending_ranges_widen_to_minutes_and_merge() {
+        let ranges = [
+            (t(10, 0, 5), t(10, 0, 50)),
+            (t(10, 1, 0), t(10, 1, 0)),
+            (t(9, 0, 0), t(9, 0, 30)),
+            (t(10, 0, 30), t(10, 0, 40)),
+        ];
+        assert_eq!(
+            merge(&ranges, TimeDelta::minutes(1)).unwrap(),
+            vec![(t(9, 0, 0), t(9, 1, 0)), (t(10, 0, 0), t(10, 2, 0))]
+        );
+    }
+
+    #[test]
+    fn the_coarsest_tier_that_tiles_the_step_is_chosen() {
+        let cases = [
+            (10, Tier::Raw),
+            (90, Tier::Raw),
+            (60, Tier::Minute),
+            (300, Tier::Minute),
+            (3600, Tier::Hour),
+            (7200, Tier::Hour),
+            (5400, Tier::Minute),
+        ];
+        for (secs, tier) in cases {
+            assert_eq!(Tier::for_step(Duration::from_secs(secs)), tier, "{secs} s");
+        }
+    }
+
+    #[test]
+    fn a_range_touches_the_days_it_covers() {
+        let from = t(23, 0, 0);
+        let days: Vec<_> = days_between(from, from + TimeDelta::hours(1)).collect();
+        assert_eq!(
+            days,
+            vec![from.date_naive()],
+            "an end at midnight is exclusive"
+        );
+        assert_eq!(days_between(from, from + TimeDelta::hours(2)).count(), 2);
+    }
+}
