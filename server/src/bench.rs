@@ -1,10 +1,14 @@
-//! `mcpulse bench ingest`: end-to-end push-ingest throughput against raw `COPY … (FORMAT binary)` of the same rows
-//! into an identically indexed table, measured in the same run on the same PostgreSQL, and printed as figures and a
-//! ratio. It creates a scratch database next to the configured one (so `database.url` must name a role that may
-//! create databases) and drops it afterwards.
+//! Benchmarks that print figures, each against a baseline measured in the same run on the same PostgreSQL. Each
+//! creates a scratch database next to the configured one (so `database.url` must name a role that may create
+//! databases), runs an in-process mcpulse on it on a random port, and drops it afterwards.
 //!
-//! The ingest side is the real path: an in-process mcpulse on a random port, HTTP, token check, Prometheus-text
-//! decoding, validation, series lookup and the durable write, with `concurrency` clients posting batches.
+//! - `mcpulse bench ingest`: end-to-end push ingest (HTTP, token check, Prometheus-text decoding, validation, series
+//!   lookup, the durable write) from `concurrency` clients against raw `COPY … (FORMAT binary)` of the same rows into
+//!   an identically indexed table.
+//! - `mcpulse bench query`: `GET /api/timeseries` from raw samples and from the rollup tiers against the bare
+//!   `date_bin` SQL over raw samples for the same buckets.
+//! - `mcpulse bench storage`: bytes per stored sample (heap + indexes, and the rollup tiers' share) and resident
+//!   memory per active series.
 
 use crate::auth::tokens::{Scope, Tokens};
 use crate::config::Config;
@@ -400,4 +404,149 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     }
 
     Ok(())
+}
+
+pub struct StorageBench {
+    pub samples: usize,
+    pub series: usize,
+    pub active_series: usize,
+}
+
+/// `mcpulse bench storage`: bytes per stored sample (heap and indexes of the sample partitions, and of the rollup
+/// tiers) after writing `samples` samples, and resident memory per active series after writing `active_series`
+/// distinct series through the same write path.
+pub async fn storage(config: &Config, bench: StorageBench) -> anyhow::Result<()> {
+    let scratch = Scratch::start(config).await?;
+    let result = run_storage(&scratch, &bench).await;
+    scratch.finish().await?;
+    result
+}
+
+async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<()> {
+    let pool = scratch.pool.clone();
+    let now = chrono::Utc::now();
+
+    // Memory first, before large batches have grown the allocator's heap.
+    let store = crate::store::Store::with_series_limit(pool.clone(), usize::MAX);
+    let sample = |n: usize| crate::store::Sample {
+        metric: "bench_active".into(),
+        source: format!("bench-{}", n % 16),
+        labels: [
+            ("instance".to_string(), format!("host-{:06}", n)),
+            ("job".to_string(), "mcp".to_string()),
+        ]
+        .into(),
+        ts: now - chrono::Duration::seconds(60),
+        value: n as f64,
+    };
+    let before = resident_bytes();
+    for round in 0..2 {
+        for chunk in (0..bench.active_series).collect::<Vec<_>>().chunks(10_000) {
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|n| {
+                    let mut s = sample(*n);
+                    s.ts += chrono::Duration::seconds(round);
+                    s
+                })
+                .collect();
+            store.write(&batch).await?;
+        }
+    }
+    let after = resident_bytes();
+    println!(
+        "storage benchmark\n\n  active series       : {} (two rounds of one sample each, 2 labels per series)",
+        bench.active_series
+    );
+    match (before, after) {
+        (Some(b), Some(a)) => println!(
+            "  RSS                 : {:.1} MiB before, {:.1} MiB after: {:.0} bytes per active series",
+            b as f64 / 1048576.0,
+            a as f64 / 1048576.0,
+            a.saturating_sub(b) as f64 / bench.active_series as f64
+        ),
+        _ => println!("  RSS                 : not available on this system (/proc/self/status)"),
+    }
+    drop(store);
+
+    // Disk: `samples` samples over `series` series, 10 s apart, through the real write path.
+    let store = crate::store::Store::new(pool.clone());
+    let points = bench.samples.div_ceil(bench.series);
+    let start = now - chrono::Duration::seconds(10 * points as i64 + 60);
+    let mut batch = Vec::with_capacity(50_000);
+    let mut written = 0usize;
+    let t = Instant::now();
+    'outer: for p in 0..points {
+        for s in 0..bench.series {
+            if written == bench.samples {
+                break 'outer;
+            }
+            batch.push(crate::store::Sample {
+                metric: "bench_disk".into(),
+                source: "bench".into(),
+                labels: [("series".to_string(), format!("s{s}"))].into(),
+                ts: start + chrono::Duration::seconds(10 * p as i64),
+                value: ((p * 7 + s) % 1000) as f64 * 0.25,
+            });
+            written += 1;
+            if batch.len() == 50_000 {
+                store.write(&batch).await?;
+                batch.clear();
+            }
+        }
+    }
+    store.write(&batch).await?;
+    let write_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    store.roll_up().await?;
+    let rollup_secs = t.elapsed().as_secs_f64();
+    sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
+
+    let sizes = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "SELECT coalesce(sum(pg_relation_size(c.oid)), 0)::bigint,
+                        coalesce(sum(pg_indexes_size(c.oid)), 0)::bigint,
+                        coalesce(sum(c.reltuples), 0)::bigint
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                 WHERE p.relname = $1",
+            )
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+        }
+    };
+    let (heap, index, _) = sizes("samples").await?;
+    let n = written as f64;
+    println!(
+        "\n  samples written     : {written} over {} series ({:.0} samples/s through Store::write, rollup job {:.1} s)",
+        bench.series,
+        n / write_secs,
+        rollup_secs
+    );
+    println!(
+        "  samples             : heap {:.1} + indexes {:.1} = {:.1} bytes per sample ({:.0} MiB; the row's payload is 24 bytes)",
+        heap as f64 / n,
+        index as f64 / n,
+        (heap + index) as f64 / n,
+        (heap + index) as f64 / 1048576.0
+    );
+    for table in ["rollup_1m", "rollup_1h"] {
+        let (heap, index, rows) = sizes(table).await?;
+        println!(
+            "  {table:<19} : {rows} rows, {:.1} MiB = {:.2} bytes per raw sample",
+            (heap + index) as f64 / 1048576.0,
+            (heap + index) as f64 / n
+        );
+    }
+    Ok(())
+}
+
+/// This process's resident set size, from `/proc/self/status`.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

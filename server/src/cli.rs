@@ -67,6 +67,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Bytes per stored sample (heap + indexes) and resident memory per active series.
+    Storage {
+        #[arg(long, default_value_t = 10_000_000)]
+        samples: usize,
+        #[arg(long, default_value_t = 1000)]
+        series: usize,
+        #[arg(long, default_value_t = 100_000)]
+        active_series: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +216,21 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                     points,
                     buckets,
                     runs,
+                },
+            )
+            .await
+        }
+        Command::Bench(BenchCommand::Storage {
+            samples,
+            series,
+            active_series,
+        }) => {
+            crate::bench::storage(
+                &config,
+                crate::bench::StorageBench {
+                    samples,
+                    series,
+                    active_series,
                 },
             )
             .await

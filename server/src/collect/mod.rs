@@ -320,9 +320,13 @@ impl Collector {
                 (Vec::new(), Some(e))
             }
         };
-        let (mut samples, dropped) = within_window(samples, ctx.now, self.max_age);
+        let (samples, dropped) = within_window(samples, ctx.now, self.max_age);
         if dropped > 0 {
             tracing::warn!(source = %info.id, dropped, "samples outside the accepted time window were dropped");
+        }
+        let (mut samples, invalid) = well_formed(samples);
+        if let Some((count, first)) = &invalid {
+            tracing::warn!(source = %info.id, count, first = %first, "malformed samples were dropped");
         }
         let collected = samples.len();
         let up = if error.is_none() { 1.0 } else { 0.0 };
@@ -341,7 +345,9 @@ impl Collector {
                 (None, Ok(_)) => {
                     h.up = Some(true);
                     h.last_success = Some(ctx.now);
-                    h.last_error = None;
+                    h.last_error = invalid.map(|(count, first)| {
+                        format!("{count} malformed samples dropped, e.g. {first}")
+                    });
                     h.last_samples = collected;
                 }
                 (Some(e), _) => {
@@ -370,6 +376,56 @@ impl Collector {
                 .collect(),
         }));
     }
+}
+
+/// Most labels per sample, and the longest label name, label value and metric name accepted from any source.
+pub const MAX_LABELS: usize = 32;
+pub const MAX_LABEL_NAME: usize = 128;
+pub const MAX_LABEL_VALUE: usize = 2048;
+pub const MAX_METRIC_NAME: usize = 200;
+
+/// Checks a sample's metric name and labels against the Prometheus grammar and mcpulse's limits (label names
+/// starting with `__` are reserved).
+pub fn check_sample(metric: &str, labels: &Labels) -> Result<(), String> {
+    use crate::store::query::{is_label_name, is_metric_name};
+    if metric.len() > MAX_METRIC_NAME || !is_metric_name(metric) {
+        return Err(format!("`{metric}` is not a valid metric name"));
+    }
+    if labels.len() > MAX_LABELS {
+        return Err(format!(
+            "{} labels; at most {MAX_LABELS} are allowed",
+            labels.len()
+        ));
+    }
+    for (name, v) in labels {
+        if name.len() > MAX_LABEL_NAME || !is_label_name(name) || name.starts_with("__") {
+            return Err(format!("`{name}` is not a valid label name"));
+        }
+        if v.len() > MAX_LABEL_VALUE {
+            return Err(format!(
+                "the value of label `{name}` is longer than {MAX_LABEL_VALUE} bytes"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the samples that pass [`check_sample`]; for the others, how many and the first one's problem.
+fn well_formed(samples: Vec<Sample>) -> (Vec<Sample>, Option<(usize, String)>) {
+    let mut first = None;
+    let mut count = 0;
+    let kept = samples
+        .into_iter()
+        .filter(|s| match check_sample(&s.metric, &s.labels) {
+            Ok(()) => true,
+            Err(e) => {
+                count += 1;
+                first.get_or_insert_with(|| format!("{}: {e}", s.metric));
+                false
+            }
+        })
+        .collect();
+    (kept, first.map(|f| (count, f)))
 }
 
 /// How far ahead of our clock a sample's own timestamp may be.
@@ -420,6 +476,35 @@ mod tests {
         assert!(samples
             .iter()
             .all(|s| s.labels["team"] == "t" && s.source == "s"));
+    }
+
+    #[test]
+    fn malformed_samples_from_any_source_are_dropped_and_counted() {
+        let at = |metric: &str, labels: &[(&str, String)]| Sample {
+            metric: metric.into(),
+            source: "s".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ts: Utc::now(),
+            value: 1.0,
+        };
+        let many: Vec<(String, String)> = (0..40).map(|i| (format!("l{i}"), "v".into())).collect();
+        let mut too_many = at("ok", &[]);
+        too_many.labels = many.into_iter().collect();
+        let samples = vec![
+            at("fine", &[("zone", "eu".into())]),
+            at("bad-name", &[]),
+            at("fine", &[("__reserved", "x".into())]),
+            at("fine", &[("long", "x".repeat(MAX_LABEL_VALUE + 1))]),
+            too_many,
+        ];
+        let (kept, invalid) = well_formed(samples);
+        assert_eq!(kept.len(), 1);
+        let (count, first) = invalid.expect("four were dropped");
+        assert_eq!(count, 4);
+        assert!(first.contains("bad-name"), "{first}");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! nothing is kept. An accepted batch is acknowledged only after it is committed.
 
 use super::prometheus::parse::{self, Format};
-use crate::store::query::{is_label_name, is_metric_name};
 use crate::store::{Labels, Sample};
 use app::error::AppError;
 use chrono::{DateTime, TimeZone, Utc};
@@ -14,10 +13,6 @@ use std::time::Duration;
 
 /// Largest body accepted, before and after decompression.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-pub const MAX_LABELS: usize = 32;
-pub const MAX_LABEL_NAME: usize = 128;
-pub const MAX_LABEL_VALUE: usize = 2048;
-pub const MAX_METRIC_NAME: usize = 200;
 /// How far ahead of our clock a pushed timestamp may be.
 pub const MAX_FUTURE: Duration = Duration::from_secs(10 * 60);
 
@@ -121,25 +116,7 @@ pub fn decode(
 }
 
 fn check(metric: &str, labels: &Labels, value: f64, finite: bool) -> Result<(), String> {
-    if metric.len() > MAX_METRIC_NAME || !is_metric_name(metric) {
-        return Err(format!("`{metric}` is not a valid metric name"));
-    }
-    if labels.len() > MAX_LABELS {
-        return Err(format!(
-            "{} labels; at most {MAX_LABELS} are allowed",
-            labels.len()
-        ));
-    }
-    for (name, v) in labels {
-        if name.len() > MAX_LABEL_NAME || !is_label_name(name) || name.starts_with("__") {
-            return Err(format!("`{name}` is not a valid label name"));
-        }
-        if v.len() > MAX_LABEL_VALUE {
-            return Err(format!(
-                "the value of label `{name}` is longer than {MAX_LABEL_VALUE} bytes"
-            ));
-        }
-    }
+    super::check_sample(metric, labels)?;
     if finite && !value.is_finite() {
         return Err("value must be a finite number".into());
     }
