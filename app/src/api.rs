@@ -72,31 +72,32 @@ pub async fn logout() -> Result<(), AppError> {
     )
 }
 
-/// The dashboard's first render: current values, sources, and the last 15 minutes of `metric` of source `self`.
+/// The dashboard's first render: current values, sources, and the last 15 minutes of the charted series, named
+/// `source/metric` (default `self/requests_total`).
 #[server(prefix = "/api/fn", endpoint = "dashboard")]
-pub async fn dashboard(metric: String) -> Result<DashboardData, AppError> {
+pub async fn dashboard(chart: String) -> Result<DashboardData, AppError> {
     use crate::engine::{engine, require_role, respond};
-    use crate::types::{Role, SELF_METRICS};
+    use crate::types::Role;
     respond(
         async {
             let user = require_role(Role::Viewer).await?;
-            if !SELF_METRICS.iter().any(|(m, _)| *m == metric) {
-                return Err(AppError::invalid(
-                    "metric",
-                    format!("unknown metric `{metric}`"),
-                ));
-            }
+            let (source, metric) = parse_chart(&chart)?;
             let engine = engine()?;
             let values = engine.current_values().await?;
             let sources = engine.sources().await?;
-            let points = engine
-                .recent_points("self", &metric, DASHBOARD_WINDOW_SECS)
-                .await?;
+            let result = engine.query(chart_query(&source, &metric)).await?;
+            let points = result
+                .series
+                .into_iter()
+                .next()
+                .map(|s| s.points)
+                .unwrap_or_default();
             let now_ms = chrono::Utc::now().timestamp_millis();
             Ok(DashboardData {
                 user,
                 values,
                 sources,
+                chart_source: source,
                 chart_metric: metric,
                 points,
                 window_secs: DASHBOARD_WINDOW_SECS,
@@ -105,6 +106,44 @@ pub async fn dashboard(metric: String) -> Result<DashboardData, AppError> {
         }
         .await,
     )
+}
+
+/// The series the dashboard charts when the URL names none.
+pub const DEFAULT_CHART: (&str, &str) = ("self", "requests_total");
+
+/// Splits `source/metric` (empty: [`DEFAULT_CHART`]).
+pub fn parse_chart(chart: &str) -> Result<(String, String), AppError> {
+    let chart = chart.trim();
+    if chart.is_empty() {
+        return Ok((DEFAULT_CHART.0.into(), DEFAULT_CHART.1.into()));
+    }
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
+    match chart.split_once('/') {
+        Some((source, metric))
+            if !source.is_empty()
+                && !metric.is_empty()
+                && source.chars().all(valid)
+                && metric.chars().all(valid) =>
+        {
+            Ok((source.to_string(), metric.to_string()))
+        }
+        _ => Err(AppError::invalid(
+            "chart",
+            format!("`{chart}` is not source/metric"),
+        )),
+    }
+}
+
+/// The dashboard chart's query: the last 15 minutes of one metric of one source, averaged over its label sets.
+pub fn chart_query(source: &str, metric: &str) -> QueryRequest {
+    QueryRequest {
+        metric: metric.to_string(),
+        sources: vec![source.to_string()],
+        start: Some(format!("-{DASHBOARD_WINDOW_SECS}s")),
+        aggregation: Some("avg".into()),
+        max_points: Some(450),
+        ..Default::default()
+    }
 }
 
 /// Admin: every user account.

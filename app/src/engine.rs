@@ -7,8 +7,7 @@
 
 use crate::error::AppError;
 use crate::types::{
-    CreatedToken, CurrentValue, Point, QueryRequest, QueryResult, Role, SourceStatus, TokenInfo,
-    UserInfo,
+    CreatedToken, CurrentValue, QueryRequest, QueryResult, Role, SourceStatus, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -55,13 +54,6 @@ pub trait Engine: Send + Sync + 'static {
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError>;
     /// Runs a time-series query.
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError>;
-    /// Points of one series over the last `window_secs`, oldest first.
-    async fn recent_points(
-        &self,
-        source: &str,
-        metric: &str,
-        window_secs: i64,
-    ) -> Result<Vec<Point>, AppError>;
 }
 
 pub type SharedEngine = Arc<dyn Engine>;

@@ -78,7 +78,8 @@ pub struct DashboardData {
     pub user: UserInfo,
     pub values: Vec<CurrentValue>,
     pub sources: Vec<SourceStatus>,
-    /// The charted metric of source `self`.
+    /// The charted series: a metric of a source (averaged over its label sets).
+    pub chart_source: String,
     pub chart_metric: String,
     /// Its points over [`DashboardData::window_secs`], oldest first.
     pub points: Vec<Point>,
@@ -200,6 +201,24 @@ pub const SELF_METRICS: &[(&str, &str)] = &[
 ];
 
 /// Formats a value for a tile: integers without decimals, bytes in binary units.
+/// The unit a metric's values are in: known for `self`'s metrics, else read from the name's suffix as Prometheus
+/// naming conventions have it (`_bytes`, `_seconds`, `_ms`).
+pub fn unit_of(metric: &str) -> &'static str {
+    if let Some((_, unit)) = SELF_METRICS.iter().find(|(m, _)| *m == metric) {
+        return unit;
+    }
+    let base = metric.strip_suffix("_total").unwrap_or(metric);
+    if base.ends_with("_bytes") {
+        "bytes"
+    } else if base.ends_with("_seconds") {
+        "s"
+    } else if base.ends_with("_ms") || base.ends_with("_milliseconds") {
+        "ms"
+    } else {
+        ""
+    }
+}
+
 pub fn format_value(value: f64, unit: &str) -> String {
     if !value.is_finite() {
         return value.to_string();

@@ -25,7 +25,7 @@ test("a wrong password shows one clear error and stays on the sign-in page", asy
 test("sign in, watch the dashboard update live without navigation, sign out", async ({ page }) => {
   await signIn(page, ADMIN.username, ADMIN.password);
   await expect(page).toHaveURL(/\/$/);
-  await expect(page.getByRole("heading", { name: "mcpulse itself" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
   await waitForLive(page);
 
   // A marker on window survives only if the page is never reloaded.

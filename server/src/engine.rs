@@ -8,7 +8,7 @@ use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
-    CreatedToken, CurrentValue, Point, QueryRequest, QueryResult, SourceStatus, TokenInfo, UserInfo,
+    CreatedToken, CurrentValue, QueryRequest, QueryResult, SourceStatus, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -123,19 +123,6 @@ impl Engine for EngineImpl {
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError> {
         let query = crate::store::query::Query::parse(&request, chrono::Utc::now())?;
         crate::store::query::run(&self.store, &query)
-            .await
-            .map_err(AppError::internal)
-    }
-
-    async fn recent_points(
-        &self,
-        source: &str,
-        metric: &str,
-        window_secs: i64,
-    ) -> Result<Vec<Point>, AppError> {
-        let since = chrono::Utc::now() - chrono::Duration::seconds(window_secs);
-        self.store
-            .recent_points(source, metric, since)
             .await
             .map_err(AppError::internal)
     }

@@ -1,28 +1,24 @@
-//! The dashboard: current value of each `self` metric and a chart of one of them over the last 15 minutes. The first
-//! render comes from the `dashboard` server function; after hydration, samples pushed over `/ws` update the tiles and
-//! extend the chart without a reload.
+//! The dashboard: current value of each `self` metric, a chart of any metric of any source over the last 15
+//! minutes (chosen in a picker; the URL's `chart=source/metric` keeps the choice), and the health of every source.
+//! The first render comes from the `dashboard` server function; after hydration, samples pushed over `/ws` update
+//! the tiles and the source list and extend the chart without a reload (a label-less series appends the pushed
+//! value; a labelled one is re-queried through the `query` server function).
 
-use crate::api::{dashboard, Logout};
+use crate::api::{chart_query, dashboard, query_series, Logout};
 use crate::chart::{line_chart_svg, ChartSpec};
 use crate::error::AppError;
 use crate::live::{use_live, LiveStatus};
-use crate::types::{format_value, CurrentValue, DashboardData, Point, SELF_METRICS};
+use crate::types::{format_value, unit_of, CurrentValue, DashboardData, Point, SELF_METRICS};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
+use leptos_router::components::{Form, Redirect};
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let query = use_query_map();
-    let metric = Memo::new(move |_| {
-        query
-            .read()
-            .get("metric")
-            .filter(|m| SELF_METRICS.iter().any(|(known, _)| known == m))
-            .unwrap_or_else(|| SELF_METRICS[0].0.to_string())
-    });
-    let data = Resource::new(move || metric.get(), dashboard);
+    let chart = Memo::new(move |_| query.read().get("chart").unwrap_or_default());
+    let data = Resource::new(move || chart.get(), dashboard);
     view! {
         <Title text="Dashboard · mcpulse"/>
         <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
@@ -43,6 +39,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         user,
         values,
         sources,
+        chart_source,
         chart_metric,
         points,
         window_secs,
@@ -54,29 +51,53 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     let now = RwSignal::new(now_ms);
     let live = use_live();
     let logout = ServerAction::<Logout>::new();
-    let unit = SELF_METRICS
-        .iter()
-        .find(|(m, _)| *m == chart_metric)
-        .map(|(_, u)| *u)
-        .unwrap_or("");
+    let unit = unit_of(&chart_metric);
+    // Every series the picker offers: each metric of each source once.
+    let choices = Memo::new(move |_| {
+        values.with(|vs| {
+            let mut all: Vec<(String, String)> = vs
+                .iter()
+                .map(|c| (c.source.clone(), c.metric.clone()))
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        })
+    });
+    let selected = format!("{chart_source}/{chart_metric}");
 
-    let charted = chart_metric.clone();
+    let (charted_source, charted) = (chart_source.clone(), chart_metric.clone());
     Effect::new(move |_| {
         let Some(batch) = live.latest.get() else {
             return;
         };
-        if batch.source != "self" {
-            return;
-        }
         now.update(|n| *n = (*n).max(batch.t));
-        if let Some((_, v)) = batch.values.iter().find(|(m, _)| *m == charted) {
-            points.update(|ps| {
-                if ps.last().is_none_or(|p| p.t < batch.t) {
-                    ps.push(Point { t: batch.t, v: *v });
+        if batch.source == charted_source {
+            let cutoff = batch.t - window_secs * 1000;
+            match batch.values.iter().find(|(m, _)| *m == charted) {
+                Some((_, v)) => points.update(|ps| {
+                    if ps.last().is_none_or(|p| p.t < batch.t) {
+                        ps.push(Point { t: batch.t, v: *v });
+                    }
+                    ps.retain(|p| p.t >= cutoff);
+                }),
+                None => {
+                    // Labelled series are not in the live batch: ask for the window again.
+                    let request = chart_query(&charted_source, &charted);
+                    leptos::task::spawn_local(async move {
+                        if let Ok(result) = query_series(request).await {
+                            points.set(
+                                result
+                                    .series
+                                    .into_iter()
+                                    .next()
+                                    .map(|s| s.points)
+                                    .unwrap_or_default(),
+                            );
+                        }
+                    });
                 }
-                let cutoff = batch.t - window_secs * 1000;
-                ps.retain(|p| p.t >= cutoff);
-            });
+            }
         }
         let at = chrono::DateTime::from_timestamp_millis(batch.t).unwrap_or_default();
         if let Some((_, up)) = batch.values.iter().find(|(m, _)| m == "up") {
@@ -143,8 +164,8 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         </header>
         <main class="page">
             <div class="page-head">
-                <h1>"mcpulse itself"</h1>
-                <p class="muted">"Source " <code>"self"</code> ": mcpulse's own HTTP server and process."</p>
+                <h1>"Dashboard"</h1>
+                <p class="muted">"Tiles: source " <code>"self"</code> ", mcpulse's own HTTP server and process."</p>
             </div>
             <section class="tiles" aria-label="Current values">
                 {SELF_METRICS
@@ -158,9 +179,9 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                                     .unwrap_or_else(|| "–".to_string())
                             })
                         };
-                        let selected = chart_metric == *metric;
+                        let selected = chart_source == "self" && chart_metric == *metric;
                         view! {
-                            <a class="tile" class:selected=selected data-metric=*metric href=format!("/?metric={metric}")>
+                            <a class="tile" class:selected=selected data-metric=*metric href=format!("/?chart=self/{metric}")>
                                 <span class="tile-label" title=*metric>{*metric}</span>
                                 <span class="tile-value">{value}</span>
                             </a>
@@ -169,8 +190,28 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                     .collect_view()}
             </section>
             <section class="card">
-                <h2>{chart_metric.clone()} <span class="muted">" · last 15 minutes"</span></h2>
-                <div class="chart" data-metric=chart_metric.clone() data-points=move || points.with(Vec::len) inner_html=svg></div>
+                <div class="card-head">
+                    <h2>{chart_metric.clone()} <span class="muted">" · " {chart_source.clone()} " · last 15 minutes"</span></h2>
+                    <Form method="GET" action="/" attr:class="chart-picker">
+                        <label for="chart-picker">"Chart"</label>
+                        <select id="chart-picker" name="chart">
+                            {move || {
+                                let selected = selected.clone();
+                                choices
+                                    .get()
+                                    .into_iter()
+                                    .map(|(source, metric)| {
+                                        let value = format!("{source}/{metric}");
+                                        let is = value == selected;
+                                        view! { <option value=value.clone() selected=is>{format!("{metric} · {source}")}</option> }
+                                    })
+                                    .collect_view()
+                            }}
+                        </select>
+                        <button type="submit" class="secondary">"Show"</button>
+                    </Form>
+                </div>
+                <div class="chart" data-source=chart_source.clone() data-metric=chart_metric.clone() data-points=move || points.with(Vec::len) inner_html=svg></div>
             </section>
             <SourcesTable sources/>
         </main>

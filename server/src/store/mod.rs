@@ -1,15 +1,17 @@
 //! Time-series storage in PostgreSQL.
 //!
-//! Samples enter through [`Store::write`] (one transaction per batch: series upserted, samples appended with one
-//! `UNNEST` insert, each series' latest value updated) and leave through [`Store::current_values`] and
-//! [`Store::recent_points`]. `samples` is partitioned by day; [`Store::ensure_partitions`] creates partitions as data
-//! arrives and [`Store::apply_retention`] drops whole partitions that fall out of the retention period.
+//! Samples enter through [`Store::write`] (one transaction per batch: series looked up or created within the
+//! source's series limit, samples appended with `COPY … (FORMAT binary)`, each series' latest value updated, the
+//! batch's time range queued for the rollup job) and leave through [`Store::current_values`] and the query engine
+//! (`query.rs`, which also reads the rollup tiers of `rollup.rs`). `samples` is partitioned by day;
+//! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
+//! partitions that fall out of their retention period.
 
 pub mod query;
 pub mod rollup;
 
 use anyhow::Context;
-use app::types::{CurrentValue, Point};
+use app::types::CurrentValue;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -348,32 +350,6 @@ impl Store {
                 metric,
                 value,
                 at,
-            })
-            .collect())
-    }
-
-    /// Points of the (label-less) series `metric` of `source` since `since`, oldest first.
-    pub async fn recent_points(
-        &self,
-        source: &str,
-        metric: &str,
-        since: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<Point>> {
-        let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
-            "SELECT ts, value FROM samples WHERE series_id IN
-               (SELECT id FROM series WHERE source = $1 AND metric = $2 AND labels = '{}'::jsonb)
-             AND ts >= $3 ORDER BY ts",
-        )
-        .bind(source)
-        .bind(metric)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(ts, v)| Point {
-                t: ts.timestamp_millis(),
-                v,
             })
             .collect())
     }

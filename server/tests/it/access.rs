@@ -34,7 +34,7 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     (
         "/api/fn/dashboard",
         Access::Min(Role::Viewer),
-        &[("metric", "requests_total")],
+        &[("chart", "self/requests_total")],
     ),
     ("/api/fn/users", Access::Min(Role::Admin), &[]),
     ("/api/fn/sources", Access::Min(Role::Viewer), &[]),

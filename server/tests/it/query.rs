@@ -151,6 +151,61 @@ async fn queries_aggregate_known_data_exactly() {
 }
 
 #[tokio::test]
+async fn the_dashboard_charts_any_metric_of_any_source() {
+    let app = spawn_app().await;
+    app.add_user("v", Role::Viewer).await;
+    let client = app.signed_in("v").await;
+    // Labelled samples of source `a` over the last minutes (the dashboard shows the last 15).
+    let now = Utc::now();
+    let samples: Vec<Sample> = (0..5)
+        .flat_map(|i| {
+            ["eu", "us"].map(|zone| Sample {
+                metric: "latency_ms".into(),
+                source: "a".into(),
+                labels: Labels::from([("zone".to_string(), zone.to_string())]),
+                ts: now - chrono::Duration::minutes(5 - i),
+                value: if zone == "eu" { 10.0 } else { 30.0 },
+            })
+        })
+        .collect();
+    Store::new(app.pool.clone()).write(&samples).await.unwrap();
+
+    let res = app
+        .call(&client, "dashboard", &[("chart", "a/latency_ms")])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["chart_source"].as_str(), body["chart_metric"].as_str()),
+        (Some("a"), Some("latency_ms"))
+    );
+    let points = body["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5, "{body}");
+    assert!(
+        points.iter().all(|p| p["v"] == 20.0),
+        "averaged over label sets: {body}"
+    );
+    // The page itself renders the chosen chart and offers every metric of every source.
+    let html = app
+        .get(&client, "/?chart=a/latency_ms")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-source=\"a\" data-metric=\"latency_ms\""),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"a/latency_ms\""), "{html}");
+
+    for bad in ["latency_ms", "a/", "a/b c"] {
+        let res = app.call(&client, "dashboard", &[("chart", bad)]).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn sources_report_their_health() {
     let app = spawn_app().await;
     app.add_user("v", Role::Viewer).await;
