@@ -492,3 +492,26 @@ async fn a_definition_is_tested_without_being_stored() {
     );
     app.stop().await;
 }
+#[tokio::test]
+async fn the_sources_page_shows_edit_controls_to_admins_only() {
+    let app = spawn_app().await;
+    let admin = admin(&app).await;
+    app.add_user("watcher", Role::Viewer).await;
+    let viewer = app.signed_in("watcher").await;
+
+    let html = app.get(&admin, "/sources").await.text().await.unwrap();
+    assert!(html.contains("data-source=\"self\""), "{html}");
+    assert!(
+        html.contains("id=\"source-form\""),
+        "admins get the form: {html}"
+    );
+    let res = app.get(&viewer, "/sources").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-source=\"self\""), "{html}");
+    assert!(
+        !html.contains("id=\"source-form\"") && !html.contains("data-action=\"delete\""),
+        "viewers get no edit controls"
+    );
+    app.stop().await;
+}
