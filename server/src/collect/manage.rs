@@ -219,10 +219,22 @@ impl SourceRegistry {
         .execute(&self.pool)
         .await
         .map_err(AppError::internal)?;
-        self.collector.remove(id).await;
-        lock(&self.declared).remove(id);
-        self.declare(spec.clone(), SourceOrigin::Runtime)
-            .map_err(AppError::internal)?;
+        if spec.enabled {
+            let source = spec.build().map_err(AppError::internal)?;
+            self.collector
+                .replace(id, source, spec.schedule())
+                .await
+                .map_err(AppError::internal)?;
+        } else {
+            self.collector.remove(id).await;
+        }
+        lock(&self.declared).insert(
+            id.to_string(),
+            Declared {
+                spec: spec.clone(),
+                origin: SourceOrigin::Runtime,
+            },
+        );
         tracing::info!(source = %id, by = updated_by, enabled = spec.enabled, "source updated");
         self.status(id)
     }
