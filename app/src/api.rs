@@ -4,7 +4,8 @@
 
 use crate::error::AppError;
 use crate::types::{
-    CreatedToken, DashboardData, QueryRequest, QueryResult, SourceStatus, TokenInfo, UserInfo,
+    CreatedToken, DashboardData, QueryRequest, QueryResult, SourceDefinition, SourceStatus,
+    SourceTestResult, TokenInfo, UserInfo,
 };
 use leptos::prelude::*;
 
@@ -169,6 +170,67 @@ pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
         async {
             require_role(Role::Viewer).await?;
             engine()?.sources().await
+        }
+        .await,
+    )
+}
+
+/// Admin: creates a runtime source; it is stored and, when enabled, collected at once.
+#[server(prefix = "/api/fn", endpoint = "source_create")]
+pub async fn create_source(definition: SourceDefinition) -> Result<SourceStatus, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?.create_source(&definition, &admin.username).await
+        }
+        .await,
+    )
+}
+
+/// Admin: replaces the definition of runtime source `id` (enable/disable included).
+#[server(prefix = "/api/fn", endpoint = "source_update")]
+pub async fn update_source(
+    id: String,
+    definition: SourceDefinition,
+) -> Result<SourceStatus, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?
+                .update_source(&id, &definition, &admin.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Admin: stops and deletes runtime source `id`.
+#[server(prefix = "/api/fn", endpoint = "source_delete")]
+pub async fn delete_source(id: String) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?.delete_source(&id, &admin.username).await
+        }
+        .await,
+    )
+}
+
+/// Admin: one collection round of a definition, stored nowhere (the sources page's "Test").
+#[server(prefix = "/api/fn", endpoint = "source_test")]
+pub async fn test_source(definition: SourceDefinition) -> Result<SourceTestResult, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.test_source(&definition).await
         }
         .await,
     )

@@ -7,7 +7,8 @@
 
 use crate::error::AppError;
 use crate::types::{
-    CreatedToken, CurrentValue, QueryRequest, QueryResult, Role, SourceStatus, TokenInfo, UserInfo,
+    CreatedToken, CurrentValue, QueryRequest, QueryResult, Role, SourceDefinition, SourceStatus,
+    SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -50,6 +51,26 @@ pub trait Engine: Send + Sync + 'static {
     async fn revoke_token(&self, id: i64) -> Result<(), AppError>;
     /// Every source with its health.
     async fn sources(&self) -> Result<Vec<SourceStatus>, AppError>;
+    /// Creates a runtime source (stored, then collected when enabled); `by` is the admin's username.
+    async fn create_source(
+        &self,
+        definition: &SourceDefinition,
+        by: &str,
+    ) -> Result<SourceStatus, AppError>;
+    /// Replaces the definition of runtime source `id`. Sources of `mcpulse.toml` are refused (conflict).
+    async fn update_source(
+        &self,
+        id: &str,
+        definition: &SourceDefinition,
+        by: &str,
+    ) -> Result<SourceStatus, AppError>;
+    /// Stops and deletes runtime source `id`.
+    async fn delete_source(&self, id: &str, by: &str) -> Result<(), AppError>;
+    /// One collection round of `definition`, stored nowhere.
+    async fn test_source(
+        &self,
+        definition: &SourceDefinition,
+    ) -> Result<SourceTestResult, AppError>;
     /// Latest value of every metric of every source.
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError>;
     /// Runs a time-series query.

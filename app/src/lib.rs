@@ -52,6 +52,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::dashboard::DashboardPage/>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/setup") view=pages::setup::SetupPage/>
+                <Route path=path!("/sources") view=pages::sources::SourcesPage/>
             </Routes>
         </Router>
     }

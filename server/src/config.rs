@@ -6,6 +6,7 @@
 //! *all* problems at once, each naming the key and where its value came from. The README's configuration reference
 //! is printed from the same table by `mcpulse config keys`.
 
+use crate::collect::spec::duration_between;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -33,140 +34,33 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
 }
 
-/// A `[[sources]]` table as written in `mcpulse.toml`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceConfig {
-    /// Unique id: letters, digits, `.`, `_`, `-` (it becomes the `source` of every sample).
-    id: String,
-    /// Display name (default: the id).
-    name: Option<String>,
-    /// `prometheus` (more kinds come with their issues).
-    kind: String,
-    /// For `prometheus`: the URL to scrape.
-    target: String,
-    /// How often to collect (default: `collection.interval`).
-    interval: Option<String>,
-    /// How long a round may take (default and maximum: the interval).
-    timeout: Option<String>,
-    /// Labels added to every sample of the source.
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    /// Collect it (default true).
-    #[serde(default = "default_true")]
-    enabled: bool,
-}
+pub use crate::collect::spec::{SourceKind, SourceSpec};
 
-fn default_true() -> bool {
-    true
-}
-
-/// A checked source declaration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceSpec {
-    pub id: String,
-    pub name: String,
-    pub kind: SourceKind,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub labels: BTreeMap<String, String>,
-    pub enabled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceKind {
-    Prometheus { url: url::Url },
-}
-
-/// Checks one `[[sources]]` entry, pushing every problem found; `None` when it is unusable.
+/// Checks one `[[sources]]` entry (a [`SourceDefinition`](app::types::SourceDefinition): unknown fields are
+/// errors) through the same path as sources created at runtime, pushing every problem found; `None` when it is
+/// unusable.
 fn source_spec(
     index: usize,
     value: toml::Value,
     default_interval: Duration,
     problems: &mut Vec<String>,
 ) -> Option<SourceSpec> {
-    let at = |field: &str| format!("sources[{index}].{field}");
-    let raw: SourceConfig = match value.try_into() {
-        Ok(raw) => raw,
+    let def: app::types::SourceDefinition = match value.try_into() {
+        Ok(def) => def,
         Err(e) => {
             problems.push(format!("sources[{index}]: {}", e.message()));
             return None;
         }
     };
-    let before = problems.len();
-    let id_ok = crate::collect::is_source_id(&raw.id);
-    if !id_ok {
-        problems.push(format!(
-            "{} = {:?}: use 1-64 letters, digits, `.`, `_` or `-`",
-            at("id"),
-            raw.id
-        ));
-    }
-    let kind = match raw.kind.as_str() {
-        "prometheus" => match url::Url::parse(&raw.target) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                Some(SourceKind::Prometheus { url })
-            }
-            Ok(url) => {
-                problems.push(format!(
-                    "{} = {:?}: scheme must be http or https, not `{}`",
-                    at("target"),
-                    raw.target,
-                    url.scheme()
-                ));
-                None
-            }
-            Err(e) => {
-                problems.push(format!(
-                    "{} = {:?}: not a URL: {e}",
-                    at("target"),
-                    raw.target
-                ));
-                None
-            }
-        },
-        other => {
-            problems.push(format!(
-                "{} = {other:?}: unknown kind (expected prometheus)",
-                at("kind")
-            ));
-            None
-        }
-    };
-    let interval = match &raw.interval {
-        None => default_interval,
-        Some(s) => duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
-            .map_err(|e| problems.push(format!("{} = {s:?}: {e}", at("interval"))))
-            .unwrap_or(default_interval),
-    };
-    let timeout = match &raw.timeout {
-        None => interval,
-        Some(s) => duration_between(s, Duration::from_millis(100), interval)
-            .map_err(|e| {
-                problems.push(format!(
-                    "{} = {s:?}: {e} (at most the interval)",
-                    at("timeout")
-                ))
-            })
-            .unwrap_or(interval),
-    };
-    for name in raw.labels.keys() {
-        if !crate::store::query::is_label_name(name) || name.starts_with("__") {
-            problems.push(format!(
-                "{}: `{name}` is not a valid label name",
-                at("labels")
-            ));
-        }
-    }
-    (problems.len() == before).then(|| SourceSpec {
-        name: raw.name.unwrap_or_else(|| raw.id.clone()),
-        id: raw.id,
-        kind: kind.expect("no problem recorded means the kind parsed"),
-        interval,
-        timeout,
-        labels: raw.labels,
-        enabled: raw.enabled,
-    })
+    SourceSpec::parse(&def, default_interval)
+        .map_err(|found| {
+            problems.extend(
+                found
+                    .into_iter()
+                    .map(|p| format!("sources[{index}].{}: {}", p.field, p.message)),
+            )
+        })
+        .ok()
 }
 
 impl Config {
@@ -480,19 +374,6 @@ impl Parser<'_> {
             }
         }
     }
-}
-
-fn duration_between(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("expected a duration such as 10s, 5m, 2h or 7d ({e})"))?;
-    if d < min || d > max {
-        return Err(format!(
-            "must be between {} and {}",
-            humantime::format_duration(min),
-            humantime::format_duration(max)
-        ));
-    }
-    Ok(d)
 }
 
 /// `[a] b = 1` → `("a.b", Some("1"))`; arrays and deeper tables give `None`.

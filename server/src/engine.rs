@@ -3,12 +3,14 @@
 
 use crate::auth::tokens::{parse_scopes, Tokens};
 use crate::auth::{NewPassword, Username, Users};
+use crate::collect::manage::SourceRegistry;
 use crate::collect::Collector;
 use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
-    CreatedToken, CurrentValue, QueryRequest, QueryResult, SourceStatus, TokenInfo, UserInfo,
+    CreatedToken, CurrentValue, QueryRequest, QueryResult, SourceDefinition, SourceStatus,
+    SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -18,6 +20,8 @@ pub struct EngineImpl {
     pub users: Users,
     pub store: Arc<Store>,
     pub collector: Arc<Collector>,
+    /// Which sources are declared where; changes them at runtime.
+    pub sources: Arc<SourceRegistry>,
     pub tokens: Arc<Tokens>,
 }
 
@@ -110,7 +114,35 @@ impl Engine for EngineImpl {
     }
 
     async fn sources(&self) -> Result<Vec<SourceStatus>, AppError> {
-        Ok(self.collector.statuses())
+        Ok(self.sources.statuses())
+    }
+
+    async fn create_source(
+        &self,
+        definition: &SourceDefinition,
+        by: &str,
+    ) -> Result<SourceStatus, AppError> {
+        self.sources.create(definition, by).await
+    }
+
+    async fn update_source(
+        &self,
+        id: &str,
+        definition: &SourceDefinition,
+        by: &str,
+    ) -> Result<SourceStatus, AppError> {
+        self.sources.update(id, definition, by).await
+    }
+
+    async fn delete_source(&self, id: &str, by: &str) -> Result<(), AppError> {
+        self.sources.delete(id, by).await
+    }
+
+    async fn test_source(
+        &self,
+        definition: &SourceDefinition,
+    ) -> Result<SourceTestResult, AppError> {
+        self.sources.test(definition).await
     }
 
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError> {

@@ -3,10 +3,9 @@
 //! tasks and closes the database — stopping the private PostgreSQL when mcpulse runs one.
 
 use crate::auth::Users;
-use crate::collect::prometheus::PrometheusSource;
+use crate::collect::manage::SourceRegistry;
 use crate::collect::{self_source::SelfSource, Collector, Schedule};
 use crate::config::Config;
-use crate::config::SourceKind;
 use crate::db::{self, ClusterOwnership, Database};
 use crate::engine::EngineImpl;
 use crate::http::{router, AppState};
@@ -49,27 +48,13 @@ pub async fn start(
         Arc::new(SelfSource::new(telemetry.clone())),
         Schedule::every(config.collection_interval),
     )?;
-    for spec in config.sources.iter().filter(|s| s.enabled) {
-        let source: Arc<dyn crate::collect::Source> = match &spec.kind {
-            SourceKind::Prometheus { url } => Arc::new(PrometheusSource::new(
-                &spec.id,
-                &spec.name,
-                url.clone(),
-                spec.labels.clone(),
-            )?),
-        };
-        collector.add(
-            source,
-            Schedule {
-                interval: spec.interval,
-                timeout: spec.timeout,
-            },
-        )?;
-    }
+    let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
+    sources.start(&config.sources).await?;
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),
         store: store.clone(),
         collector: collector.clone(),
+        sources,
         tokens: tokens.clone(),
     });
     let state = AppState {

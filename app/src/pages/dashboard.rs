@@ -4,10 +4,11 @@
 //! the tiles and the source list and extend the chart without a reload (a label-less series appends the pushed
 //! value; a labelled one is re-queried through the `query` server function).
 
-use crate::api::{chart_query, dashboard, query_series, Logout};
+use crate::api::{chart_query, dashboard, query_series};
 use crate::chart::{line_chart_svg, ChartSpec};
 use crate::error::AppError;
 use crate::live::{use_live, LiveStatus};
+use crate::pages::{status_badge, time_of_day, Topbar};
 use crate::types::{format_value, unit_of, CurrentValue, DashboardData, Point, SELF_METRICS};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -50,7 +51,6 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     let points = RwSignal::new(points);
     let now = RwSignal::new(now_ms);
     let live = use_live();
-    let logout = ServerAction::<Logout>::new();
     let unit = unit_of(&chart_metric);
     // Every series the picker offers: each metric of each source once.
     let choices = Memo::new(move |_| {
@@ -104,6 +104,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
             sources.update(|list| {
                 if let Some(s) = list.iter_mut().find(|s| s.id == batch.source) {
                     s.up = Some(*up >= 1.0);
+                    s.last_scrape = Some(at);
                     if *up >= 1.0 {
                         s.last_success = Some(at);
                         s.last_error = None;
@@ -153,15 +154,9 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     };
 
     view! {
-        <header class="topbar">
-            <span class="brand">"mcpulse"</span>
+        <Topbar user>
             <span class="live-status" data-status=move || status().0 aria-live="polite">{move || status().1}</span>
-            <span class="spacer"></span>
-            <span class="muted">{user.username.clone()} " · " {user.role.to_string()}</span>
-            <ActionForm action=logout attr:class="inline">
-                <button type="submit" class="secondary">"Sign out"</button>
-            </ActionForm>
-        </header>
+        </Topbar>
         <main class="page">
             <div class="page-head">
                 <h1>"Dashboard"</h1>
@@ -218,32 +213,24 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     }
 }
 
-fn health_badge(up: Option<bool>) -> impl IntoView {
-    let (class, text) = match up {
-        Some(true) => ("badge up", "up"),
-        Some(false) => ("badge down", "down"),
-        None => ("badge", "pending"),
-    };
-    view! { <span class=class>{text}</span> }
-}
-
 /// The health of every source, kept fresh by the dashboard's live updates.
 #[component]
 fn SourcesTable(sources: RwSignal<Vec<crate::types::SourceStatus>>) -> impl IntoView {
     view! {
             <section class="card">
-            <h2>"Sources"</h2>
+            <h2>"Sources" <a class="muted small" href="/sources">"manage"</a></h2>
             <table class="sources">
                 <thead>
-                    <tr><th scope="col">"Source"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Last success"</th><th scope="col">"Last error"</th></tr>
+                    <tr><th scope="col">"Source"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Last scrape"</th><th scope="col">"Last success"</th><th scope="col">"Last error"</th></tr>
                 </thead>
                 <tbody>
-                    <For each=move || sources.get() key=|s| (s.id.clone(), s.up, s.last_success) let:s>
+                    <For each=move || sources.get() key=|s| (s.id.clone(), s.up, s.last_scrape, s.last_success) let:s>
                         <tr data-source=s.id.clone()>
                             <td><strong>{s.name.clone()}</strong> " " <code class="muted">{s.id.clone()}</code></td>
                             <td>{s.kind.clone()}</td>
-                            <td>{health_badge(s.up)}</td>
-                            <td class="muted">{s.last_success.map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into())}</td>
+                            <td>{status_badge(&s)}</td>
+                            <td class="muted">{time_of_day(s.last_scrape)}</td>
+                            <td class="muted">{time_of_day(s.last_success)}</td>
                             <td class="error-text">{s.last_error.clone().unwrap_or_default()}</td>
                         </tr>
                     </For>

@@ -9,13 +9,14 @@ use crate::collect::push;
 use crate::http::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
-use app::types::Role;
+use app::types::{Role, SourceDefinition};
 use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap};
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::json;
 use tower_sessions::Session;
@@ -24,6 +25,10 @@ use tower_sessions::Session;
 pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/metrics", Role::Viewer),
     ("GET", "/api/sources", Role::Viewer),
+    ("POST", "/api/sources", Role::Admin),
+    ("PUT", "/api/sources/{id}", Role::Admin),
+    ("DELETE", "/api/sources/{id}", Role::Admin),
+    ("POST", "/api/sources/test", Role::Admin),
     ("GET", "/api/timeseries", Role::Viewer),
     ("GET", "/api/users", Role::Admin),
     ("GET", "/ws", Role::Viewer),
@@ -32,7 +37,13 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/metrics", get(current_metrics))
-        .route("/api/sources", get(sources))
+        .route("/api/sources", get(sources).post(create_source))
+        // `POST /api/sources/test` shares the `{id}` route: a static `test` route beside it would answer
+        // `PUT /api/sources/test` with 405 and make a source named `test` impossible to change.
+        .route(
+            "/api/sources/{id}",
+            put(update_source).delete(delete_source).post(test_source),
+        )
         .route("/api/timeseries", get(timeseries))
         .route("/api/users", get(users))
         .route("/ws", get(live_socket))
@@ -70,7 +81,7 @@ async fn ingest(
             format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),
         ));
     }
-    if state.engine.collector.is_scheduled(&source) {
+    if state.engine.collector.is_scheduled(&source) || state.engine.sources.is_declared(&source) {
         return Err(AppError::invalid(
             "source",
             format!("`{source}` is collected by mcpulse itself; push under another id"),
@@ -136,6 +147,68 @@ async fn prometheus_metrics(State(state): State<AppState>) -> Result<Response, A
 async fn sources(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
     authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
     Ok(Json(json!({ "sources": state.engine.sources().await? })).into_response())
+}
+
+/// A JSON body that does not parse is named as field `body` (422), like any other invalid input.
+fn bad_body(rejection: JsonRejection) -> AppError {
+    AppError::invalid("body", rejection.body_text())
+}
+
+/// `POST /api/sources` (admin): creates a runtime source from a JSON [`SourceDefinition`]; 201 with its status.
+async fn create_source(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<SourceDefinition>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let Json(definition) = body.map_err(bad_body)?;
+    let status = state
+        .engine
+        .create_source(&definition, &admin.username)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "source": status }))).into_response())
+}
+
+/// `PUT /api/sources/{id}` (admin): replaces a runtime source's definition (the `id` in the body may be omitted).
+async fn update_source(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Result<Json<SourceDefinition>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let Json(definition) = body.map_err(bad_body)?;
+    let status = state
+        .engine
+        .update_source(&id, &definition, &admin.username)
+        .await?;
+    Ok(Json(json!({ "source": status })).into_response())
+}
+
+/// `DELETE /api/sources/{id}` (admin): stops and deletes a runtime source; 204.
+async fn delete_source(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    state.engine.delete_source(&id, &admin.username).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/sources/test` (admin): one collection round of a JSON [`SourceDefinition`], stored nowhere.
+async fn test_source(
+    State(state): State<AppState>,
+    session: Session,
+    Path(action): Path<String>,
+    body: Result<Json<SourceDefinition>, JsonRejection>,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    if action != "test" {
+        return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
+    }
+    let Json(definition) = body.map_err(bad_body)?;
+    Ok(Json(state.engine.test_source(&definition).await?).into_response())
 }
 
 /// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…&resolution=auto|raw`

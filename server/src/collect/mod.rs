@@ -2,15 +2,22 @@
 //! overlapping, each call under a timeout), turns the [`Snapshot`] into samples, stores them durably, then
 //! announces them to live clients. A failed or timed-out round records `up = 0` for the source.
 //!
-//! Kinds live in their own modules (`self_source` today; Prometheus, push and MCP sources plug in the same way).
+//! Sources are added and removed while mcpulse runs: each has its own task under a child of the collector's
+//! cancellation token, so [`Collector::remove`] stops one source (abandoning its round in flight) and
+//! [`Collector::replace`] swaps a definition without two rounds of the same source ever overlapping. Which sources
+//! exist, and where they are declared, is decided by [`manage::SourceRegistry`].
+//!
+//! Kinds live in their own modules (`self_source` and `prometheus` today; MCP sources plug in the same way).
 
+pub mod manage;
 pub mod prometheus;
 pub mod push;
 pub mod self_source;
+pub mod spec;
 
 use crate::live::Hub;
 use crate::store::{Labels, Sample, Store, WriteOutcome};
-use app::types::{LiveMessage, LiveSamples, SourceStatus};
+use app::types::{LiveMessage, LiveSamples, SourceOrigin, SourceStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -127,6 +134,7 @@ impl Schedule {
 #[derive(Debug, Clone, Default)]
 struct Health {
     up: Option<bool>,
+    last_scrape: Option<DateTime<Utc>>,
     last_success: Option<DateTime<Utc>>,
     last_error: Option<String>,
     last_duration: Option<Duration>,
@@ -138,6 +146,14 @@ struct Scheduled {
     info: SourceInfo,
     schedule: Schedule,
     health: Mutex<Health>,
+    /// A child of the collector's token: cancelled to stop this source alone.
+    cancel: CancellationToken,
+}
+
+/// A registered source and the task that runs it.
+struct Running {
+    scheduled: Arc<Scheduled>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Runs every registered source on its own schedule and keeps its health.
@@ -147,10 +163,9 @@ pub struct Collector {
     store: Arc<Store>,
     hub: Arc<Hub>,
     stop: CancellationToken,
-    sources: Mutex<BTreeMap<String, Arc<Scheduled>>>,
+    sources: Mutex<BTreeMap<String, Running>>,
     /// Sources that push (no schedule): health by source id.
     pushed: Mutex<BTreeMap<String, Health>>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Collector {
@@ -167,7 +182,6 @@ impl Collector {
             stop,
             sources: Mutex::new(BTreeMap::new()),
             pushed: Mutex::new(BTreeMap::new()),
-            tasks: Mutex::new(Vec::new()),
         })
     }
 
@@ -178,34 +192,67 @@ impl Collector {
         schedule: Schedule,
     ) -> anyhow::Result<()> {
         let info = source.info();
+        let mut sources = lock(&self.sources);
+        if sources.contains_key(&info.id) {
+            anyhow::bail!("a source with id `{}` already exists", info.id);
+        }
         let scheduled = Arc::new(Scheduled {
             source,
             info: info.clone(),
             schedule,
             health: Mutex::new(Health::default()),
+            cancel: self.stop.child_token(),
         });
-        {
-            let mut sources = lock(&self.sources);
-            if sources.contains_key(&info.id) {
-                anyhow::bail!("a source with id `{}` already exists", info.id);
-            }
-            sources.insert(info.id.clone(), scheduled.clone());
-        }
-        let this = self.clone();
-        let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(schedule.interval);
-            // A slow round delays the next instead of bunching rounds up: rounds never overlap.
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = this.stop.cancelled() => break,
-                    _ = ticks.tick() => {}
-                }
-                this.round(&scheduled).await;
-            }
-        });
-        lock(&self.tasks).push(task);
+        let task = tokio::spawn(self.clone().run(scheduled.clone()));
+        sources.insert(info.id.clone(), Running { scheduled, task });
+        // An id that was pushed to before now belongs to the scheduled source.
+        lock(&self.pushed).remove(&info.id);
         Ok(())
+    }
+
+    /// Stops and forgets source `id`, abandoning a round in flight; returns once its task has ended, so no round of
+    /// it runs afterwards. Whether it existed.
+    pub async fn remove(&self, id: &str) -> bool {
+        let Some(running) = lock(&self.sources).remove(id) else {
+            return false;
+        };
+        running.scheduled.cancel.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), running.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(source = %id, "source task did not stop within 5 s");
+        }
+        true
+    }
+
+    /// Replaces source `id` (if any) by `source`: the old task has ended before the new one starts, so rounds of
+    /// the two never overlap. The health starts afresh.
+    pub async fn replace(
+        self: &Arc<Self>,
+        id: &str,
+        source: Arc<dyn Source>,
+        schedule: Schedule,
+    ) -> anyhow::Result<()> {
+        self.remove(id).await;
+        self.add(source, schedule)
+    }
+
+    /// Calls the source every interval until the source or the collector is stopped.
+    async fn run(self: Arc<Self>, scheduled: Arc<Scheduled>) {
+        let mut ticks = tokio::time::interval(scheduled.schedule.interval);
+        // A slow round delays the next instead of bunching rounds up: rounds never overlap.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = scheduled.cancel.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            tokio::select! {
+                _ = scheduled.cancel.cancelled() => break,
+                _ = self.round(&scheduled) => {}
+            }
+        }
     }
 
     /// Every source with its health, ordered by id.
@@ -217,7 +264,11 @@ impl Collector {
             kind: "push".into(),
             description: "samples pushed to /api/v1/ingest".into(),
             interval_secs: 0.0,
+            origin: SourceOrigin::Push,
+            enabled: true,
+            definition: None,
             up: h.up,
+            last_scrape: h.last_scrape,
             last_success: h.last_success,
             last_error: h.last_error.clone(),
             last_duration_ms: h.last_duration.map(|d| d.as_secs_f64() * 1000.0),
@@ -245,6 +296,7 @@ impl Collector {
             let mut pushed = lock(&self.pushed);
             let h = pushed.entry(source.to_string()).or_default();
             h.up = Some(true);
+            h.last_scrape = Some(now);
             h.last_success = Some(now);
             h.last_duration = Some(took);
             h.last_samples = outcome.stored;
@@ -269,7 +321,7 @@ impl Collector {
     fn scheduled_statuses(&self) -> Vec<SourceStatus> {
         lock(&self.sources)
             .values()
-            .map(|s| {
+            .map(|Running { scheduled: s, .. }| {
                 let h = lock(&s.health).clone();
                 SourceStatus {
                     id: s.info.id.clone(),
@@ -277,7 +329,11 @@ impl Collector {
                     kind: s.info.kind.clone(),
                     description: s.info.description.clone(),
                     interval_secs: s.schedule.interval.as_secs_f64(),
+                    origin: SourceOrigin::Builtin,
+                    enabled: true,
+                    definition: None,
                     up: h.up,
+                    last_scrape: h.last_scrape,
                     last_success: h.last_success,
                     last_error: h.last_error,
                     last_duration_ms: h.last_duration.map(|d| d.as_secs_f64() * 1000.0),
@@ -289,8 +345,10 @@ impl Collector {
 
     /// Waits (up to 5 s each) for the source tasks to end after `stop` was cancelled.
     pub async fn join(&self) {
-        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
-        for task in tasks {
+        let running: Vec<_> = std::mem::take(&mut *lock(&self.sources))
+            .into_values()
+            .collect();
+        for Running { task, .. } in running {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
@@ -303,15 +361,9 @@ impl Collector {
             timeout: scheduled.schedule.timeout,
         };
         let started = std::time::Instant::now();
-        let outcome = match tokio::time::timeout(ctx.timeout, scheduled.source.collect(&ctx)).await
-        {
-            Ok(Ok(snapshot)) => Ok(snapshot.into_samples()),
-            Ok(Err(e)) => Err(format!("{e:#}")),
-            Err(_) => Err(format!(
-                "timed out after {}",
-                humantime::format_duration(ctx.timeout)
-            )),
-        };
+        let outcome = collect_once(scheduled.source.as_ref(), &ctx)
+            .await
+            .map(Snapshot::into_samples);
         let took = started.elapsed();
         let (samples, error) = match outcome {
             Ok(samples) => (samples, None),
@@ -341,6 +393,7 @@ impl Collector {
         {
             let mut h = lock(&scheduled.health);
             h.last_duration = Some(took);
+            h.last_scrape = Some(ctx.now);
             match (&error, &stored) {
                 (None, Ok(_)) => {
                     h.up = Some(true);
@@ -426,6 +479,18 @@ fn well_formed(samples: Vec<Sample>) -> (Vec<Sample>, Option<(usize, String)>) {
         })
         .collect();
     (kept, first.map(|f| (count, f)))
+}
+
+/// One call of `source` under the context's timeout; a failure is described in one line.
+pub async fn collect_once(source: &dyn Source, ctx: &CollectContext) -> Result<Snapshot, String> {
+    match tokio::time::timeout(ctx.timeout, source.collect(ctx)).await {
+        Ok(Ok(snapshot)) => Ok(snapshot),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!(
+            "timed out after {}",
+            humantime::format_duration(ctx.timeout)
+        )),
+    }
 }
 
 /// How far ahead of our clock a sample's own timestamp may be.

@@ -151,13 +151,21 @@ impl Cluster {
 
     /// Stops the cluster unless another process is still connected to it.
     pub async fn stop(self) -> anyhow::Result<()> {
+        // Backends of connections closed a moment ago may still be on their way out: look a few times.
         let others = async {
             let mut conn = self.connect_options().database("postgres").connect().await?;
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-            )
-            .fetch_one(&mut conn)
-            .await?;
+            let mut n = 0;
+            for _ in 0..10 {
+                n = sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                )
+                .fetch_one(&mut conn)
+                .await?;
+                if n == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             conn.close().await.ok();
             anyhow::Ok(n)
         }

@@ -20,6 +20,7 @@ pub struct TestApp {
     pub base: String,
     pub addr: std::net::SocketAddr,
     db_name: String,
+    config: config::Config,
     pub pool: sqlx::PgPool,
     shutdown: CancellationToken,
     done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -75,12 +76,17 @@ pub async fn spawn_app_with_config(file: Option<&str>, settings: &[(&str, &str)]
     )
     .expect("test configuration is valid");
     config.port = 0;
+    start(config, db_name).await
+}
+
+/// Starts mcpulse with `config` on the existing database `db_name` (named by the config).
+async fn start(config: config::Config, db_name: String) -> TestApp {
     let database = Database::open(&config, ClusterOwnership::Guest)
         .await
         .expect("open database");
     let pool = database.pool.clone();
     let shutdown = CancellationToken::new();
-    let running = mcpulse::serve::start(config, database, shutdown.clone())
+    let running = mcpulse::serve::start(config.clone(), database, shutdown.clone())
         .await
         .expect("server starts");
     TestApp {
@@ -88,6 +94,7 @@ pub async fn spawn_app_with_config(file: Option<&str>, settings: &[(&str, &str)]
         addr: running.addr,
 
         db_name,
+        config,
         pool,
         shutdown,
         done: Some(running.done),
@@ -95,6 +102,17 @@ pub async fn spawn_app_with_config(file: Option<&str>, settings: &[(&str, &str)]
 }
 
 impl TestApp {
+    /// Stops the server, keeping its database, and starts a new one on it with the same configuration (on another
+    /// port).
+    pub async fn restart(mut self) -> TestApp {
+        self.shutdown.cancel();
+        if let Some(done) = self.done.take() {
+            let stopped = tokio::time::timeout(Duration::from_secs(30), done).await;
+            assert!(stopped.is_ok(), "server did not stop within 30 s");
+        }
+        start(self.config.clone(), self.db_name.clone()).await
+    }
+
     /// Stops the server and drops its database.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

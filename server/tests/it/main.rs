@@ -12,4 +12,5 @@ mod live;
 mod query;
 mod scrape;
 mod sign_in;
+mod sources;
 mod storage;

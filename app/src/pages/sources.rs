@@ -1,0 +1,506 @@
+//! The sources page: every source with its health (status, kind, target, interval, last scrape, last success, last
+//! duration, samples in the last round, last error). Admins also get a form to add or change runtime sources, to
+//! try a definition ("Test"), and buttons to enable, disable and delete them; sources of `mcpulse.toml` and the
+//! built-in ones are shown read-only. The list renders on the server; the controls work once hydrated.
+
+use crate::api::{create_source, current_user, delete_source, sources, test_source, update_source};
+use crate::error::AppError;
+use crate::pages::{status_badge, time_of_day, Topbar};
+use crate::types::{
+    Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, UserInfo,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use std::collections::BTreeMap;
+
+#[component]
+pub fn SourcesPage() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text="Sources · mcpulse"/>
+        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(user) => view! { <Sources user/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The form's fields, as text the user edits.
+#[derive(Clone, Copy)]
+struct Form {
+    /// `Some(id)` while changing source `id`; `None` while adding one.
+    editing: RwSignal<Option<String>>,
+    id: RwSignal<String>,
+    name: RwSignal<String>,
+    target: RwSignal<String>,
+    interval: RwSignal<String>,
+    timeout: RwSignal<String>,
+    /// `name=value` pairs separated by commas.
+    labels: RwSignal<String>,
+    enabled: RwSignal<bool>,
+    /// A problem found before sending (field, message).
+    local_error: RwSignal<Option<(String, String)>>,
+}
+
+impl Form {
+    fn new() -> Self {
+        Form {
+            editing: RwSignal::new(None),
+            id: RwSignal::new(String::new()),
+            name: RwSignal::new(String::new()),
+            target: RwSignal::new(String::new()),
+            interval: RwSignal::new(String::new()),
+            timeout: RwSignal::new(String::new()),
+            labels: RwSignal::new(String::new()),
+            enabled: RwSignal::new(true),
+            local_error: RwSignal::new(None),
+        }
+    }
+
+    fn fill(&self, def: &SourceDefinition) {
+        self.editing.set(Some(def.id.clone()));
+        self.id.set(def.id.clone());
+        self.name.set(def.name.clone());
+        self.target.set(def.target.clone());
+        self.interval.set(def.interval.clone());
+        self.timeout.set(def.timeout.clone());
+        self.labels.set(
+            def.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        self.enabled.set(def.enabled);
+        self.local_error.set(None);
+    }
+
+    fn clear(&self) {
+        self.fill(&SourceDefinition {
+            id: String::new(),
+            name: String::new(),
+            kind: "prometheus".into(),
+            target: String::new(),
+            interval: String::new(),
+            timeout: String::new(),
+            labels: BTreeMap::new(),
+            enabled: true,
+        });
+        self.editing.set(None);
+    }
+
+    /// The definition in the form, or the problem with its labels.
+    fn definition(&self) -> Result<SourceDefinition, (String, String)> {
+        Ok(SourceDefinition {
+            id: self.id.get_untracked().trim().to_string(),
+            name: self.name.get_untracked().trim().to_string(),
+            kind: "prometheus".into(),
+            target: self.target.get_untracked().trim().to_string(),
+            interval: self.interval.get_untracked().trim().to_string(),
+            timeout: self.timeout.get_untracked().trim().to_string(),
+            labels: parse_labels(&self.labels.get_untracked())
+                .map_err(|m| ("labels".to_string(), m))?,
+            enabled: self.enabled.get_untracked(),
+        })
+    }
+}
+
+/// `team=search, env=prod` → a label map.
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut labels = BTreeMap::new();
+    for pair in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(format!(
+                "`{pair}`: write labels as name=value, separated by commas"
+            ));
+        };
+        labels.insert(name.trim().to_string(), value.trim().to_string());
+    }
+    Ok(labels)
+}
+
+#[component]
+fn Sources(user: UserInfo) -> impl IntoView {
+    let admin = user.role >= Role::Admin;
+    // Bumped after every change, to fetch the list again.
+    let version = RwSignal::new(0u32);
+    let list = Resource::new(move || version.get(), |_| sources());
+    let form = Form::new();
+
+    let save = Action::new(|(editing, def): &(Option<String>, SourceDefinition)| {
+        let (editing, def) = (editing.clone(), def.clone());
+        async move {
+            match editing {
+                Some(id) => update_source(id, def).await,
+                None => create_source(def).await,
+            }
+        }
+    });
+    let toggle = Action::new(|def: &SourceDefinition| {
+        let def = def.clone();
+        async move { update_source(def.id.clone(), def).await }
+    });
+    let remove = Action::new(|id: &String| delete_source(id.clone()));
+    let try_it = Action::new(|def: &SourceDefinition| test_source(def.clone()));
+    // The source whose deletion waits for a confirmation.
+    let confirming = RwSignal::new(None::<String>);
+
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            form.clear();
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if toggle.value().with(|v| matches!(v, Some(Ok(_))))
+            || remove.value().with(|v| matches!(v, Some(Ok(_))))
+        {
+            confirming.set(None);
+            version.update(|v| *v += 1);
+        }
+    });
+
+    let rows = move || {
+        Suspend::new(async move {
+            match list.await {
+                Ok(all) => all
+                    .into_iter()
+                    .map(|s| view! { <SourceRow s admin form toggle remove confirming/> })
+                    .collect_view()
+                    .into_any(),
+                Err(e) => {
+                    view! { <tr><td colspan="11" class="form-error">{e.to_string()}</td></tr> }
+                        .into_any()
+                }
+            }
+        })
+    };
+    let row_error = move || {
+        let e = toggle.value().with(|v| v.clone().and_then(Result::err));
+        e.or_else(|| remove.value().with(|v| v.clone().and_then(Result::err)))
+            .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+    };
+
+    view! {
+        <Topbar user/>
+        <main class="page">
+            <div class="page-head">
+                <h1>"Sources"</h1>
+                <p class="muted">
+                    "Where mcpulse collects metrics from. Sources of " <code>"mcpulse.toml"</code>
+                    " are read-only here; change them in the file."
+                </p>
+            </div>
+            <section class="card">
+                <h2>
+                    "All sources "
+                    <button type="button" class="secondary" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+                </h2>
+                {row_error}
+                <div class="table-scroll">
+                    <table class="sources">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Source"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col">"Kind"</th>
+                                <th scope="col">"Target"</th>
+                                <th scope="col">"Interval"</th>
+                                <th scope="col">"Last scrape"</th>
+                                <th scope="col">"Last success"</th>
+                                <th scope="col">"Duration"</th>
+                                <th scope="col">"Samples"</th>
+                                <th scope="col">"Last error"</th>
+                                {admin.then(|| view! { <th scope="col">"Actions"</th> })}
+                            </tr>
+                        </thead>
+                        <tbody>
+                            <Transition fallback=|| view! { <tr><td colspan="11" class="muted">"Loading…"</td></tr> }>
+                                {rows}
+                            </Transition>
+                        </tbody>
+                    </table>
+                </div>
+            </section>
+            {admin.then(|| view! { <SourceForm form save try_it/> })}
+        </main>
+    }
+    .into_any()
+}
+
+type SaveAction = Action<(Option<String>, SourceDefinition), Result<SourceStatus, AppError>>;
+
+#[component]
+fn SourceRow(
+    s: SourceStatus,
+    admin: bool,
+    form: Form,
+    toggle: Action<SourceDefinition, Result<SourceStatus, AppError>>,
+    remove: Action<String, Result<(), AppError>>,
+    confirming: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let target = s
+        .definition
+        .as_ref()
+        .map(|d| d.target.clone())
+        .unwrap_or_else(|| s.description.clone());
+    let interval = if s.interval_secs > 0.0 {
+        format!("{}s", s.interval_secs)
+    } else {
+        "pushed".into()
+    };
+    let actions = admin.then(|| {
+        let controls = match (s.origin, s.definition.clone()) {
+            (SourceOrigin::Runtime, Some(def)) => {
+                let id = s.id.clone();
+                let asking = {
+                    let id = id.clone();
+                    move || confirming.get().as_deref() == Some(id.as_str())
+                };
+                let (edit_def, flip_def) = (def.clone(), def.clone());
+                let flip_label = if def.enabled { "Disable" } else { "Enable" };
+                let (ask_id, yes_id) = (id.clone(), id.clone());
+                view! {
+                    <div class="row-actions">
+                        <button type="button" class="secondary" data-action="edit"
+                            on:click=move |_| form.fill(&edit_def)>"Edit"</button>
+                        <button type="button" class="secondary" data-action="toggle"
+                            on:click=move |_| {
+                                let mut def = flip_def.clone();
+                                def.enabled = !def.enabled;
+                                toggle.dispatch(def);
+                            }>{flip_label}</button>
+                        <Show when=asking.clone() fallback=move || {
+                            let ask_id = ask_id.clone();
+                            view! {
+                                <button type="button" class="secondary danger" data-action="delete"
+                                    on:click=move |_| confirming.set(Some(ask_id.clone()))>"Delete"</button>
+                            }
+                        }>
+                            <span class="confirm" role="group" aria-label="Confirm deletion">
+                                "Delete " <code>{id.clone()}</code> "?"
+                                <button type="button" class="secondary danger" data-action="confirm-delete"
+                                    on:click={
+                                        let yes_id = yes_id.clone();
+                                        move |_| { remove.dispatch(yes_id.clone()); }
+                                    }>"Yes, delete"</button>
+                                <button type="button" class="secondary"
+                                    on:click=move |_| confirming.set(None)>"Keep"</button>
+                            </span>
+                        </Show>
+                    </div>
+                }
+                .into_any()
+            }
+            (SourceOrigin::Config, _) => view! { <span class="muted small">"mcpulse.toml"</span> }.into_any(),
+            (origin, _) => view! { <span class="muted small">{origin.as_str()}</span> }.into_any(),
+        };
+        view! { <td>{controls}</td> }
+    });
+    view! {
+        <tr data-source=s.id.clone() data-origin=s.origin.as_str()>
+            <td><strong>{s.name.clone()}</strong> " " <code class="muted">{s.id.clone()}</code></td>
+            <td>{status_badge(&s)}</td>
+            <td>{s.kind.clone()}</td>
+            <td class="target"><code>{target}</code></td>
+            <td>{interval}</td>
+            <td class="muted">{time_of_day(s.last_scrape)}</td>
+            <td class="muted">{time_of_day(s.last_success)}</td>
+            <td class="muted">{s.last_duration_ms.map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "–".into())}</td>
+            <td>{s.last_samples}</td>
+            <td class="error-text">{s.last_error.clone().unwrap_or_default()}</td>
+            {actions}
+        </tr>
+    }
+    .into_any()
+}
+
+/// The add/change form. Problems the server names by field are shown next to that field.
+#[component]
+fn SourceForm(
+    form: Form,
+    save: SaveAction,
+    try_it: Action<SourceDefinition, Result<SourceTestResult, AppError>>,
+) -> impl IntoView {
+    let pending = save.pending();
+    let testing = try_it.pending();
+    // The problem with `field`, found locally or by the server's last answer.
+    let problem = move |field: &'static str| {
+        move || {
+            let message = form
+                .local_error
+                .get()
+                .filter(|(f, _)| f == field)
+                .map(|(_, m)| m)
+                .or_else(|| {
+                    save.value().with(|v| match v {
+                        Some(Err(AppError::Invalid { field: f, message })) if f == field => {
+                            Some(message.clone())
+                        }
+                        _ => None,
+                    })
+                });
+            message.map(|m| {
+                view! { <p class="field-error" id=format!("{field}-error") role="alert">{m}</p> }
+            })
+        }
+    };
+    let other_error = move || {
+        save.value().with(|v| match v {
+            Some(Err(AppError::Invalid { field, .. })) if FIELDS.contains(&field.as_str()) => None,
+            Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
+            _ => None,
+        })
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        form.local_error.set(None);
+        match form.definition() {
+            Ok(def) => {
+                save.dispatch((form.editing.get_untracked(), def));
+            }
+            Err(problem) => form.local_error.set(Some(problem)),
+        }
+    };
+    let test = move |_| {
+        form.local_error.set(None);
+        match form.definition() {
+            Ok(def) => {
+                try_it.dispatch(def);
+            }
+            Err(problem) => form.local_error.set(Some(problem)),
+        }
+    };
+    let test_result = move || {
+        try_it.value().get().map(|r| match r {
+            Ok(r) if r.ok => view! {
+                <p class="test-result ok" role="status" data-ok="true">
+                    {format!("Reached in {:.0} ms: {} samples", r.duration_ms, r.samples)}
+                    {(!r.metric_names.is_empty()).then(|| format!(" ({}{})", r.metric_names.join(", "), if r.samples > r.metric_names.len() { ", …" } else { "" }))}
+                </p>
+            }
+            .into_any(),
+            Ok(r) => view! {
+                <p class="test-result down" role="status" data-ok="false">
+                    {format!("Failed after {:.0} ms: {}", r.duration_ms, r.error.unwrap_or_default())}
+                </p>
+            }
+            .into_any(),
+            Err(e) => view! { <p class="test-result down" role="status">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    let heading = move || match form.editing.get() {
+        Some(id) => format!("Change source {id}"),
+        None => "Add a source".to_string(),
+    };
+    let described = |field: &'static str| format!("{field}-error");
+
+    view! {
+        <section class="card">
+            <h2>{heading}</h2>
+            <form id="source-form" class="source-form" on:submit=submit novalidate>
+                <div class="field">
+                    <label for="source-id">"Id"</label>
+                    <input id="source-id" name="id" type="text" required placeholder="search-mcp"
+                        aria-describedby=described("id")
+                        prop:value=move || form.id.get() on:input=move |ev| form.id.set(event_target_value(&ev))
+                        prop:disabled=move || form.editing.get().is_some()/>
+                    {problem("id")}
+                </div>
+                <div class="field">
+                    <label for="source-name">"Name " <span class="muted">"(optional)"</span></label>
+                    <input id="source-name" name="name" type="text" aria-describedby=described("name")
+                        prop:value=move || form.name.get() on:input=move |ev| form.name.set(event_target_value(&ev))/>
+                    {problem("name")}
+                </div>
+                <div class="field">
+                    <label for="source-kind">"Kind"</label>
+                    <select id="source-kind" name="kind" aria-describedby=described("kind")>
+                        <option value="prometheus" selected>"prometheus (scrape an endpoint)"</option>
+                    </select>
+                    {problem("kind")}
+                </div>
+                <div class="field wide">
+                    <label for="source-target">"Target URL"</label>
+                    <input id="source-target" name="target" type="url" required placeholder="http://search-mcp:9464/metrics"
+                        aria-describedby=described("target")
+                        prop:value=move || form.target.get() on:input=move |ev| form.target.set(event_target_value(&ev))/>
+                    {problem("target")}
+                </div>
+                <div class="field">
+                    <label for="source-interval">"Interval " <span class="muted">"(e.g. 15s)"</span></label>
+                    <input id="source-interval" name="interval" type="text" placeholder="default"
+                        aria-describedby=described("interval")
+                        prop:value=move || form.interval.get() on:input=move |ev| form.interval.set(event_target_value(&ev))/>
+                    {problem("interval")}
+                </div>
+                <div class="field">
+                    <label for="source-timeout">"Timeout " <span class="muted">"(at most the interval)"</span></label>
+                    <input id="source-timeout" name="timeout" type="text" placeholder="the interval"
+                        aria-describedby=described("timeout")
+                        prop:value=move || form.timeout.get() on:input=move |ev| form.timeout.set(event_target_value(&ev))/>
+                    {problem("timeout")}
+                </div>
+                <div class="field wide">
+                    <label for="source-labels">"Labels " <span class="muted">"(name=value, comma-separated)"</span></label>
+                    <input id="source-labels" name="labels" type="text" placeholder="team=search, env=prod"
+                        aria-describedby=described("labels")
+                        prop:value=move || form.labels.get() on:input=move |ev| form.labels.set(event_target_value(&ev))/>
+                    {problem("labels")}
+                </div>
+                <div class="field check">
+                    <input id="source-enabled" name="enabled" type="checkbox"
+                        prop:checked=move || form.enabled.get() on:change=move |ev| form.enabled.set(event_target_checked(&ev))/>
+                    <label for="source-enabled">"Collect it (enabled)"</label>
+                </div>
+                {other_error}
+                <div class="form-actions">
+                    <button type="submit" disabled=pending>
+                        {move || match (pending.get(), form.editing.get().is_some()) {
+                            (true, _) => "Saving…",
+                            (false, true) => "Save changes",
+                            (false, false) => "Add source",
+                        }}
+                    </button>
+                    <button type="button" class="secondary" data-action="test" on:click=test disabled=testing>
+                        {move || if testing.get() { "Testing…" } else { "Test" }}
+                    </button>
+                    <Show when=move || form.editing.get().is_some()>
+                        <button type="button" class="secondary" on:click=move |_| form.clear()>"Cancel"</button>
+                    </Show>
+                </div>
+                {test_result}
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+/// The form's fields, which show their own problems.
+const FIELDS: &[&str] = &[
+    "id", "name", "kind", "target", "interval", "timeout", "labels",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::parse_labels;
+
+    #[test]
+    fn labels_are_written_as_pairs() {
+        let labels = parse_labels(" team=search, env = prod ,\n").unwrap();
+        assert_eq!(labels.len(), 2);
+        assert_eq!(labels["env"], "prod");
+        assert!(parse_labels("").unwrap().is_empty());
+        assert!(parse_labels("team").unwrap_err().contains("name=value"));
+    }
+}

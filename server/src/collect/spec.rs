@@ -1,0 +1,267 @@
+//! Source definitions checked into typed specs. `mcpulse.toml`'s `[[sources]]` tables, the `source_*` server
+//! functions and `POST/PUT /api/sources` all hand a [`SourceDefinition`] to [`SourceSpec::parse`], the one place
+//! that decides what a valid source is; a spec then builds the running [`Source`](super::Source).
+
+use super::prometheus::PrometheusSource;
+use super::{is_source_id, Schedule, Source};
+use app::types::SourceDefinition;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// A checked source declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    pub id: String,
+    pub name: String,
+    pub kind: SourceKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub labels: BTreeMap<String, String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    Prometheus { url: url::Url },
+}
+
+/// One problem with a definition: the field it is about and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl SourceSpec {
+    /// Checks `def`, reporting every problem at once. An empty interval means `default_interval`; an empty
+    /// timeout means the interval.
+    pub fn parse(def: &SourceDefinition, default_interval: Duration) -> Result<Self, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut problem = |field, message: String| problems.push(Problem { field, message });
+        let id = def.id.trim();
+        if !is_source_id(id) {
+            problem(
+                "id",
+                format!(
+                    "{:?} is not a source id: use 1-64 letters, digits, `.`, `_` or `-`",
+                    def.id
+                ),
+            );
+        }
+        let name = def.name.trim();
+        if name.chars().count() > 128 {
+            problem("name", "at most 128 characters".into());
+        }
+        let kind = match def.kind.trim() {
+            "prometheus" => match url::Url::parse(def.target.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                    Some(SourceKind::Prometheus { url })
+                }
+                Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                    problem(
+                        "target",
+                        format!(
+                            "{:?}: scheme must be http or https, not `{}`",
+                            def.target,
+                            url.scheme()
+                        ),
+                    );
+                    None
+                }
+                Ok(_) => {
+                    problem("target", format!("{:?}: the URL names no host", def.target));
+                    None
+                }
+                Err(e) => {
+                    problem("target", format!("{:?} is not a URL: {e}", def.target));
+                    None
+                }
+            },
+            other => {
+                problem(
+                    "kind",
+                    format!("{other:?}: unknown kind (expected prometheus)"),
+                );
+                None
+            }
+        };
+        let interval = match def.interval.trim() {
+            "" => default_interval,
+            s => duration_between(s, MIN_INTERVAL, MAX_INTERVAL)
+                .map_err(|e| problem("interval", format!("{s:?}: {e}")))
+                .unwrap_or(default_interval),
+        };
+        let timeout = match def.timeout.trim() {
+            "" => interval,
+            s => duration_between(s, MIN_TIMEOUT, interval)
+                .map_err(|e| problem("timeout", format!("{s:?}: {e} (at most the interval)")))
+                .unwrap_or(interval),
+        };
+        if def.labels.len() > 32 {
+            problem("labels", "at most 32 labels".into());
+        }
+        for (label, value) in &def.labels {
+            if !crate::store::query::is_label_name(label) || label.starts_with("__") {
+                problem("labels", format!("`{label}` is not a valid label name"));
+            } else if value.len() > 2048 {
+                problem(
+                    "labels",
+                    format!("the value of `{label}` is longer than 2 KiB"),
+                );
+            }
+        }
+        match kind {
+            Some(kind) if problems.is_empty() => Ok(SourceSpec {
+                id: id.to_string(),
+                name: if name.is_empty() { id } else { name }.to_string(),
+                kind,
+                interval,
+                timeout,
+                labels: def.labels.clone(),
+                enabled: def.enabled,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The definition this spec was parsed from, normalised (durations written out, defaults filled in).
+    pub fn definition(&self) -> SourceDefinition {
+        let (kind, target) = match &self.kind {
+            SourceKind::Prometheus { url } => ("prometheus", url.to_string()),
+        };
+        SourceDefinition {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            kind: kind.into(),
+            target,
+            interval: humantime::format_duration(self.interval).to_string(),
+            timeout: humantime::format_duration(self.timeout).to_string(),
+            labels: self.labels.clone(),
+            enabled: self.enabled,
+        }
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    /// The running source this spec describes.
+    pub fn build(&self) -> anyhow::Result<Arc<dyn Source>> {
+        Ok(match &self.kind {
+            SourceKind::Prometheus { url } => Arc::new(PrometheusSource::new(
+                &self.id,
+                &self.name,
+                url.clone(),
+                self.labels.clone(),
+            )?),
+        })
+    }
+}
+
+pub fn duration_between(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as 10s, 5m, 2h or 7d ({e})"))?;
+    if d < min || d > max {
+        return Err(format!(
+            "must be between {} and {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(id: &str, target: &str, interval: &str, timeout: &str) -> SourceDefinition {
+        SourceDefinition {
+            id: id.into(),
+            name: String::new(),
+            kind: "prometheus".into(),
+            target: target.into(),
+            interval: interval.into(),
+            timeout: timeout.into(),
+            labels: BTreeMap::new(),
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn a_good_definition_gets_defaults_and_round_trips() {
+        let spec = SourceSpec::parse(
+            &def("gw", "http://10.0.0.5:9090/metrics", "", ""),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(
+            (spec.name.as_str(), spec.interval, spec.timeout),
+            ("gw", Duration::from_secs(10), Duration::from_secs(10))
+        );
+        let again = SourceSpec::parse(&spec.definition(), Duration::from_secs(99)).unwrap();
+        assert_eq!(
+            again, spec,
+            "a spec's definition parses back to the same spec"
+        );
+    }
+
+    #[test]
+    fn every_problem_names_its_field() {
+        let mut labels = def("ok", "http://x/metrics", "", "");
+        labels.labels.insert("bad-name".into(), "x".into());
+        labels.labels.insert("__name__".into(), "x".into());
+        let mut kind = def("ok", "http://x/metrics", "", "");
+        kind.kind = "snmp".into();
+        let cases: &[(SourceDefinition, &[&str], &str)] = &[
+            (
+                def("bad id", "http://x/", "", ""),
+                &["id"],
+                "a space in the id",
+            ),
+            (def("", "http://x/", "", ""), &["id"], "an empty id"),
+            (def("a", "ftp://x/metrics", "", ""), &["target"], "not http"),
+            (def("a", "not a url", "", ""), &["target"], "not a URL"),
+            (
+                def("a", "http://x/", "500ms", ""),
+                &["interval"],
+                "interval below 1s",
+            ),
+            (
+                def("a", "http://x/", "2h", ""),
+                &["interval"],
+                "interval above 1h",
+            ),
+            (
+                def("a", "http://x/", "10s", "20s"),
+                &["timeout"],
+                "timeout above the interval",
+            ),
+            (
+                def("a", "http://x/", "soon", ""),
+                &["interval"],
+                "not a duration",
+            ),
+            (labels, &["labels", "labels"], "two bad label names"),
+            (kind, &["kind"], "unknown kind"),
+            (
+                def("bad id", "x", "0s", ""),
+                &["id", "target", "interval"],
+                "all at once",
+            ),
+        ];
+        for (def, fields, why) in cases {
+            let problems = SourceSpec::parse(def, Duration::from_secs(10)).unwrap_err();
+            let got: Vec<&str> = problems.iter().map(|p| p.field).collect();
+            assert_eq!(&got, fields, "{why}: {problems:?}");
+        }
+    }
+}
