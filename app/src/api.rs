@@ -297,3 +297,78 @@ pub async fn revoke_token(id: i64) -> Result<(), AppError> {
         .await,
     )
 }
+
+/// Every alert rule.
+#[server(prefix = "/api/fn", endpoint = "rules")]
+pub async fn list_rules() -> Result<Vec<crate::types::RuleInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.rules().await
+        }
+        .await,
+    )
+}
+
+/// Editor: checks and stores a new alert rule; a bad field answers 422 naming it.
+#[server(prefix = "/api/fn", endpoint = "rule_create")]
+pub async fn create_rule(
+    rule: crate::types::RuleDraft,
+) -> Result<crate::types::RuleInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?.create_rule(&rule, &editor.username).await
+        }
+        .await,
+    )
+}
+
+/// Editor: replaces rule `id` (enable/disable included); its alerts keep their state.
+#[server(prefix = "/api/fn", endpoint = "rule_update")]
+pub async fn update_rule(
+    id: i64,
+    rule: crate::types::RuleDraft,
+) -> Result<crate::types::RuleInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Editor).await?;
+            engine()?.update_rule(id, &rule).await
+        }
+        .await,
+    )
+}
+
+/// Editor: deletes rule `id` with its alerts and their history.
+#[server(prefix = "/api/fn", endpoint = "rule_delete")]
+pub async fn delete_rule(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Editor).await?;
+            engine()?.delete_rule(id).await
+        }
+        .await,
+    )
+}
+
+/// Alerts that are pending, firing or resolved, firing first.
+#[server(prefix = "/api/fn", endpoint = "alerts")]
+pub async fn list_alerts() -> Result<Vec<crate::types::AlertInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.alerts().await
+        }
+        .await,
+    )
+}

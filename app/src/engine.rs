@@ -7,8 +7,8 @@
 
 use crate::error::AppError;
 use crate::types::{
-    CreatedToken, CurrentValue, QueryRequest, QueryResult, Role, SourceDefinition, SourceStatus,
-    SourceTestResult, TokenInfo, UserInfo,
+    AlertInfo, CreatedToken, CurrentValue, QueryRequest, QueryResult, Role, RuleDraft, RuleInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -75,6 +75,14 @@ pub trait Engine: Send + Sync + 'static {
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError>;
     /// Runs a time-series query.
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError>;
+    /// Every alert rule.
+    async fn rules(&self) -> Result<Vec<RuleInfo>, AppError>;
+    /// Checks and stores a rule (`Invalid` names the bad field).
+    async fn create_rule(&self, draft: &RuleDraft, by: &str) -> Result<RuleInfo, AppError>;
+    async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError>;
+    async fn delete_rule(&self, id: i64) -> Result<(), AppError>;
+    /// Alerts that are pending, firing or resolved.
+    async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError>;
 }
 
 pub type SharedEngine = Arc<dyn Engine>;

@@ -369,3 +369,90 @@ mod tests {
         }
     }
 }
+
+/// An alert rule as forms, the REST API and `mcpulse.toml` write it; the server checks it into a rule, naming the
+/// first bad field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuleDraft {
+    pub name: String,
+    pub description: String,
+    pub metric: String,
+    /// Source ids (empty: all).
+    pub sources: Vec<String>,
+    /// Label matchers: `name=value`, `name!=value`, `name=~regex`, `name!~regex`.
+    pub matchers: Vec<String>,
+    /// How the samples of each series within `window` become one value: last (default), avg, min, max, sum, count.
+    pub reduce: String,
+    /// e.g. `5m` (default 5m).
+    pub window: String,
+    /// One of `>`, `<`, `==`, `!=`, `>=`, `<=`.
+    pub condition: String,
+    pub threshold: String,
+    /// How long the condition must hold before the alert fires, e.g. `5m` (default 0: at once).
+    #[serde(rename = "for")]
+    pub for_: String,
+    /// How long an alert keeps firing after the condition stops holding.
+    pub keep_firing_for: String,
+    /// info, warning, error or critical.
+    pub severity: String,
+    pub enabled: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `summary`, `runbook_url`, …
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RuleDraft {
+    fn default() -> Self {
+        RuleDraft {
+            name: String::new(),
+            description: String::new(),
+            metric: String::new(),
+            sources: Vec::new(),
+            matchers: Vec::new(),
+            reduce: "last".into(),
+            window: "5m".into(),
+            condition: ">".into(),
+            threshold: String::new(),
+            for_: "0".into(),
+            keep_firing_for: "0".into(),
+            severity: "warning".into(),
+            enabled: true,
+            labels: Default::default(),
+            annotations: Default::default(),
+        }
+    }
+}
+
+/// A stored alert rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    pub id: i64,
+    #[serde(flatten)]
+    pub rule: RuleDraft,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One alert: a rule's state for one series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertInfo {
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub severity: String,
+    /// pending, firing or resolved.
+    pub state: String,
+    pub source: String,
+    pub metric: String,
+    /// The series' labels plus the rule's.
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The value last compared with the threshold.
+    pub value: Option<f64>,
+    pub threshold: f64,
+    pub condition: String,
+    pub active_since: Option<DateTime<Utc>>,
+    pub firing_since: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub flapping: bool,
+}

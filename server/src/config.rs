@@ -28,6 +28,7 @@ pub struct Config {
     pub rollup_1m_retention: Duration,
     pub rollup_1h_retention: Duration,
     pub alerts_enabled: bool,
+    pub alerts_interval: Duration,
     pub session_ttl: Duration,
     pub log: String,
     /// Sources declared in `[[sources]]` tables of the config file.
@@ -102,7 +103,8 @@ pub const KEYS: &[Key] = &[
     Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },
     Key { path: "storage.rollup_1m_retention", env: &["MCPULSE_ROLLUP_1M_RETENTION"], default: "30d", doc: "How long per-minute rollups (min, max, sum, count, last per series) are kept; never less than `storage.retention`." },
     Key { path: "storage.rollup_1h_retention", env: &["MCPULSE_ROLLUP_1H_RETENTION"], default: "400d", doc: "How long per-hour rollups are kept; never less than the minute rollups. Whole months are dropped at once." },
-    Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules (accepted now; the alerting engine is not built yet)." },
+    Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules." },
+    Key { path: "alerts.interval", env: &["MCPULSE_ALERTS_INTERVAL"], default: "10s", doc: "How often every enabled alert rule is evaluated (1s–1h)." },
     Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
 ];
@@ -311,6 +313,9 @@ pub fn from_sources(
                 "false" | "0" | "no" | "off" => Ok(false),
                 _ => Err("expected true or false".into()),
             }
+        }),
+        alerts_interval: p.get("alerts.interval", |s| {
+            duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
         }),
         session_ttl: p.get("auth.session_ttl", |s| {
             duration_between(s, Duration::from_secs(60), Duration::from_secs(366 * 86400))

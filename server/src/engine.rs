@@ -9,8 +9,8 @@ use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
-    CreatedToken, CurrentValue, QueryRequest, QueryResult, SourceDefinition, SourceStatus,
-    SourceTestResult, TokenInfo, UserInfo,
+    AlertInfo, CreatedToken, CurrentValue, QueryRequest, QueryResult, RuleDraft, RuleInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -23,6 +23,7 @@ pub struct EngineImpl {
     /// Which sources are declared where; changes them at runtime.
     pub sources: Arc<SourceRegistry>,
     pub tokens: Arc<Tokens>,
+    pub alerting: Arc<crate::alert::Alerting>,
 }
 
 #[async_trait]
@@ -157,5 +158,25 @@ impl Engine for EngineImpl {
         crate::store::query::run(&self.store, &query)
             .await
             .map_err(AppError::internal)
+    }
+
+    async fn rules(&self) -> Result<Vec<RuleInfo>, AppError> {
+        self.alerting.rules().await
+    }
+
+    async fn create_rule(&self, draft: &RuleDraft, by: &str) -> Result<RuleInfo, AppError> {
+        self.alerting.create_rule(draft, by).await
+    }
+
+    async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
+        self.alerting.update_rule(id, draft).await
+    }
+
+    async fn delete_rule(&self, id: i64) -> Result<(), AppError> {
+        self.alerting.delete_rule(id).await
+    }
+
+    async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError> {
+        self.alerting.alerts().await
     }
 }

@@ -4,6 +4,7 @@
 //! pushes it to browsers over `/ws` → the dashboard in `app` redraws. `http` assembles the routes, `api` holds the
 //! REST data routes, `auth` the users, `db` the connection (or the private PostgreSQL), `cli` the commands.
 
+pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod bench;

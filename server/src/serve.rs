@@ -50,12 +50,14 @@ pub async fn start(
     )?;
     let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
     sources.start(&config.sources).await?;
+    let alerting = Arc::new(crate::alert::Alerting::new(pool.clone()));
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),
         store: store.clone(),
         collector: collector.clone(),
         sources,
         tokens: tokens.clone(),
+        alerting: alerting.clone(),
     });
     let state = AppState {
         leptos_options: leptos_options(),
@@ -71,11 +73,18 @@ pub async fn start(
         retention: config.retention,
     };
 
-    let background = vec![
+    let mut background = vec![
         spawn_retention(store.clone(), config.retention_policy(), tasks.clone()),
         spawn_rollups(store, tasks.clone()),
         spawn_session_cleanup(pool, tasks.clone()),
     ];
+    if config.alerts_enabled {
+        background.push(spawn_alerting(
+            alerting,
+            config.alerts_interval,
+            tasks.clone(),
+        ));
+    }
 
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))
         .await
@@ -145,6 +154,26 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+fn spawn_alerting(
+    alerting: Arc<crate::alert::Alerting>,
+    every: Duration,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = alerting.evaluate(chrono::Utc::now()).await {
+                tracing::warn!(error = %format!("{e:#}"), "evaluating alert rules failed");
+            }
+        }
+    })
 }
 
 /// How often pending samples are folded into the rollup tiers.

@@ -9,7 +9,7 @@ use crate::collect::push;
 use crate::http::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
-use app::types::{Role, SourceDefinition};
+use app::types::{Role, RuleDraft, SourceDefinition};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -30,6 +30,11 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("DELETE", "/api/sources/{id}", Role::Admin),
     ("POST", "/api/sources/test", Role::Admin),
     ("GET", "/api/timeseries", Role::Viewer),
+    ("GET", "/api/alerts", Role::Viewer),
+    ("GET", "/api/rules", Role::Viewer),
+    ("POST", "/api/rules", Role::Editor),
+    ("PUT", "/api/rules/{id}", Role::Editor),
+    ("DELETE", "/api/rules/{id}", Role::Editor),
     ("GET", "/api/users", Role::Admin),
     ("GET", "/ws", Role::Viewer),
 ];
@@ -45,6 +50,9 @@ pub fn routes() -> Router<AppState> {
             put(update_source).delete(delete_source).post(test_source),
         )
         .route("/api/timeseries", get(timeseries))
+        .route("/api/alerts", get(alerts))
+        .route("/api/rules", get(rules).post(create_rule))
+        .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
         .route("/api/users", get(users))
         .route("/ws", get(live_socket))
         .route("/metrics", get(prometheus_metrics))
@@ -267,6 +275,56 @@ async fn timeseries(
         body["points"] = json!(points);
     }
     Ok(Json(body).into_response())
+}
+
+/// `GET /api/alerts`: current alert states (pending, firing, resolved), firing first, as the seed names them.
+async fn alerts(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    Ok(Json(json!({ "alerts": state.engine.alerts().await? })).into_response())
+}
+
+/// `GET /api/rules`: every alert rule.
+async fn rules(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    Ok(Json(json!({ "rules": state.engine.rules().await? })).into_response())
+}
+
+/// `POST /api/rules` (editor): creates a rule from a JSON [`RuleDraft`]; 201 with the stored rule.
+async fn create_rule(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<RuleDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let rule = state.engine.create_rule(&draft, &editor.username).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "rule": rule }))).into_response())
+}
+
+/// `PUT /api/rules/{id}` (editor): replaces a rule.
+async fn update_rule(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Result<Json<RuleDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let rule = state.engine.update_rule(id, &draft).await?;
+    Ok(Json(json!({ "rule": rule })).into_response())
+}
+
+/// `DELETE /api/rules/{id}` (editor): deletes a rule with its alerts; 204.
+async fn delete_rule(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    state.engine.delete_rule(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/users` (admin): every account with its role.

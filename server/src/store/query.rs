@@ -107,6 +107,18 @@ pub struct LabelMatcher {
     pub value: String,
 }
 
+impl fmt::Display for LabelMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+            MatchOp::Re => "=~",
+            MatchOp::NotRe => "!~",
+        };
+        write!(f, "{}{op}{}", self.name, self.value)
+    }
+}
+
 impl FromStr for LabelMatcher {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -413,24 +425,8 @@ async fn matching_series(
     q: &Query,
 ) -> anyhow::Result<(Vec<i64>, Vec<i32>, Vec<GroupKey>)> {
     let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new("SELECT s.id, s.source, s.labels::text FROM series s WHERE s.metric = ");
-    sql.push_bind(q.metric.clone());
-    if !q.sources.is_empty() {
-        sql.push(" AND s.source = ANY(")
-            .push_bind(q.sources.clone())
-            .push(")");
-    }
-    for m in &q.matchers {
-        sql.push(" AND coalesce(s.labels->>")
-            .push_bind(m.name.clone())
-            .push(", '')");
-        match m.op {
-            MatchOp::Eq => sql.push(" = ").push_bind(m.value.clone()),
-            MatchOp::Ne => sql.push(" <> ").push_bind(m.value.clone()),
-            MatchOp::Re => sql.push(" ~ ").push_bind(format!("^(?:{})$", m.value)),
-            MatchOp::NotRe => sql.push(" !~ ").push_bind(format!("^(?:{})$", m.value)),
-        };
-    }
+        QueryBuilder::new("SELECT s.id, s.source, s.labels::text FROM series s WHERE ");
+    push_series_filter(&mut sql, &q.metric, &q.sources, &q.matchers);
     let rows: Vec<(i64, String, String)> = sql.build_query_as().fetch_all(pool).await?;
     let mut by_key: BTreeMap<GroupKey, Vec<i64>> = BTreeMap::new();
     for (id, source, labels) in rows {
@@ -457,6 +453,32 @@ async fn matching_series(
         keys.push(key);
     }
     Ok((ids, groups, keys))
+}
+
+/// Appends the conditions selecting series `s` of `metric`, narrowed to `sources` (if any) and `matchers`.
+pub(crate) fn push_series_filter(
+    sql: &mut QueryBuilder<'_, Postgres>,
+    metric: &str,
+    sources: &[String],
+    matchers: &[LabelMatcher],
+) {
+    sql.push("s.metric = ").push_bind(metric.to_string());
+    if !sources.is_empty() {
+        sql.push(" AND s.source = ANY(")
+            .push_bind(sources.to_vec())
+            .push(")");
+    }
+    for m in matchers {
+        sql.push(" AND coalesce(s.labels->>")
+            .push_bind(m.name.clone())
+            .push(", '')");
+        match m.op {
+            MatchOp::Eq => sql.push(" = ").push_bind(m.value.clone()),
+            MatchOp::Ne => sql.push(" <> ").push_bind(m.value.clone()),
+            MatchOp::Re => sql.push(" ~ ").push_bind(format!("^(?:{})$", m.value)),
+            MatchOp::NotRe => sql.push(" !~ ").push_bind(format!("^(?:{})$", m.value)),
+        };
+    }
 }
 
 /// Aggregates `[from, to)` from `tier` into buckets, appending to each group's points (callers go forward in time).

@@ -55,6 +55,35 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         Access::Min(Role::Admin),
         &[("id", "1")],
     ),
+    // Rule 1 is created by the editor's call, changed and deleted by the next ones (metric `up` comes from `self`).
+    ("/api/fn/rules", Access::Min(Role::Viewer), &[]),
+    ("/api/fn/alerts", Access::Min(Role::Viewer), &[]),
+    (
+        "/api/fn/rule_create",
+        Access::Min(Role::Editor),
+        &[
+            ("rule[name]", "acc rule"),
+            ("rule[metric]", "up"),
+            ("rule[condition]", "<"),
+            ("rule[threshold]", "1"),
+        ],
+    ),
+    (
+        "/api/fn/rule_update",
+        Access::Min(Role::Editor),
+        &[
+            ("id", "1"),
+            ("rule[name]", "acc rule"),
+            ("rule[metric]", "up"),
+            ("rule[condition]", "<"),
+            ("rule[threshold]", "0.5"),
+        ],
+    ),
+    (
+        "/api/fn/rule_delete",
+        Access::Min(Role::Editor),
+        &[("id", "1")],
+    ),
     // Source `acc` is created by the admin's first call, changed, tried and deleted by the next ones.
     (
         "/api/fn/source_create",
@@ -101,13 +130,20 @@ async fn request(
     method: &str,
     path: &str,
 ) -> reqwest::Response {
-    let url = format!("{}{}", app.base, path.replace("{id}", "acc"));
+    let rules = path.starts_with("/api/rules");
+    // Each test has its own database: the first rule created is rule 1.
+    let id = if rules { "1" } else { "acc" };
+    let url = format!("{}{}", app.base, path.replace("{id}", id));
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = client.request(method.clone(), url);
     if method == reqwest::Method::POST || method == reqwest::Method::PUT {
-        req = req.json(&serde_json::json!({
-            "id": "acc", "kind": "prometheus", "target": UNREACHABLE, "interval": "1m"
-        }));
+        req = req.json(&if rules {
+            serde_json::json!({ "name": "acc rule", "metric": "up", "condition": "<", "threshold": "1" })
+        } else {
+            serde_json::json!({
+                "id": "acc", "kind": "prometheus", "target": UNREACHABLE, "interval": "1m"
+            })
+        });
     }
     req.send().await.expect("request")
 }

@@ -4,6 +4,7 @@
 //! `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
 mod access;
+mod alerts;
 mod cli;
 mod embedded;
 mod helpers;

@@ -1,0 +1,493 @@
+//! Alerting. Rules enter as [`RuleDraft`]s (server functions, REST) and are checked into [`rule::Rule`]s before
+//! they are stored in `alert_rules`. Every evaluation interval [`Alerting::evaluate`] reads each enabled rule's
+//! series from storage (the latest value, or a reduction over the rule's window), steps the state machine of
+//! `state.rs` for each series with the evaluation time, and writes the changed states and their history
+//! (`alert_states`, `alert_events`) in one transaction before anything is announced. Alerts leave through
+//! [`Alerting::alerts`] (`GET /api/alerts`, the UI) and as notices, logged to the console today.
+
+pub mod rule;
+pub mod state;
+
+use crate::store::query::push_series_filter;
+use anyhow::Context;
+use app::error::AppError;
+use app::types::{AlertInfo, RuleDraft, RuleInfo};
+use chrono::{DateTime, Utc};
+use rule::{Reduce, Rule};
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgPool, Postgres, QueryBuilder};
+use state::{AlertState, Notice, Phase, Timing};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+pub struct Alerting {
+    pool: PgPool,
+}
+
+/// One rule's series observed in an evaluation: its id and the value compared with the threshold.
+struct Observation {
+    series_id: i64,
+    value: f64,
+}
+
+/// What an evaluation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Evaluated {
+    pub rules: usize,
+    pub series: usize,
+    pub notices: usize,
+}
+
+impl Alerting {
+    pub fn new(pool: PgPool) -> Self {
+        Alerting { pool }
+    }
+
+    /// Checks and stores a new rule.
+    pub async fn create_rule(&self, draft: &RuleDraft, by: &str) -> Result<RuleInfo, AppError> {
+        let rule = self.check(draft).await?;
+        let id: i64 = sqlx::query_scalar_with(
+            "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms, condition,
+                threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16) RETURNING id",
+            rule_args(&rule, by.to_string())?,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique_name(e, &rule.name))?;
+        self.rule(id).await
+    }
+
+    /// Replaces a rule's definition; its alerts keep their state.
+    pub async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
+        let rule = self.check(draft).await?;
+        let updated = sqlx::query_with(
+            "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4, matchers = $5,
+                reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
+                keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb, annotations = $15::jsonb,
+                updated_at = now()
+             WHERE id = $16",
+            rule_args(&rule, id)?,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_name(e, &rule.name))?;
+        if updated.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        self.rule(id).await
+    }
+
+    pub async fn delete_rule(&self, id: i64) -> Result<(), AppError> {
+        let deleted = sqlx::query("DELETE FROM alert_rules WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(AppError::internal)?;
+        if deleted.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn rules(&self) -> Result<Vec<RuleInfo>, AppError> {
+        let rows = self.rule_rows(None).await.map_err(AppError::internal)?;
+        Ok(rows.into_iter().map(|(info, _)| info).collect())
+    }
+
+    async fn rule(&self, id: i64) -> Result<RuleInfo, AppError> {
+        self.rule_rows(Some(id))
+            .await
+            .map_err(AppError::internal)?
+            .into_iter()
+            .next()
+            .map(|(info, _)| info)
+            .ok_or_else(|| AppError::NotFound)
+    }
+
+    /// Parses a draft and checks what parsing alone cannot: that the metric exists.
+    async fn check(&self, draft: &RuleDraft) -> Result<Rule, AppError> {
+        let rule = Rule::parse(draft)?;
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM series WHERE metric = $1)")
+                .bind(&rule.metric)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(AppError::internal)?;
+        if !known {
+            return Err(AppError::invalid(
+                "metric",
+                format!("no source has reported `{}`", rule.metric),
+            ));
+        }
+        Ok(rule)
+    }
+
+    /// Stored rules with their checked form (a row that no longer parses is skipped and logged).
+    async fn rule_rows(&self, id: Option<i64>) -> anyhow::Result<Vec<(RuleInfo, Rule)>> {
+        let rows: Vec<RuleRow> = sqlx::query_as(
+            "SELECT id, name, description, metric, sources, matchers, reduce, window_ms, condition, threshold, for_ms,
+                    keep_firing_for_ms, severity, enabled, labels::text AS labels, annotations::text AS annotations,
+                    created_by, updated_at
+             FROM alert_rules WHERE $1::bigint IS NULL OR id = $1 ORDER BY lower(name)",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let ms = |ms: i64| Duration::from_millis(ms.max(0) as u64);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let text = |d: Duration| humantime::format_duration(d).to_string();
+            let draft = RuleDraft {
+                name: r.name,
+                description: r.description,
+                metric: r.metric,
+                sources: r.sources,
+                matchers: r.matchers,
+                reduce: r.reduce,
+                window: text(ms(r.window_ms)),
+                condition: r.condition,
+                threshold: r.threshold.to_string(),
+                for_: text(ms(r.for_ms)),
+                keep_firing_for: text(ms(r.keep_firing_for_ms)),
+                severity: r.severity,
+                enabled: r.enabled,
+                labels: serde_json::from_str(&r.labels).unwrap_or_default(),
+                annotations: serde_json::from_str(&r.annotations).unwrap_or_default(),
+            };
+            match Rule::parse(&draft) {
+                Ok(rule) => out.push((
+                    RuleInfo {
+                        id: r.id,
+                        rule: rule.to_draft(),
+                        created_by: r.created_by,
+                        updated_at: r.updated_at,
+                    },
+                    rule,
+                )),
+                Err(e) => {
+                    tracing::error!(rule = r.id, error = %e, "a stored rule no longer parses; skipped")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates every enabled rule at `now`: steps each series' state and stores the changes with their history
+    /// in one transaction. Returns the figures and logs every notice.
+    pub async fn evaluate(&self, now: DateTime<Utc>) -> anyhow::Result<Evaluated> {
+        let rules: Vec<(RuleInfo, Rule)> = self
+            .rule_rows(None)
+            .await?
+            .into_iter()
+            .filter(|(_, r)| r.enabled)
+            .collect();
+        let mut figures = Evaluated {
+            rules: rules.len(),
+            ..Default::default()
+        };
+        let mut tx = self.pool.begin().await?;
+        // One evaluator at a time, also across mcpulse processes sharing the database.
+        sqlx::query("SELECT pg_advisory_xact_lock(7415003)")
+            .execute(&mut *tx)
+            .await?;
+        for (info, rule) in &rules {
+            let observed = self.observe(rule, now).await?;
+            figures.series += observed.len();
+            let mut states = load_states(&mut tx, info.id).await?;
+            let values: HashMap<i64, f64> =
+                observed.iter().map(|o| (o.series_id, o.value)).collect();
+            for o in &observed {
+                states.entry(o.series_id).or_default();
+            }
+            let timing = Timing {
+                for_: rule.for_,
+                keep_firing_for: rule.keep_firing_for,
+                ..Timing::default()
+            };
+            for (series_id, state) in states.iter_mut() {
+                let value = values.get(series_id).copied();
+                let held = value.is_some_and(|v| rule.condition.holds(v, rule.threshold));
+                let before = state.clone();
+                let notices = state.step(now, held, &timing);
+                if *state == before && notices.is_empty() {
+                    continue;
+                }
+                save_state(&mut tx, info.id, *series_id, state, value, now).await?;
+                if state.phase != before.phase || !notices.is_empty() {
+                    let notice = notices.first().map(notice_name);
+                    sqlx::query(
+                        "INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(info.id)
+                    .bind(series_id)
+                    .bind(now)
+                    .bind(state.phase.as_str())
+                    .bind(notice)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for notice in &notices {
+                    figures.notices += 1;
+                    tracing::warn!(
+                        target: "mcpulse::alert",
+                        rule = %rule.name, severity = %rule.severity, notice = notice_name(notice),
+                        series = series_id, value = ?value, threshold = rule.threshold,
+                        condition = rule.condition.as_str(), "alert {}", notice_name(notice)
+                    );
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(figures)
+    }
+
+    /// The value of every series of the rule at `now`.
+    async fn observe(&self, rule: &Rule, now: DateTime<Utc>) -> anyhow::Result<Vec<Observation>> {
+        let since = now - chrono::Duration::from_std(rule.window)?;
+        let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
+        match rule.reduce {
+            Reduce::Last => {
+                sql.push("SELECT s.id, s.last_value FROM series s WHERE s.last_ts >= ")
+                    .push_bind(since)
+                    .push(" AND s.last_ts <= ")
+                    .push_bind(now)
+                    .push(" AND ");
+                push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
+            }
+            reduce => {
+                let f = match reduce {
+                    Reduce::Avg => "avg(x.value)",
+                    Reduce::Min => "min(x.value)",
+                    Reduce::Max => "max(x.value)",
+                    Reduce::Sum => "sum(x.value)",
+                    _ => "count(*)::float8",
+                };
+                sql.push(format!("SELECT s.id, {f} FROM series s JOIN samples x ON x.series_id = s.id AND x.ts > "))
+                    .push_bind(since)
+                    .push(" AND x.ts <= ")
+                    .push_bind(now)
+                    .push(" WHERE ");
+                push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
+                sql.push(" GROUP BY s.id");
+            }
+        }
+        let rows: Vec<(i64, Option<f64>)> = sql
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("reading the series of rule `{}`", rule.name))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(series_id, value)| value.map(|value| Observation { series_id, value }))
+            .collect())
+    }
+
+    /// Every alert that is pending, firing, or resolved, with its rule and series; firing first.
+    pub async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError> {
+        let rules: HashMap<i64, (RuleInfo, Rule)> = self
+            .rule_rows(None)
+            .await
+            .map_err(AppError::internal)?
+            .into_iter()
+            .map(|(info, rule)| (info.id, (info, rule)))
+            .collect();
+        type Row = (
+            i64,
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            bool,
+            Option<f64>,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.rule_id, a.phase, a.active_since, a.firing_since, a.resolved_at, a.flapping, a.value,
+                    s.source, s.metric, s.labels::text
+             FROM alert_states a JOIN series s ON s.id = a.series_id
+             WHERE a.phase <> 'inactive'
+             ORDER BY CASE a.phase WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, a.updated_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let (info, rule) = rules.get(&r.0)?;
+                let mut labels: BTreeMap<String, String> =
+                    serde_json::from_str(&r.9).unwrap_or_default();
+                labels.extend(rule.labels.clone());
+                Some(AlertInfo {
+                    rule_id: r.0,
+                    rule_name: info.rule.name.clone(),
+                    severity: rule.severity.to_string(),
+                    state: r.1,
+                    source: r.7,
+                    metric: r.8,
+                    labels,
+                    annotations: rule.annotations.clone(),
+                    value: r.6,
+                    threshold: rule.threshold,
+                    condition: rule.condition.as_str().to_string(),
+                    active_since: r.2,
+                    firing_since: r.3,
+                    resolved_at: r.4,
+                    flapping: r.5,
+                })
+            })
+            .collect())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RuleRow {
+    id: i64,
+    name: String,
+    description: String,
+    metric: String,
+    sources: Vec<String>,
+    matchers: Vec<String>,
+    reduce: String,
+    window_ms: i64,
+    condition: String,
+    threshold: f64,
+    for_ms: i64,
+    keep_firing_for_ms: i64,
+    severity: String,
+    enabled: bool,
+    labels: String,
+    annotations: String,
+    created_by: String,
+    updated_at: DateTime<Utc>,
+}
+
+fn notice_name(notice: &Notice) -> &'static str {
+    match notice {
+        Notice::Firing => "firing",
+        Notice::Resolved => "resolved",
+        Notice::Flapping => "flapping",
+    }
+}
+
+/// A rule's fields as `$1`…`$15` in the column order of `alert_rules`, then `tail`.
+fn rule_args<T>(rule: &Rule, tail: T) -> Result<PgArguments, AppError>
+where
+    T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+{
+    let ms = |d: Duration| d.as_millis() as i64;
+    let mut args = PgArguments::default();
+    let add = || -> Result<(), sqlx::error::BoxDynError> {
+        args.add(rule.name.clone())?;
+        args.add(rule.description.clone())?;
+        args.add(rule.metric.clone())?;
+        args.add(rule.sources.clone())?;
+        args.add(
+            rule.matchers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )?;
+        args.add(rule.reduce.as_str())?;
+        args.add(ms(rule.window))?;
+        args.add(rule.condition.as_str())?;
+        args.add(rule.threshold)?;
+        args.add(ms(rule.for_))?;
+        args.add(ms(rule.keep_firing_for))?;
+        args.add(rule.severity.as_str())?;
+        args.add(rule.enabled)?;
+        args.add(serde_json::to_string(&rule.labels)?)?;
+        args.add(serde_json::to_string(&rule.annotations)?)?;
+        args.add(tail)?;
+        Ok(())
+    };
+    add().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(args)
+}
+
+/// A second rule with the same name is a field error.
+fn unique_name(e: sqlx::Error, name: &str) -> AppError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            AppError::invalid("name", format!("a rule named `{name}` exists already"))
+        }
+        _ => AppError::internal(e),
+    }
+}
+
+async fn load_states(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    rule_id: i64,
+) -> anyhow::Result<BTreeMap<i64, AlertState>> {
+    type Row = (
+        i64,
+        String,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Vec<DateTime<Utc>>,
+        bool,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT series_id, phase, active_since, firing_since, resolved_at, last_held, changes, flapping
+         FROM alert_states WHERE rule_id = $1",
+    )
+    .bind(rule_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.0,
+                AlertState {
+                    phase: Phase::parse(&r.1).unwrap_or(Phase::Inactive),
+                    active_since: r.2,
+                    firing_since: r.3,
+                    resolved_at: r.4,
+                    last_held: r.5,
+                    changes: r.6,
+                    flapping: r.7,
+                },
+            )
+        })
+        .collect())
+}
+
+async fn save_state(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    rule_id: i64,
+    series_id: i64,
+    state: &AlertState,
+    value: Option<f64>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO alert_states (rule_id, series_id, phase, active_since, firing_since, resolved_at, last_held,
+            changes, flapping, value, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (rule_id, series_id) DO UPDATE SET phase = EXCLUDED.phase,
+            active_since = EXCLUDED.active_since, firing_since = EXCLUDED.firing_since,
+            resolved_at = EXCLUDED.resolved_at, last_held = EXCLUDED.last_held, changes = EXCLUDED.changes,
+            flapping = EXCLUDED.flapping, value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(rule_id)
+    .bind(series_id)
+    .bind(state.phase.as_str())
+    .bind(state.active_since)
+    .bind(state.firing_since)
+    .bind(state.resolved_at)
+    .bind(state.last_held)
+    .bind(&state.changes)
+    .bind(state.flapping)
+    .bind(value)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! Alert rules as domain types that cannot be invalid. A [`RuleDraft`] (strings and numbers, from a form, the REST
+//! API or `mcpulse.toml`) becomes a [`Rule`] through [`Rule::parse`], which names the first bad field; everything
+//! downstream (the engine, the notifier) works with checked values only.
+
+use crate::collect::check_sample;
+use crate::store::query::{is_metric_name, LabelMatcher};
+use crate::store::Labels;
+use app::error::AppError;
+use app::types::RuleDraft;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Gt,
+    Lt,
+    Eq,
+    Ne,
+    Ge,
+    Le,
+}
+
+impl Condition {
+    pub fn parse(s: &str) -> Option<Condition> {
+        Some(match s.trim() {
+            ">" | "gt" => Condition::Gt,
+            "<" | "lt" => Condition::Lt,
+            "==" | "=" | "eq" => Condition::Eq,
+            "!=" | "ne" => Condition::Ne,
+            ">=" | "ge" | "gte" => Condition::Ge,
+            "<=" | "le" | "lte" => Condition::Le,
+            _ => return None,
+        })
+    }
+
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Condition::Gt => value > threshold,
+            Condition::Lt => value < threshold,
+            Condition::Eq => value == threshold,
+            Condition::Ne => value != threshold,
+            Condition::Ge => value >= threshold,
+            Condition::Le => value <= threshold,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Gt => ">",
+            Condition::Lt => "<",
+            Condition::Eq => "==",
+            Condition::Ne => "!=",
+            Condition::Ge => ">=",
+            Condition::Le => "<=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "warning" | "warn" => Severity::Warning,
+            "error" => Severity::Error,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a series' samples within the rule's window become the one value compared with the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    /// The latest sample (the window only bounds how old it may be).
+    Last,
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+}
+
+impl Reduce {
+    pub fn parse(s: &str) -> Option<Reduce> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "last" => Reduce::Last,
+            "avg" | "mean" => Reduce::Avg,
+            "min" => Reduce::Min,
+            "max" => Reduce::Max,
+            "sum" => Reduce::Sum,
+            "count" => Reduce::Count,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reduce::Last => "last",
+            Reduce::Avg => "avg",
+            Reduce::Min => "min",
+            Reduce::Max => "max",
+            Reduce::Sum => "sum",
+            Reduce::Count => "count",
+        }
+    }
+}
+
+/// A checked alert rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub description: String,
+    pub metric: String,
+    /// Source ids the rule watches (empty: all).
+    pub sources: Vec<String>,
+    pub matchers: Vec<LabelMatcher>,
+    pub reduce: Reduce,
+    pub window: Duration,
+    pub condition: Condition,
+    pub threshold: f64,
+    pub for_: Duration,
+    pub keep_firing_for: Duration,
+    pub severity: Severity,
+    pub enabled: bool,
+    /// Added to every alert of the rule (for routing and grouping).
+    pub labels: Labels,
+    /// `summary`, `runbook_url`, … shown with the alert and sent with notifications.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The longest `for`, `keep_firing_for` and window a rule may have.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 86400);
+
+impl Rule {
+    /// Checks every field of `draft`, naming the first bad one.
+    pub fn parse(draft: &RuleDraft) -> Result<Rule, AppError> {
+        let name = draft.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::invalid(
+                "name",
+                "give the rule a name of at most 200 characters",
+            ));
+        }
+        let metric = draft.metric.trim().to_string();
+        if !is_metric_name(&metric) {
+            return Err(AppError::invalid(
+                "metric",
+                format!("`{metric}` is not a metric name"),
+            ));
+        }
+        let condition = Condition::parse(&draft.condition).ok_or_else(|| {
+            AppError::invalid(
+                "condition",
+                format!(
+                    "`{}`: expected one of > < == != >= <=",
+                    draft.condition.trim()
+                ),
+            )
+        })?;
+        let threshold: f64 = draft.threshold.trim().parse().map_err(|_| {
+            AppError::invalid(
+                "threshold",
+                format!("`{}` is not a number", draft.threshold.trim()),
+            )
+        })?;
+        if !threshold.is_finite() {
+            return Err(AppError::invalid("threshold", "must be a finite number"));
+        }
+        let duration = |field: &str, text: &str| -> Result<Duration, AppError> {
+            let text = text.trim();
+            if text.is_empty() || text == "0" {
+                return Ok(Duration::ZERO);
+            }
+            if text.starts_with('-') {
+                return Err(AppError::invalid(field, "must not be negative"));
+            }
+            let d = humantime::parse_duration(text)
+                .map_err(|e| AppError::invalid(field, format!("`{text}`: {e} (e.g. 5m, 30s)")))?;
+            if d > MAX_DURATION {
+                return Err(AppError::invalid(field, "must be at most 7 days"));
+            }
+            Ok(d)
+        };
+        let for_ = duration("for", &draft.for_)?;
+        let keep_firing_for = duration("keep_firing_for", &draft.keep_firing_for)?;
+        let reduce = Reduce::parse(&draft.reduce).ok_or_else(|| {
+            AppError::invalid(
+                "reduce",
+                format!(
+                    "`{}`: expected last, avg, min, max, sum or count",
+                    draft.reduce.trim()
+                ),
+            )
+        })?;
+        let window = match duration("window", &draft.window)? {
+            d if d.is_zero() => Duration::from_secs(300),
+            d => d,
+        };
+        let severity = Severity::parse(&draft.severity).ok_or_else(|| {
+            AppError::invalid(
+                "severity",
+                format!(
+                    "`{}`: expected info, warning, error or critical",
+                    draft.severity.trim()
+                ),
+            )
+        })?;
+        let sources: Vec<String> = draft
+            .sources
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = sources.iter().find(|s| !crate::collect::is_source_id(s)) {
+            return Err(AppError::invalid(
+                "sources",
+                format!("`{bad}` is not a source id"),
+            ));
+        }
+        let matchers = draft
+            .matchers
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| {
+                m.parse::<LabelMatcher>()
+                    .map_err(|e| AppError::invalid("matchers", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let labels: Labels = draft.labels.clone();
+        check_sample(&metric, &labels).map_err(|e| AppError::invalid("labels", e))?;
+        for key in draft.annotations.keys() {
+            if !crate::store::query::is_label_name(key) {
+                return Err(AppError::invalid(
+                    "annotations",
+                    format!("`{key}` is not a valid annotation name"),
+                ));
+            }
+        }
+        Ok(Rule {
+            name,
+            description: draft.description.trim().to_string(),
+            metric,
+            sources,
+            matchers,
+            reduce,
+            window,
+            condition,
+            threshold,
+            for_,
+            keep_firing_for,
+            severity,
+            enabled: draft.enabled,
+            labels,
+            annotations: draft.annotations.clone(),
+        })
+    }
+
+    /// The rule as a draft again (what forms and the API show).
+    pub fn to_draft(&self) -> RuleDraft {
+        let text = |d: Duration| {
+            if d.is_zero() {
+                "0".to_string()
+            } else {
+                humantime::format_duration(d).to_string()
+            }
+        };
+        RuleDraft {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            metric: self.metric.clone(),
+            sources: self.sources.clone(),
+            matchers: self.matchers.iter().map(ToString::to_string).collect(),
+            reduce: self.reduce.as_str().to_string(),
+            window: text(self.window),
+            condition: self.condition.as_str().to_string(),
+            threshold: self.threshold.to_string(),
+            for_: text(self.for_),
+            keep_firing_for: text(self.keep_firing_for),
+            severity: self.severity.as_str().to_string(),
+            enabled: self.enabled,
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> RuleDraft {
+        RuleDraft {
+            name: "Slow tools".into(),
+            metric: "response_time_ms".into(),
+            condition: ">".into(),
+            threshold: "250".into(),
+            for_: "5m".into(),
+            severity: "warning".into(),
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_draft_parses_and_round_trips() {
+        let mut d = draft();
+        d.matchers = vec!["tool=~search.*".into()];
+        d.reduce = "avg".into();
+        d.window = "2m".into();
+        d.annotations
+            .insert("runbook_url".into(), "https://runbooks/slow".into());
+        let rule = Rule::parse(&d).unwrap();
+        assert_eq!(rule.condition, Condition::Gt);
+        assert_eq!(rule.for_, Duration::from_secs(300));
+        assert_eq!(rule.window, Duration::from_secs(120));
+        assert_eq!(Rule::parse(&rule.to_draft()).unwrap(), rule);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases: Vec<(fn(&mut RuleDraft), &str)> = vec![
+            (|d| d.name = " ".into(), "name"),
+            (|d| d.metric = "bad metric".into(), "metric"),
+            (|d| d.condition = "=>".into(), "condition"),
+            (|d| d.threshold = "abc".into(), "threshold"),
+            (|d| d.threshold = "NaN".into(), "threshold"),
+            (|d| d.threshold = "inf".into(), "threshold"),
+            (|d| d.for_ = "-5m".into(), "for"),
+            (|d| d.for_ = "soon".into(), "for"),
+            (|d| d.for_ = "30d".into(), "for"),
+            (|d| d.keep_firing_for = "-1s".into(), "keep_firing_for"),
+            (|d| d.severity = "urgent".into(), "severity"),
+            (|d| d.reduce = "median".into(), "reduce"),
+            (|d| d.sources = vec!["no spaces".into()], "sources"),
+            (|d| d.matchers = vec!["zone".into()], "matchers"),
+            (
+                |d| {
+                    d.labels.insert("__reserved".into(), "x".into());
+                },
+                "labels",
+            ),
+            (
+                |d| {
+                    d.annotations.insert("bad key".into(), "x".into());
+                },
+                "annotations",
+            ),
+        ];
+        for (change, field) in cases {
+            let mut d = draft();
+            change(&mut d);
+            match Rule::parse(&d) {
+                Err(AppError::Invalid { field: f, .. }) => assert_eq!(f, field, "{d:?}"),
+                other => panic!("{d:?}: expected an error on {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn conditions_compare_as_written() {
+        let table = [
+            (">", 2.0, true),
+            (">", 1.0, false),
+            ("<", 0.5, true),
+            ("==", 1.0, true),
+            ("!=", 1.0, false),
+            (">=", 1.0, true),
+            ("<=", 1.5, false),
+        ];
+        for (op, value, want) in table {
+            assert_eq!(
+                Condition::parse(op).unwrap().holds(value, 1.0),
+                want,
+                "{value} {op} 1"
+            );
+        }
+        assert!(!Condition::Gt.holds(f64::NAN, 1.0), "NaN never holds");
+    }
+}
