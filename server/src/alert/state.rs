@@ -192,6 +192,10 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    const F: Notice = Notice::Firing;
+    const R: Notice = Notice::Resolved;
+    const FLAP: Notice = Notice::Flapping;
+
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
     }
@@ -216,7 +220,6 @@ mod tests {
 
     #[test]
     fn fires_only_after_the_condition_held_for_the_whole_for_duration() {
-        use Notice::*;
         use Phase::*;
         let timing = Timing {
             for_: secs(60),
@@ -229,9 +232,9 @@ mod tests {
                 (10, true, Pending, &[]),
                 (40, true, Pending, &[]),
                 (69, true, Pending, &[]),
-                (70, true, Firing, &[Firing]),
+                (70, true, Firing, &[F]),
                 (80, true, Firing, &[]),
-                (90, false, Resolved, &[Resolved]),
+                (90, false, Resolved, &[R]),
                 (100, false, Resolved, &[]),
             ],
         );
@@ -241,7 +244,6 @@ mod tests {
 
     #[test]
     fn a_pending_alert_that_recovers_goes_back_to_inactive_silently_and_starts_over() {
-        use Notice::*;
         use Phase::*;
         let timing = Timing {
             for_: secs(30),
@@ -254,7 +256,7 @@ mod tests {
                 (20, false, Inactive, &[]),
                 (25, true, Pending, &[]),
                 (50, true, Pending, &[]),
-                (55, true, Firing, &[Firing]),
+                (55, true, Firing, &[F]),
             ],
         );
         assert_eq!(state.active_since, Some(at(25)), "the for-window restarted");
@@ -262,21 +264,19 @@ mod tests {
 
     #[test]
     fn zero_for_fires_at_once() {
-        use Notice::*;
         use Phase::*;
         run(
             Timing::default(),
             &[
-                (0, true, Firing, &[Firing]),
-                (10, false, Resolved, &[Resolved]),
-                (20, true, Firing, &[Firing]),
+                (0, true, Firing, &[F]),
+                (10, false, Resolved, &[R]),
+                (20, true, Firing, &[F]),
             ],
         );
     }
 
     #[test]
     fn keep_firing_for_rides_out_short_recoveries() {
-        use Notice::*;
         use Phase::*;
         let timing = Timing {
             keep_firing_for: secs(30),
@@ -285,19 +285,18 @@ mod tests {
         run(
             timing,
             &[
-                (0, true, Firing, &[Firing]),
+                (0, true, Firing, &[F]),
                 (10, false, Firing, &[]),
                 (20, true, Firing, &[]),
                 (40, false, Firing, &[]),
                 (49, false, Firing, &[]),
-                (50, false, Resolved, &[Resolved]),
+                (50, false, Resolved, &[R]),
             ],
         );
     }
 
     #[test]
     fn flapping_holds_notices_back_and_reports_the_state_when_calm() {
-        use Notice::*;
         use Phase::*;
         let timing = Timing {
             flap_window: secs(100),
@@ -307,19 +306,19 @@ mod tests {
         let state = run(
             timing,
             &[
-                (0, true, Firing, &[Firing]),
-                (10, false, Resolved, &[Resolved]),
-                (20, true, Firing, &[Firing]),
+                (0, true, Firing, &[F]),
+                (10, false, Resolved, &[R]),
+                (20, true, Firing, &[F]),
                 // The fourth change inside 100 s: one flapping notice instead of this Resolved.
-                (30, false, Resolved, &[Flapping]),
+                (30, false, Resolved, &[FLAP]),
                 (40, true, Firing, &[]),
                 (50, false, Resolved, &[]),
                 (60, true, Firing, &[]),
                 // Changes at 40, 50, 60 remain within the window: still flapping.
                 (139, true, Firing, &[]),
                 // Only the change at 60 remains (at most threshold / 2): calm, and the alert is firing.
-                (155, true, Firing, &[Firing]),
-                (160, false, Resolved, &[Resolved]),
+                (155, true, Firing, &[F]),
+                (160, false, Resolved, &[R]),
             ],
         );
         assert!(!state.flapping);
@@ -327,7 +326,6 @@ mod tests {
 
     #[test]
     fn a_resolved_alert_that_holds_again_waits_for_its_for_duration_anew() {
-        use Notice::*;
         use Phase::*;
         let timing = Timing {
             for_: secs(20),
@@ -337,10 +335,10 @@ mod tests {
             timing,
             &[
                 (0, true, Pending, &[]),
-                (20, true, Firing, &[Firing]),
-                (30, false, Resolved, &[Resolved]),
+                (20, true, Firing, &[F]),
+                (30, false, Resolved, &[R]),
                 (40, true, Pending, &[]),
-                (60, true, Firing, &[Firing]),
+                (60, true, Firing, &[F]),
             ],
         );
         assert_eq!(state.firing_since, Some(at(60)));
