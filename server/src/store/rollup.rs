@@ -55,55 +55,82 @@ impl Tier {
 impl Store {
     /// Folds every pending time range into the rollup tiers. Returns how many pending ranges were folded.
     pub async fn roll_up(&self) -> anyhow::Result<usize> {
-        let mut tx = self.pool.begin().await?;
-        // One job at a time, also across mcpulse processes sharing the database.
-        sqlx::query("SELECT pg_advisory_xact_lock(7415002)")
-            .execute(&mut *tx)
-            .await?;
-        let pending: Vec<(DateTime<Utc>, DateTime<Utc>)> =
-            sqlx::query_as("DELETE FROM rollup_pending RETURNING from_ts, to_ts")
-                .fetch_all(&mut *tx)
-                .await
-                .context("reading pending rollup ranges")?;
-        if pending.is_empty() {
-            return Ok(0);
-        }
         let minute = TimeDelta::minutes(1);
-        let hour = TimeDelta::hours(1);
-        for (from, to) in merge(&pending, minute)? {
-            let days: HashSet<_> = days_between(from, to).collect();
-            self.ensure_partitions(ROLLUP_1M, days.clone()).await?;
-            self.ensure_partitions(ROLLUP_1H, days).await?;
-            sqlx::query(
-                "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
-                 SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value), sum(value),
-                        count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
-                 FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
-                 ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-                    sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
-            )
-            .bind(from)
-            .bind(to)
-            .execute(&mut *tx)
-            .await
-            .context("rolling samples up into minutes")?;
-            let (hour_from, hour_to) = (from.duration_trunc(hour)?, ceil(to, hour)?);
-            sqlx::query(
-                "INSERT INTO rollup_1h (series_id, bucket, min, max, sum, count, last, last_ts)
-                 SELECT series_id, date_bin('1 hour', bucket, 'epoch'::timestamptz), min(min), max(max), sum(sum),
-                        sum(count), (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)
-                 FROM rollup_1m WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2
-                 ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-                    sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
-            )
-            .bind(hour_from)
-            .bind(hour_to)
-            .execute(&mut *tx)
-            .await
-            .context("rolling minutes up into hours")?;
+        loop {
+            // Partitions first, outside the folding transaction: creating one waits for every transaction that
+            // holds the parent table, and the folding transaction would be one of them.
+            let peek: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+                sqlx::query_as("SELECT from_ts, to_ts FROM rollup_pending")
+                    .fetch_all(&self.pool)
+                    .await
+                    .context("reading pending rollup ranges")?;
+            if peek.is_empty() {
+                return Ok(0);
+            }
+            let ready = touched_days(&merge(&peek, minute)?);
+            self.ensure_partitions(ROLLUP_1M, ready.clone()).await?;
+            self.ensure_partitions(ROLLUP_1H, ready.clone()).await?;
+
+            let mut tx = self.pool.begin().await?;
+            // One job at a time, also across mcpulse processes sharing the database.
+            sqlx::query("SELECT pg_advisory_xact_lock(7415002)")
+                .execute(&mut *tx)
+                .await?;
+            let pending: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+                sqlx::query_as("DELETE FROM rollup_pending RETURNING from_ts, to_ts")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .context("taking pending rollup ranges")?;
+            let ranges = merge(&pending, minute)?;
+            if !touched_days(&ranges).is_subset(&ready) {
+                // A batch for another day arrived meanwhile: make its partitions first.
+                tx.rollback().await?;
+                continue;
+            }
+            for (from, to) in &ranges {
+                self.fold(&mut tx, *from, *to).await?;
+            }
+            tx.commit().await?;
+            return Ok(pending.len());
         }
-        tx.commit().await?;
-        Ok(pending.len())
+    }
+
+    /// Recomputes the minute rows of `[from, to)` from samples and the hour rows around them from minutes.
+    async fn fold(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let hour = TimeDelta::hours(1);
+        sqlx::query(
+            "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
+             SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value), sum(value),
+                    count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
+             FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
+             ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+                sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut **tx)
+        .await
+        .context("rolling samples up into minutes")?;
+        let (hour_from, hour_to) = (from.duration_trunc(hour)?, ceil(to, hour)?);
+        sqlx::query(
+            "INSERT INTO rollup_1h (series_id, bucket, min, max, sum, count, last, last_ts)
+             SELECT series_id, date_bin('1 hour', bucket, 'epoch'::timestamptz), min(min), max(max), sum(sum),
+                    sum(count), (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)
+             FROM rollup_1m WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2
+             ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+                sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+        )
+        .bind(hour_from)
+        .bind(hour_to)
+        .execute(&mut **tx)
+        .await
+        .context("rolling minutes up into hours")?;
+        Ok(())
     }
 
     /// The earliest time whose samples may not be in the rollup tiers yet (`None`: all are).
@@ -140,6 +167,19 @@ fn merge(
 fn ceil(t: DateTime<Utc>, unit: TimeDelta) -> anyhow::Result<DateTime<Utc>> {
     let down = t.duration_trunc(unit)?;
     Ok(if down == t { t } else { down + unit })
+}
+
+/// Every UTC day that the ranges touch, widened to whole hours (the hour rows of a range's ends are recomputed).
+fn touched_days(ranges: &[(DateTime<Utc>, DateTime<Utc>)]) -> HashSet<chrono::NaiveDate> {
+    let hour = TimeDelta::hours(1);
+    ranges
+        .iter()
+        .flat_map(|(from, to)| {
+            let from = from.duration_trunc(hour).unwrap_or(*from);
+            let to = ceil(*to, hour).unwrap_or(*to);
+            days_between(from, to)
+        })
+        .collect()
 }
 
 /// Every UTC day that `[from, to)` touches.

@@ -330,3 +330,29 @@ async fn rollups_outlive_raw_samples_and_go_with_their_own_retention() {
     db.close().await;
     drop_database(&name).await;
 }
+
+#[tokio::test]
+async fn the_rollup_job_folds_ranges_of_several_new_days_at_once() {
+    let (db, name) = open().await;
+    let store = Store::new(db.pool.clone());
+    for days in [3, 2, 1] {
+        store
+            .write(&samples("spread", 10, Utc::now() - Days::days(days)))
+            .await
+            .unwrap();
+    }
+    // Partitions of each day are made before the folding transaction takes the tables (it used to wait for
+    // itself when a second day's partition was missing).
+    let folded = tokio::time::timeout(Duration::from_secs(30), store.roll_up())
+        .await
+        .expect("the rollup job finishes")
+        .unwrap();
+    assert_eq!(folded, 3);
+    let minutes: i64 = sqlx::query_scalar("SELECT sum(count)::bigint FROM rollup_1m")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(minutes, 30, "every sample is in the minute rollups");
+    db.close().await;
+    drop_database(&name).await;
+}
