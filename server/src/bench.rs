@@ -319,16 +319,21 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     store.roll_up().await?;
     sqlx::query("ANALYZE").execute(&pool).await?;
 
-    let sql = "SELECT s.id, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
+    let per_series = "SELECT s.id, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
+               FROM samples x JOIN series s ON s.id = x.series_id
+               WHERE s.metric = 'bench_query' AND x.ts >= $2 AND x.ts < $3 GROUP BY 1, 2 ORDER BY 1, 2";
+    let one_line = "SELECT 0::bigint, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
                FROM samples x JOIN series s ON s.id = x.series_id
                WHERE s.metric = 'bench_query' AND x.ts >= $2 AND x.ts < $3 GROUP BY 1, 2 ORDER BY 1, 2";
     let pct = |v: &[Duration], p: f64| {
         v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
     };
     let mut raw_p50 = 0.0;
-    for resolution in ["raw", "auto"] {
+    // Every series (the engine's overhead, then as users get it), and the one averaged line a dashboard panel shows.
+    for (resolution, group_by) in [("raw", "series"), ("auto", "series"), ("auto", "")] {
+        let sql = if group_by.is_empty() { one_line } else { per_series };
         let api = format!(
-            "{base}/api/timeseries?metric=bench_query&start={}&end={}&aggregator=avg&group_by=series&max_points={}&resolution={resolution}",
+            "{base}/api/timeseries?metric=bench_query&start={}&end={}&aggregator=avg&group_by={group_by}&max_points={}&resolution={resolution}",
             start.timestamp(),
             end.timestamp(),
             bench.buckets
@@ -367,7 +372,7 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
             );
             if run == 0 {
                 println!(
-                    "\n  resolution={resolution}: step {} s, {} points per answer, served from `{}`",
+                    "\n  resolution={resolution}, group_by={group_by:?}: step {} s, {} points per answer, served from `{}`",
                     body.step_ms / 1000,
                     points_seen,
                     body.resolution
@@ -395,11 +400,13 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
         if resolution == "raw" {
             raw_p50 = pct(&api_times, 0.5);
             println!("  ratio (p50)         : {ratio:.2}x  (target <= 1.20x)");
-        } else {
+        } else if group_by == "series" {
             println!(
                 "  ratio (p50)         : {ratio:.2}x bare SQL, {:.2}x the raw API path  (target: p95 <= 25 ms)",
                 pct(&api_times, 0.5) / raw_p50
             );
+        } else {
+            println!("  ratio (p50)         : {ratio:.2}x bare SQL  (target: p95 <= 25 ms)");
         }
     }
 
