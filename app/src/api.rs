@@ -372,3 +372,49 @@ pub async fn list_alerts() -> Result<Vec<crate::types::AlertInfo>, AppError> {
         .await,
     )
 }
+
+/// Admin: every contact point (URLs redacted) with its queue.
+#[server(prefix = "/api/fn", endpoint = "contact_points")]
+pub async fn list_contact_points() -> Result<Vec<crate::types::ContactPointInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.contact_points().await
+        }
+        .await,
+    )
+}
+
+/// Admin: checks and stores a contact point (an internal URL is refused unless allow-listed).
+#[server(prefix = "/api/fn", endpoint = "contact_point_create")]
+pub async fn create_contact_point(
+    contact_point: crate::types::ContactPointDraft,
+) -> Result<crate::types::ContactPointInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?
+                .create_contact_point(&contact_point, &admin.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Admin: deletes a contact point and its queue.
+#[server(prefix = "/api/fn", endpoint = "contact_point_delete")]
+pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.delete_contact_point(id).await
+        }
+        .await,
+    )
+}

@@ -7,8 +7,9 @@
 
 use crate::error::AppError;
 use crate::types::{
-    AlertInfo, CreatedToken, CurrentValue, QueryRequest, QueryResult, Role, RuleDraft, RuleInfo,
-    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue, QueryRequest,
+    QueryResult, Role, RuleDraft, RuleInfo, SourceDefinition, SourceStatus, SourceTestResult,
+    TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -83,6 +84,14 @@ pub trait Engine: Send + Sync + 'static {
     async fn delete_rule(&self, id: i64) -> Result<(), AppError>;
     /// Alerts that are pending, firing or resolved.
     async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError>;
+    /// Contact points, URLs redacted.
+    async fn contact_points(&self) -> Result<Vec<ContactPointInfo>, AppError>;
+    async fn create_contact_point(
+        &self,
+        draft: &ContactPointDraft,
+        by: &str,
+    ) -> Result<ContactPointInfo, AppError>;
+    async fn delete_contact_point(&self, id: i64) -> Result<(), AppError>;
 }
 
 pub type SharedEngine = Arc<dyn Engine>;

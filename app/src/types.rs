@@ -456,3 +456,43 @@ pub struct AlertInfo {
     pub resolved_at: Option<DateTime<Utc>>,
     pub flapping: bool,
 }
+
+/// A contact point as forms and the REST API write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContactPointDraft {
+    pub name: String,
+    /// console, webhook (Alertmanager's webhook format), slack (incoming webhook) or logstash (JSON over HTTP).
+    pub kind: String,
+    /// For webhook, slack and logstash: where to POST.
+    pub url: String,
+    /// The least severity it receives: info (default), warning, error or critical.
+    pub min_severity: String,
+    pub enabled: bool,
+}
+
+impl Default for ContactPointDraft {
+    fn default() -> Self {
+        ContactPointDraft {
+            name: String::new(),
+            kind: "webhook".into(),
+            url: String::new(),
+            min_severity: "info".into(),
+            enabled: true,
+        }
+    }
+}
+
+/// A stored contact point; its URL is shown redacted (scheme and host only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactPointInfo {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub min_severity: String,
+    pub enabled: bool,
+    /// Notices waiting for delivery (retrying included), and given up on.
+    pub queued: i64,
+    pub failed: i64,
+}

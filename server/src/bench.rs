@@ -331,7 +331,11 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     let mut raw_p50 = 0.0;
     // Every series (the engine's overhead, then as users get it), and the one averaged line a dashboard panel shows.
     for (resolution, group_by) in [("raw", "series"), ("auto", "series"), ("auto", "")] {
-        let sql = if group_by.is_empty() { one_line } else { per_series };
+        let sql = if group_by.is_empty() {
+            one_line
+        } else {
+            per_series
+        };
         let api = format!(
             "{base}/api/timeseries?metric=bench_query&start={}&end={}&aggregator=avg&group_by={group_by}&max_points={}&resolution={resolution}",
             start.timestamp(),

@@ -9,8 +9,9 @@ use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
-    AlertInfo, CreatedToken, CurrentValue, QueryRequest, QueryResult, RuleDraft, RuleInfo,
-    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue, QueryRequest,
+    QueryResult, RuleDraft, RuleInfo, SourceDefinition, SourceStatus, SourceTestResult, TokenInfo,
+    UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -178,5 +179,21 @@ impl Engine for EngineImpl {
 
     async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError> {
         self.alerting.alerts().await
+    }
+
+    async fn contact_points(&self) -> Result<Vec<ContactPointInfo>, AppError> {
+        self.alerting.contact_points.list().await
+    }
+
+    async fn create_contact_point(
+        &self,
+        draft: &ContactPointDraft,
+        by: &str,
+    ) -> Result<ContactPointInfo, AppError> {
+        self.alerting.contact_points.create(draft, by).await
+    }
+
+    async fn delete_contact_point(&self, id: i64) -> Result<(), AppError> {
+        self.alerting.contact_points.delete(id).await
     }
 }

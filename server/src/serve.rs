@@ -50,7 +50,10 @@ pub async fn start(
     )?;
     let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
     sources.start(&config.sources).await?;
-    let alerting = Arc::new(crate::alert::Alerting::new(pool.clone()));
+    let alerting = Arc::new(crate::alert::Alerting::new(
+        pool.clone(),
+        crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
+    )?);
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),
         store: store.clone(),
@@ -79,6 +82,7 @@ pub async fn start(
         spawn_session_cleanup(pool, tasks.clone()),
     ];
     if config.alerts_enabled {
+        background.push(tokio::spawn(alerting.dispatcher.clone().run(tasks.clone())));
         background.push(spawn_alerting(
             alerting,
             config.alerts_interval,

@@ -3,8 +3,10 @@
 //! series from storage (the latest value, or a reduction over the rule's window), steps the state machine of
 //! `state.rs` for each series with the evaluation time, and writes the changed states and their history
 //! (`alert_states`, `alert_events`) in one transaction before anything is announced. Alerts leave through
-//! [`Alerting::alerts`] (`GET /api/alerts`, the UI) and as notices, logged to the console today.
+//! [`Alerting::alerts`] (`GET /api/alerts`, the UI) and as notices, which enter the outbox in that same
+//! transaction and are delivered by `notify.rs`.
 
+pub mod notify;
 pub mod rule;
 pub mod state;
 
@@ -22,6 +24,8 @@ use std::time::Duration;
 
 pub struct Alerting {
     pool: PgPool,
+    pub contact_points: notify::ContactPoints,
+    pub dispatcher: std::sync::Arc<notify::Dispatcher>,
 }
 
 /// One rule's series observed in an evaluation: its id and the value compared with the threshold.
@@ -39,8 +43,12 @@ pub struct Evaluated {
 }
 
 impl Alerting {
-    pub fn new(pool: PgPool) -> Self {
-        Alerting { pool }
+    pub fn new(pool: PgPool, allowed: notify::AllowList) -> anyhow::Result<Self> {
+        Ok(Alerting {
+            contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
+            dispatcher: notify::Dispatcher::new(pool.clone(), allowed)?,
+            pool,
+        })
     }
 
     /// Checks and stores a new rule.
@@ -228,18 +236,41 @@ impl Alerting {
                     .execute(&mut *tx)
                     .await?;
                 }
+                if notices.is_empty() {
+                    continue;
+                }
+                let (source, metric, labels): (String, String, String) =
+                    sqlx::query_as("SELECT source, metric, labels::text FROM series WHERE id = $1")
+                        .bind(series_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 for notice in &notices {
                     figures.notices += 1;
-                    tracing::warn!(
-                        target: "mcpulse::alert",
-                        rule = %rule.name, severity = %rule.severity, notice = notice_name(notice),
-                        series = series_id, value = ?value, threshold = rule.threshold,
-                        condition = rule.condition.as_str(), "alert {}", notice_name(notice)
-                    );
+                    tracing::info!(rule = %rule.name, severity = %rule.severity, notice = notice_name(notice),
+                        source = %source, metric = %metric, value = ?value, "alert notice");
+                    notify::enqueue(
+                        &mut tx,
+                        &notify::Notification {
+                            rule_id: info.id,
+                            rule,
+                            series_id: *series_id,
+                            source: source.clone(),
+                            metric: metric.clone(),
+                            series_labels: serde_json::from_str(&labels).unwrap_or_default(),
+                            notice: *notice,
+                            state,
+                            value,
+                            at: now,
+                        },
+                    )
+                    .await?;
                 }
             }
         }
         tx.commit().await?;
+        if figures.notices > 0 {
+            self.dispatcher.wake.notify_one();
+        }
         Ok(figures)
     }
 
@@ -367,11 +398,7 @@ struct RuleRow {
 }
 
 fn notice_name(notice: &Notice) -> &'static str {
-    match notice {
-        Notice::Firing => "firing",
-        Notice::Resolved => "resolved",
-        Notice::Flapping => "flapping",
-    }
+    notify::notice_name(*notice)
 }
 
 /// A rule's fields as `$1`…`$15` in the column order of `alert_rules`, then `tail`.

@@ -9,7 +9,7 @@ use crate::collect::push;
 use crate::http::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
-use app::types::{Role, RuleDraft, SourceDefinition};
+use app::types::{ContactPointDraft, Role, RuleDraft, SourceDefinition};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -35,6 +35,9 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/rules", Role::Editor),
     ("PUT", "/api/rules/{id}", Role::Editor),
     ("DELETE", "/api/rules/{id}", Role::Editor),
+    ("GET", "/api/contact-points", Role::Admin),
+    ("POST", "/api/contact-points", Role::Admin),
+    ("DELETE", "/api/contact-points/{id}", Role::Admin),
     ("GET", "/api/users", Role::Admin),
     ("GET", "/ws", Role::Viewer),
 ];
@@ -53,6 +56,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/alerts", get(alerts))
         .route("/api/rules", get(rules).post(create_rule))
         .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
+        .route(
+            "/api/contact-points",
+            get(contact_points).post(create_contact_point),
+        )
+        .route(
+            "/api/contact-points/{id}",
+            axum::routing::delete(delete_contact_point),
+        )
         .route("/api/users", get(users))
         .route("/ws", get(live_socket))
         .route("/metrics", get(prometheus_metrics))
@@ -324,6 +335,42 @@ async fn delete_rule(
     authorize(&session, state.engine.as_ref(), Role::Editor).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     state.engine.delete_rule(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/contact-points` (admin): contact points with their queues; URLs redacted.
+async fn contact_points(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    Ok(Json(json!({ "contact_points": state.engine.contact_points().await? })).into_response())
+}
+
+/// `POST /api/contact-points` (admin): creates one from a JSON [`ContactPointDraft`]; 201.
+async fn create_contact_point(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<ContactPointDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let point = state
+        .engine
+        .create_contact_point(&draft, &admin.username)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "contact_point": point }))).into_response())
+}
+
+/// `DELETE /api/contact-points/{id}` (admin): deletes one with its queue; 204.
+async fn delete_contact_point(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    state.engine.delete_contact_point(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -84,6 +84,20 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         Access::Min(Role::Editor),
         &[("id", "1")],
     ),
+    ("/api/fn/contact_points", Access::Min(Role::Admin), &[]),
+    (
+        "/api/fn/contact_point_create",
+        Access::Min(Role::Admin),
+        &[
+            ("contact_point[name]", "acc"),
+            ("contact_point[kind]", "console"),
+        ],
+    ),
+    (
+        "/api/fn/contact_point_delete",
+        Access::Min(Role::Admin),
+        &[("id", "1")],
+    ),
     // Source `acc` is created by the admin's first call, changed, tried and deleted by the next ones.
     (
         "/api/fn/source_create",
@@ -131,13 +145,16 @@ async fn request(
     path: &str,
 ) -> reqwest::Response {
     let rules = path.starts_with("/api/rules");
+    let contact_points = path.starts_with("/api/contact-points");
     // Each test has its own database: the first rule created is rule 1.
-    let id = if rules { "1" } else { "acc" };
+    let id = if rules || contact_points { "1" } else { "acc" };
     let url = format!("{}{}", app.base, path.replace("{id}", id));
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = client.request(method.clone(), url);
     if method == reqwest::Method::POST || method == reqwest::Method::PUT {
-        req = req.json(&if rules {
+        req = req.json(&if contact_points {
+            serde_json::json!({ "name": "acc", "kind": "console" })
+        } else if rules {
             serde_json::json!({ "name": "acc rule", "metric": "up", "condition": "<", "threshold": "1" })
         } else {
             serde_json::json!({

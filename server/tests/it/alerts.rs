@@ -154,3 +154,149 @@ async fn a_threshold_crossing_fires_after_for_resolves_and_survives_a_restart() 
     );
     app.stop().await;
 }
+
+/// An HTTP receiver started by the test: records every POST (path, idempotency key, JSON body) and answers 500
+/// to the first `failures` posts on `/hook`.
+struct Receiver {
+    url: String,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value, u16)>>>,
+}
+
+async fn receiver(failures: usize) -> Receiver {
+    use axum::extract::{Path, State};
+    use axum::http::HeaderMap;
+    type Posts = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value, u16)>>>;
+    let posts: Posts = Default::default();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/{path}",
+            axum::routing::post(
+                move |State(posts): State<Posts>, Path(path): Path<String>, headers: HeaderMap, body: String| {
+                    let failed = failed.clone();
+                    async move {
+                        let key = headers
+                            .get("idempotency-key")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        let status = if path == "hook"
+                            && failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures
+                        {
+                            500
+                        } else {
+                            200
+                        };
+                        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+                        posts.lock().unwrap().push((path, key, json, status));
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    }
+                },
+            ),
+        )
+        .with_state(posts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, posts }
+}
+
+#[tokio::test]
+async fn notifications_reach_real_receivers_once_through_retries() {
+    let hook = receiver(2).await;
+    let app = spawn_app_with(&[
+        ("MCPULSE_ALERTS_INTERVAL", "1s"),
+        ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+    ])
+    .await;
+    app.add_user("boss", Role::Admin).await;
+    let client = app.signed_in("boss").await;
+    push(&app, 20.0).await;
+
+    let create = |body: Value| {
+        let client = client.clone();
+        let url = format!("{}/api/contact-points", app.base);
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    // Internal addresses are refused unless allow-listed (only 127.0.0.1 is here).
+    let res = create(json!({ "name": "internal", "kind": "webhook", "url": "http://10.1.2.3/hook" })).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = create(json!({ "name": "ops webhook", "kind": "webhook", "url": format!("{}/hook", hook.url) })).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = create(json!({ "name": "ops slack", "kind": "slack", "url": format!("{}/slack", hook.url), "min_severity": "error" })).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let listed: Value = app.get(&client, "/api/contact-points").await.json().await.unwrap();
+    assert!(
+        !listed.to_string().contains("/hook"),
+        "URLs are redacted: {listed}"
+    );
+
+    let rule = json!({
+        "name": "Slow lookups", "metric": "tool_latency_ms", "condition": ">", "threshold": "100",
+        "severity": "critical", "annotations": { "summary": "lookup is slow" }
+    });
+    let res = client
+        .post(format!("{}/api/rules", app.base))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    push(&app, 250.0).await;
+
+    // Two 500s, then delivered: three posts with one idempotency key, and no more after the success.
+    let delivered = || {
+        hook.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _, status)| p == "hook" && *status == 200)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let firing = eventually(Duration::from_secs(20), "the webhook delivery", || async {
+        delivered().into_iter().next()
+    })
+    .await;
+    let body = &firing.2;
+    assert_eq!(body["version"], "4", "Alertmanager webhook format: {body}");
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "Slow lookups");
+    assert_eq!(body["alerts"][0]["labels"]["tool"], "lookup");
+    assert_eq!(body["alerts"][0]["annotations"]["summary"], "lookup is slow");
+    let slack = eventually(Duration::from_secs(10), "the Slack message", || async {
+        hook.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, ..)| p == "slack")
+            .cloned()
+    })
+    .await;
+    assert!(
+        slack.2["text"].as_str().unwrap().contains("FIRING"),
+        "{:?}",
+        slack.2
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let hook_posts: Vec<_> = hook
+        .posts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, ..)| p == "hook")
+        .cloned()
+        .collect();
+    assert_eq!(hook_posts.len(), 3, "two failures, one success: {hook_posts:?}");
+    assert!(
+        hook_posts.iter().all(|(_, key, ..)| *key == firing.1 && !key.is_empty()),
+        "one idempotency key"
+    );
+
+    push(&app, 30.0).await;
+    eventually(Duration::from_secs(20), "the resolved notification", || async {
+        delivered().into_iter().find(|(_, _, b, _)| b["status"] == "resolved")
+    })
+    .await;
+    app.stop().await;
+}

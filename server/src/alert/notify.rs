@@ -1,0 +1,646 @@
+//! Notifications. Contact points (console, webhook, Slack, Logstash) are checked from a [`ContactPointDraft`] and
+//! stored in `contact_points`. A notice of the evaluator enters the outbox through [`enqueue`], in the evaluator's
+//! own transaction: one row per contact point whose `min_severity` the rule reaches, holding the finished payload
+//! and an idempotency key. The [`Dispatcher`] leaves with them: per contact point, in order, concurrently across
+//! contact points (a slow receiver delays no one else), each POST under a timeout, with capped exponential backoff
+//! and jitter on 5xx, 429, timeouts and connection errors, and no retry on other 4xx. Outgoing addresses are
+//! checked against loopback, private and link-local ranges unless allow-listed (`alerts.allowed_hosts`), and
+//! redirects are not followed. URLs are secrets: shown redacted, never logged whole.
+
+use super::rule::{Rule, Severity};
+use super::state::{AlertState, Notice};
+use app::error::AppError;
+use app::types::{ContactPointDraft, ContactPointInfo};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::{PgPool, Postgres};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Console,
+    Webhook,
+    Slack,
+    Logstash,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s.trim() {
+            "console" => Kind::Console,
+            "webhook" => Kind::Webhook,
+            "slack" => Kind::Slack,
+            "logstash" => Kind::Logstash,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Console => "console",
+            Kind::Webhook => "webhook",
+            Kind::Slack => "slack",
+            Kind::Logstash => "logstash",
+        }
+    }
+}
+
+/// Hosts (names or addresses) an admin allows despite being loopback, private or link-local.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList(pub Vec<String>);
+
+impl AllowList {
+    fn allows(&self, host: &str) -> bool {
+        self.0.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+/// Whether an address is one outgoing notifications must not reach unless allow-listed.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64.0.0/10
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link-local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Checks that `url` may be posted to: http(s), and every address its host resolves to is public or the host is
+/// allow-listed.
+async fn check_target(url: &url::Url, allowed: &AllowList) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "scheme must be http or https, not `{}`",
+            url.scheme()
+        ));
+    }
+    let host = url.host_str().ok_or("the URL has no host")?;
+    if allowed.allows(host.trim_matches(|c| c == '[' || c == ']')) {
+        return Ok(());
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs = tokio::net::lookup_host((host.trim_matches(|c| c == '[' || c == ']'), port))
+        .await
+        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?;
+    for addr in addrs {
+        if is_internal(addr.ip()) {
+            return Err(format!(
+                "`{host}` is an internal address ({}); an admin may allow it in alerts.allowed_hosts",
+                addr.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `scheme://host/…`: enough to recognise a URL without revealing its secret path or query.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}/…",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "…".into(),
+    }
+}
+
+/// The contact points' store and the outbox's producer side.
+pub struct ContactPoints {
+    pool: PgPool,
+    allowed: AllowList,
+}
+
+impl ContactPoints {
+    pub fn new(pool: PgPool, allowed: AllowList) -> Self {
+        ContactPoints { pool, allowed }
+    }
+
+    pub async fn create(
+        &self,
+        draft: &ContactPointDraft,
+        by: &str,
+    ) -> Result<ContactPointInfo, AppError> {
+        let name = draft.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::invalid(
+                "name",
+                "give it a name of at most 200 characters",
+            ));
+        }
+        let kind = Kind::parse(&draft.kind).ok_or_else(|| {
+            AppError::invalid("kind", "expected console, webhook, slack or logstash")
+        })?;
+        let severity = Severity::parse(&draft.min_severity).ok_or_else(|| {
+            AppError::invalid("min_severity", "expected info, warning, error or critical")
+        })?;
+        let settings = match kind {
+            Kind::Console => json!({}),
+            _ => {
+                let url = url::Url::parse(draft.url.trim())
+                    .map_err(|e| AppError::invalid("url", format!("not a URL: {e}")))?;
+                check_target(&url, &self.allowed)
+                    .await
+                    .map_err(|e| AppError::invalid("url", e))?;
+                json!({ "url": url.as_str() })
+            }
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by)
+             VALUES ($1, $2, $3::jsonb, $4, $5, $6) RETURNING id",
+        )
+        .bind(name)
+        .bind(kind.as_str())
+        .bind(settings.to_string())
+        .bind(severity.as_str())
+        .bind(draft.enabled)
+        .bind(by)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => AppError::invalid(
+                "name",
+                format!("a contact point named `{name}` exists already"),
+            ),
+            _ => AppError::internal(e),
+        })?;
+        self.list()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(AppError::NotFound)
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<(), AppError> {
+        let done = sqlx::query("DELETE FROM contact_points WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(AppError::internal)?;
+        if done.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Every contact point, URLs redacted, with its queue's size.
+    pub async fn list(&self) -> Result<Vec<ContactPointInfo>, AppError> {
+        let rows: Vec<(i64, String, String, String, String, bool, i64, i64)> = sqlx::query_as(
+            "SELECT c.id, c.name, c.kind, coalesce(c.settings->>'url', ''), c.min_severity, c.enabled,
+                    count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
+                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL)
+             FROM contact_points c LEFT JOIN outbox o ON o.contact_point_id = c.id
+             GROUP BY c.id ORDER BY lower(c.name)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ContactPointInfo {
+                id: r.0,
+                name: r.1,
+                kind: r.2,
+                url: if r.3.is_empty() {
+                    String::new()
+                } else {
+                    redact(&r.3)
+                },
+                min_severity: r.4,
+                enabled: r.5,
+                queued: r.6,
+                failed: r.7,
+            })
+            .collect())
+    }
+}
+
+/// What the outbox needs to know about one notice.
+pub struct Notification<'a> {
+    pub rule_id: i64,
+    pub rule: &'a Rule,
+    pub series_id: i64,
+    pub source: String,
+    pub metric: String,
+    pub series_labels: BTreeMap<String, String>,
+    pub notice: Notice,
+    pub state: &'a AlertState,
+    pub value: Option<f64>,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes one outbox row per enabled contact point that takes the rule's severity, in the caller's transaction.
+/// Returns how many.
+pub async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    n: &Notification<'_>,
+) -> anyhow::Result<u64> {
+    let points: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, name, kind FROM contact_points WHERE enabled AND
+            array_position(ARRAY['info', 'warning', 'error', 'critical'], min_severity)
+              <= array_position(ARRAY['info', 'warning', 'error', 'critical'], $1)",
+    )
+    .bind(n.rule.severity.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let key = format!(
+        "{}:{}:{}:{}",
+        n.rule_id,
+        n.series_id,
+        notice_name(n.notice),
+        n.at.timestamp_millis()
+    );
+    let mut written = 0;
+    for (id, name, kind) in points {
+        let Some(kind) = Kind::parse(&kind) else {
+            continue;
+        };
+        let payload = payload(kind, &name, n, &key);
+        written += sqlx::query(
+            "INSERT INTO outbox (contact_point_id, idempotency_key, payload) VALUES ($1, $2, $3::jsonb)
+             ON CONFLICT (contact_point_id, idempotency_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&key)
+        .bind(payload.to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(written)
+}
+
+pub fn notice_name(notice: Notice) -> &'static str {
+    match notice {
+        Notice::Firing => "firing",
+        Notice::Resolved => "resolved",
+        Notice::Flapping => "flapping",
+    }
+}
+
+/// The body a contact point of `kind` receives.
+fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value {
+    let status = match n.notice {
+        Notice::Resolved => "resolved",
+        _ => "firing",
+    };
+    let mut labels = n.series_labels.clone();
+    labels.extend(n.rule.labels.clone());
+    labels.insert("alertname".into(), n.rule.name.clone());
+    labels.insert("severity".into(), n.rule.severity.to_string());
+    labels.insert("source".into(), n.source.clone());
+    labels.insert("metric".into(), n.metric.clone());
+    let mut annotations = n.rule.annotations.clone();
+    if !n.rule.description.is_empty() {
+        annotations
+            .entry("description".into())
+            .or_insert_with(|| n.rule.description.clone());
+    }
+    let value = n
+        .value
+        .map(|v| format!("{v}"))
+        .unwrap_or_else(|| "no data".into());
+    let summary = format!(
+        "[{}] {}: {} {} = {} ({} {}){}",
+        if n.notice == Notice::Flapping {
+            "FLAPPING".into()
+        } else {
+            status.to_uppercase()
+        },
+        n.rule.name,
+        n.source,
+        n.metric,
+        value,
+        n.rule.condition.as_str(),
+        n.rule.threshold,
+        if n.notice == Notice::Flapping {
+            "; notifications held back until it calms down"
+        } else {
+            ""
+        }
+    );
+    let starts_at = n
+        .state
+        .firing_since
+        .or(n.state.active_since)
+        .unwrap_or(n.at);
+    match kind {
+        // Alertmanager's webhook format (version 4), so existing receivers work.
+        Kind::Webhook => json!({
+            "version": "4",
+            "groupKey": format!("{{}}:{{alertname=\"{}\"}}", n.rule.name),
+            "status": status,
+            "receiver": receiver,
+            "groupLabels": { "alertname": n.rule.name },
+            "commonLabels": labels,
+            "commonAnnotations": annotations,
+            "externalURL": "",
+            "truncatedAlerts": 0,
+            "idempotencyKey": key,
+            "alerts": [{
+                "status": status,
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": starts_at.to_rfc3339(),
+                "endsAt": n.state.resolved_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                "generatorURL": "",
+                "fingerprint": format!("{:016x}", fingerprint(n.rule_id, n.series_id)),
+                "flapping": n.notice == Notice::Flapping,
+            }],
+        }),
+        Kind::Slack => json!({ "text": summary }),
+        Kind::Logstash | Kind::Console => json!({
+            "@timestamp": n.at.to_rfc3339(),
+            "message": summary,
+            "notice": notice_name(n.notice),
+            "status": status,
+            "alertname": n.rule.name,
+            "severity": n.rule.severity.as_str(),
+            "source": n.source,
+            "metric": n.metric,
+            "value": n.value,
+            "threshold": n.rule.threshold,
+            "condition": n.rule.condition.as_str(),
+            "labels": labels,
+            "annotations": annotations,
+            "idempotency_key": key,
+        }),
+    }
+}
+
+fn fingerprint(rule_id: i64, series_id: i64) -> u64 {
+    // FNV-1a over the two ids: stable across processes and versions.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in rule_id
+        .to_le_bytes()
+        .iter()
+        .chain(series_id.to_le_bytes().iter())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The outbox's consumer: delivers due rows, per contact point in order, with retries.
+pub struct Dispatcher {
+    pool: PgPool,
+    client: reqwest::Client,
+    allowed: AllowList,
+    /// Rung after an evaluation wrote to the outbox, so delivery does not wait for the next tick.
+    pub wake: tokio::sync::Notify,
+}
+
+/// The first retry waits this long; each next one twice as long, up to [`RETRY_CAP`], ±20 % jitter.
+pub const RETRY_BASE: Duration = Duration::from_millis(500);
+pub const RETRY_CAP: Duration = Duration::from_secs(300);
+/// How long a receiver may take to answer.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Outcome {
+    Delivered,
+    Retry(String),
+    GiveUp(String),
+}
+
+impl Dispatcher {
+    pub fn new(pool: PgPool, allowed: AllowList) -> anyhow::Result<Arc<Self>> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("mcpulse/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(SEND_TIMEOUT)
+            .build()?;
+        Ok(Arc::new(Dispatcher {
+            pool,
+            client,
+            allowed,
+            wake: tokio::sync::Notify::new(),
+        }))
+    }
+
+    /// Delivers until `stop`: after every wake-up, and at least every second for retries.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::warn!(error = %format!("{e:#}"), "delivering notifications failed");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// One pass: every contact point's due rows, contact points concurrently.
+    pub async fn deliver_due(&self) -> anyhow::Result<()> {
+        let points: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT DISTINCT c.id, c.name, c.kind, coalesce(c.settings->>'url', '') FROM contact_points c
+             JOIN outbox o ON o.contact_point_id = c.id
+             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let work = points
+            .into_iter()
+            .map(|(id, name, kind, url)| self.deliver_queue(id, name, kind, url));
+        for result in futures::future::join_all(work).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// A contact point's due rows, oldest first, stopping at the first that must wait (order is kept).
+    async fn deliver_queue(
+        &self,
+        contact_point: i64,
+        name: String,
+        kind: String,
+        url: String,
+    ) -> anyhow::Result<()> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            // The row stays locked while it is sent: two dispatchers never send it twice at once.
+            let row: Option<(i64, String, String, i32)> = sqlx::query_as(
+                "SELECT id, idempotency_key, payload::text, attempts FROM outbox
+                 WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
+                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(contact_point)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((id, key, payload, attempts)) = row else {
+                return Ok(());
+            };
+            let due: bool =
+                sqlx::query_scalar("SELECT next_attempt_at <= now() FROM outbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if !due {
+                return Ok(());
+            }
+            let outcome = self.send(&kind, &url, &key, &payload).await;
+            match &outcome {
+                Outcome::Delivered => {
+                    sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Outcome::Retry(why) => {
+                    let wait = backoff(attempts as u32);
+                    tracing::warn!(contact_point = %name, attempt = attempts + 1, retry_in = ?wait, error = %why,
+                        "notification not delivered; will retry");
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                            next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(why)
+                    .bind(wait.as_secs_f64())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Outcome::GiveUp(why) => {
+                    tracing::error!(contact_point = %name, error = %why, "notification refused by the receiver; not retried");
+                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = $1")
+                        .bind(id)
+                        .bind(why)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            if matches!(outcome, Outcome::Retry(_)) {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send(&self, kind: &str, url: &str, key: &str, payload: &str) -> Outcome {
+        if kind == "console" {
+            tracing::warn!(target: "mcpulse::alert", notification = %payload, "alert notification");
+            return Outcome::Delivered;
+        }
+        let url = match url::Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return Outcome::GiveUp(format!("bad URL: {e}")),
+        };
+        if let Err(why) = check_target(&url, &self.allowed).await {
+            return Outcome::GiveUp(why);
+        }
+        let shown = redact(url.as_str());
+        let sent = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", key)
+            .body(payload.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(res) if res.status().is_success() => Outcome::Delivered,
+            Ok(res)
+                if res.status().is_server_error()
+                    || res.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+            {
+                Outcome::Retry(format!("{shown} answered {}", res.status()))
+            }
+            Ok(res) => Outcome::GiveUp(format!("{shown} answered {}", res.status())),
+            Err(e) if e.is_timeout() => {
+                Outcome::Retry(format!("{shown} did not answer within {SEND_TIMEOUT:?}"))
+            }
+            Err(e) => Outcome::Retry(format!("{shown}: {}", e.without_url())),
+        }
+    }
+}
+
+/// The wait before retry number `attempts + 1`.
+fn backoff(attempts: u32) -> Duration {
+    let exp = RETRY_BASE.saturating_mul(1u32 << attempts.min(16));
+    let capped = exp.min(RETRY_CAP);
+    capped.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted_to_scheme_and_host() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T000/B000/XXXX?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact("http://127.0.0.1:9000/hook"),
+            "http://127.0.0.1:9000/…"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        for attempts in 0..20 {
+            let wait = backoff(attempts);
+            let nominal = RETRY_BASE
+                .saturating_mul(1 << attempts.min(16))
+                .min(RETRY_CAP);
+            assert!(
+                wait >= nominal.mul_f64(0.8) && wait <= nominal.mul_f64(1.2),
+                "{attempts}: {wait:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_targets_need_the_allow_list() {
+        let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
+        assert!(check_target(&url, &AllowList::default()).await.is_err());
+        assert!(check_target(&url, &AllowList(vec!["127.0.0.1".into()]))
+            .await
+            .is_ok());
+        let ftp = url::Url::parse("ftp://example.com/x").unwrap();
+        assert!(check_target(&ftp, &AllowList::default()).await.is_err());
+    }
+}
