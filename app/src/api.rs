@@ -418,3 +418,63 @@ pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {
         .await,
     )
 }
+
+/// Editor: acknowledges alert (`rule_id`, `series_id`): its repeats stop until it resolves.
+#[server(prefix = "/api/fn", endpoint = "alert_ack")]
+pub async fn acknowledge_alert(rule_id: i64, series_id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?
+                .acknowledge_alert(rule_id, series_id, &editor.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Every silence, newest first.
+#[server(prefix = "/api/fn", endpoint = "silences")]
+pub async fn list_silences() -> Result<Vec<crate::types::SilenceInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.silences().await
+        }
+        .await,
+    )
+}
+
+/// Editor: creates a silence; a bad field answers 422 naming it.
+#[server(prefix = "/api/fn", endpoint = "silence_create")]
+pub async fn create_silence(
+    silence: crate::types::SilenceDraft,
+) -> Result<crate::types::SilenceInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?.create_silence(&silence, &editor.username).await
+        }
+        .await,
+    )
+}
+
+/// Editor: deletes a silence (notices flow again at once).
+#[server(prefix = "/api/fn", endpoint = "silence_delete")]
+pub async fn delete_silence(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Editor).await?;
+            engine()?.delete_silence(id).await
+        }
+        .await,
+    )
+}

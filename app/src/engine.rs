@@ -8,8 +8,8 @@
 use crate::error::AppError;
 use crate::types::{
     AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue, QueryRequest,
-    QueryResult, Role, RuleDraft, RuleInfo, SourceDefinition, SourceStatus, SourceTestResult,
-    TokenInfo, UserInfo,
+    QueryResult, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition,
+    SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -92,6 +92,17 @@ pub trait Engine: Send + Sync + 'static {
         by: &str,
     ) -> Result<ContactPointInfo, AppError>;
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError>;
+    /// Acknowledges a pending or firing alert (its repeats stop until it resolves).
+    async fn acknowledge_alert(
+        &self,
+        rule_id: i64,
+        series_id: i64,
+        by: &str,
+    ) -> Result<(), AppError>;
+    async fn silences(&self) -> Result<Vec<SilenceInfo>, AppError>;
+    async fn create_silence(&self, draft: &SilenceDraft, by: &str)
+        -> Result<SilenceInfo, AppError>;
+    async fn delete_silence(&self, id: i64) -> Result<(), AppError>;
 }
 
 pub type SharedEngine = Arc<dyn Engine>;

@@ -438,6 +438,10 @@ pub struct RuleInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertInfo {
     pub rule_id: i64,
+    /// With `rule_id`, names the alert (e.g. to acknowledge it).
+    pub series_id: i64,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
     pub rule_name: String,
     pub severity: String,
     /// pending, firing or resolved.
@@ -495,4 +499,30 @@ pub struct ContactPointInfo {
     /// Notices waiting for delivery (retrying included), and given up on.
     pub queued: i64,
     pub failed: i64,
+}
+
+/// A silence as forms and the REST API write it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SilenceDraft {
+    /// Label matchers over the alert's labels (series and rule labels plus `alertname`, `severity`, `source`,
+    /// `metric`): `name=value`, `name!=value`, `name=~regex`, `name!~regex`. At least one.
+    pub matchers: Vec<String>,
+    /// RFC 3339; default now.
+    pub starts_at: Option<String>,
+    /// How long it lasts from its start, e.g. `2h`.
+    pub duration: String,
+    pub comment: String,
+}
+
+/// A stored silence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceInfo {
+    pub id: i64,
+    pub matchers: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub comment: String,
+    pub created_by: String,
+    pub active: bool,
 }

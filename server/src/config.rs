@@ -29,6 +29,7 @@ pub struct Config {
     pub rollup_1h_retention: Duration,
     pub alerts_enabled: bool,
     pub alerts_interval: Duration,
+    pub alerts_repeat_interval: Duration,
     /// Hosts notifications may reach although they are loopback, private or link-local.
     pub alerts_allowed_hosts: Vec<String>,
     pub session_ttl: Duration,
@@ -107,6 +108,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "storage.rollup_1h_retention", env: &["MCPULSE_ROLLUP_1H_RETENTION"], default: "400d", doc: "How long per-hour rollups are kept; never less than the minute rollups. Whole months are dropped at once." },
     Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules." },
     Key { path: "alerts.allowed_hosts", env: &["MCPULSE_ALERTS_ALLOWED_HOSTS"], default: "", doc: "Comma-separated hosts (names or addresses) that contact points may reach although they are loopback, private or link-local; all others are refused (SSRF protection)." },
+    Key { path: "alerts.repeat_interval", env: &["MCPULSE_ALERTS_REPEAT_INTERVAL"], default: "4h", doc: "A firing alert that nobody acknowledged is notified again this often (1s–30d)." },
     Key { path: "alerts.interval", env: &["MCPULSE_ALERTS_INTERVAL"], default: "10s", doc: "How often every enabled alert rule is evaluated (1s–1h)." },
     Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
@@ -322,6 +324,9 @@ pub fn from_sources(
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())
                 .collect())
+        }),
+        alerts_repeat_interval: p.get("alerts.repeat_interval", |s| {
+            duration_between(s, Duration::from_secs(1), Duration::from_secs(30 * 86400))
         }),
         alerts_interval: p.get("alerts.interval", |s| {
             duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))

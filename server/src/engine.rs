@@ -10,8 +10,8 @@ use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
     AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue, QueryRequest,
-    QueryResult, RuleDraft, RuleInfo, SourceDefinition, SourceStatus, SourceTestResult, TokenInfo,
-    UserInfo,
+    QueryResult, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition, SourceStatus,
+    SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -195,5 +195,30 @@ impl Engine for EngineImpl {
 
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError> {
         self.alerting.contact_points.delete(id).await
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        rule_id: i64,
+        series_id: i64,
+        by: &str,
+    ) -> Result<(), AppError> {
+        self.alerting.acknowledge(rule_id, series_id, by).await
+    }
+
+    async fn silences(&self) -> Result<Vec<SilenceInfo>, AppError> {
+        self.alerting.silences.list().await
+    }
+
+    async fn create_silence(
+        &self,
+        draft: &SilenceDraft,
+        by: &str,
+    ) -> Result<SilenceInfo, AppError> {
+        self.alerting.silences.create(draft, by).await
+    }
+
+    async fn delete_silence(&self, id: i64) -> Result<(), AppError> {
+        self.alerting.silences.delete(id).await
     }
 }

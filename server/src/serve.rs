@@ -53,6 +53,7 @@ pub async fn start(
     let alerting = Arc::new(crate::alert::Alerting::new(
         pool.clone(),
         crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
+        config.alerts_repeat_interval,
     )?);
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),

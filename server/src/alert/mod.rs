@@ -8,6 +8,7 @@
 
 pub mod notify;
 pub mod rule;
+pub mod silence;
 pub mod state;
 
 use crate::store::query::push_series_filter;
@@ -24,6 +25,9 @@ use std::time::Duration;
 
 pub struct Alerting {
     pool: PgPool,
+    /// A firing, unacknowledged alert is notified again this often.
+    pub repeat_interval: Duration,
+    pub silences: silence::Silences,
     pub contact_points: notify::ContactPoints,
     pub dispatcher: std::sync::Arc<notify::Dispatcher>,
 }
@@ -40,11 +44,19 @@ pub struct Evaluated {
     pub rules: usize,
     pub series: usize,
     pub notices: usize,
+    /// Notices not sent because a silence matched.
+    pub silenced: usize,
 }
 
 impl Alerting {
-    pub fn new(pool: PgPool, allowed: notify::AllowList) -> anyhow::Result<Self> {
+    pub fn new(
+        pool: PgPool,
+        allowed: notify::AllowList,
+        repeat_interval: Duration,
+    ) -> anyhow::Result<Self> {
         Ok(Alerting {
+            repeat_interval,
+            silences: silence::Silences::new(pool.clone()),
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
             dispatcher: notify::Dispatcher::new(pool.clone(), allowed)?,
             pool,
@@ -199,6 +211,7 @@ impl Alerting {
         sqlx::query("SELECT pg_advisory_xact_lock(7415003)")
             .execute(&mut *tx)
             .await?;
+        let silences = silence::active(&mut tx, now).await?;
         for (info, rule) in &rules {
             let observed = self.observe(rule, now).await?;
             figures.series += observed.len();
@@ -213,16 +226,33 @@ impl Alerting {
                 keep_firing_for: rule.keep_firing_for,
                 ..Timing::default()
             };
-            for (series_id, state) in states.iter_mut() {
+            for (series_id, stored) in states.iter_mut() {
                 let value = values.get(series_id).copied();
                 let held = value.is_some_and(|v| rule.condition.holds(v, rule.threshold));
-                let before = state.clone();
-                let notices = state.step(now, held, &timing);
-                if *state == before && notices.is_empty() {
+                let before = stored.clone();
+                let mut notices = stored.state.step(now, held, &timing);
+                if stored.state.phase != Phase::Firing {
+                    // Acknowledgement lasts until the alert resolves.
+                    stored.acknowledged = None;
+                }
+                // Dampening: a firing alert is repeated every repeat interval until acknowledged.
+                let repeat_due = stored.state.phase == Phase::Firing
+                    && !stored.state.flapping
+                    && stored.acknowledged.is_none()
+                    && stored
+                        .last_sent
+                        .is_some_and(|t| elapsed(t, now) >= self.repeat_interval);
+                if notices.is_empty() && repeat_due {
+                    notices.push(Notice::Firing);
+                }
+                if !notices.is_empty() {
+                    stored.last_sent = Some(now);
+                }
+                if *stored == before && notices.is_empty() {
                     continue;
                 }
-                save_state(&mut tx, info.id, *series_id, state, value, now).await?;
-                if state.phase != before.phase || !notices.is_empty() {
+                save_state(&mut tx, info.id, *series_id, stored, value, now).await?;
+                if stored.state.phase != before.state.phase || !notices.is_empty() {
                     let notice = notices.first().map(notice_name);
                     sqlx::query(
                         "INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -230,7 +260,7 @@ impl Alerting {
                     .bind(info.id)
                     .bind(series_id)
                     .bind(now)
-                    .bind(state.phase.as_str())
+                    .bind(stored.state.phase.as_str())
                     .bind(notice)
                     .bind(value)
                     .execute(&mut *tx)
@@ -244,6 +274,18 @@ impl Alerting {
                         .bind(series_id)
                         .fetch_one(&mut *tx)
                         .await?;
+                let series_labels: BTreeMap<String, String> =
+                    serde_json::from_str(&labels).unwrap_or_default();
+                let alert_labels = alert_labels(rule, &source, &metric, &series_labels);
+                if let Some(id) = silences
+                    .iter()
+                    .find(|s| s.matches(&alert_labels))
+                    .map(|s| s.id)
+                {
+                    figures.silenced += notices.len();
+                    tracing::info!(rule = %rule.name, silence = id, source = %source, "notice silenced");
+                    continue;
+                }
                 for notice in &notices {
                     figures.notices += 1;
                     tracing::info!(rule = %rule.name, severity = %rule.severity, notice = notice_name(notice),
@@ -256,9 +298,9 @@ impl Alerting {
                             series_id: *series_id,
                             source: source.clone(),
                             metric: metric.clone(),
-                            series_labels: serde_json::from_str(&labels).unwrap_or_default(),
+                            series_labels: series_labels.clone(),
                             notice: *notice,
-                            state,
+                            state: &stored.state,
                             value,
                             at: now,
                         },
@@ -272,6 +314,29 @@ impl Alerting {
             self.dispatcher.wake.notify_one();
         }
         Ok(figures)
+    }
+
+    /// Acknowledges a pending or firing alert: its repeats stop until it resolves.
+    pub async fn acknowledge(
+        &self,
+        rule_id: i64,
+        series_id: i64,
+        by: &str,
+    ) -> Result<(), AppError> {
+        let done = sqlx::query(
+            "UPDATE alert_states SET acknowledged_at = now(), acknowledged_by = $3
+             WHERE rule_id = $1 AND series_id = $2 AND phase IN ('pending', 'firing')",
+        )
+        .bind(rule_id)
+        .bind(series_id)
+        .bind(by)
+        .execute(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        if done.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
     }
 
     /// The value of every series of the rule at `now`.
@@ -335,10 +400,13 @@ impl Alerting {
             String,
             String,
             String,
+            i64,
+            Option<DateTime<Utc>>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.rule_id, a.phase, a.active_since, a.firing_since, a.resolved_at, a.flapping, a.value,
-                    s.source, s.metric, s.labels::text
+                    s.source, s.metric, s.labels::text, a.series_id, a.acknowledged_at, a.acknowledged_by
              FROM alert_states a JOIN series s ON s.id = a.series_id
              WHERE a.phase <> 'inactive'
              ORDER BY CASE a.phase WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, a.updated_at DESC",
@@ -355,6 +423,9 @@ impl Alerting {
                 labels.extend(rule.labels.clone());
                 Some(AlertInfo {
                     rule_id: r.0,
+                    series_id: r.10,
+                    acknowledged_at: r.11,
+                    acknowledged_by: r.12,
                     rule_name: info.rule.name.clone(),
                     severity: rule.severity.to_string(),
                     state: r.1,
@@ -446,22 +517,35 @@ fn unique_name(e: sqlx::Error, name: &str) -> AppError {
     }
 }
 
+/// A series' state machine plus what the engine keeps around it.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Stored {
+    state: AlertState,
+    acknowledged: Option<(DateTime<Utc>, String)>,
+    last_sent: Option<DateTime<Utc>>,
+}
+
 async fn load_states(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rule_id: i64,
-) -> anyhow::Result<BTreeMap<i64, AlertState>> {
-    type Row = (
-        i64,
-        String,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Vec<DateTime<Utc>>,
-        bool,
-    );
+) -> anyhow::Result<BTreeMap<i64, Stored>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        series_id: i64,
+        phase: String,
+        active_since: Option<DateTime<Utc>>,
+        firing_since: Option<DateTime<Utc>>,
+        resolved_at: Option<DateTime<Utc>>,
+        last_held: Option<DateTime<Utc>>,
+        changes: Vec<DateTime<Utc>>,
+        flapping: bool,
+        acknowledged_at: Option<DateTime<Utc>>,
+        acknowledged_by: Option<String>,
+        last_sent_at: Option<DateTime<Utc>>,
+    }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT series_id, phase, active_since, firing_since, resolved_at, last_held, changes, flapping
+        "SELECT series_id, phase, active_since, firing_since, resolved_at, last_held, changes, flapping,
+                acknowledged_at, acknowledged_by, last_sent_at
          FROM alert_states WHERE rule_id = $1",
     )
     .bind(rule_id)
@@ -471,15 +555,19 @@ async fn load_states(
         .into_iter()
         .map(|r| {
             (
-                r.0,
-                AlertState {
-                    phase: Phase::parse(&r.1).unwrap_or(Phase::Inactive),
-                    active_since: r.2,
-                    firing_since: r.3,
-                    resolved_at: r.4,
-                    last_held: r.5,
-                    changes: r.6,
-                    flapping: r.7,
+                r.series_id,
+                Stored {
+                    state: AlertState {
+                        phase: Phase::parse(&r.phase).unwrap_or(Phase::Inactive),
+                        active_since: r.active_since,
+                        firing_since: r.firing_since,
+                        resolved_at: r.resolved_at,
+                        last_held: r.last_held,
+                        changes: r.changes,
+                        flapping: r.flapping,
+                    },
+                    acknowledged: r.acknowledged_at.zip(r.acknowledged_by),
+                    last_sent: r.last_sent_at,
                 },
             )
         })
@@ -490,18 +578,21 @@ async fn save_state(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rule_id: i64,
     series_id: i64,
-    state: &AlertState,
+    stored: &Stored,
     value: Option<f64>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    let state = &stored.state;
     sqlx::query(
         "INSERT INTO alert_states (rule_id, series_id, phase, active_since, firing_since, resolved_at, last_held,
-            changes, flapping, value, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            changes, flapping, value, updated_at, acknowledged_at, acknowledged_by, last_sent_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (rule_id, series_id) DO UPDATE SET phase = EXCLUDED.phase,
             active_since = EXCLUDED.active_since, firing_since = EXCLUDED.firing_since,
             resolved_at = EXCLUDED.resolved_at, last_held = EXCLUDED.last_held, changes = EXCLUDED.changes,
-            flapping = EXCLUDED.flapping, value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+            flapping = EXCLUDED.flapping, value = EXCLUDED.value, updated_at = EXCLUDED.updated_at,
+            acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
+            last_sent_at = EXCLUDED.last_sent_at",
     )
     .bind(rule_id)
     .bind(series_id)
@@ -514,7 +605,31 @@ async fn save_state(
     .bind(state.flapping)
     .bind(value)
     .bind(now)
+    .bind(stored.acknowledged.as_ref().map(|a| a.0))
+    .bind(stored.acknowledged.as_ref().map(|a| a.1.clone()))
+    .bind(stored.last_sent)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The labels an alert is known by: the series' labels, the rule's, and `alertname`, `severity`, `source`,
+/// `metric` (what silences and receivers match on).
+pub fn alert_labels(
+    rule: &Rule,
+    source: &str,
+    metric: &str,
+    series_labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels = series_labels.clone();
+    labels.extend(rule.labels.clone());
+    labels.insert("alertname".into(), rule.name.clone());
+    labels.insert("severity".into(), rule.severity.to_string());
+    labels.insert("source".into(), source.to_string());
+    labels.insert("metric".into(), metric.to_string());
+    labels
+}
+
+fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - since).to_std().unwrap_or_default()
 }

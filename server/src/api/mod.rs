@@ -9,7 +9,7 @@ use crate::collect::push;
 use crate::http::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
-use app::types::{ContactPointDraft, Role, RuleDraft, SourceDefinition};
+use app::types::{ContactPointDraft, Role, RuleDraft, SilenceDraft, SourceDefinition};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -35,6 +35,10 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/rules", Role::Editor),
     ("PUT", "/api/rules/{id}", Role::Editor),
     ("DELETE", "/api/rules/{id}", Role::Editor),
+    ("POST", "/api/alerts/ack", Role::Editor),
+    ("GET", "/api/silences", Role::Viewer),
+    ("POST", "/api/silences", Role::Editor),
+    ("DELETE", "/api/silences/{id}", Role::Editor),
     ("GET", "/api/contact-points", Role::Admin),
     ("POST", "/api/contact-points", Role::Admin),
     ("DELETE", "/api/contact-points/{id}", Role::Admin),
@@ -54,6 +58,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/timeseries", get(timeseries))
         .route("/api/alerts", get(alerts))
+        .route("/api/alerts/ack", axum::routing::post(acknowledge_alert))
+        .route("/api/silences", get(silences).post(create_silence))
+        .route("/api/silences/{id}", axum::routing::delete(delete_silence))
         .route("/api/rules", get(rules).post(create_rule))
         .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
         .route(
@@ -292,6 +299,61 @@ async fn timeseries(
 async fn alerts(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
     authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
     Ok(Json(json!({ "alerts": state.engine.alerts().await? })).into_response())
+}
+
+/// Which alert to acknowledge.
+#[derive(serde::Deserialize)]
+struct AlertKey {
+    rule_id: i64,
+    series_id: i64,
+}
+
+/// `POST /api/alerts/ack` (editor) with `{"rule_id", "series_id"}`: acknowledges a pending or firing alert; 204.
+async fn acknowledge_alert(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<AlertKey>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let Json(key) = body.map_err(bad_body)?;
+    state
+        .engine
+        .acknowledge_alert(key.rule_id, key.series_id, &editor.username)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/silences`: every silence, newest first, with whether it is active.
+async fn silences(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    Ok(Json(json!({ "silences": state.engine.silences().await? })).into_response())
+}
+
+/// `POST /api/silences` (editor): creates a silence from a JSON [`SilenceDraft`]; 201.
+async fn create_silence(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<SilenceDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let silence = state
+        .engine
+        .create_silence(&draft, &editor.username)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "silence": silence }))).into_response())
+}
+
+/// `DELETE /api/silences/{id}` (editor): ends a silence by deleting it; 204.
+async fn delete_silence(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    state.engine.delete_silence(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/rules`: every alert rule.

@@ -107,6 +107,20 @@ pub struct LabelMatcher {
     pub value: String,
 }
 
+impl LabelMatcher {
+    /// Whether `labels` satisfy the matcher (a missing label is the empty string; regexes are anchored).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.name).map(String::as_str).unwrap_or("");
+        let regex = || regex::Regex::new(&format!("^(?:{})$", self.value));
+        match self.op {
+            MatchOp::Eq => value == self.value,
+            MatchOp::Ne => value != self.value,
+            MatchOp::Re => regex().is_ok_and(|r| r.is_match(value)),
+            MatchOp::NotRe => regex().is_ok_and(|r| !r.is_match(value)),
+        }
+    }
+}
+
 impl fmt::Display for LabelMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let op = match self.op {

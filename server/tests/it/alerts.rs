@@ -172,7 +172,10 @@ async fn receiver(failures: usize) -> Receiver {
         .route(
             "/{path}",
             axum::routing::post(
-                move |State(posts): State<Posts>, Path(path): Path<String>, headers: HeaderMap, body: String| {
+                move |State(posts): State<Posts>,
+                      Path(path): Path<String>,
+                      headers: HeaderMap,
+                      body: String| {
                     let failed = failed.clone();
                     async move {
                         let key = headers
@@ -219,13 +222,23 @@ async fn notifications_reach_real_receivers_once_through_retries() {
         async move { client.post(url).json(&body).send().await.unwrap() }
     };
     // Internal addresses are refused unless allow-listed (only 127.0.0.1 is here).
-    let res = create(json!({ "name": "internal", "kind": "webhook", "url": "http://10.1.2.3/hook" })).await;
+    let res =
+        create(json!({ "name": "internal", "kind": "webhook", "url": "http://10.1.2.3/hook" }))
+            .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = create(json!({ "name": "ops webhook", "kind": "webhook", "url": format!("{}/hook", hook.url) })).await;
+    let res = create(
+        json!({ "name": "ops webhook", "kind": "webhook", "url": format!("{}/hook", hook.url) }),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let res = create(json!({ "name": "ops slack", "kind": "slack", "url": format!("{}/slack", hook.url), "min_severity": "error" })).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let listed: Value = app.get(&client, "/api/contact-points").await.json().await.unwrap();
+    let listed: Value = app
+        .get(&client, "/api/contact-points")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(
         !listed.to_string().contains("/hook"),
         "URLs are redacted: {listed}"
@@ -263,7 +276,10 @@ async fn notifications_reach_real_receivers_once_through_retries() {
     assert_eq!(body["status"], "firing");
     assert_eq!(body["alerts"][0]["labels"]["alertname"], "Slow lookups");
     assert_eq!(body["alerts"][0]["labels"]["tool"], "lookup");
-    assert_eq!(body["alerts"][0]["annotations"]["summary"], "lookup is slow");
+    assert_eq!(
+        body["alerts"][0]["annotations"]["summary"],
+        "lookup is slow"
+    );
     let slack = eventually(Duration::from_secs(10), "the Slack message", || async {
         hook.posts
             .lock()
@@ -287,16 +303,116 @@ async fn notifications_reach_real_receivers_once_through_retries() {
         .filter(|(p, ..)| p == "hook")
         .cloned()
         .collect();
-    assert_eq!(hook_posts.len(), 3, "two failures, one success: {hook_posts:?}");
+    assert_eq!(
+        hook_posts.len(),
+        3,
+        "two failures, one success: {hook_posts:?}"
+    );
     assert!(
-        hook_posts.iter().all(|(_, key, ..)| *key == firing.1 && !key.is_empty()),
+        hook_posts
+            .iter()
+            .all(|(_, key, ..)| *key == firing.1 && !key.is_empty()),
         "one idempotency key"
     );
 
     push(&app, 30.0).await;
-    eventually(Duration::from_secs(20), "the resolved notification", || async {
-        delivered().into_iter().find(|(_, _, b, _)| b["status"] == "resolved")
+    eventually(
+        Duration::from_secs(20),
+        "the resolved notification",
+        || async {
+            delivered()
+                .into_iter()
+                .find(|(_, _, b, _)| b["status"] == "resolved")
+        },
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
+    let hook = receiver(0).await;
+    let app = spawn_app_with(&[
+        ("MCPULSE_ALERTS_INTERVAL", "1s"),
+        ("MCPULSE_ALERTS_REPEAT_INTERVAL", "2s"),
+        ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+    ])
+    .await;
+    app.add_user("boss", Role::Admin).await;
+    let client = app.signed_in("boss").await;
+    push(&app, 20.0).await;
+    let post = |path: &str, body: Value| {
+        let client = client.clone();
+        let url = format!("{}{path}", app.base);
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    let res = post(
+        "/api/contact-points",
+        json!({ "name": "ops", "kind": "webhook", "url": format!("{}/hook", hook.url) }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = post(
+        "/api/silences",
+        json!({ "matchers": ["alertname=Slow lookups", "tool=~look.*"], "duration": "1h", "comment": "deploying" }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let silence: Value = res.json().await.unwrap();
+    assert_eq!(silence["silence"]["active"], true);
+    let res = post("/api/silences", json!({ "matchers": [], "duration": "1h" })).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a silence needs a matcher"
+    );
+    let res = post(
+        "/api/rules",
+        json!({ "name": "Slow lookups", "metric": "tool_latency_ms", "condition": ">", "threshold": "100" }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    push(&app, 250.0).await;
+    let firing = state_becomes(&app, &client, "Slow lookups", "firing").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let posts = || hook.posts.lock().unwrap().clone();
+    assert!(posts().is_empty(), "silenced: {:?}", posts());
+
+    // The silence ends: the next repeat goes out, and repeats follow every 2 s.
+    let id = silence["silence"]["id"].as_i64().unwrap();
+    let res = client
+        .delete(format!("{}/api/silences/{id}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    eventually(Duration::from_secs(15), "two repeats", || async {
+        (posts().len() >= 2).then_some(())
     })
+    .await;
+    let keys: std::collections::BTreeSet<String> = posts().into_iter().map(|p| p.1).collect();
+    assert!(keys.len() >= 2, "each repeat has its own idempotency key");
+
+    // Acknowledged: no more repeats; resolving still notifies.
+    let res = post(
+        "/api/alerts/ack",
+        json!({ "rule_id": firing["rule_id"], "series_id": firing["series_id"] }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let acked = alert(&app, &client, "Slow lookups").await.unwrap();
+    assert_eq!(acked["acknowledged_by"], "boss");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let settled = posts().len();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(posts().len(), settled, "no repeats after acknowledgement");
+    push(&app, 30.0).await;
+    eventually(
+        Duration::from_secs(15),
+        "the resolved notification",
+        || async { posts().into_iter().find(|p| p.2["status"] == "resolved") },
+    )
     .await;
     app.stop().await;
 }

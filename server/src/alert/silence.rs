@@ -1,0 +1,144 @@
+//! Silences: label matchers over an alert's labels with a start and an end, a creator and a comment. They enter as
+//! [`SilenceDraft`]s (checked, then stored in `silences`); the evaluator reads the active ones once per round
+//! ([`active`]) and sends no notice for an alert that one of them matches.
+
+use crate::store::query::LabelMatcher;
+use app::error::AppError;
+use app::types::{SilenceDraft, SilenceInfo};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres};
+use std::collections::BTreeMap;
+
+/// An active silence, ready to match.
+pub struct Active {
+    pub id: i64,
+    matchers: Vec<LabelMatcher>,
+}
+
+impl Active {
+    /// Whether every matcher matches `labels`.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matchers.iter().all(|m| m.matches(labels))
+    }
+}
+
+/// The silences in effect at `now`.
+pub async fn active(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Active>> {
+    let rows: Vec<(i64, Vec<String>)> =
+        sqlx::query_as("SELECT id, matchers FROM silences WHERE starts_at <= $1 AND ends_at > $1")
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, matchers)| {
+            let matchers = matchers
+                .iter()
+                .map(|m| m.parse().ok())
+                .collect::<Option<Vec<LabelMatcher>>>()?;
+            Some(Active { id, matchers })
+        })
+        .collect())
+}
+
+pub struct Silences {
+    pool: PgPool,
+}
+
+impl Silences {
+    pub fn new(pool: PgPool) -> Self {
+        Silences { pool }
+    }
+
+    /// Checks and stores a silence, naming the first bad field.
+    pub async fn create(&self, draft: &SilenceDraft, by: &str) -> Result<SilenceInfo, AppError> {
+        let matchers: Vec<LabelMatcher> = draft
+            .matchers
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| m.parse().map_err(|e| AppError::invalid("matchers", e)))
+            .collect::<Result<_, _>>()?;
+        if matchers.is_empty() {
+            return Err(AppError::invalid(
+                "matchers",
+                "at least one matcher, e.g. alertname=Slow lookups",
+            ));
+        }
+        let starts_at = match draft
+            .starts_at
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => Utc::now(),
+            Some(s) => DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    AppError::invalid("starts_at", format!("`{s}` is not an RFC 3339 time"))
+                })?,
+        };
+        let duration = humantime::parse_duration(draft.duration.trim())
+            .ok()
+            .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(366 * 86400))
+            .ok_or_else(|| {
+                AppError::invalid("duration", "a positive duration of at most a year, e.g. 2h")
+            })?;
+        let ends_at =
+            starts_at + chrono::Duration::from_std(duration).map_err(AppError::internal)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO silences (matchers, starts_at, ends_at, comment, created_by) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+        )
+        .bind(matchers.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .bind(starts_at)
+        .bind(ends_at)
+        .bind(draft.comment.trim())
+        .bind(by)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        self.list()
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or(AppError::NotFound)
+    }
+
+    /// Every silence, newest first.
+    pub async fn list(&self) -> Result<Vec<SilenceInfo>, AppError> {
+        let rows: Vec<(i64, Vec<String>, DateTime<Utc>, DateTime<Utc>, String, String, bool)> = sqlx::query_as(
+            "SELECT id, matchers, starts_at, ends_at, comment, created_by, starts_at <= now() AND ends_at > now()
+             FROM silences ORDER BY id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SilenceInfo {
+                id: r.0,
+                matchers: r.1,
+                starts_at: r.2,
+                ends_at: r.3,
+                comment: r.4,
+                created_by: r.5,
+                active: r.6,
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<(), AppError> {
+        let done = sqlx::query("DELETE FROM silences WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(AppError::internal)?;
+        if done.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    }
+}
