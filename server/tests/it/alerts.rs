@@ -416,3 +416,145 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
     .await;
     app.stop().await;
 }
+
+/// Starts the real binary on `url` and waits until it is ready.
+async fn serve(url: &str, port: u16) -> std::process::Child {
+    let child = crate::cli::mcpulse()
+        .args(["serve"])
+        .env("DATABASE_URL", url)
+        .env("MCPULSE_PORT", port.to_string())
+        .env("MCPULSE_ALERTS_INTERVAL", "1s")
+        .env("MCPULSE_ALERTS_REPEAT_INTERVAL", "1h")
+        .env("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/ready");
+    eventually(Duration::from_secs(30), "/ready", || async {
+        let body: Value = client.get(&ready).send().await.ok()?.json().await.ok()?;
+        (body["status"] == "ready").then_some(())
+    })
+    .await;
+    child
+}
+
+#[tokio::test]
+async fn after_kill_9_pending_alerts_keep_their_start_firing_ones_are_not_resent_and_resolve() {
+    let hook = receiver(0).await;
+    let (url, name) = crate::helpers::fresh_database().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = serve(&url, port).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let store = Store::new(pool.clone());
+    let write = |value: f64| {
+        let store = &store;
+        async move {
+            let sample = Sample {
+                metric: "tool_latency_ms".into(),
+                source: "search".into(),
+                labels: Labels::new(),
+                ts: Utc::now(),
+                value,
+            };
+            store.write(&[sample]).await.unwrap();
+        }
+    };
+    write(20.0).await;
+    let alerting = mcpulse::alert::Alerting::new(
+        pool.clone(),
+        mcpulse::alert::notify::AllowList(vec!["127.0.0.1".into()]),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    alerting
+        .contact_points
+        .create(
+            &app::types::ContactPointDraft {
+                name: "ops".into(),
+                url: format!("{}/hook", hook.url),
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    for (rule, wait) in [("Fast", "0"), ("Patient", "1h")] {
+        let draft = app::types::RuleDraft {
+            name: rule.into(),
+            metric: "tool_latency_ms".into(),
+            condition: ">".into(),
+            threshold: "100".into(),
+            for_: wait.into(),
+            ..Default::default()
+        };
+        alerting.create_rule(&draft, "test").await.unwrap();
+    }
+    write(250.0).await;
+    let find = |rule: &'static str| {
+        let alerting = &alerting;
+        async move {
+            alerting
+                .alerts()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.rule_name == rule)
+        }
+    };
+    let fast = eventually(
+        Duration::from_secs(15),
+        "Fast firing and notified",
+        || async {
+            let a = find("Fast").await.filter(|a| a.state == "firing")?;
+            (!hook.posts.lock().unwrap().is_empty()).then_some(a)
+        },
+    )
+    .await;
+    let patient = find("Patient").await.expect("Patient pending");
+    assert_eq!(patient.state, "pending");
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut child = serve(&url, port).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = find("Patient").await.unwrap();
+    assert_eq!(
+        (after.state.as_str(), after.active_since),
+        ("pending", patient.active_since),
+        "the pending alert keeps its start"
+    );
+    let still = find("Fast").await.unwrap();
+    assert_eq!(
+        (still.state.as_str(), still.firing_since),
+        ("firing", fast.firing_since)
+    );
+    assert_eq!(
+        hook.posts.lock().unwrap().len(),
+        1,
+        "a firing alert is not re-sent before its repeat interval"
+    );
+
+    write(30.0).await;
+    eventually(
+        Duration::from_secs(15),
+        "the resolved notification",
+        || async {
+            hook.posts
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|p| p.2["status"] == "resolved")
+                .cloned()
+        },
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}

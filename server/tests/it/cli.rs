@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn mcpulse() -> Command {
+pub fn mcpulse() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpulse"));
     for (key, _) in std::env::vars() {
         if key.starts_with("MCPULSE_")
