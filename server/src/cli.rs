@@ -67,6 +67,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Threshold evaluations per second and sample-to-notification latency.
+    Alerts {
+        #[arg(long, default_value_t = 100)]
+        rules: usize,
+        #[arg(long, default_value_t = 100)]
+        series: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// Bytes per stored sample (heap + indexes) and resident memory per active series.
     Storage {
         #[arg(long, default_value_t = 10_000_000)]
@@ -216,6 +225,21 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                     points,
                     buckets,
                     runs,
+                },
+            )
+            .await
+        }
+        Command::Bench(BenchCommand::Alerts {
+            rules,
+            series,
+            rounds,
+        }) => {
+            crate::bench::alerts(
+                &config,
+                crate::bench::AlertBench {
+                    rules,
+                    series,
+                    rounds,
                 },
             )
             .await

@@ -226,6 +226,10 @@ impl Alerting {
                 keep_firing_for: rule.keep_firing_for,
                 ..Timing::default()
             };
+            // Changed states and history, written in one statement each per rule.
+            let mut saves: Vec<(i64, Stored, Option<f64>)> = Vec::new();
+            let mut events: Vec<(i64, &'static str, Option<&'static str>, Option<f64>)> =
+                Vec::new();
             for (series_id, stored) in states.iter_mut() {
                 let value = values.get(series_id).copied();
                 let held = value.is_some_and(|v| rule.condition.holds(v, rule.threshold));
@@ -251,20 +255,14 @@ impl Alerting {
                 if *stored == before && notices.is_empty() {
                     continue;
                 }
-                save_state(&mut tx, info.id, *series_id, stored, value, now).await?;
+                saves.push((*series_id, stored.clone(), value));
                 if stored.state.phase != before.state.phase || !notices.is_empty() {
-                    let notice = notices.first().map(notice_name);
-                    sqlx::query(
-                        "INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(info.id)
-                    .bind(series_id)
-                    .bind(now)
-                    .bind(stored.state.phase.as_str())
-                    .bind(notice)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
+                    events.push((
+                        *series_id,
+                        stored.state.phase.as_str(),
+                        notices.first().map(notice_name),
+                        value,
+                    ));
                 }
                 if notices.is_empty() {
                     continue;
@@ -308,6 +306,8 @@ impl Alerting {
                     .await?;
                 }
             }
+            save_states(&mut tx, info.id, &saves, now).await?;
+            save_events(&mut tx, info.id, &events, now).await?;
         }
         tx.commit().await?;
         if figures.notices > 0 {
@@ -574,19 +574,53 @@ async fn load_states(
         .collect())
 }
 
-async fn save_state(
+/// Upserts the changed states of one rule in one statement.
+async fn save_states(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rule_id: i64,
-    series_id: i64,
-    stored: &Stored,
-    value: Option<f64>,
+    saves: &[(i64, Stored, Option<f64>)],
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let state = &stored.state;
+    if saves.is_empty() {
+        return Ok(());
+    }
+    let column = |f: &dyn Fn(&Stored) -> Option<DateTime<Utc>>| -> Vec<Option<DateTime<Utc>>> {
+        saves.iter().map(|(_, s, _)| f(s)).collect()
+    };
+    let ids: Vec<i64> = saves.iter().map(|(id, ..)| *id).collect();
+    let phases: Vec<&str> = saves
+        .iter()
+        .map(|(_, s, _)| s.state.phase.as_str())
+        .collect();
+    // Arrays of arrays do not UNNEST row by row: each row's changes travel as an array literal.
+    let changes: Vec<String> = saves
+        .iter()
+        .map(|(_, s, _)| {
+            let items: Vec<String> = s
+                .state
+                .changes
+                .iter()
+                .map(|t| format!("\"{}\"", t.to_rfc3339()))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        })
+        .collect();
+    let flapping: Vec<bool> = saves.iter().map(|(_, s, _)| s.state.flapping).collect();
+    let values: Vec<Option<f64>> = saves.iter().map(|(.., v)| *v).collect();
+    let acked_by: Vec<Option<String>> = saves
+        .iter()
+        .map(|(_, s, _)| s.acknowledged.as_ref().map(|a| a.1.clone()))
+        .collect();
     sqlx::query(
         "INSERT INTO alert_states (rule_id, series_id, phase, active_since, firing_since, resolved_at, last_held,
             changes, flapping, value, updated_at, acknowledged_at, acknowledged_by, last_sent_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         SELECT $1, u.series_id, u.phase, u.active_since, u.firing_since, u.resolved_at, u.last_held,
+                u.changes::timestamptz[], u.flapping, u.value, $2, u.acknowledged_at, u.acknowledged_by, u.last_sent_at
+         FROM UNNEST($3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
+                     $8::timestamptz[], $9::text[], $10::bool[], $11::float8[], $12::timestamptz[], $13::text[],
+                     $14::timestamptz[])
+           AS u(series_id, phase, active_since, firing_since, resolved_at, last_held, changes, flapping, value,
+                acknowledged_at, acknowledged_by, last_sent_at)
          ON CONFLICT (rule_id, series_id) DO UPDATE SET phase = EXCLUDED.phase,
             active_since = EXCLUDED.active_since, firing_since = EXCLUDED.firing_since,
             resolved_at = EXCLUDED.resolved_at, last_held = EXCLUDED.last_held, changes = EXCLUDED.changes,
@@ -595,19 +629,49 @@ async fn save_state(
             last_sent_at = EXCLUDED.last_sent_at",
     )
     .bind(rule_id)
-    .bind(series_id)
-    .bind(state.phase.as_str())
-    .bind(state.active_since)
-    .bind(state.firing_since)
-    .bind(state.resolved_at)
-    .bind(state.last_held)
-    .bind(&state.changes)
-    .bind(state.flapping)
-    .bind(value)
     .bind(now)
-    .bind(stored.acknowledged.as_ref().map(|a| a.0))
-    .bind(stored.acknowledged.as_ref().map(|a| a.1.clone()))
-    .bind(stored.last_sent)
+    .bind(&ids)
+    .bind(&phases)
+    .bind(column(&|s| s.state.active_since))
+    .bind(column(&|s| s.state.firing_since))
+    .bind(column(&|s| s.state.resolved_at))
+    .bind(column(&|s| s.state.last_held))
+    .bind(&changes)
+    .bind(&flapping)
+    .bind(&values)
+    .bind(column(&|s| s.acknowledged.as_ref().map(|a| a.0)))
+    .bind(&acked_by)
+    .bind(column(&|s| s.last_sent))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends one rule's history rows in one statement.
+async fn save_events(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    rule_id: i64,
+    events: &[(i64, &'static str, Option<&'static str>, Option<f64>)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = events.iter().map(|e| e.0).collect();
+    let phases: Vec<&str> = events.iter().map(|e| e.1).collect();
+    let notices: Vec<Option<&str>> = events.iter().map(|e| e.2).collect();
+    let values: Vec<Option<f64>> = events.iter().map(|e| e.3).collect();
+    sqlx::query(
+        "INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value)
+         SELECT $1, u.series_id, $2, u.phase, u.notice, u.value
+         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::float8[]) AS u(series_id, phase, notice, value)",
+    )
+    .bind(rule_id)
+    .bind(now)
+    .bind(&ids)
+    .bind(&phases)
+    .bind(&notices)
+    .bind(&values)
     .execute(&mut **tx)
     .await?;
     Ok(())
