@@ -1,4 +1,4 @@
-//! Notifications. Contact points (console, webhook, Slack, Logstash) are checked from a [`ContactPointDraft`] and
+//! Notifications. Contact points (console, webhook, Slack, Logstash, email) are checked from a [`ContactPointDraft`] and
 //! stored in `contact_points`. A notice of the evaluator enters the outbox through [`enqueue`], in the evaluator's
 //! own transaction: one row per contact point whose `min_severity` the rule reaches, holding the finished payload
 //! and an idempotency key. The [`Dispatcher`] leaves with them: per contact point, in order, concurrently across
@@ -26,6 +26,7 @@ pub enum Kind {
     Webhook,
     Slack,
     Logstash,
+    Email,
 }
 
 impl Kind {
@@ -35,6 +36,7 @@ impl Kind {
             "webhook" => Kind::Webhook,
             "slack" => Kind::Slack,
             "logstash" => Kind::Logstash,
+            "email" => Kind::Email,
             _ => return None,
         })
     }
@@ -45,6 +47,7 @@ impl Kind {
             Kind::Webhook => "webhook",
             Kind::Slack => "slack",
             Kind::Logstash => "logstash",
+            Kind::Email => "email",
         }
     }
 }
@@ -85,9 +88,9 @@ fn is_internal(ip: IpAddr) -> bool {
 /// Checks that `url` may be posted to: http(s), and every address its host resolves to is public or the host is
 /// allow-listed.
 async fn check_target(url: &url::Url, allowed: &AllowList) -> Result<(), String> {
-    if !matches!(url.scheme(), "http" | "https") {
+    if !matches!(url.scheme(), "http" | "https" | "smtp" | "smtps") {
         return Err(format!(
-            "scheme must be http or https, not `{}`",
+            "scheme must be http or https (smtp or smtps for email), not `{}`",
             url.scheme()
         ));
     }
@@ -147,7 +150,10 @@ impl ContactPoints {
             ));
         }
         let kind = Kind::parse(&draft.kind).ok_or_else(|| {
-            AppError::invalid("kind", "expected console, webhook, slack or logstash")
+            AppError::invalid(
+                "kind",
+                "expected console, webhook, slack, logstash or email",
+            )
         })?;
         let severity = Severity::parse(&draft.min_severity).ok_or_else(|| {
             AppError::invalid("min_severity", "expected info, warning, error or critical")
@@ -157,6 +163,20 @@ impl ContactPoints {
             _ => {
                 let url = url::Url::parse(draft.url.trim())
                     .map_err(|e| AppError::invalid("url", format!("not a URL: {e}")))?;
+                let email = kind == Kind::Email;
+                if email != matches!(url.scheme(), "smtp" | "smtps") {
+                    return Err(AppError::invalid(
+                        "url",
+                        if email {
+                            "email needs smtp://user:password@host:port?from=…&to=…&tls=starttls|tls|none"
+                        } else {
+                            "use an http or https URL"
+                        },
+                    ));
+                }
+                if email {
+                    Smtp::parse(&url).map_err(|e| AppError::invalid("url", e))?;
+                }
                 check_target(&url, &self.allowed)
                     .await
                     .map_err(|e| AppError::invalid("url", e))?;
@@ -367,6 +387,21 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
             }],
         }),
         Kind::Slack => json!({ "text": summary }),
+        Kind::Email => {
+            let mut body = format!("{summary}\n\n");
+            for (k, v) in &annotations {
+                body.push_str(&format!("{k}: {v}\n"));
+            }
+            body.push_str("\nLabels:\n");
+            for (k, v) in &labels {
+                body.push_str(&format!("  {k} = {v}\n"));
+            }
+            body.push_str(&format!(
+                "\nSince: {}\nIdempotency key: {key}\n",
+                starts_at.to_rfc3339()
+            ));
+            json!({ "subject": summary, "body": body })
+        }
         Kind::Logstash | Kind::Console => json!({
             "@timestamp": n.at.to_rfc3339(),
             "message": summary,
@@ -548,6 +583,9 @@ impl Dispatcher {
         if let Err(why) = check_target(&url, &self.allowed).await {
             return Outcome::GiveUp(why);
         }
+        if kind == "email" {
+            return send_email(&url, key, payload).await;
+        }
         let shown = redact(url.as_str());
         let sent = self
             .client
@@ -571,6 +609,103 @@ impl Dispatcher {
             }
             Err(e) => Outcome::Retry(format!("{shown}: {}", e.without_url())),
         }
+    }
+}
+
+/// An email contact point's transport and envelope, from `smtp[s]://user:password@host:port?from=…&to=…&tls=…`.
+struct Smtp {
+    host: String,
+    port: u16,
+    tls: &'static str,
+    credentials: Option<(String, String)>,
+    from: lettre::message::Mailbox,
+    to: Vec<lettre::message::Mailbox>,
+}
+
+impl Smtp {
+    fn parse(url: &url::Url) -> Result<Smtp, String> {
+        let host = url.host_str().ok_or("the URL has no host")?.to_string();
+        let query: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+        let tls = match (url.scheme(), query.get("tls").map(String::as_str)) {
+            ("smtps", None) | (_, Some("tls")) => "tls",
+            (_, None) | (_, Some("starttls")) => "starttls",
+            (_, Some("none")) => "none",
+            (_, Some(other)) => return Err(format!("tls={other}: expected starttls, tls or none")),
+        };
+        let port = url.port().unwrap_or(match tls {
+            "tls" => 465,
+            "starttls" => 587,
+            _ => 25,
+        });
+        let from = query
+            .get("from")
+            .ok_or("add ?from=alerts@example.com")?
+            .parse()
+            .map_err(|e| format!("from: {e}"))?;
+        let to = query
+            .get("to")
+            .ok_or("add &to=oncall@example.com (comma-separated for several)")?
+            .split(',')
+            .map(|a| a.trim().parse().map_err(|e| format!("to `{a}`: {e}")))
+            .collect::<Result<Vec<_>, String>>()?;
+        let credentials = (!url.username().is_empty()).then(|| {
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(s.as_bytes())
+                    .map(|(k, _)| k.into_owned())
+                    .collect::<String>()
+            };
+            (decode(url.username()), decode(url.password().unwrap_or("")))
+        });
+        Ok(Smtp {
+            host,
+            port,
+            tls,
+            credentials,
+            from,
+            to,
+        })
+    }
+}
+
+async fn send_email(url: &url::Url, key: &str, payload: &str) -> Outcome {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let smtp = match Smtp::parse(url) {
+        Ok(s) => s,
+        Err(e) => return Outcome::GiveUp(e),
+    };
+    let body: Value = serde_json::from_str(payload).unwrap_or_default();
+    let mut message = lettre::Message::builder()
+        .from(smtp.from.clone())
+        .subject(body["subject"].as_str().unwrap_or("mcpulse alert"))
+        .message_id(Some(format!("<{}@mcpulse>", key.replace(':', "."))));
+    for to in &smtp.to {
+        message = message.to(to.clone());
+    }
+    let message = match message.body(body["body"].as_str().unwrap_or("").to_string()) {
+        Ok(m) => m,
+        Err(e) => return Outcome::GiveUp(format!("building the message: {e}")),
+    };
+    let builder = match smtp.tls {
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
+        _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            &smtp.host,
+        )),
+    };
+    let mut builder = match builder {
+        Ok(b) => b.port(smtp.port).timeout(Some(SEND_TIMEOUT)),
+        Err(e) => return Outcome::GiveUp(format!("SMTP setup: {e}")),
+    };
+    if let Some((user, password)) = smtp.credentials {
+        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            user, password,
+        ));
+    }
+    let shown = redact(url.as_str());
+    match builder.build().send(message).await {
+        Ok(_) => Outcome::Delivered,
+        Err(e) if e.is_permanent() => Outcome::GiveUp(format!("{shown}: {e}")),
+        Err(e) => Outcome::Retry(format!("{shown}: {e}")),
     }
 }
 

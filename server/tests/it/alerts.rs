@@ -558,3 +558,149 @@ async fn after_kill_9_pending_alerts_keep_their_start_firing_ones_are_not_resent
     pool.close().await;
     crate::helpers::drop_database(&name).await;
 }
+
+/// A real SMTP server (Python's aiosmtpd, installed by scripts/test into the interpreter named by TEST_PYTHON)
+/// that appends every message it accepts to a file as a JSON line.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    mailbox: std::path::PathBuf,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SMTP_SERVER: &str = r#"
+import json, sys, time
+from aiosmtpd.controller import Controller
+class Record:
+    async def handle_DATA(self, server, session, envelope):
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                                "data": envelope.content.decode("utf8", "replace")}) + "\n")
+        return "250 OK"
+controller = Controller(Record(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+fn smtp_server() -> SmtpServer {
+    use std::io::BufRead;
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = crate::cli::tempdir();
+    let script = dir.join("smtp.py");
+    std::fs::write(&script, SMTP_SERVER).unwrap();
+    let mailbox = dir.join("mailbox.jsonl");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(&mailbox)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("starting {python} (set TEST_PYTHON; scripts/test installs aiosmtpd): {e}")
+        });
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the SMTP server did not start: is aiosmtpd installed for {python}?"
+    );
+    SmtpServer {
+        child,
+        port,
+        mailbox,
+    }
+}
+
+#[tokio::test]
+async fn email_notifications_reach_a_real_smtp_server() {
+    let smtp = smtp_server();
+    let app = spawn_app_with(&[
+        ("MCPULSE_ALERTS_INTERVAL", "1s"),
+        ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+    ])
+    .await;
+    app.add_user("boss", Role::Admin).await;
+    let client = app.signed_in("boss").await;
+    push(&app, 20.0).await;
+    let post = |path: &str, body: Value| {
+        let client = client.clone();
+        let url = format!("{}{path}", app.base);
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    let res = post(
+        "/api/contact-points",
+        json!({ "name": "mail", "kind": "email", "url": format!("smtp://127.0.0.1:{}?from=alerts@mcpulse.test", smtp.port) }),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no recipient"
+    );
+    let res = post(
+        "/api/contact-points",
+        json!({ "name": "mail", "kind": "email",
+                "url": format!("smtp://bot:s3cret@127.0.0.1:{}?from=alerts@mcpulse.test&to=oncall@example.com&tls=none", smtp.port) }),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let listed: Value = app
+        .get(&client, "/api/contact-points")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!listed.to_string().contains("s3cret"), "redacted: {listed}");
+    let id = listed["contact_points"][0]["id"].as_i64().unwrap();
+    client
+        .delete(format!("{}/api/contact-points/{id}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let res = post(
+        "/api/contact-points",
+        json!({ "name": "mail", "kind": "email",
+                "url": format!("smtp://127.0.0.1:{}?from=alerts@mcpulse.test&to=oncall@example.com,sre@example.com&tls=none", smtp.port) }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = post(
+        "/api/rules",
+        json!({ "name": "Slow lookups", "metric": "tool_latency_ms", "condition": ">", "threshold": "100",
+                "annotations": { "runbook_url": "https://runbooks.example/slow" } }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    push(&app, 250.0).await;
+    let mail: Value = eventually(Duration::from_secs(20), "the email", || async {
+        let text = std::fs::read_to_string(&smtp.mailbox).ok()?;
+        serde_json::from_str(text.lines().next()?).ok()
+    })
+    .await;
+    assert_eq!(mail["from"], "alerts@mcpulse.test");
+    assert_eq!(mail["to"], json!(["oncall@example.com", "sre@example.com"]));
+    let data = mail["data"].as_str().unwrap();
+    assert!(data.contains("Subject: [FIRING] Slow lookups"), "{data}");
+    assert!(data.contains("https://runbooks.example/slow"), "{data}");
+    app.stop().await;
+}
