@@ -473,6 +473,9 @@ pub struct ContactPointDraft {
     /// The least severity it receives: info (default), warning, error or critical.
     pub min_severity: String,
     pub enabled: bool,
+    /// Empty: notified at once. A duration (e.g. `15m`) makes it an escalation step: it hears of a firing alert
+    /// only after the alert has fired that long without being acknowledged.
+    pub escalate_after: String,
 }
 
 impl Default for ContactPointDraft {
@@ -483,6 +486,7 @@ impl Default for ContactPointDraft {
             url: String::new(),
             min_severity: "info".into(),
             enabled: true,
+            escalate_after: String::new(),
         }
     }
 }
@@ -496,6 +500,8 @@ pub struct ContactPointInfo {
     pub url: String,
     pub min_severity: String,
     pub enabled: bool,
+    /// Set for escalation steps, e.g. `15m`.
+    pub escalate_after: Option<String>,
     /// Notices waiting for delivery (retrying included), and given up on.
     pub queued: i64,
     pub failed: i64,

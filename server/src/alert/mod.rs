@@ -212,6 +212,13 @@ impl Alerting {
             .execute(&mut *tx)
             .await?;
         let silences = silence::active(&mut tx, now).await?;
+        // The earliest escalation step, if any: alerts firing unacknowledged that long are escalated.
+        let first_escalation: Option<Duration> = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT min(escalate_after_ms) FROM contact_points WHERE enabled",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .map(|ms| Duration::from_millis(ms.max(0) as u64));
         for (info, rule) in &rules {
             let observed = self.observe(rule, now).await?;
             figures.series += observed.len();
@@ -252,10 +259,18 @@ impl Alerting {
                 if !notices.is_empty() {
                     stored.last_sent = Some(now);
                 }
-                if *stored == before && notices.is_empty() {
+                let escalation_due = stored.state.phase == Phase::Firing
+                    && stored.acknowledged.is_none()
+                    && match (first_escalation, stored.state.firing_since) {
+                        (Some(after), Some(since)) => elapsed(since, now) >= after,
+                        _ => false,
+                    };
+                if *stored == before && notices.is_empty() && !escalation_due {
                     continue;
                 }
-                saves.push((*series_id, stored.clone(), value));
+                if *stored != before {
+                    saves.push((*series_id, stored.clone(), value));
+                }
                 if stored.state.phase != before.state.phase || !notices.is_empty() {
                     events.push((
                         *series_id,
@@ -264,7 +279,7 @@ impl Alerting {
                         value,
                     ));
                 }
-                if notices.is_empty() {
+                if notices.is_empty() && !escalation_due {
                     continue;
                 }
                 let (source, metric, labels): (String, String, String) =
@@ -284,26 +299,31 @@ impl Alerting {
                     tracing::info!(rule = %rule.name, silence = id, source = %source, "notice silenced");
                     continue;
                 }
+                let notification = |notice| notify::Notification {
+                    rule_id: info.id,
+                    rule,
+                    series_id: *series_id,
+                    source: source.clone(),
+                    metric: metric.clone(),
+                    series_labels: series_labels.clone(),
+                    notice,
+                    state: &stored.state,
+                    value,
+                    at: now,
+                };
                 for notice in &notices {
                     figures.notices += 1;
                     tracing::info!(rule = %rule.name, severity = %rule.severity, notice = notice_name(notice),
                         source = %source, metric = %metric, value = ?value, "alert notice");
-                    notify::enqueue(
-                        &mut tx,
-                        &notify::Notification {
-                            rule_id: info.id,
-                            rule,
-                            series_id: *series_id,
-                            source: source.clone(),
-                            metric: metric.clone(),
-                            series_labels: series_labels.clone(),
-                            notice: *notice,
-                            state: &stored.state,
-                            value,
-                            at: now,
-                        },
-                    )
-                    .await?;
+                    notify::enqueue(&mut tx, &notification(*notice)).await?;
+                }
+                if escalation_due {
+                    let escalated =
+                        notify::escalate(&mut tx, &notification(Notice::Firing)).await?;
+                    if escalated > 0 {
+                        figures.notices += escalated as usize;
+                        tracing::info!(rule = %rule.name, source = %source, steps = escalated, "alert escalated");
+                    }
                 }
             }
             save_states(&mut tx, info.id, &saves, now).await?;

@@ -183,9 +183,24 @@ impl ContactPoints {
                 json!({ "url": url.as_str() })
             }
         };
+        let escalate_after = match draft.escalate_after.trim() {
+            "" | "0" => None,
+            text => Some(
+                humantime::parse_duration(text)
+                    .ok()
+                    .filter(|d| !d.is_zero() && *d <= Duration::from_secs(7 * 86400))
+                    .ok_or_else(|| {
+                        AppError::invalid(
+                            "escalate_after",
+                            format!("`{text}`: a duration up to 7 days, e.g. 15m (empty: notify at once)"),
+                        )
+                    })?
+                    .as_millis() as i64,
+            ),
+        };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by)
-             VALUES ($1, $2, $3::jsonb, $4, $5, $6) RETURNING id",
+            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by, escalate_after_ms)
+             VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7) RETURNING id",
         )
         .bind(name)
         .bind(kind.as_str())
@@ -193,6 +208,7 @@ impl ContactPoints {
         .bind(severity.as_str())
         .bind(draft.enabled)
         .bind(by)
+        .bind(escalate_after)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| match &e {
@@ -223,10 +239,10 @@ impl ContactPoints {
 
     /// Every contact point, URLs redacted, with its queue's size.
     pub async fn list(&self) -> Result<Vec<ContactPointInfo>, AppError> {
-        let rows: Vec<(i64, String, String, String, String, bool, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String, String, bool, i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT c.id, c.name, c.kind, coalesce(c.settings->>'url', ''), c.min_severity, c.enabled,
                     count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
-                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL)
+                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL), c.escalate_after_ms
              FROM contact_points c LEFT JOIN outbox o ON o.contact_point_id = c.id
              GROUP BY c.id ORDER BY lower(c.name)",
         )
@@ -246,6 +262,9 @@ impl ContactPoints {
                 },
                 min_severity: r.4,
                 enabled: r.5,
+                escalate_after: r.8.map(|ms| {
+                    humantime::format_duration(Duration::from_millis(ms as u64)).to_string()
+                }),
                 queued: r.6,
                 failed: r.7,
             })
@@ -273,12 +292,17 @@ pub async fn enqueue(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     n: &Notification<'_>,
 ) -> anyhow::Result<u64> {
+    // Immediate steps; for a resolution also the escalation steps that heard of this firing.
     let points: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, name, kind FROM contact_points WHERE enabled AND
+        "SELECT id, name, kind FROM contact_points c WHERE enabled AND
             array_position(ARRAY['info', 'warning', 'error', 'critical'], min_severity)
-              <= array_position(ARRAY['info', 'warning', 'error', 'critical'], $1)",
+              <= array_position(ARRAY['info', 'warning', 'error', 'critical'], $1)
+            AND (escalate_after_ms IS NULL OR $2 AND EXISTS (
+                SELECT 1 FROM outbox o WHERE o.contact_point_id = c.id AND o.idempotency_key = $3 || c.id))",
     )
     .bind(n.rule.severity.as_str())
+    .bind(n.notice == Notice::Resolved)
+    .bind(escalation_key_prefix(n))
     .fetch_all(&mut **tx)
     .await?;
     let key = format!(
@@ -293,6 +317,60 @@ pub async fn enqueue(
         let Some(kind) = Kind::parse(&kind) else {
             continue;
         };
+        let payload = payload(kind, &name, n, &key);
+        written += sqlx::query(
+            "INSERT INTO outbox (contact_point_id, idempotency_key, payload) VALUES ($1, $2, $3::jsonb)
+             ON CONFLICT (contact_point_id, idempotency_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&key)
+        .bind(payload.to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(written)
+}
+
+/// The idempotency key of an escalation of one firing episode, without the contact point id at its end.
+fn escalation_key_prefix(n: &Notification<'_>) -> String {
+    format!(
+        "{}:{}:escalation:{}:",
+        n.rule_id,
+        n.series_id,
+        n.state
+            .firing_since
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_default()
+    )
+}
+
+/// Escalation: queues a firing, unacknowledged alert for every escalation step whose delay it has outlasted and
+/// that has not heard of this firing yet (the outbox's unique idempotency key makes that once). Returns how many.
+pub async fn escalate(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    n: &Notification<'_>,
+) -> anyhow::Result<u64> {
+    let Some(firing_since) = n.state.firing_since else {
+        return Ok(0);
+    };
+    let fired_ms = (n.at - firing_since).num_milliseconds();
+    let points: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, name, kind FROM contact_points WHERE enabled AND escalate_after_ms <= $2 AND
+            array_position(ARRAY['info', 'warning', 'error', 'critical'], min_severity)
+              <= array_position(ARRAY['info', 'warning', 'error', 'critical'], $1)",
+    )
+    .bind(n.rule.severity.as_str())
+    .bind(fired_ms)
+    .fetch_all(&mut **tx)
+    .await?;
+    let prefix = escalation_key_prefix(n);
+    let mut written = 0;
+    for (id, name, kind) in points {
+        let Some(kind) = Kind::parse(&kind) else {
+            continue;
+        };
+        let key = format!("{prefix}{id}");
         let payload = payload(kind, &name, n, &key);
         written += sqlx::query(
             "INSERT INTO outbox (contact_point_id, idempotency_key, payload) VALUES ($1, $2, $3::jsonb)

@@ -704,3 +704,115 @@ async fn email_notifications_reach_a_real_smtp_server() {
     assert!(data.contains("https://runbooks.example/slow"), "{data}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_not() {
+    let hook = receiver(0).await;
+    let app = spawn_app_with(&[
+        ("MCPULSE_ALERTS_INTERVAL", "1s"),
+        ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+    ])
+    .await;
+    app.add_user("boss", Role::Admin).await;
+    let client = app.signed_in("boss").await;
+    let post = |path: &str, body: Value| {
+        let client = client.clone();
+        let url = format!("{}{path}", app.base);
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    for (name, path, after) in [("on call", "hook", ""), ("manager", "manager", "3s")] {
+        let res = post(
+            "/api/contact-points",
+            json!({ "name": name, "kind": "webhook", "url": format!("{}/{path}", hook.url), "escalate_after": after }),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = post(
+        "/api/contact-points",
+        json!({ "name": "bad", "kind": "console", "escalate_after": "soon" }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Two tools: `lookup` is acknowledged at once, `search` is left alone.
+    for tool in ["lookup", "search"] {
+        let sample = Sample {
+            metric: "tool_latency_ms".into(),
+            source: "search".into(),
+            labels: Labels::from([("tool".to_string(), tool.to_string())]),
+            ts: Utc::now(),
+            value: 20.0,
+        };
+        Store::new(app.pool.clone()).write(&[sample]).await.unwrap();
+    }
+    let res = post(
+        "/api/rules",
+        json!({ "name": "Slow tools", "metric": "tool_latency_ms", "condition": ">", "threshold": "100" }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for tool in ["lookup", "search"] {
+        let sample = Sample {
+            metric: "tool_latency_ms".into(),
+            source: "search".into(),
+            labels: Labels::from([("tool".to_string(), tool.to_string())]),
+            ts: Utc::now(),
+            value: 500.0,
+        };
+        Store::new(app.pool.clone()).write(&[sample]).await.unwrap();
+    }
+    let alerts: Vec<Value> = eventually(Duration::from_secs(15), "both firing", || async {
+        let body: Value = app.get(&client, "/api/alerts").await.json().await.ok()?;
+        let firing: Vec<Value> = body["alerts"]
+            .as_array()?
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .cloned()
+            .collect();
+        (firing.len() == 2).then_some(firing)
+    })
+    .await;
+    let lookup = alerts
+        .iter()
+        .find(|a| a["labels"]["tool"] == "lookup")
+        .unwrap();
+    let res = post(
+        "/api/alerts/ack",
+        json!({ "rule_id": lookup["rule_id"], "series_id": lookup["series_id"] }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let to = |path: &'static str| {
+        hook.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.0 == path)
+            .map(|p| {
+                p.2["alerts"][0]["labels"]["tool"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    eventually(Duration::from_secs(15), "the escalation", || async {
+        (!to("manager").is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        to("manager"),
+        vec!["search"],
+        "only the unacknowledged alert escalates, once"
+    );
+    let mut first = to("hook");
+    first.sort();
+    assert_eq!(
+        first,
+        vec!["lookup", "search"],
+        "the first step heard of both at once"
+    );
+    app.stop().await;
+}
