@@ -30,6 +30,9 @@ pub struct Config {
     pub alerts_enabled: bool,
     pub alerts_interval: Duration,
     pub alerts_repeat_interval: Duration,
+    pub alerts_group_by: Vec<String>,
+    pub alerts_group_wait: Duration,
+    pub alerts_group_interval: Duration,
     /// Hosts notifications may reach although they are loopback, private or link-local.
     pub alerts_allowed_hosts: Vec<String>,
     pub session_ttl: Duration,
@@ -109,6 +112,9 @@ pub const KEYS: &[Key] = &[
     Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules." },
     Key { path: "alerts.allowed_hosts", env: &["MCPULSE_ALERTS_ALLOWED_HOSTS"], default: "", doc: "Comma-separated hosts (names or addresses) that contact points may reach although they are loopback, private or link-local; all others are refused (SSRF protection)." },
     Key { path: "alerts.repeat_interval", env: &["MCPULSE_ALERTS_REPEAT_INTERVAL"], default: "4h", doc: "A firing alert that nobody acknowledged is notified again this often (1s–30d)." },
+    Key { path: "alerts.group_by", env: &["MCPULSE_ALERTS_GROUP_BY"], default: "alertname", doc: "Comma-separated alert labels (`alertname`, `severity`, `source`, `metric`, series and rule labels); alerts with the same values go to a contact point in one notification." },
+    Key { path: "alerts.group_wait", env: &["MCPULSE_ALERTS_GROUP_WAIT"], default: "5s", doc: "How long a new group waits for more alerts before its first notification (0s–1h)." },
+    Key { path: "alerts.group_interval", env: &["MCPULSE_ALERTS_GROUP_INTERVAL"], default: "1m", doc: "How long after a group's notification the next one (new alerts, resolutions, repeats) may follow (0s–1d)." },
     Key { path: "alerts.interval", env: &["MCPULSE_ALERTS_INTERVAL"], default: "10s", doc: "How often every enabled alert rule is evaluated (1s–1h)." },
     Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
@@ -327,6 +333,26 @@ pub fn from_sources(
         }),
         alerts_repeat_interval: p.get("alerts.repeat_interval", |s| {
             duration_between(s, Duration::from_secs(1), Duration::from_secs(30 * 86400))
+        }),
+        alerts_group_by: p.get("alerts.group_by", |s| {
+            let names: Vec<String> = s
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect();
+            match names
+                .iter()
+                .find(|n| !crate::store::query::is_label_name(n))
+            {
+                Some(bad) => Err(format!("`{bad}` is not a label name")),
+                None => Ok(names),
+            }
+        }),
+        alerts_group_wait: p.get("alerts.group_wait", |s| {
+            duration_between(s, Duration::ZERO, Duration::from_secs(3600))
+        }),
+        alerts_group_interval: p.get("alerts.group_interval", |s| {
+            duration_between(s, Duration::ZERO, Duration::from_secs(86400))
         }),
         alerts_interval: p.get("alerts.interval", |s| {
             duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))

@@ -54,6 +54,11 @@ pub async fn start(
         pool.clone(),
         crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
         config.alerts_repeat_interval,
+        crate::alert::notify::Grouping {
+            by: config.alerts_group_by.clone(),
+            wait: config.alerts_group_wait,
+            interval: config.alerts_group_interval,
+        },
     )?);
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),

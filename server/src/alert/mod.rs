@@ -27,6 +27,7 @@ pub struct Alerting {
     pool: PgPool,
     /// A firing, unacknowledged alert is notified again this often.
     pub repeat_interval: Duration,
+    pub grouping: notify::Grouping,
     pub silences: silence::Silences,
     pub contact_points: notify::ContactPoints,
     pub dispatcher: std::sync::Arc<notify::Dispatcher>,
@@ -53,9 +54,11 @@ impl Alerting {
         pool: PgPool,
         allowed: notify::AllowList,
         repeat_interval: Duration,
+        grouping: notify::Grouping,
     ) -> anyhow::Result<Self> {
         Ok(Alerting {
             repeat_interval,
+            grouping,
             silences: silence::Silences::new(pool.clone()),
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
             dispatcher: notify::Dispatcher::new(pool.clone(), allowed)?,
@@ -310,6 +313,7 @@ impl Alerting {
                     state: &stored.state,
                     value,
                     at: now,
+                    grouping: &self.grouping,
                 };
                 for notice in &notices {
                     figures.notices += 1;

@@ -126,6 +126,25 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// How notices are batched per contact point: by the values of `by` (labels of the alert), the first batch sent
+/// `wait` after its first notice, later ones no sooner than `interval` after the previous send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    pub by: Vec<String>,
+    pub wait: Duration,
+    pub interval: Duration,
+}
+
+impl Default for Grouping {
+    fn default() -> Self {
+        Grouping {
+            by: vec!["alertname".into()],
+            wait: Duration::from_secs(5),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The contact points' store and the outbox's producer side.
 pub struct ContactPoints {
     pool: PgPool,
@@ -284,6 +303,7 @@ pub struct Notification<'a> {
     pub state: &'a AlertState,
     pub value: Option<f64>,
     pub at: DateTime<Utc>,
+    pub grouping: &'a Grouping,
 }
 
 /// Writes one outbox row per enabled contact point that takes the rule's severity, in the caller's transaction.
@@ -318,18 +338,89 @@ pub async fn enqueue(
             continue;
         };
         let payload = payload(kind, &name, n, &key);
-        written += sqlx::query(
-            "INSERT INTO outbox (contact_point_id, idempotency_key, payload) VALUES ($1, $2, $3::jsonb)
-             ON CONFLICT (contact_point_id, idempotency_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(&key)
-        .bind(payload.to_string())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        written += insert(tx, id, kind, &key, &payload, n).await?;
     }
     Ok(written)
+}
+
+/// The labels the notification's group is known by.
+fn group_labels(n: &Notification<'_>) -> BTreeMap<String, String> {
+    let labels = super::alert_labels(n.rule, &n.source, &n.metric, &n.series_labels);
+    n.grouping
+        .by
+        .iter()
+        .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+        .collect()
+}
+
+/// Queues one payload for one contact point. Webhook, Slack and email notices join their group's batch (or start
+/// one that waits `group wait`, or `group interval` after the group's last send); Logstash and console ones go
+/// alone at once.
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    contact_point: i64,
+    kind: Kind,
+    key: &str,
+    payload: &Value,
+    n: &Notification<'_>,
+) -> anyhow::Result<u64> {
+    let group = matches!(kind, Kind::Webhook | Kind::Slack | Kind::Email)
+        .then(|| serde_json::to_string(&group_labels(n)).unwrap_or_default());
+    Ok(sqlx::query(
+        "INSERT INTO outbox (contact_point_id, idempotency_key, payload, group_key, not_before)
+         VALUES ($1, $2, $3::jsonb, $4, CASE WHEN $4::text IS NULL THEN now() ELSE coalesce(
+             (SELECT min(not_before) FROM outbox WHERE contact_point_id = $1 AND group_key = $4
+                AND delivered_at IS NULL AND failed_at IS NULL),
+             greatest(now() + make_interval(secs => $5),
+                      (SELECT max(delivered_at) FROM outbox WHERE contact_point_id = $1 AND group_key = $4)
+                        + make_interval(secs => $6))) END)
+         ON CONFLICT (contact_point_id, idempotency_key) DO NOTHING",
+    )
+    .bind(contact_point)
+    .bind(key)
+    .bind(payload.to_string())
+    .bind(group)
+    .bind(n.grouping.wait.as_secs_f64())
+    .bind(n.grouping.interval.as_secs_f64())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// One notification from a batch of payloads of one group (oldest first).
+fn combine(kind: &str, payloads: &[Value]) -> Value {
+    let Some(first) = payloads.first() else {
+        return Value::Null;
+    };
+    if payloads.len() == 1 {
+        return first.clone();
+    }
+    match kind {
+        "webhook" => {
+            let alerts: Vec<Value> = payloads
+                .iter()
+                .flat_map(|p| p["alerts"].as_array().cloned().unwrap_or_default())
+                .collect();
+            let firing = alerts.iter().any(|a| a["status"] == "firing");
+            // Labels every alert shares.
+            let mut common: serde_json::Map<String, Value> =
+                alerts[0]["labels"].as_object().cloned().unwrap_or_default();
+            common.retain(|k, v| alerts.iter().all(|a| a["labels"][k.as_str()] == *v));
+            let mut out = first.clone();
+            out["status"] = json!(if firing { "firing" } else { "resolved" });
+            out["commonLabels"] = Value::Object(common);
+            out["alerts"] = Value::Array(alerts);
+            out
+        }
+        "slack" => json!({
+            "text": payloads.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n")
+        }),
+        "email" => json!({
+            "subject": format!("{} alerts: {}", payloads.len(), first["subject"].as_str().unwrap_or("")),
+            "body": payloads.iter().filter_map(|p| p["body"].as_str()).collect::<Vec<_>>().join("\n----\n"),
+        }),
+        _ => first.clone(),
+    }
 }
 
 /// The idempotency key of an escalation of one firing episode, without the contact point id at its end.
@@ -372,16 +463,7 @@ pub async fn escalate(
         };
         let key = format!("{prefix}{id}");
         let payload = payload(kind, &name, n, &key);
-        written += sqlx::query(
-            "INSERT INTO outbox (contact_point_id, idempotency_key, payload) VALUES ($1, $2, $3::jsonb)
-             ON CONFLICT (contact_point_id, idempotency_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(&key)
-        .bind(payload.to_string())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        written += insert(tx, id, kind, &key, &payload, n).await?;
     }
     Ok(written)
 }
@@ -444,10 +526,10 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
         // Alertmanager's webhook format (version 4), so existing receivers work.
         Kind::Webhook => json!({
             "version": "4",
-            "groupKey": format!("{{}}:{{alertname=\"{}\"}}", n.rule.name),
+            "groupKey": format!("{{}}:{}", serde_json::to_string(&group_labels(n)).unwrap_or_default()),
             "status": status,
             "receiver": receiver,
-            "groupLabels": { "alertname": n.rule.name },
+            "groupLabels": group_labels(n),
             "commonLabels": labels,
             "commonAnnotations": annotations,
             "externalURL": "",
@@ -568,7 +650,8 @@ impl Dispatcher {
         let points: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT DISTINCT c.id, c.name, c.kind, coalesce(c.settings->>'url', '') FROM contact_points c
              JOIN outbox o ON o.contact_point_id = c.id
-             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()",
+             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
+               AND o.not_before <= now()",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -591,31 +674,53 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         loop {
             let mut tx = self.pool.begin().await?;
-            // The row stays locked while it is sent: two dispatchers never send it twice at once.
-            let row: Option<(i64, String, String, i32)> = sqlx::query_as(
-                "SELECT id, idempotency_key, payload::text, attempts FROM outbox
+            // The rows stay locked while they are sent: two dispatchers never send them twice at once.
+            let row: Option<(i64, i32, Option<String>, bool)> = sqlx::query_as(
+                "SELECT id, attempts, group_key, next_attempt_at <= now() AND not_before <= now() FROM outbox
                  WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
                  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
             )
             .bind(contact_point)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((id, key, payload, attempts)) = row else {
+            let Some((first, attempts, group, due)) = row else {
                 return Ok(());
             };
-            let due: bool =
-                sqlx::query_scalar("SELECT next_attempt_at <= now() FROM outbox WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
             if !due {
+                // Order is kept: later rows wait for the first.
                 return Ok(());
             }
+            // The whole group's batch goes as one notification.
+            let batch: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT id, idempotency_key, payload::text FROM outbox
+                 WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
+                   AND (id = $2 OR group_key = $3)
+                 ORDER BY id FOR UPDATE",
+            )
+            .bind(contact_point)
+            .bind(first)
+            .bind(&group)
+            .fetch_all(&mut *tx)
+            .await?;
+            let ids: Vec<i64> = batch.iter().map(|b| b.0).collect();
+            let key = match batch.len() {
+                1 => batch[0].1.clone(),
+                n => format!("{}+{}", batch[0].1, n - 1),
+            };
+            let payloads: Vec<Value> = batch
+                .iter()
+                .map(|b| serde_json::from_str(&b.2).unwrap_or_default())
+                .collect();
+            let mut combined = combine(&kind, &payloads);
+            if kind == "webhook" {
+                combined["idempotencyKey"] = json!(key);
+            }
+            let payload = combined.to_string();
             let outcome = self.send(&kind, &url, &key, &payload).await;
             match &outcome {
                 Outcome::Delivered => {
-                    sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
-                        .bind(id)
+                    sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
+                        .bind(&ids)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -625,9 +730,9 @@ impl Dispatcher {
                         "notification not delivered; will retry");
                     sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                            next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+                            next_attempt_at = now() + make_interval(secs => $3) WHERE id = ANY($1)",
                     )
-                    .bind(id)
+                    .bind(&ids)
                     .bind(why)
                     .bind(wait.as_secs_f64())
                     .execute(&mut *tx)
@@ -635,8 +740,8 @@ impl Dispatcher {
                 }
                 Outcome::GiveUp(why) => {
                     tracing::error!(contact_point = %name, error = %why, "notification refused by the receiver; not retried");
-                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = $1")
-                        .bind(id)
+                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = ANY($1)")
+                        .bind(&ids)
                         .bind(why)
                         .execute(&mut *tx)
                         .await?;

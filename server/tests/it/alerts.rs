@@ -210,6 +210,8 @@ async fn notifications_reach_real_receivers_once_through_retries() {
     let app = spawn_app_with(&[
         ("MCPULSE_ALERTS_INTERVAL", "1s"),
         ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+        ("MCPULSE_ALERTS_GROUP_WAIT", "0s"),
+        ("MCPULSE_ALERTS_GROUP_INTERVAL", "1s"),
     ])
     .await;
     app.add_user("boss", Role::Admin).await;
@@ -336,6 +338,8 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
         ("MCPULSE_ALERTS_INTERVAL", "1s"),
         ("MCPULSE_ALERTS_REPEAT_INTERVAL", "2s"),
         ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+        ("MCPULSE_ALERTS_GROUP_WAIT", "0s"),
+        ("MCPULSE_ALERTS_GROUP_INTERVAL", "1s"),
     ])
     .await;
     app.add_user("boss", Role::Admin).await;
@@ -426,6 +430,8 @@ async fn serve(url: &str, port: u16) -> std::process::Child {
         .env("MCPULSE_ALERTS_INTERVAL", "1s")
         .env("MCPULSE_ALERTS_REPEAT_INTERVAL", "1h")
         .env("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1")
+        .env("MCPULSE_ALERTS_GROUP_WAIT", "0s")
+        .env("MCPULSE_ALERTS_GROUP_INTERVAL", "1s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -469,6 +475,7 @@ async fn after_kill_9_pending_alerts_keep_their_start_firing_ones_are_not_resent
         pool.clone(),
         mcpulse::alert::notify::AllowList(vec!["127.0.0.1".into()]),
         Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(),
     )
     .unwrap();
     alerting
@@ -632,6 +639,8 @@ async fn email_notifications_reach_a_real_smtp_server() {
     let app = spawn_app_with(&[
         ("MCPULSE_ALERTS_INTERVAL", "1s"),
         ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+        ("MCPULSE_ALERTS_GROUP_WAIT", "0s"),
+        ("MCPULSE_ALERTS_GROUP_INTERVAL", "1s"),
     ])
     .await;
     app.add_user("boss", Role::Admin).await;
@@ -711,6 +720,8 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
     let app = spawn_app_with(&[
         ("MCPULSE_ALERTS_INTERVAL", "1s"),
         ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+        ("MCPULSE_ALERTS_GROUP_WAIT", "0s"),
+        ("MCPULSE_ALERTS_GROUP_INTERVAL", "1s"),
     ])
     .await;
     app.add_user("boss", Role::Admin).await;
@@ -789,12 +800,8 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
             .unwrap()
             .iter()
             .filter(|p| p.0 == path)
-            .map(|p| {
-                p.2["alerts"][0]["labels"]["tool"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string()
-            })
+            .flat_map(|p| p.2["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| a["labels"]["tool"].as_str().unwrap_or("").to_string())
             .collect::<Vec<_>>()
     };
     eventually(Duration::from_secs(15), "the escalation", || async {
@@ -813,6 +820,22 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
         first,
         vec!["lookup", "search"],
         "the first step heard of both at once"
+    );
+    let posts = hook.posts.lock().unwrap().clone();
+    let batch: Vec<_> = posts.iter().filter(|p| p.0 == "hook").collect();
+    assert_eq!(
+        batch.len(),
+        1,
+        "grouped by alertname: both alerts in one notification: {batch:?}"
+    );
+    assert_eq!(
+        batch[0].2["groupLabels"],
+        json!({ "alertname": "Slow tools" })
+    );
+    assert_eq!(batch[0].2["commonLabels"]["alertname"], "Slow tools");
+    assert!(
+        batch[0].2["commonLabels"].get("tool").is_none(),
+        "tool differs"
     );
     app.stop().await;
 }
