@@ -432,6 +432,8 @@ pub struct RuleInfo {
     pub rule: RuleDraft,
     pub created_by: String,
     pub updated_at: DateTime<Utc>,
+    /// `api` (made in the UI or API) or `config` (declared in mcpulse.toml: read-only).
+    pub origin: String,
 }
 
 /// One alert: a rule's state for one series.

@@ -39,9 +39,75 @@ pub struct Config {
     pub log: String,
     /// Sources declared in `[[sources]]` tables of the config file.
     pub sources: Vec<SourceSpec>,
+    /// Alert rules declared in `[[rules]]` tables (checked like rules made in the UI).
+    pub rules: Vec<app::types::RuleDraft>,
+    /// The file the configuration was read from, if any (read again on SIGHUP).
+    pub file: Option<PathBuf>,
 }
 
 pub use crate::collect::spec::{SourceKind, SourceSpec};
+
+/// The fields a `[[rules]]` table may have.
+const RULE_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "metric",
+    "sources",
+    "matchers",
+    "reduce",
+    "window",
+    "condition",
+    "threshold",
+    "for",
+    "keep_firing_for",
+    "severity",
+    "enabled",
+    "labels",
+    "annotations",
+];
+
+/// Checks one `[[rules]]` entry through the same parser as rules made in the UI, pushing every problem found.
+fn rule_draft(
+    index: usize,
+    value: toml::Value,
+    problems: &mut Vec<String>,
+) -> Option<app::types::RuleDraft> {
+    let toml::Value::Table(mut table) = value else {
+        problems.push(format!("rules[{index}]: expected a table"));
+        return None;
+    };
+    if let Some(bad) = table.keys().find(|k| !RULE_FIELDS.contains(&k.as_str())) {
+        problems.push(format!(
+            "rules[{index}]: unknown field `{bad}` (expected one of {})",
+            RULE_FIELDS.join(", ")
+        ));
+        return None;
+    }
+    // A threshold may be written as a number.
+    if let Some(t) = table.get_mut("threshold") {
+        if !t.is_str() {
+            *t = toml::Value::String(t.to_string());
+        }
+    }
+    let draft: app::types::RuleDraft = match toml::Value::Table(table).try_into() {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(format!("rules[{index}]: {}", e.message()));
+            return None;
+        }
+    };
+    match crate::alert::rule::Rule::parse(&draft) {
+        Ok(_) => Some(draft),
+        Err(app::error::AppError::Invalid { field, message }) => {
+            problems.push(format!("rules[{index}].{field}: {message}"));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("rules[{index}]: {e}"));
+            None
+        }
+    }
+}
 
 /// Checks one `[[sources]]` entry (a [`SourceDefinition`](app::types::SourceDefinition): unknown fields are
 /// errors) through the same path as sources created at runtime, pushing every problem found; `None` when it is
@@ -197,6 +263,7 @@ pub fn from_sources(
         .collect();
 
     let mut source_tables: Option<(PathBuf, toml::Value)> = None;
+    let mut rule_tables: Option<(PathBuf, toml::Value)> = None;
     if let Some((path, text)) = file {
         match text.parse::<toml::Table>() {
             Err(e) => problems.push(format!(
@@ -207,6 +274,9 @@ pub fn from_sources(
             Ok(mut table) => {
                 if let Some(sources) = table.remove("sources") {
                     source_tables = Some((path.to_path_buf(), sources));
+                }
+                if let Some(rules) = table.remove("rules") {
+                    rule_tables = Some((path.to_path_buf(), rules));
                 }
                 for (dotted, value) in flatten(&table) {
                     let Some(key) = KEYS.iter().find(|k| k.path == dotted) else {
@@ -366,8 +436,36 @@ pub fn from_sources(
                 .map_err(|e| format!("not a log filter: {e}"))
         }),
         sources: Vec::new(),
+        rules: Vec::new(),
+        file: file.map(|(path, _)| path.to_path_buf()),
     };
     let mut config = config;
+    if let Some((path, value)) = rule_tables {
+        match value {
+            toml::Value::Array(entries) => {
+                for (index, entry) in entries.into_iter().enumerate() {
+                    if let Some(rule) = rule_draft(index, entry, &mut problems) {
+                        if config
+                            .rules
+                            .iter()
+                            .any(|r| r.name.trim().eq_ignore_ascii_case(rule.name.trim()))
+                        {
+                            problems.push(format!(
+                                "rules[{index}].name = {:?}: already used",
+                                rule.name
+                            ));
+                        } else {
+                            config.rules.push(rule);
+                        }
+                    }
+                }
+            }
+            _ => problems.push(format!(
+                "{}: `rules` must be a list of [[rules]] tables",
+                path.display()
+            )),
+        }
+    }
     if let Some((path, value)) = source_tables {
         match value {
             toml::Value::Array(entries) => {
@@ -560,6 +658,26 @@ mod tests {
             let r = from_sources(None, &env(&[("COLLECTION_INTERVAL", value)]));
             assert_eq!(r.is_ok(), ok, "{value}");
         }
+    }
+
+    #[test]
+    fn rules_are_declared_in_tables_and_checked_like_rules_from_the_ui() {
+        let file = "[[rules]]\nname = \"Down\"\nmetric = \"up\"\ncondition = \"<\"\nthreshold = 1\nfor = \"1m\"\n";
+        let c = from_sources(Some((Path::new("mcpulse.toml"), file)), &env(&[])).unwrap();
+        assert_eq!(c.rules.len(), 1);
+        assert_eq!(c.rules[0].threshold, "1");
+        let bad = "[[rules]]\nname = \"A\"\nmetric = \"up\"\nthreshold = \"x\"\n[[rules]]\nname = \"B\"\nmetric = \"up\"\nthreshold = 1\nwhen = 3\n";
+        let err = from_sources(Some((Path::new("mcpulse.toml"), bad)), &env(&[])).unwrap_err();
+        assert!(
+            err.0.iter().any(|p| p.starts_with("rules[0].threshold")),
+            "{err:?}"
+        );
+        assert!(
+            err.0
+                .iter()
+                .any(|p| p.contains("rules[1]: unknown field `when`")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub async fn start(
         spawn_rollups(store, tasks.clone()),
         spawn_session_cleanup(pool, tasks.clone()),
     ];
+    alerting.sync_config_rules(&config.rules).await?;
+    background.push(spawn_reload(
+        alerting.clone(),
+        config.file.clone(),
+        tasks.clone(),
+    ));
     if config.alerts_enabled {
         background.push(tokio::spawn(alerting.dispatcher.clone().run(tasks.clone())));
         background.push(spawn_alerting(
@@ -164,6 +170,42 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// On SIGHUP, reads the configuration file again and applies its alert rules; a file with any problem changes
+/// nothing (the current rules stay in effect) and the problems are logged.
+fn spawn_reload(
+    alerting: Arc<crate::alert::Alerting>,
+    file: Option<std::path::PathBuf>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!(
+                "cannot listen for SIGHUP; reload the rules of mcpulse.toml by restarting"
+            );
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = hangups.recv() => {}
+            }
+            match crate::config::load(file.as_deref()) {
+                Ok(config) => match alerting.sync_config_rules(&config.rules).await {
+                    Ok(()) => tracing::info!("reloaded the alert rules of the configuration file"),
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "applying the reloaded rules failed; the current rules stay")
+                    }
+                },
+                Err(problems) => tracing::error!(
+                    problems = %problems.0.join("; "),
+                    "the configuration file has problems; the current rules stay in effect"
+                ),
+            }
+        }
+    })
 }
 
 fn spawn_alerting(

@@ -83,6 +83,7 @@ impl Alerting {
 
     /// Replaces a rule's definition; its alerts keep their state.
     pub async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
+        self.refuse_config(id).await?;
         let rule = self.check(draft).await?;
         let updated = sqlx::query_with(
             "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4, matchers = $5,
@@ -102,6 +103,7 @@ impl Alerting {
     }
 
     pub async fn delete_rule(&self, id: i64) -> Result<(), AppError> {
+        self.refuse_config(id).await?;
         let deleted = sqlx::query("DELETE FROM alert_rules WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -110,6 +112,84 @@ impl Alerting {
         if deleted.rows_affected() == 0 {
             return Err(AppError::NotFound);
         }
+        Ok(())
+    }
+
+    /// Rules of mcpulse.toml change only there.
+    async fn refuse_config(&self, id: i64) -> Result<(), AppError> {
+        let origin: Option<String> =
+            sqlx::query_scalar("SELECT origin FROM alert_rules WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(AppError::internal)?;
+        match origin.as_deref() {
+            None => Err(AppError::NotFound),
+            Some("config") => Err(AppError::Conflict(
+                "this rule is declared in mcpulse.toml: change it there".into(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Makes the stored `config` rules exactly `drafts` (already checked by the configuration), in one
+    /// transaction: new ones added, changed ones updated (their alerts keep their state), missing ones deleted. A
+    /// rule of the same name made in the UI is left alone, and the file's rule skipped with a warning.
+    pub async fn sync_config_rules(&self, drafts: &[RuleDraft]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut kept = Vec::new();
+        for draft in drafts {
+            let rule =
+                Rule::parse(draft).map_err(|e| anyhow::anyhow!("rule {:?}: {e}", draft.name))?;
+            let existing: Option<(i64, String)> =
+                sqlx::query_as("SELECT id, origin FROM alert_rules WHERE lower(name) = lower($1)")
+                    .bind(&rule.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match existing {
+                Some((_, origin)) if origin != "config" => {
+                    tracing::warn!(rule = %rule.name, "mcpulse.toml declares a rule whose name a rule made in the UI already has; skipped");
+                }
+                Some((id, _)) => {
+                    sqlx::query_with(
+                        "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4, matchers = $5,
+                            reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
+                            keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb,
+                            annotations = $15::jsonb, updated_at = now()
+                         WHERE id = $16",
+                        rule_args(&rule, id).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    kept.push(id);
+                }
+                None => {
+                    let id: i64 = sqlx::query_scalar_with(
+                        "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms,
+                            condition, threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations,
+                            created_by, origin)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16,
+                            'config') RETURNING id",
+                        rule_args(&rule, "mcpulse.toml".to_string()).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    kept.push(id);
+                }
+            }
+        }
+        let removed =
+            sqlx::query("DELETE FROM alert_rules WHERE origin = 'config' AND NOT (id = ANY($1))")
+                .bind(&kept)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        tracing::info!(
+            rules = kept.len(),
+            removed,
+            "alert rules of mcpulse.toml in effect"
+        );
         Ok(())
     }
 
@@ -151,7 +231,7 @@ impl Alerting {
         let rows: Vec<RuleRow> = sqlx::query_as(
             "SELECT id, name, description, metric, sources, matchers, reduce, window_ms, condition, threshold, for_ms,
                     keep_firing_for_ms, severity, enabled, labels::text AS labels, annotations::text AS annotations,
-                    created_by, updated_at
+                    created_by, updated_at, origin
              FROM alert_rules WHERE $1::bigint IS NULL OR id = $1 ORDER BY lower(name)",
         )
         .bind(id)
@@ -185,6 +265,7 @@ impl Alerting {
                         rule: rule.to_draft(),
                         created_by: r.created_by,
                         updated_at: r.updated_at,
+                        origin: r.origin,
                     },
                     rule,
                 )),
@@ -490,6 +571,7 @@ struct RuleRow {
     annotations: String,
     created_by: String,
     updated_at: DateTime<Utc>,
+    origin: String,
 }
 
 fn notice_name(notice: &Notice) -> &'static str {

@@ -839,3 +839,95 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rules_of_mcpulse_toml_are_read_only_and_a_bad_reload_keeps_them() {
+    let (url, name) = crate::helpers::fresh_database().await;
+    let dir = crate::cli::tempdir();
+    let file = dir.join("mcpulse.toml");
+    let rules = |body: &str| format!("[collection]\ninterval = \"1s\"\n{body}");
+    std::fs::write(
+        &file,
+        rules("[[rules]]\nname = \"Down\"\nmetric = \"up\"\ncondition = \"<\"\nthreshold = 1\nfor = \"1m\"\nseverity = \"critical\"\n"),
+    )
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = crate::cli::mcpulse()
+        .args(["serve"])
+        .env("DATABASE_URL", &url)
+        .env("MCPULSE_PORT", port.to_string())
+        .env("MCPULSE_CONFIG", &file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let names = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT name || ':' || origin FROM alert_rules ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(30), "the file's rule", || async {
+        (names().await == vec!["Down:config".to_string()]).then_some(())
+    })
+    .await;
+
+    // Read-only through the API.
+    let alerting = mcpulse::alert::Alerting::new(
+        pool.clone(),
+        mcpulse::alert::notify::AllowList::default(),
+        Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(),
+    )
+    .unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM alert_rules")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        alerting.delete_rule(id).await,
+        Err(app::error::AppError::Conflict(_))
+    ));
+
+    let hangup = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap()
+    };
+    // A file with a bad rule changes nothing.
+    std::fs::write(
+        &file,
+        rules("[[rules]]\nname = \"Other\"\nmetric = \"up\"\ncondition = \"<\"\nthreshold = \"abc\"\n"),
+    )
+    .unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        names().await,
+        vec!["Down:config".to_string()],
+        "the old rules stay"
+    );
+    // A good one replaces them.
+    std::fs::write(
+        &file,
+        rules("[[rules]]\nname = \"Other\"\nmetric = \"up\"\ncondition = \"<\"\nthreshold = 0.5\n"),
+    )
+    .unwrap();
+    hangup();
+    eventually(Duration::from_secs(15), "the reloaded rules", || async {
+        (names().await == vec!["Other:config".to_string()]).then_some(())
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}
