@@ -478,6 +478,8 @@ pub struct ContactPointDraft {
     /// Empty: notified at once. A duration (e.g. `15m`) makes it an escalation step: it hears of a firing alert
     /// only after the alert has fired that long without being acknowledged.
     pub escalate_after: String,
+    /// Label matchers over the alert's labels (`team=search`, `severity=~error|critical`): empty receives all.
+    pub matchers: Vec<String>,
 }
 
 impl Default for ContactPointDraft {
@@ -489,6 +491,7 @@ impl Default for ContactPointDraft {
             min_severity: "info".into(),
             enabled: true,
             escalate_after: String::new(),
+            matchers: Vec::new(),
         }
     }
 }
@@ -504,6 +507,8 @@ pub struct ContactPointInfo {
     pub enabled: bool,
     /// Set for escalation steps, e.g. `15m`.
     pub escalate_after: Option<String>,
+    /// Only alerts matching all of these are routed here.
+    pub matchers: Vec<String>,
     /// Notices waiting for delivery (retrying included), and given up on.
     pub queued: i64,
     pub failed: i64,

@@ -217,9 +217,16 @@ impl ContactPoints {
                     .as_millis() as i64,
             ),
         };
+        let matchers: Vec<crate::store::query::LabelMatcher> = draft
+            .matchers
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| m.parse().map_err(|e| AppError::invalid("matchers", e)))
+            .collect::<Result<_, _>>()?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by, escalate_after_ms)
-             VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by, escalate_after_ms,
+                matchers)
+             VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(name)
         .bind(kind.as_str())
@@ -228,6 +235,7 @@ impl ContactPoints {
         .bind(draft.enabled)
         .bind(by)
         .bind(escalate_after)
+        .bind(matchers.iter().map(ToString::to_string).collect::<Vec<_>>())
         .fetch_one(&self.pool)
         .await
         .map_err(|e| match &e {
@@ -258,10 +266,22 @@ impl ContactPoints {
 
     /// Every contact point, URLs redacted, with its queue's size.
     pub async fn list(&self) -> Result<Vec<ContactPointInfo>, AppError> {
-        let rows: Vec<(i64, String, String, String, String, bool, i64, i64, Option<i64>)> = sqlx::query_as(
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            bool,
+            i64,
+            i64,
+            Option<i64>,
+            Vec<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT c.id, c.name, c.kind, coalesce(c.settings->>'url', ''), c.min_severity, c.enabled,
                     count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
-                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL), c.escalate_after_ms
+                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL), c.escalate_after_ms, c.matchers
              FROM contact_points c LEFT JOIN outbox o ON o.contact_point_id = c.id
              GROUP BY c.id ORDER BY lower(c.name)",
         )
@@ -284,6 +304,7 @@ impl ContactPoints {
                 escalate_after: r.8.map(|ms| {
                     humantime::format_duration(Duration::from_millis(ms as u64)).to_string()
                 }),
+                matchers: r.9,
                 queued: r.6,
                 failed: r.7,
             })
@@ -313,8 +334,8 @@ pub async fn enqueue(
     n: &Notification<'_>,
 ) -> anyhow::Result<u64> {
     // Immediate steps; for a resolution also the escalation steps that heard of this firing.
-    let points: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, name, kind FROM contact_points c WHERE enabled AND
+    let points: Vec<(i64, String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT id, name, kind, matchers FROM contact_points c WHERE enabled AND
             array_position(ARRAY['info', 'warning', 'error', 'critical'], min_severity)
               <= array_position(ARRAY['info', 'warning', 'error', 'critical'], $1)
             AND (escalate_after_ms IS NULL OR $2 AND EXISTS (
@@ -333,14 +354,29 @@ pub async fn enqueue(
         n.at.timestamp_millis()
     );
     let mut written = 0;
-    for (id, name, kind) in points {
+    for (id, name, kind, matchers) in points {
         let Some(kind) = Kind::parse(&kind) else {
             continue;
         };
+        if !routes(&matchers, n) {
+            continue;
+        }
         let payload = payload(kind, &name, n, &key);
         written += insert(tx, id, kind, &key, &payload, n).await?;
     }
     Ok(written)
+}
+
+/// Whether a contact point's matchers let the notification's alert through.
+fn routes(matchers: &[String], n: &Notification<'_>) -> bool {
+    if matchers.is_empty() {
+        return true;
+    }
+    let labels = super::alert_labels(n.rule, &n.source, &n.metric, &n.series_labels);
+    matchers.iter().all(|m| {
+        m.parse::<crate::store::query::LabelMatcher>()
+            .is_ok_and(|m| m.matches(&labels))
+    })
 }
 
 /// The labels the notification's group is known by.
@@ -446,8 +482,8 @@ pub async fn escalate(
         return Ok(0);
     };
     let fired_ms = (n.at - firing_since).num_milliseconds();
-    let points: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, name, kind FROM contact_points WHERE enabled AND escalate_after_ms <= $2 AND
+    let points: Vec<(i64, String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT id, name, kind, matchers FROM contact_points WHERE enabled AND escalate_after_ms <= $2 AND
             array_position(ARRAY['info', 'warning', 'error', 'critical'], min_severity)
               <= array_position(ARRAY['info', 'warning', 'error', 'critical'], $1)",
     )
@@ -457,10 +493,13 @@ pub async fn escalate(
     .await?;
     let prefix = escalation_key_prefix(n);
     let mut written = 0;
-    for (id, name, kind) in points {
+    for (id, name, kind, matchers) in points {
         let Some(kind) = Kind::parse(&kind) else {
             continue;
         };
+        if !routes(&matchers, n) {
+            continue;
+        }
         let key = format!("{prefix}{id}");
         let payload = payload(kind, &name, n, &key);
         written += insert(tx, id, kind, &key, &payload, n).await?;

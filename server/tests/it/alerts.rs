@@ -739,6 +739,13 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
         .await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
+    // Routing by labels: the search team hears of its tool only.
+    let res = post(
+        "/api/contact-points",
+        json!({ "name": "search team", "kind": "webhook", "url": format!("{}/team", hook.url), "matchers": ["tool=search"] }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
     let res = post(
         "/api/contact-points",
         json!({ "name": "bad", "kind": "console", "escalate_after": "soon" }),
@@ -821,6 +828,7 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
         vec!["lookup", "search"],
         "the first step heard of both at once"
     );
+    assert_eq!(to("team"), vec!["search"], "routed by labels");
     let posts = hook.posts.lock().unwrap().clone();
     let batch: Vec<_> = posts.iter().filter(|p| p.0 == "hook").collect();
     assert_eq!(
