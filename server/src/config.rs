@@ -33,6 +33,7 @@ pub struct Config {
     pub alerts_group_by: Vec<String>,
     pub alerts_group_wait: Duration,
     pub alerts_group_interval: Duration,
+    pub alerts_send_timeout: Duration,
     /// Hosts notifications may reach although they are loopback, private or link-local.
     pub alerts_allowed_hosts: Vec<String>,
     pub session_ttl: Duration,
@@ -181,6 +182,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "alerts.group_by", env: &["MCPULSE_ALERTS_GROUP_BY"], default: "alertname", doc: "Comma-separated alert labels (`alertname`, `severity`, `source`, `metric`, series and rule labels); alerts with the same values go to a contact point in one notification." },
     Key { path: "alerts.group_wait", env: &["MCPULSE_ALERTS_GROUP_WAIT"], default: "5s", doc: "How long a new group waits for more alerts before its first notification (0s–1h)." },
     Key { path: "alerts.group_interval", env: &["MCPULSE_ALERTS_GROUP_INTERVAL"], default: "1m", doc: "How long after a group's notification the next one (new alerts, resolutions, repeats) may follow (0s–1d)." },
+    Key { path: "alerts.send_timeout", env: &["MCPULSE_ALERTS_SEND_TIMEOUT"], default: "10s", doc: "How long a receiver (webhook, Slack, Logstash, SMTP) may take to answer before the notification is retried (1s–2m)." },
     Key { path: "alerts.interval", env: &["MCPULSE_ALERTS_INTERVAL"], default: "10s", doc: "How often every enabled alert rule is evaluated (1s–1h)." },
     Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
@@ -423,6 +425,9 @@ pub fn from_sources(
         }),
         alerts_group_interval: p.get("alerts.group_interval", |s| {
             duration_between(s, Duration::ZERO, Duration::from_secs(86400))
+        }),
+        alerts_send_timeout: p.get("alerts.send_timeout", |s| {
+            duration_between(s, Duration::from_secs(1), Duration::from_secs(120))
         }),
         alerts_interval: p.get("alerts.interval", |s| {
             duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))

@@ -50,16 +50,22 @@ pub async fn start(
     )?;
     let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
     sources.start(&config.sources).await?;
-    let alerting = Arc::new(crate::alert::Alerting::new(
-        pool.clone(),
-        crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
-        config.alerts_repeat_interval,
-        crate::alert::notify::Grouping {
-            by: config.alerts_group_by.clone(),
-            wait: config.alerts_group_wait,
-            interval: config.alerts_group_interval,
-        },
-    )?);
+    let alerting = Arc::new(
+        crate::alert::Alerting::new(
+            pool.clone(),
+            crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
+            config.alerts_repeat_interval,
+            crate::alert::notify::Grouping {
+                by: config.alerts_group_by.clone(),
+                wait: config.alerts_group_wait,
+                interval: config.alerts_group_interval,
+            },
+        )?
+        .with_send_timeout(
+            crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
+            config.alerts_send_timeout,
+        )?,
+    );
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),
         store: store.clone(),

@@ -61,9 +61,19 @@ impl Alerting {
             grouping,
             silences: silence::Silences::new(pool.clone()),
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
-            dispatcher: notify::Dispatcher::new(pool.clone(), allowed)?,
+            dispatcher: notify::Dispatcher::new(pool.clone(), allowed, notify::SEND_TIMEOUT)?,
             pool,
         })
+    }
+
+    /// Receivers get `timeout` to answer (default [`notify::SEND_TIMEOUT`]).
+    pub fn with_send_timeout(
+        mut self,
+        allowed: notify::AllowList,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        self.dispatcher = notify::Dispatcher::new(self.pool.clone(), allowed, timeout)?;
+        Ok(self)
     }
 
     /// Checks and stores a new rule.

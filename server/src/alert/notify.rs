@@ -639,6 +639,7 @@ pub struct Dispatcher {
     pool: PgPool,
     client: reqwest::Client,
     allowed: AllowList,
+    timeout: Duration,
     /// Rung after an evaluation wrote to the outbox, so delivery does not wait for the next tick.
     pub wake: tokio::sync::Notify,
 }
@@ -646,7 +647,7 @@ pub struct Dispatcher {
 /// The first retry waits this long; each next one twice as long, up to [`RETRY_CAP`], ±20 % jitter.
 pub const RETRY_BASE: Duration = Duration::from_millis(500);
 pub const RETRY_CAP: Duration = Duration::from_secs(300);
-/// How long a receiver may take to answer.
+/// How long a receiver may take to answer, unless `alerts.send_timeout` says otherwise.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Outcome {
@@ -656,16 +657,17 @@ enum Outcome {
 }
 
 impl Dispatcher {
-    pub fn new(pool: PgPool, allowed: AllowList) -> anyhow::Result<Arc<Self>> {
+    pub fn new(pool: PgPool, allowed: AllowList, timeout: Duration) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("mcpulse/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(SEND_TIMEOUT)
+            .timeout(timeout)
             .build()?;
         Ok(Arc::new(Dispatcher {
             pool,
             client,
             allowed,
+            timeout,
             wake: tokio::sync::Notify::new(),
         }))
     }
@@ -806,7 +808,7 @@ impl Dispatcher {
             return Outcome::GiveUp(why);
         }
         if kind == "email" {
-            return send_email(&url, key, payload).await;
+            return send_email(&url, key, payload, self.timeout).await;
         }
         let shown = redact(url.as_str());
         let sent = self
@@ -827,7 +829,7 @@ impl Dispatcher {
             }
             Ok(res) => Outcome::GiveUp(format!("{shown} answered {}", res.status())),
             Err(e) if e.is_timeout() => {
-                Outcome::Retry(format!("{shown} did not answer within {SEND_TIMEOUT:?}"))
+                Outcome::Retry(format!("{shown} did not answer within {:?}", self.timeout))
             }
             Err(e) => Outcome::Retry(format!("{shown}: {}", e.without_url())),
         }
@@ -889,7 +891,7 @@ impl Smtp {
     }
 }
 
-async fn send_email(url: &url::Url, key: &str, payload: &str) -> Outcome {
+async fn send_email(url: &url::Url, key: &str, payload: &str, timeout: Duration) -> Outcome {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let smtp = match Smtp::parse(url) {
         Ok(s) => s,
@@ -915,7 +917,7 @@ async fn send_email(url: &url::Url, key: &str, payload: &str) -> Outcome {
         )),
     };
     let mut builder = match builder {
-        Ok(b) => b.port(smtp.port).timeout(Some(SEND_TIMEOUT)),
+        Ok(b) => b.port(smtp.port).timeout(Some(timeout)),
         Err(e) => return Outcome::GiveUp(format!("SMTP setup: {e}")),
     };
     if let Some((user, password)) = smtp.credentials {

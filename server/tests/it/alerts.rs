@@ -155,8 +155,8 @@ async fn a_threshold_crossing_fires_after_for_resolves_and_survives_a_restart() 
     app.stop().await;
 }
 
-/// An HTTP receiver started by the test: records every POST (path, idempotency key, JSON body) and answers 500
-/// to the first `failures` posts on `/hook`.
+/// An HTTP receiver started by the test: records every POST (path, idempotency key, JSON body, status) and answers
+/// 500 to the first `failures` posts on `/hook`, 429 to the first on `/busy`, and never to the first on `/slow`.
 struct Receiver {
     url: String,
     posts: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value, u16)>>>,
@@ -183,10 +183,18 @@ async fn receiver(failures: usize) -> Receiver {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("")
                             .to_string();
+                        let first = !posts.lock().unwrap().iter().any(|p| p.0 == path);
                         let status = if path == "hook"
                             && failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures
                         {
                             500
+                        } else if path == "busy" && first {
+                            429
+                        } else if path == "slow" && first {
+                            // Hang: the sender's timeout must give up on us.
+                            posts.lock().unwrap().push((path, key, Value::Null, 0));
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            return axum::http::StatusCode::OK;
                         } else {
                             200
                         };
@@ -938,4 +946,86 @@ async fn rules_of_mcpulse_toml_are_read_only_and_a_bad_reload_keeps_them() {
     child.wait().unwrap();
     pool.close().await;
     crate::helpers::drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_hanging_or_busy_receiver_is_retried_and_delays_no_one_else() {
+    let hook = receiver(0).await;
+    let app = spawn_app_with(&[
+        ("MCPULSE_ALERTS_INTERVAL", "1s"),
+        ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),
+        ("MCPULSE_ALERTS_GROUP_WAIT", "0s"),
+        ("MCPULSE_ALERTS_GROUP_INTERVAL", "1s"),
+        ("MCPULSE_ALERTS_SEND_TIMEOUT", "5s"),
+    ])
+    .await;
+    app.add_user("boss", Role::Admin).await;
+    let client = app.signed_in("boss").await;
+    push(&app, 20.0).await;
+    for path in ["slow", "busy", "fast"] {
+        let res = client
+            .post(format!("{}/api/contact-points", app.base))
+            .json(
+                &json!({ "name": path, "kind": "webhook", "url": format!("{}/{path}", hook.url) }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = client
+        .post(format!("{}/api/rules", app.base))
+        .json(&json!({ "name": "Slow lookups", "metric": "tool_latency_ms", "condition": ">", "threshold": "100" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    push(&app, 250.0).await;
+    let delivered = |path: &'static str| {
+        hook.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.0 == path && p.3 == 200)
+            .count()
+    };
+    // The fast receiver does not wait for the hanging one's timeout.
+    let started = std::time::Instant::now();
+    eventually(Duration::from_secs(15), "the fast receiver", || async {
+        (delivered("fast") == 1).then_some(())
+    })
+    .await;
+    let fast_after = started.elapsed();
+    eventually(
+        Duration::from_secs(20),
+        "the slow and busy receivers",
+        || async { (delivered("slow") == 1 && delivered("busy") == 1).then_some(()) },
+    )
+    .await;
+    let posts = hook.posts.lock().unwrap().clone();
+    let statuses = |path: &str| {
+        posts
+            .iter()
+            .filter(|p| p.0 == path)
+            .map(|p| p.3)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses("busy"), vec![429, 200], "429 is retried");
+    assert_eq!(
+        statuses("slow"),
+        vec![0, 200],
+        "a hang times out and is retried"
+    );
+    let keys: std::collections::BTreeSet<_> = posts
+        .iter()
+        .filter(|p| p.0 == "slow")
+        .map(|p| p.1.clone())
+        .collect();
+    assert_eq!(keys.len(), 1, "the retry carries the same idempotency key");
+    // Had the queues shared one line, the fast receiver would have waited out the 5 s hang first.
+    assert!(
+        fast_after < Duration::from_secs(4),
+        "the fast receiver waited {fast_after:?} behind the hanging one"
+    );
+    app.stop().await;
 }
