@@ -974,6 +974,15 @@ async fn a_hanging_or_busy_receiver_is_retried_and_delays_no_one_else() {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     let res = client
+        .post(format!("{}/api/contact-points", app.base))
+        .json(
+            &json!({ "name": "elk", "kind": "logstash", "url": format!("{}/logstash", hook.url) }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = client
         .post(format!("{}/api/rules", app.base))
         .json(&json!({ "name": "Slow lookups", "metric": "tool_latency_ms", "condition": ">", "threshold": "100" }))
         .send()
@@ -1003,6 +1012,24 @@ async fn a_hanging_or_busy_receiver_is_retried_and_delays_no_one_else() {
     )
     .await;
     let posts = hook.posts.lock().unwrap().clone();
+    let doc = &posts
+        .iter()
+        .find(|p| p.0 == "logstash")
+        .expect("a Logstash document")
+        .2;
+    assert_eq!(
+        (
+            doc["alertname"].as_str(),
+            doc["status"].as_str(),
+            doc["value"].as_f64()
+        ),
+        (Some("Slow lookups"), Some("firing"), Some(250.0)),
+        "{doc}"
+    );
+    assert!(
+        doc["@timestamp"].is_string() && doc["labels"]["tool"] == "lookup",
+        "{doc}"
+    );
     let statuses = |path: &str| {
         posts
             .iter()
