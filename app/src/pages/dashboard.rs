@@ -218,7 +218,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
 fn SourcesTable(sources: RwSignal<Vec<crate::types::SourceStatus>>) -> impl IntoView {
     view! {
             <section class="card">
-            <h2>"Sources" <a class="muted small" href="/sources">"manage"</a></h2>
+            <h2>"Sources " <a class="muted small" href="/sources">"manage"</a></h2>
             <table class="sources">
                 <thead>
                     <tr><th scope="col">"Source"</th><th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Last scrape"</th><th scope="col">"Last success"</th><th scope="col">"Last error"</th></tr>
