@@ -158,7 +158,7 @@ async fn run_ingest(scratch: &Scratch, bench: &IngestBench) -> anyhow::Result<()
         "stored {stored} samples, expected {total}"
     );
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let pct = |p: f64| percentile(&latencies, p);
 
     // Baseline: the same rows, COPY BINARY into an identically indexed plain table.
     sqlx::query("CREATE TABLE bench_copy (series_id BIGINT NOT NULL, ts TIMESTAMPTZ NOT NULL, value DOUBLE PRECISION NOT NULL)")
@@ -326,9 +326,7 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     let one_line = "SELECT 0::bigint, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
                FROM samples x JOIN series s ON s.id = x.series_id
                WHERE s.metric = 'bench_query' AND x.ts >= $2 AND x.ts < $3 GROUP BY 1, 2 ORDER BY 1, 2";
-    let pct = |v: &[Duration], p: f64| {
-        v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-    };
+    let pct = |v: &[Duration], p: f64| percentile(v, p).as_secs_f64() * 1000.0;
     let mut raw_p50 = 0.0;
     // Every series (the engine's overhead, then as users get it), and the one averaged line a dashboard panel shows.
     for (resolution, group_by) in [("raw", "series"), ("auto", "series"), ("auto", "")] {
@@ -555,6 +553,11 @@ async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<
     Ok(())
 }
 
+/// The `p` quantile (0–1) of `sorted`, nearest rank.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
 /// This process's resident set size, from `/proc/self/status`.
 fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -718,9 +721,7 @@ async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()>
     let _ = dispatcher.await;
     server.abort();
     latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-    };
+    let pct = |p: f64| percentile(&latencies, p).as_secs_f64() * 1000.0;
     println!(
         "\n  sample stored → notification received: p50 {:.1} ms, p99 {:.1} ms over {} notifications (target p99 <= 100 ms;\n  in service add up to one alerts.interval of waiting for the next evaluation)",
         pct(0.5),

@@ -48,6 +48,14 @@ pub struct Config {
 
 pub use crate::collect::spec::{SourceKind, SourceSpec};
 
+/// `a, b,,c` → `["a", "b", "c"]`.
+fn comma_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
 /// The fields a `[[rules]]` table may have.
 const RULE_FIELDS: &[&str] = &[
     "name",
@@ -397,21 +405,12 @@ pub fn from_sources(
                 _ => Err("expected true or false".into()),
             }
         }),
-        alerts_allowed_hosts: p.get("alerts.allowed_hosts", |s| {
-            Ok(s.split(',')
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect())
-        }),
+        alerts_allowed_hosts: p.get("alerts.allowed_hosts", |s| Ok(comma_list(s))),
         alerts_repeat_interval: p.get("alerts.repeat_interval", |s| {
             duration_between(s, Duration::from_secs(1), Duration::from_secs(30 * 86400))
         }),
         alerts_group_by: p.get("alerts.group_by", |s| {
-            let names: Vec<String> = s
-                .split(',')
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect();
+            let names = comma_list(s);
             match names
                 .iter()
                 .find(|n| !crate::store::query::is_label_name(n))

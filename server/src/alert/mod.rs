@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rule::{Reduce, Rule};
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgPool, Postgres, QueryBuilder};
-use state::{AlertState, Notice, Phase, Timing};
+use state::{elapsed, AlertState, Notice, Phase, Timing};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -79,15 +79,10 @@ impl Alerting {
     /// Checks and stores a new rule.
     pub async fn create_rule(&self, draft: &RuleDraft, by: &str) -> Result<RuleInfo, AppError> {
         let rule = self.check(draft).await?;
-        let id: i64 = sqlx::query_scalar_with(
-            "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms, condition,
-                threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16) RETURNING id",
-            rule_args(&rule, by.to_string())?,
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| unique_name(e, &rule.name))?;
+        let id: i64 = sqlx::query_scalar_with(INSERT_RULE, insert_args(&rule, by, "api")?)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| unique_name(e, &rule.name))?;
         self.rule(id).await
     }
 
@@ -95,17 +90,10 @@ impl Alerting {
     pub async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
         self.refuse_config(id).await?;
         let rule = self.check(draft).await?;
-        let updated = sqlx::query_with(
-            "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4, matchers = $5,
-                reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
-                keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb, annotations = $15::jsonb,
-                updated_at = now()
-             WHERE id = $16",
-            rule_args(&rule, id)?,
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique_name(e, &rule.name))?;
+        let updated = sqlx::query_with(UPDATE_RULE, rule_args(&rule, id)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_name(e, &rule.name))?;
         if updated.rows_affected() == 0 {
             return Err(AppError::NotFound);
         }
@@ -114,15 +102,7 @@ impl Alerting {
 
     pub async fn delete_rule(&self, id: i64) -> Result<(), AppError> {
         self.refuse_config(id).await?;
-        let deleted = sqlx::query("DELETE FROM alert_rules WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(AppError::internal)?;
-        if deleted.rows_affected() == 0 {
-            return Err(AppError::NotFound);
-        }
-        Ok(())
+        delete_by_id(&self.pool, "alert_rules", id).await
     }
 
     /// Rules of mcpulse.toml change only there.
@@ -162,11 +142,7 @@ impl Alerting {
                 }
                 Some((id, _)) => {
                     sqlx::query_with(
-                        "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4, matchers = $5,
-                            reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
-                            keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb,
-                            annotations = $15::jsonb, updated_at = now()
-                         WHERE id = $16",
+                        UPDATE_RULE,
                         rule_args(&rule, id).map_err(|e| anyhow::anyhow!("{e}"))?,
                     )
                     .execute(&mut *tx)
@@ -175,12 +151,9 @@ impl Alerting {
                 }
                 None => {
                     let id: i64 = sqlx::query_scalar_with(
-                        "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms,
-                            condition, threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations,
-                            created_by, origin)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16,
-                            'config') RETURNING id",
-                        rule_args(&rule, "mcpulse.toml".to_string()).map_err(|e| anyhow::anyhow!("{e}"))?,
+                        INSERT_RULE,
+                        insert_args(&rule, "mcpulse.toml", "config")
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
                     )
                     .fetch_one(&mut *tx)
                     .await?;
@@ -369,7 +342,7 @@ impl Alerting {
                     events.push((
                         *series_id,
                         stored.state.phase.as_str(),
-                        notices.first().map(notice_name),
+                        notices.first().copied().map(notify::notice_name),
                         value,
                     ));
                 }
@@ -408,7 +381,7 @@ impl Alerting {
                 };
                 for notice in &notices {
                     figures.notices += 1;
-                    tracing::info!(rule = %rule.name, severity = %rule.severity, notice = notice_name(notice),
+                    tracing::info!(rule = %rule.name, severity = %rule.severity, notice = notify::notice_name(*notice),
                         source = %source, metric = %metric, value = ?value, "alert notice");
                     notify::enqueue(&mut tx, &notification(*notice)).await?;
                 }
@@ -584,8 +557,41 @@ struct RuleRow {
     origin: String,
 }
 
-fn notice_name(notice: &Notice) -> &'static str {
-    notify::notice_name(*notice)
+/// Deletes row `id` of `table`; `NotFound` when there is none.
+pub(crate) async fn delete_by_id(
+    pool: &PgPool,
+    table: &'static str,
+    id: i64,
+) -> Result<(), AppError> {
+    let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(AppError::internal)?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// Stores a rule: [`insert_args`] binds it.
+const INSERT_RULE: &str = "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms,
+        condition, threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations, created_by, origin)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17) RETURNING id";
+
+/// Replaces rule `$16`: [`rule_args`] with the id binds it.
+const UPDATE_RULE: &str = "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4,
+        matchers = $5, reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
+        keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb, annotations = $15::jsonb,
+        updated_at = now()
+     WHERE id = $16";
+
+/// The arguments of [`INSERT_RULE`]: the rule, who made it, and where it comes from (`api` or `config`).
+fn insert_args(rule: &Rule, by: &str, origin: &'static str) -> Result<PgArguments, AppError> {
+    let mut args = rule_args(rule, by.to_string())?;
+    args.add(origin)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(args)
 }
 
 /// A rule's fields as `$1`…`$15` in the column order of `alert_rules`, then `tail`.
@@ -808,8 +814,4 @@ pub fn alert_labels(
     labels.insert("source".into(), source.to_string());
     labels.insert("metric".into(), metric.to_string());
     labels
-}
-
-fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-    (now - since).to_std().unwrap_or_default()
 }

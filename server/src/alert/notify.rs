@@ -253,15 +253,7 @@ impl ContactPoints {
     }
 
     pub async fn delete(&self, id: i64) -> Result<(), AppError> {
-        let done = sqlx::query("DELETE FROM contact_points WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(AppError::internal)?;
-        if done.rows_affected() == 0 {
-            return Err(AppError::NotFound);
-        }
-        Ok(())
+        super::delete_by_id(&self.pool, "contact_points", id).await
     }
 
     /// Every contact point, URLs redacted, with its queue's size.
@@ -353,6 +345,17 @@ pub async fn enqueue(
         notice_name(n.notice),
         n.at.timestamp_millis()
     );
+    queue(tx, points, n, |_| key.clone()).await
+}
+
+/// Queues `n` for each of `points` (id, name, kind, matchers) whose matchers let it through, under the
+/// idempotency key `key_for(id)`. Returns how many rows were new.
+async fn queue(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    points: Vec<(i64, String, String, Vec<String>)>,
+    n: &Notification<'_>,
+    key_for: impl Fn(i64) -> String,
+) -> anyhow::Result<u64> {
     let mut written = 0;
     for (id, name, kind, matchers) in points {
         let Some(kind) = Kind::parse(&kind) else {
@@ -361,6 +364,7 @@ pub async fn enqueue(
         if !routes(&matchers, n) {
             continue;
         }
+        let key = key_for(id);
         let payload = payload(kind, &name, n, &key);
         written += insert(tx, id, kind, &key, &payload, n).await?;
     }
@@ -492,19 +496,7 @@ pub async fn escalate(
     .fetch_all(&mut **tx)
     .await?;
     let prefix = escalation_key_prefix(n);
-    let mut written = 0;
-    for (id, name, kind, matchers) in points {
-        let Some(kind) = Kind::parse(&kind) else {
-            continue;
-        };
-        if !routes(&matchers, n) {
-            continue;
-        }
-        let key = format!("{prefix}{id}");
-        let payload = payload(kind, &name, n, &key);
-        written += insert(tx, id, kind, &key, &payload, n).await?;
-    }
-    Ok(written)
+    queue(tx, points, n, |id| format!("{prefix}{id}")).await
 }
 
 pub fn notice_name(notice: Notice) -> &'static str {

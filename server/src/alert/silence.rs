@@ -131,14 +131,6 @@ impl Silences {
     }
 
     pub async fn delete(&self, id: i64) -> Result<(), AppError> {
-        let done = sqlx::query("DELETE FROM silences WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(AppError::internal)?;
-        if done.rows_affected() == 0 {
-            return Err(AppError::NotFound);
-        }
-        Ok(())
+        super::delete_by_id(&self.pool, "silences", id).await
     }
 }

@@ -183,7 +183,8 @@ impl AlertState {
     }
 }
 
-fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+/// How long from `since` to `now` (zero if `now` is earlier).
+pub(crate) fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - since).to_std().unwrap_or_default()
 }
 
