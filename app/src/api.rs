@@ -94,7 +94,14 @@ pub async fn dashboard(chart: String) -> Result<DashboardData, AppError> {
                 .map(|s| s.points)
                 .unwrap_or_default();
             let now_ms = chrono::Utc::now().timestamp_millis();
+            let alerts = engine
+                .alerts()
+                .await?
+                .into_iter()
+                .filter(|a| a.is_active())
+                .collect();
             Ok(DashboardData {
+                alerts,
                 user,
                 values,
                 sources,
@@ -368,6 +375,37 @@ pub async fn list_alerts() -> Result<Vec<crate::types::AlertInfo>, AppError> {
         async {
             require_role(Role::Viewer).await?;
             engine()?.alerts().await
+        }
+        .await,
+    )
+}
+
+/// The latest `limit` (at most 1000) alert history entries, newest first; of one rule if `rule_id` is set.
+#[server(prefix = "/api/fn", endpoint = "alert_history")]
+pub async fn alert_history(
+    rule_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<crate::types::AlertEvent>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.alert_history(rule_id, limit).await
+        }
+        .await,
+    )
+}
+
+/// Every metric with the sources reporting it and its label names (the explorer's picker).
+#[server(prefix = "/api/fn", endpoint = "metric_catalog")]
+pub async fn metric_catalog() -> Result<Vec<crate::types::MetricCatalog>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.catalog().await
         }
         .await,
     )

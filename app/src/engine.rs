@@ -7,9 +7,9 @@
 
 use crate::error::AppError;
 use crate::types::{
-    AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue, QueryRequest,
-    QueryResult, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition,
-    SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
+    MetricCatalog, QueryRequest, QueryResult, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -74,6 +74,8 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<SourceTestResult, AppError>;
     /// Latest value of every metric of every source.
     async fn current_values(&self) -> Result<Vec<CurrentValue>, AppError>;
+    /// Every metric with its sources and label names.
+    async fn catalog(&self) -> Result<Vec<MetricCatalog>, AppError>;
     /// Runs a time-series query.
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError>;
     /// Every alert rule.
@@ -84,6 +86,12 @@ pub trait Engine: Send + Sync + 'static {
     async fn delete_rule(&self, id: i64) -> Result<(), AppError>;
     /// Alerts that are pending, firing or resolved.
     async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError>;
+    /// The latest `limit` history entries, newest first (of one rule if `rule_id`).
+    async fn alert_history(
+        &self,
+        rule_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AlertEvent>, AppError>;
     /// Contact points, URLs redacted.
     async fn contact_points(&self) -> Result<Vec<ContactPointInfo>, AppError>;
     async fn create_contact_point(

@@ -53,6 +53,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/setup") view=pages::setup::SetupPage/>
                 <Route path=path!("/sources") view=pages::sources::SourcesPage/>
+                <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
             </Routes>
         </Router>
     }

@@ -1,8 +1,8 @@
-//! The browser end of the `/ws` websocket: fresh samples arrive as [`LiveMessage`]s and land in signals that pages
-//! read. A dropped connection is retried with capped exponential backoff and jitter, and the page can show that it
+//! The browser end of the `/ws` websocket: fresh samples and alert changes arrive as [`LiveMessage`]s and land in
+//! signals that pages read. A dropped connection is retried with capped exponential backoff and jitter, and the page can show that it
 //! is reconnecting. On the server (first render) the signals simply stay empty.
 
-use crate::types::LiveSamples;
+use crate::types::{AlertInfo, LiveSamples};
 use leptos::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,18 +16,25 @@ pub enum LiveStatus {
 #[derive(Clone, Copy)]
 pub struct Live {
     pub latest: ReadSignal<Option<LiveSamples>>,
+    /// Every pending and firing alert, after each change (`None` until the first change).
+    pub alerts: ReadSignal<Option<Vec<AlertInfo>>>,
     pub status: ReadSignal<LiveStatus>,
 }
 
 /// Connects to `/ws` for as long as the calling component lives.
 pub fn use_live() -> Live {
     let (latest, set_latest) = signal(None::<LiveSamples>);
+    let (alerts, set_alerts) = signal(None::<Vec<AlertInfo>>);
     let (status, set_status) = signal(LiveStatus::Connecting);
     #[cfg(feature = "hydrate")]
-    client::start(set_latest, set_status);
+    client::start(set_latest, set_alerts, set_status);
     #[cfg(not(feature = "hydrate"))]
-    let _ = (set_latest, set_status);
-    Live { latest, status }
+    let _ = (set_latest, set_alerts, set_status);
+    Live {
+        latest,
+        alerts,
+        status,
+    }
 }
 
 /// Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling up to 10 s, before jitter.
@@ -50,17 +57,20 @@ mod client {
         alive: Cell<bool>,
         socket: RefCell<Option<WebSocket>>,
         set_latest: WriteSignal<Option<LiveSamples>>,
+        set_alerts: WriteSignal<Option<Vec<AlertInfo>>>,
         set_status: WriteSignal<LiveStatus>,
     }
 
     pub(super) fn start(
         set_latest: WriteSignal<Option<LiveSamples>>,
+        set_alerts: WriteSignal<Option<Vec<AlertInfo>>>,
         set_status: WriteSignal<LiveStatus>,
     ) {
         let conn = Rc::new(Conn {
             alive: Cell::new(true),
             socket: RefCell::new(None),
             set_latest,
+            set_alerts,
             set_status,
         });
         connect(conn.clone(), 0);
@@ -110,6 +120,7 @@ mod client {
                 };
                 match serde_json::from_str::<LiveMessage>(&text) {
                     Ok(LiveMessage::Samples(samples)) => conn.set_latest.set(Some(samples)),
+                    Ok(LiveMessage::Alerts { alerts }) => conn.set_alerts.set(Some(alerts)),
                     Err(err) => leptos::logging::warn!("unreadable live message: {err}"),
                 }
             });

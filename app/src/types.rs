@@ -86,6 +86,8 @@ pub struct DashboardData {
     pub window_secs: i64,
     /// Server time of this answer, milliseconds since the epoch: the right edge of the chart.
     pub now_ms: i64,
+    /// Pending and firing alerts, firing first.
+    pub alerts: Vec<AlertInfo>,
 }
 
 /// A time-series query as the UI and the REST API send it; the server parses it into a checked query.
@@ -283,6 +285,10 @@ pub struct LiveSamples {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveMessage {
     Samples(LiveSamples),
+    /// Sent whenever an alert changes state or is acknowledged: every pending and firing alert, firing first.
+    Alerts {
+        alerts: Vec<AlertInfo>,
+    },
 }
 
 /// The metrics of the built-in `self` source, in display order, with their units.
@@ -292,6 +298,7 @@ pub const SELF_METRICS: &[(&str, &str)] = &[
     ("response_time_ms", "ms"),
     ("active_connections", ""),
     ("process_resident_memory_bytes", "bytes"),
+    ("ingest_samples_per_second", "/s"),
 ];
 
 /// Formats a value for a tile: integers without decimals, bytes in binary units.
@@ -538,4 +545,66 @@ pub struct SilenceInfo {
     pub comment: String,
     pub created_by: String,
     pub active: bool,
+}
+
+/// One entry of an alert's history: a state change or a notice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub id: i64,
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub series_id: i64,
+    pub source: String,
+    pub metric: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub at: DateTime<Utc>,
+    /// The state after the event: pending, firing, resolved or inactive.
+    pub state: String,
+    /// The notice sent, if any: firing, resolved, flapping.
+    pub notice: Option<String>,
+    pub value: Option<f64>,
+}
+
+impl AlertInfo {
+    /// Pending or firing (not resolved).
+    pub fn is_active(&self) -> bool {
+        self.state == "pending" || self.state == "firing"
+    }
+}
+
+/// A metric as the explorer's picker offers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricCatalog {
+    pub metric: String,
+    /// Source ids reporting it.
+    pub sources: Vec<String>,
+    /// Label names its series carry.
+    pub labels: Vec<String>,
+    /// How many series it has.
+    pub series: i64,
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn every_live_message_round_trips_through_json() {
+        let messages = [
+            LiveMessage::Samples(LiveSamples {
+                source: "self".into(),
+                t: 1,
+                values: vec![("up".into(), 1.0)],
+            }),
+            LiveMessage::Alerts { alerts: Vec::new() },
+        ];
+        for m in messages {
+            let text = serde_json::to_string(&m).expect("serialisable");
+            assert_eq!(
+                serde_json::from_str::<LiveMessage>(&text).unwrap(),
+                m,
+                "{text}"
+            );
+        }
+    }
 }

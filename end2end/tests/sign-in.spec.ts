@@ -32,7 +32,7 @@ test("sign in, watch the dashboard update live without navigation, sign out", as
   await page.evaluate(() => ((window as any).__noReload = true));
 
   const tile = page.locator('.tile[data-metric="requests_total"] .tile-value');
-  const chart = page.locator('.chart[data-metric="requests_total"]');
+  const chart = page.locator('.chart-card[data-metric="requests_total"] .chart');
   await expect(tile).not.toHaveText("–");
   const before = await tile.textContent();
   const pointsBefore = Number(await chart.getAttribute("data-points"));

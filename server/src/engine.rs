@@ -9,9 +9,9 @@ use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
-    AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue, QueryRequest,
-    QueryResult, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition, SourceStatus,
-    SourceTestResult, TokenInfo, UserInfo,
+    AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
+    MetricCatalog, QueryRequest, QueryResult, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -25,6 +25,15 @@ pub struct EngineImpl {
     pub sources: Arc<SourceRegistry>,
     pub tokens: Arc<Tokens>,
     pub alerting: Arc<crate::alert::Alerting>,
+    /// Where alert changes made through the UI or API are announced to live clients.
+    pub hub: Arc<crate::live::Hub>,
+}
+
+impl EngineImpl {
+    /// Tells live clients the current pending and firing alerts.
+    async fn announce_alerts(&self) {
+        crate::live::publish_alerts(&self.alerting, &self.hub).await;
+    }
 }
 
 #[async_trait]
@@ -154,6 +163,10 @@ impl Engine for EngineImpl {
             .map_err(AppError::internal)
     }
 
+    async fn catalog(&self) -> Result<Vec<MetricCatalog>, AppError> {
+        self.store.catalog().await.map_err(AppError::internal)
+    }
+
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError> {
         let query = crate::store::query::Query::parse(&request, chrono::Utc::now())?;
         crate::store::query::run(&self.store, &query)
@@ -174,11 +187,21 @@ impl Engine for EngineImpl {
     }
 
     async fn delete_rule(&self, id: i64) -> Result<(), AppError> {
-        self.alerting.delete_rule(id).await
+        self.alerting.delete_rule(id).await?;
+        self.announce_alerts().await;
+        Ok(())
     }
 
     async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError> {
         self.alerting.alerts().await
+    }
+
+    async fn alert_history(
+        &self,
+        rule_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AlertEvent>, AppError> {
+        self.alerting.history(rule_id, limit).await
     }
 
     async fn contact_points(&self) -> Result<Vec<ContactPointInfo>, AppError> {
@@ -203,7 +226,9 @@ impl Engine for EngineImpl {
         series_id: i64,
         by: &str,
     ) -> Result<(), AppError> {
-        self.alerting.acknowledge(rule_id, series_id, by).await
+        self.alerting.acknowledge(rule_id, series_id, by).await?;
+        self.announce_alerts().await;
+        Ok(())
     }
 
     async fn silences(&self) -> Result<Vec<SilenceInfo>, AppError> {

@@ -45,7 +45,7 @@ pub async fn start(
     let tasks = CancellationToken::new();
     let collector = Collector::new(store.clone(), hub.clone(), tasks.clone(), config.retention);
     collector.add(
-        Arc::new(SelfSource::new(telemetry.clone())),
+        Arc::new(SelfSource::new(telemetry.clone()).with_store(store.clone())),
         Schedule::every(config.collection_interval),
     )?;
     let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
@@ -73,6 +73,7 @@ pub async fn start(
         sources,
         tokens: tokens.clone(),
         alerting: alerting.clone(),
+        hub: hub.clone(),
     });
     let state = AppState {
         leptos_options: leptos_options(),
@@ -103,6 +104,7 @@ pub async fn start(
         background.push(tokio::spawn(alerting.dispatcher.clone().run(tasks.clone())));
         background.push(spawn_alerting(
             alerting,
+            hub.clone(),
             config.alerts_interval,
             tasks.clone(),
         ));
@@ -216,6 +218,7 @@ fn spawn_reload(
 
 fn spawn_alerting(
     alerting: Arc<crate::alert::Alerting>,
+    hub: Arc<Hub>,
     every: Duration,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -227,8 +230,14 @@ fn spawn_alerting(
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            if let Err(e) = alerting.evaluate(chrono::Utc::now()).await {
-                tracing::warn!(error = %format!("{e:#}"), "evaluating alert rules failed");
+            match alerting.evaluate(chrono::Utc::now()).await {
+                Ok(done) if done.transitions > 0 => {
+                    crate::live::publish_alerts(&alerting, &hub).await
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "evaluating alert rules failed")
+                }
             }
         }
     })

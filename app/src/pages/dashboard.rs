@@ -1,15 +1,20 @@
-//! The dashboard: current value of each `self` metric, a chart of any metric of any source over the last 15
-//! minutes (chosen in a picker; the URL's `chart=source/metric` keeps the choice), and the health of every source.
-//! The first render comes from the `dashboard` server function; after hydration, samples pushed over `/ws` update
-//! the tiles and the source list and extend the chart without a reload (a label-less series appends the pushed
-//! value; a labelled one is re-queried through the `query` server function).
+//! The dashboard: overview tiles (sources up/down, firing and pending alerts by severity), the current value of each
+//! `self` metric, a chart of any metric of any source over the last 15 minutes (chosen in a picker; the URL's
+//! `chart=source/metric` keeps the choice), the active alerts and the health of every source.
+//! The first render comes from the `dashboard` server function; after hydration, messages pushed over `/ws` update
+//! everything without a reload: samples update the tiles and the source list and extend the chart (a label-less
+//! series appends the pushed value; a labelled one is re-queried through the `query` server function), and alert
+//! changes replace the active alerts.
 
 use crate::api::{chart_query, dashboard, query_series};
-use crate::chart::{line_chart_svg, ChartSpec};
+use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
 use crate::live::{use_live, LiveStatus};
 use crate::pages::{status_badge, time_of_day, Topbar};
-use crate::types::{format_value, unit_of, CurrentValue, DashboardData, Point, SELF_METRICS};
+use crate::types::{
+    format_value, unit_of, AlertInfo, CurrentValue, DashboardData, Point, SourceStatus,
+    SELF_METRICS,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, Redirect};
@@ -45,7 +50,9 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         points,
         window_secs,
         now_ms,
+        alerts,
     } = data;
+    let alerts = RwSignal::new(alerts);
     let values = RwSignal::new(values);
     let sources = RwSignal::new(sources);
     let points = RwSignal::new(points);
@@ -66,6 +73,11 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     });
     let selected = format!("{chart_source}/{chart_metric}");
 
+    Effect::new(move |_| {
+        if let Some(now_active) = live.alerts.get() {
+            alerts.set(now_active);
+        }
+    });
     let (charted_source, charted) = (chart_source.clone(), chart_metric.clone());
     Effect::new(move |_| {
         let Some(batch) = live.latest.get() else {
@@ -133,20 +145,17 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         });
     });
 
-    let svg = move || {
+    let series = Signal::derive(move || {
+        vec![ChartSeries {
+            name: String::new(),
+            points: points.get(),
+        }]
+    });
+    let x_range = Signal::derive(move || {
         let end = now.get();
-        points.with(|ps| {
-            line_chart_svg(
-                ps,
-                &ChartSpec {
-                    width: 880,
-                    height: 280,
-                    unit,
-                    x_range: (end - window_secs * 1000, end),
-                },
-            )
-        })
-    };
+        (end - window_secs * 1000, end)
+    });
+    let chart_label = format!("{chart_metric} of {chart_source} over the last 15 minutes");
     let status = move || match live.status.get() {
         LiveStatus::Live => ("live", "Live"),
         LiveStatus::Connecting => ("connecting", "Connecting…"),
@@ -162,6 +171,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                 <h1>"Dashboard"</h1>
                 <p class="muted">"Tiles: source " <code>"self"</code> ", mcpulse's own HTTP server and process."</p>
             </div>
+            <Overview sources alerts/>
             <section class="tiles" aria-label="Current values">
                 {SELF_METRICS
                     .iter()
@@ -206,11 +216,103 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                         <button type="submit" class="secondary">"Show"</button>
                     </Form>
                 </div>
-                <div class="chart" data-source=chart_source.clone() data-metric=chart_metric.clone() data-points=move || points.with(Vec::len) inner_html=svg></div>
+                <div class="chart-card" data-source=chart_source.clone() data-metric=chart_metric.clone()>
+                    <Chart series x_range unit=unit label=chart_label/>
+                </div>
             </section>
+            <ActiveAlerts alerts/>
             <SourcesTable sources/>
         </main>
     }
+}
+
+/// Tiles on top: sources up and down, firing alerts by severity, pending alerts.
+#[component]
+fn Overview(
+    sources: RwSignal<Vec<SourceStatus>>,
+    alerts: RwSignal<Vec<AlertInfo>>,
+) -> impl IntoView {
+    let count = move |state: &'static str| {
+        move || sources.with(|all| all.iter().filter(|s| s.state() == state).count())
+    };
+    let firing = move || alerts.with(|all| all.iter().filter(|a| a.state == "firing").count());
+    let pending = move || alerts.with(|all| all.iter().filter(|a| a.state == "pending").count());
+    let by_severity = move || {
+        alerts.with(|all| {
+            let parts: Vec<String> = ["critical", "error", "warning", "info"]
+                .iter()
+                .filter_map(|sev| {
+                    let n = all
+                        .iter()
+                        .filter(|a| a.state == "firing" && a.severity == *sev)
+                        .count();
+                    (n > 0).then(|| format!("{n} {sev}"))
+                })
+                .collect();
+            if parts.is_empty() {
+                "none".to_string()
+            } else {
+                parts.join(" · ")
+            }
+        })
+    };
+    view! {
+        <section class="tiles overview" aria-label="Overview">
+            <a class="tile" href="/sources" data-tile="sources-up" data-count=count("up")>
+                <span class="tile-label">"sources up"</span>
+                <span class="tile-value ok-text">{count("up")}</span>
+            </a>
+            <a class="tile" href="/sources" data-tile="sources-down" data-count=count("down")>
+                <span class="tile-label">"sources down"</span>
+                <span class="tile-value" class:error-text={move || count("down")() > 0}>{count("down")}</span>
+            </a>
+            <a class="tile" href="/alerts" data-tile="firing" data-count=firing>
+                <span class="tile-label">"firing alerts"</span>
+                <span class="tile-value" class:error-text={move || firing() > 0}>{firing}</span>
+                <span class="small muted" data-severities="">{by_severity}</span>
+            </a>
+            <a class="tile" href="/alerts" data-tile="pending" data-count=pending>
+                <span class="tile-label">"pending alerts"</span>
+                <span class="tile-value">{pending}</span>
+            </a>
+        </section>
+    }
+    .into_any()
+}
+
+/// Pending and firing alerts, replaced whenever the server announces a change.
+#[component]
+fn ActiveAlerts(alerts: RwSignal<Vec<AlertInfo>>) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="active-alerts">
+            <h2 id="active-alerts">"Active alerts " <a class="muted small" href="/alerts">"all alerts"</a></h2>
+            <Show when=move || alerts.with(|a| !a.is_empty())
+                fallback=|| view! { <p class="muted" data-empty="">"Nothing pending or firing."</p> }>
+                <table class="sources alerts-table">
+                    <thead>
+                        <tr><th scope="col">"Alert"</th><th scope="col">"Severity"</th><th scope="col">"State"</th><th scope="col">"Source"</th><th scope="col">"Value"</th><th scope="col">"Since"</th></tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || alerts.get() key=|a| (a.rule_id, a.series_id, a.state.clone(), a.acknowledged_at) let:a>
+                            <tr data-rule=a.rule_name.clone() data-state=a.state.clone()>
+                                <td><strong>{a.rule_name.clone()}</strong></td>
+                                <td><span class=format!("badge sev-{}", a.severity)>{a.severity.clone()}</span></td>
+                                <td>
+                                    <span class=format!("badge {}", a.state)>{a.state.clone()}</span>
+                                    {a.acknowledged_by.clone().map(|by| view! { <span class="small muted">" acknowledged by " {by}</span> })}
+                                </td>
+                                <td><code>{a.source.clone()}</code></td>
+                                <td>{a.value.map(|v| format_value(v, unit_of(&a.metric))).unwrap_or_else(|| "–".into())}
+                                    <span class="muted small">{format!(" {} {}", a.condition, a.threshold)}</span></td>
+                                <td class="muted">{time_of_day(a.firing_since.or(a.active_since))}</td>
+                            </tr>
+                        </For>
+                    </tbody>
+                </table>
+            </Show>
+        </section>
+    }
+    .into_any()
 }
 
 /// The health of every source, kept fresh by the dashboard's live updates.

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod alerts;
 pub mod dashboard;
 pub mod login;
 pub mod setup;
@@ -23,6 +24,7 @@ pub(crate) fn Topbar(
             <span class="brand">"mcpulse"</span>
             <nav class="nav" aria-label="Pages">
                 <A href="/" exact=true>"Dashboard"</A>
+                <A href="/alerts">"Alerts"</A>
                 <A href="/sources">"Sources"</A>
             </nav>
             {children.map(|c| c())}
@@ -57,5 +59,110 @@ pub(crate) fn form_error<T: 'static>(
             Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
             _ => None,
         })
+    }
+}
+
+/// The problem with form field `field`: found locally before sending (`local`), or named by the server in its last
+/// answer (`AppError::Invalid`). Rendered under the field as `<p id=id>`, which the field's `aria-describedby` names.
+pub(crate) fn field_error<T: 'static>(
+    value: impl With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+    local: RwSignal<Option<(String, String)>>,
+    field: &'static str,
+    id: String,
+) -> impl IntoView {
+    move || {
+        let message = local
+            .get()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m)
+            .or_else(|| {
+                value.with(|v| match v {
+                    Some(Err(AppError::Invalid { field: f, message })) if f == field => {
+                        Some(message.clone())
+                    }
+                    _ => None,
+                })
+            });
+        let id = id.clone();
+        message.map(|m| view! { <p class="field-error" id=id role="alert">{m}</p> })
+    }
+}
+
+/// The error of a form's last answer unless it names one of `fields` (those show under their field).
+pub(crate) fn other_error<T: 'static>(
+    value: impl With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+    fields: &'static [&'static str],
+) -> impl IntoView {
+    move || {
+        value.with(|v| match v {
+            Some(Err(AppError::Invalid { field, .. })) if fields.contains(&field.as_str()) => None,
+            Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
+            _ => None,
+        })
+    }
+}
+
+/// `team=search, env=prod` → a map; a pair without `=` is an error naming it.
+pub(crate) fn parse_pairs(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut pairs = std::collections::BTreeMap::new();
+    for pair in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(format!(
+                "`{pair}`: write name=value pairs, separated by commas"
+            ));
+        };
+        pairs.insert(name.trim().to_string(), value.trim().to_string());
+    }
+    Ok(pairs)
+}
+
+/// A map as `name=value, …` for a text field.
+pub(crate) fn format_pairs(pairs: &std::collections::BTreeMap<String, String>) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a, b` (or one per line) → `["a", "b"]`.
+pub(crate) fn split_list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A date and time for tables (UTC), or "–".
+pub(crate) fn date_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "–".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_and_lists_are_written_with_commas() {
+        let pairs = parse_pairs(" team=search, env = prod ,\n").unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs["env"], "prod");
+        assert_eq!(format_pairs(&pairs), "env=prod, team=search");
+        assert!(parse_pairs("").unwrap().is_empty());
+        assert!(parse_pairs("team").unwrap_err().contains("name=value"));
+        assert_eq!(split_list(" a, b\n,c "), vec!["a", "b", "c"]);
+        // Matchers with regex alternatives keep their `|`.
+        assert_eq!(
+            split_list("severity=~error|critical"),
+            vec!["severity=~error|critical"]
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::api::{create_source, current_user, delete_source, sources, test_source, update_source};
 use crate::error::AppError;
-use crate::pages::{status_badge, time_of_day, Topbar};
+use crate::pages::{format_pairs, parse_pairs, status_badge, time_of_day, Topbar};
 use crate::types::{
     Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, UserInfo,
 };
@@ -70,13 +70,7 @@ impl Form {
         self.target.set(def.target.clone());
         self.interval.set(def.interval.clone());
         self.timeout.set(def.timeout.clone());
-        self.labels.set(
-            def.labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        self.labels.set(format_pairs(&def.labels));
         self.enabled.set(def.enabled);
         self.local_error.set(None);
     }
@@ -104,29 +98,11 @@ impl Form {
             target: self.target.get_untracked().trim().to_string(),
             interval: self.interval.get_untracked().trim().to_string(),
             timeout: self.timeout.get_untracked().trim().to_string(),
-            labels: parse_labels(&self.labels.get_untracked())
+            labels: parse_pairs(&self.labels.get_untracked())
                 .map_err(|m| ("labels".to_string(), m))?,
             enabled: self.enabled.get_untracked(),
         })
     }
-}
-
-/// `team=search, env=prod` → a label map.
-fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut labels = BTreeMap::new();
-    for pair in text
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let Some((name, value)) = pair.split_once('=') else {
-            return Err(format!(
-                "`{pair}`: write labels as name=value, separated by commas"
-            ));
-        };
-        labels.insert(name.trim().to_string(), value.trim().to_string());
-    }
-    Ok(labels)
 }
 
 #[component]
@@ -490,17 +466,3 @@ fn SourceForm(
 const FIELDS: &[&str] = &[
     "id", "name", "kind", "target", "interval", "timeout", "labels",
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::parse_labels;
-
-    #[test]
-    fn labels_are_written_as_pairs() {
-        let labels = parse_labels(" team=search, env = prod ,\n").unwrap();
-        assert_eq!(labels.len(), 2);
-        assert_eq!(labels["env"], "prod");
-        assert!(parse_labels("").unwrap().is_empty());
-        assert!(parse_labels("team").unwrap_err().contains("name=value"));
-    }
-}

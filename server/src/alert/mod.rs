@@ -14,7 +14,7 @@ pub mod state;
 use crate::store::query::push_series_filter;
 use anyhow::Context;
 use app::error::AppError;
-use app::types::{AlertInfo, RuleDraft, RuleInfo};
+use app::types::{AlertEvent, AlertInfo, RuleDraft, RuleInfo};
 use chrono::{DateTime, Utc};
 use rule::{Reduce, Rule};
 use sqlx::postgres::PgArguments;
@@ -47,6 +47,8 @@ pub struct Evaluated {
     pub notices: usize,
     /// Notices not sent because a silence matched.
     pub silenced: usize,
+    /// History entries written: alerts that changed state or were notified.
+    pub transitions: usize,
 }
 
 impl Alerting {
@@ -394,6 +396,7 @@ impl Alerting {
                     }
                 }
             }
+            figures.transitions += events.len();
             save_states(&mut tx, info.id, &saves, now).await?;
             save_events(&mut tx, info.id, &events, now).await?;
         }
@@ -469,6 +472,58 @@ impl Alerting {
     }
 
     /// Every alert that is pending, firing, or resolved, with its rule and series; firing first.
+    /// The latest `limit` history entries (state changes and notices), newest first; of one rule if `rule_id`.
+    pub async fn history(
+        &self,
+        rule_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AlertEvent>, AppError> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            i64,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            String,
+            Option<String>,
+            Option<f64>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT e.id, e.rule_id, r.name, e.series_id, s.source, s.metric, s.labels::text, e.at, e.phase,
+                    e.notice, e.value
+             FROM alert_events e
+             JOIN alert_rules r ON r.id = e.rule_id
+             JOIN series s ON s.id = e.series_id
+             WHERE $1::bigint IS NULL OR e.rule_id = $1
+             ORDER BY e.id DESC
+             LIMIT $2",
+        )
+        .bind(rule_id)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AlertEvent {
+                id: r.0,
+                rule_id: r.1,
+                rule_name: r.2,
+                series_id: r.3,
+                source: r.4,
+                metric: r.5,
+                labels: serde_json::from_str(&r.6).unwrap_or_default(),
+                at: r.7,
+                state: r.8,
+                notice: r.9,
+                value: r.10,
+            })
+            .collect())
+    }
+
     pub async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError> {
         let rules: HashMap<i64, (RuleInfo, Rule)> = self
             .rule_rows(None)

@@ -31,6 +31,7 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/sources/test", Role::Admin),
     ("GET", "/api/timeseries", Role::Viewer),
     ("GET", "/api/alerts", Role::Viewer),
+    ("GET", "/api/alerts/history", Role::Viewer),
     ("GET", "/api/rules", Role::Viewer),
     ("POST", "/api/rules", Role::Editor),
     ("PUT", "/api/rules/{id}", Role::Editor),
@@ -58,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/timeseries", get(timeseries))
         .route("/api/alerts", get(alerts))
+        .route("/api/alerts/history", get(alert_history))
         .route("/api/alerts/ack", axum::routing::post(acknowledge_alert))
         .route("/api/silences", get(silences).post(create_silence))
         .route("/api/silences/{id}", axum::routing::delete(delete_silence))
@@ -299,6 +301,29 @@ async fn timeseries(
 async fn alerts(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
     authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
     Ok(Json(json!({ "alerts": state.engine.alerts().await? })).into_response())
+}
+
+/// Query of `GET /api/alerts/history`.
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    rule_id: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/alerts/history[?rule_id=&limit=]`: the latest state changes and notices (default 100, at most 1000),
+/// newest first.
+async fn alert_history(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    let axum::extract::Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    let events = state
+        .engine
+        .alert_history(q.rule_id, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({ "events": events })).into_response())
 }
 
 /// Which alert to acknowledge.

@@ -1,4 +1,4 @@
-//! Live updates: collection rounds are published to a [`Hub`] (a broadcast channel of pre-serialised JSON, so a
+//! Live updates: collection rounds and alert changes are published to a [`Hub`] (a broadcast channel of pre-serialised JSON, so a
 //! message is encoded once however many clients listen) and streamed to browsers over the `/ws` websocket.
 //! Each client's queue is bounded: a client that falls behind is disconnected and reconnects with backoff.
 
@@ -39,6 +39,16 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.tx.subscribe()
+    }
+}
+
+/// Publishes every pending and firing alert, after an evaluation changed some or a user acknowledged one.
+pub async fn publish_alerts(alerting: &crate::alert::Alerting, hub: &Hub) {
+    match alerting.alerts().await {
+        Ok(all) => hub.publish(&LiveMessage::Alerts {
+            alerts: all.into_iter().filter(|a| a.is_active()).collect(),
+        }),
+        Err(e) => tracing::warn!(error = %e, "listing alerts for live clients failed"),
     }
 }
 

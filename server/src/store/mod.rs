@@ -11,7 +11,7 @@ pub mod query;
 pub mod rollup;
 
 use anyhow::Context;
-use app::types::CurrentValue;
+use app::types::{CurrentValue, MetricCatalog};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -55,6 +55,8 @@ pub struct Store {
     max_series_per_source: usize,
     series_per_source: Mutex<HashMap<String, usize>>,
     rejected_samples: AtomicU64,
+    /// Samples committed since start.
+    stored_samples: AtomicU64,
     /// Series ids already known, so steady-state writes skip the upsert.
     series: Mutex<HashMap<SeriesKey, i64>>,
     /// Partitions known to exist: table and first day.
@@ -72,6 +74,7 @@ impl Store {
             max_series_per_source,
             series_per_source: Mutex::new(HashMap::new()),
             rejected_samples: AtomicU64::new(0),
+            stored_samples: AtomicU64::new(0),
             series: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
         }
@@ -160,10 +163,17 @@ impl Store {
         .await
         .context("updating latest values")?;
         tx.commit().await?;
+        self.stored_samples
+            .fetch_add(kept_ids.len() as u64, Ordering::Relaxed);
         Ok(WriteOutcome {
             stored: kept_ids.len(),
             rejected,
         })
+    }
+
+    /// Samples committed since start.
+    pub fn stored_samples(&self) -> u64 {
+        self.stored_samples.load(Ordering::Relaxed)
     }
 
     /// Samples left out so far because their source hit the series limit.
@@ -334,6 +344,29 @@ impl Store {
             }
         }
         Ok(dropped)
+    }
+
+    /// Every metric with the sources that report it and the label names its series carry, by metric name.
+    pub async fn catalog(&self) -> anyhow::Result<Vec<MetricCatalog>> {
+        let rows: Vec<(String, Vec<String>, Vec<String>, i64)> = sqlx::query_as(
+            "SELECT s.metric, array_agg(DISTINCT s.source ORDER BY s.source),
+                    COALESCE((SELECT array_agg(DISTINCT k ORDER BY k)
+                              FROM series s2, jsonb_object_keys(s2.labels) AS k
+                              WHERE s2.metric = s.metric), '{}'),
+                    count(*)
+             FROM series s GROUP BY s.metric ORDER BY s.metric",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(metric, sources, labels, series)| MetricCatalog {
+                metric,
+                sources,
+                labels,
+                series,
+            })
+            .collect())
     }
 
     /// The latest value of every series.

@@ -61,6 +61,12 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     // Rule 1 is created by the editor's call, changed and deleted by the next ones (metric `up` comes from `self`).
     ("/api/fn/rules", Access::Min(Role::Viewer), &[]),
     ("/api/fn/alerts", Access::Min(Role::Viewer), &[]),
+    ("/api/fn/metric_catalog", Access::Min(Role::Viewer), &[]),
+    (
+        "/api/fn/alert_history",
+        Access::Min(Role::Viewer),
+        &[("limit", "10")],
+    ),
     (
         "/api/fn/rule_create",
         Access::Min(Role::Editor),

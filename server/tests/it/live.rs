@@ -90,11 +90,149 @@ async fn the_websocket_streams_collection_rounds_to_signed_in_users_only() {
         .expect("valid frame");
     let text = message.into_text().unwrap();
     let parsed: app::types::LiveMessage = serde_json::from_str(&text).expect("a LiveMessage");
-    let app::types::LiveMessage::Samples(samples) = parsed;
+    let app::types::LiveMessage::Samples(samples) = parsed else {
+        panic!("the first message is a collection round: {text}");
+    };
     assert_eq!(samples.source, "self");
     assert!(
         samples.values.iter().any(|(m, _)| m == "requests_total"),
         "{samples:?}"
     );
+    app.stop().await;
+}
+
+/// A websocket on `/ws` signed in as `user` (who must exist).
+async fn live_socket(
+    app: &crate::helpers::TestApp,
+    user: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let login = app
+        .call(
+            &app.client(),
+            "login",
+            &[("username", user), ("password", crate::helpers::PASSWORD)],
+        )
+        .await;
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut request = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("signed-in websocket opens")
+        .0
+}
+
+/// Reads live messages until an alerts message satisfies `want`.
+async fn next_alerts<S>(
+    socket: &mut S,
+    what: &str,
+    want: impl Fn(&[app::types::AlertInfo]) -> bool,
+) -> Vec<app::types::AlertInfo>
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .expect("stream open")
+            .expect("valid frame");
+        let Ok(text) = message.into_text() else {
+            continue;
+        };
+        if let Ok(app::types::LiveMessage::Alerts { alerts }) = serde_json::from_str(&text) {
+            if want(&alerts) {
+                return alerts;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn alert_changes_and_acknowledgements_are_pushed_to_live_clients() {
+    let app = crate::helpers::spawn_app_with(&[("MCPULSE_ALERTS_INTERVAL", "1s")]).await;
+    app.add_user("ed", Role::Editor).await;
+    let client = app.signed_in("ed").await;
+    let mut socket = live_socket(&app, "ed").await;
+    // `self` reports requests_total every round; >= 0 holds at once.
+    let res = client
+        .post(format!("{}/api/rules", app.base))
+        .json(&serde_json::json!({
+            "name": "Always", "metric": "requests_total", "sources": ["self"],
+            "condition": ">=", "threshold": "0", "severity": "warning"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    let firing = next_alerts(&mut socket, "the rule firing", |all| {
+        all.iter()
+            .any(|a| a.rule_name == "Always" && a.state == "firing")
+    })
+    .await;
+    let alert = firing.iter().find(|a| a.rule_name == "Always").unwrap();
+    assert!(alert.acknowledged_by.is_none());
+
+    let res = client
+        .post(format!("{}/api/alerts/ack", app.base))
+        .json(&serde_json::json!({ "rule_id": alert.rule_id, "series_id": alert.series_id }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    next_alerts(&mut socket, "the acknowledgement", |all| {
+        all.iter()
+            .any(|a| a.rule_name == "Always" && a.acknowledged_by.as_deref() == Some("ed"))
+    })
+    .await;
+
+    // History keeps the transition; a bad limit is a clear error.
+    let history: serde_json::Value = app
+        .get(
+            &client,
+            &format!("/api/alerts/history?rule_id={}", alert.rule_id),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = history["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["state"] == "firing" && e["rule_name"] == "Always"),
+        "{history}"
+    );
+    let bad = app.get(&client, "/api/alerts/history?limit=lots").await;
+    assert_eq!(bad.status(), 422);
+
+    // Deleting the rule clears its alerts for live clients too.
+    let res = client
+        .delete(format!("{}/api/rules/{}", app.base, alert.rule_id))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    next_alerts(&mut socket, "the alerts gone", |all| {
+        all.iter().all(|a| a.rule_name != "Always")
+    })
+    .await;
     app.stop().await;
 }

@@ -1,0 +1,464 @@
+//! Drawing: series in, SVG out (plotters' SVG backend), with the pixel frame of the plot area.
+
+use crate::types::Point;
+use plotters::prelude::*;
+
+/// Series colours, in order; a series keeps its colour when others are hidden.
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (0x3b, 0x82, 0xf6),
+    (0x10, 0xb9, 0x81),
+    (0xf5, 0x9e, 0x0b),
+    (0x8b, 0x5c, 0xf6),
+    (0xec, 0x48, 0x99),
+    (0x06, 0xb6, 0xd4),
+    (0x84, 0xcc, 0x16),
+    (0xf9, 0x73, 0x16),
+];
+
+/// The colour of series `index` as CSS.
+pub fn color_css(index: usize) -> String {
+    let (r, g, b) = PALETTE[index % PALETTE.len()];
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSeries {
+    /// What the legend and the hover box call it.
+    pub name: String,
+    /// In time order.
+    pub points: Vec<Point>,
+}
+
+/// How a chart is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSpec {
+    pub width: u32,
+    pub height: u32,
+    /// Unit of the values, e.g. "ms" or "bytes".
+    pub unit: String,
+    /// The x range in milliseconds since the epoch; the chart spans it even where there is no data.
+    pub x_range: (i64, i64),
+    /// A horizontal line, e.g. an alert rule's threshold.
+    pub threshold: Option<f64>,
+    /// Time spans shaded in red, e.g. when a rule would have fired.
+    pub marks: Vec<(i64, i64)>,
+}
+
+impl ChartSpec {
+    pub fn new(width: u32, height: u32, unit: &str, x_range: (i64, i64)) -> Self {
+        ChartSpec {
+            width,
+            height,
+            unit: unit.to_string(),
+            x_range,
+            threshold: None,
+            marks: Vec::new(),
+        }
+    }
+}
+
+/// Where the plot area lies in the SVG's pixels, and the ranges it shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub bottom: f64,
+    pub x_range: (i64, i64),
+    pub y_range: (f64, f64),
+}
+
+impl Frame {
+    /// The time under pixel column `x` (clamped to the plot area).
+    pub fn time_at(&self, x: f64) -> i64 {
+        let f = ((x - self.left) / (self.right - self.left).max(1.0)).clamp(0.0, 1.0);
+        self.x_range.0 + (f * (self.x_range.1 - self.x_range.0) as f64).round() as i64
+    }
+
+    /// The pixel column of time `t`.
+    pub fn x_of(&self, t: i64) -> f64 {
+        let span = (self.x_range.1 - self.x_range.0).max(1) as f64;
+        self.left + (t - self.x_range.0) as f64 / span * (self.right - self.left)
+    }
+
+    pub fn contains_x(&self, x: f64) -> bool {
+        x >= self.left && x <= self.right
+    }
+}
+
+/// An SVG and its frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub svg: String,
+    pub frame: Frame,
+}
+
+/// Renders one series as a line chart (the dashboard's and reports' simple case).
+pub fn line_chart_svg(points: &[Point], spec: &ChartSpec) -> String {
+    let series = [ChartSeries {
+        name: String::new(),
+        points: points.to_vec(),
+    }];
+    render(&series, &|_| false, spec).svg
+}
+
+/// Renders the series not `hidden` (by index). Never fails: a drawing error yields an SVG saying so.
+pub fn render(
+    series: &[ChartSeries],
+    hidden: &dyn Fn(usize) -> bool,
+    spec: &ChartSpec,
+) -> Rendered {
+    let mut svg = String::new();
+    match draw(series, hidden, spec, &mut svg) {
+        Ok(frame) => Rendered { svg, frame },
+        Err(message) => Rendered {
+            svg: format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}"><text x="10" y="20">chart unavailable: {}</text></svg>"#,
+                spec.width,
+                spec.height,
+                escape(&message)
+            ),
+            frame: Frame {
+                left: 0.0,
+                right: spec.width as f64,
+                top: 0.0,
+                bottom: spec.height as f64,
+                x_range: spec.x_range,
+                y_range: (0.0, 1.0),
+            },
+        },
+    }
+}
+
+/// The y range: every visible value and the threshold, padded; a flat line sits in the middle.
+fn y_range(visible: &[&ChartSeries], x: (i64, i64), threshold: Option<f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = visible
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.v.is_finite() && p.t >= x.0 && p.t <= x.1)
+        .map(|p| p.v)
+        .chain(threshold.filter(|t| t.is_finite()))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if hi - lo < f64::EPSILON {
+        let pad = if hi.abs() > 1.0 { hi.abs() * 0.1 } else { 1.0 };
+        return (lo - pad, hi + pad);
+    }
+    let pad = (hi - lo) * 0.08;
+    let lo = if lo < 0.0 || lo - pad >= 0.0 {
+        lo - pad
+    } else {
+        0.0
+    };
+    (lo, hi + pad)
+}
+
+/// At most two points (the lowest and highest) per pixel column of the plot area, in time order: what the eye sees
+/// of a dense series, at a fraction of the drawing cost.
+pub fn thin(points: &[Point], x: (i64, i64), columns: usize) -> Vec<(i64, f64)> {
+    let inside = points
+        .iter()
+        .filter(|p| p.v.is_finite() && p.t >= x.0 && p.t <= x.1);
+    let columns = columns.max(1);
+    if points.len() <= columns * 2 {
+        return inside.map(|p| (p.t, p.v)).collect();
+    }
+    let span = (x.1 - x.0).max(1) as f64;
+    let column = |t: i64| ((((t - x.0) as f64 / span) * columns as f64) as usize).min(columns - 1);
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(columns * 2);
+    let mut current: Option<(usize, Point, Point)> = None;
+    let flush = |out: &mut Vec<(i64, f64)>, lo: Point, hi: Point| {
+        let (a, b) = if lo.t <= hi.t { (lo, hi) } else { (hi, lo) };
+        out.push((a.t, a.v));
+        if b.t != a.t || b.v != a.v {
+            out.push((b.t, b.v));
+        }
+    };
+    for p in inside {
+        let c = column(p.t);
+        match &mut current {
+            Some((col, lo, hi)) if *col == c => {
+                if p.v < lo.v {
+                    *lo = *p;
+                }
+                if p.v > hi.v {
+                    *hi = *p;
+                }
+            }
+            _ => {
+                if let Some((_, lo, hi)) = current.take() {
+                    flush(&mut out, lo, hi);
+                }
+                current = Some((c, *p, *p));
+            }
+        }
+    }
+    if let Some((_, lo, hi)) = current {
+        flush(&mut out, lo, hi);
+    }
+    out
+}
+
+fn draw(
+    series: &[ChartSeries],
+    hidden: &dyn Fn(usize) -> bool,
+    spec: &ChartSpec,
+    out: &mut String,
+) -> Result<Frame, String> {
+    let root = SVGBackend::with_string(out, (spec.width, spec.height)).into_drawing_area();
+    root.fill(&TRANSPARENT).map_err(|e| e.to_string())?;
+    let (x0, mut x1) = spec.x_range;
+    if x1 <= x0 {
+        x1 = x0 + 1;
+    }
+    let visible: Vec<&ChartSeries> = series
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !hidden(*i))
+        .map(|(_, s)| s)
+        .collect();
+    let (lo, hi) = y_range(&visible, (x0, x1), spec.threshold);
+    let axis = RGBColor(0x8a, 0x94, 0xa6);
+    let label_style = ("sans-serif", 11).into_font().color(&axis);
+    let unit = spec.unit.clone();
+    let span = x1 - x0;
+    let time_format = if span > 2 * 86_400_000 {
+        "%m-%d %H:%M"
+    } else if span > 3_600_000 {
+        "%H:%M"
+    } else {
+        "%H:%M:%S"
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .margin(8)
+        .x_label_area_size(22)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, lo..hi)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xd1, 0xd5, 0xdb).mix(0.5))
+        .axis_style(axis)
+        .label_style(label_style)
+        .x_labels(6)
+        .y_labels(5)
+        .x_label_formatter(&|t| {
+            chrono::DateTime::from_timestamp_millis(*t)
+                .map(|d| d.format(time_format).to_string())
+                .unwrap_or_default()
+        })
+        .y_label_formatter(&|v| format_axis(*v, &unit))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let red = RGBColor(0xdc, 0x26, 0x26);
+    for &(a, b) in &spec.marks {
+        let (a, b) = (a.max(x0), b.min(x1));
+        if a < b {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, lo), (b, hi)],
+                    red.mix(0.12).filled(),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let (px, py) = chart.plotting_area().get_pixel_range();
+    let columns = (px.end - px.start).max(1) as usize;
+    for (i, s) in series.iter().enumerate() {
+        if hidden(i) {
+            continue;
+        }
+        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(
+                thin(&s.points, (x0, x1), columns),
+                ShapeStyle {
+                    color: RGBColor(r, g, b).to_rgba(),
+                    filled: false,
+                    stroke_width: 2,
+                },
+            ))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(threshold) = spec.threshold.filter(|t| t.is_finite()) {
+        chart
+            .draw_series(LineSeries::new(
+                [(x0, threshold), (x1, threshold)],
+                ShapeStyle {
+                    color: red.mix(0.85),
+                    filled: false,
+                    stroke_width: 1,
+                },
+            ))
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())?;
+    Ok(Frame {
+        left: px.start as f64,
+        right: px.end as f64,
+        top: py.start as f64,
+        bottom: py.end as f64,
+        x_range: (x0, x1),
+        y_range: (lo, hi),
+    })
+}
+
+pub fn format_axis(v: f64, unit: &str) -> String {
+    let abs = v.abs();
+    let (scaled, suffix) = match unit {
+        "bytes" if abs >= 1024.0 * 1024.0 * 1024.0 => (v / (1024.0 * 1024.0 * 1024.0), "GiB"),
+        "bytes" if abs >= 1024.0 * 1024.0 => (v / (1024.0 * 1024.0), "MiB"),
+        "bytes" if abs >= 1024.0 => (v / 1024.0, "KiB"),
+        "bytes" => (v, "B"),
+        _ if abs >= 1e6 => (v / 1e6, "M"),
+        _ if abs >= 1e4 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let number = if scaled.fract().abs() < 1e-9 {
+        format!("{scaled:.0}")
+    } else {
+        format!("{scaled:.1}")
+    };
+    let unit = if unit == "bytes" { "" } else { unit };
+    format!(
+        "{number}{suffix}{}{unit}",
+        if unit.is_empty() { "" } else { " " }
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ChartSpec {
+        ChartSpec::new(600, 240, "ms", (0, 60_000))
+    }
+
+    #[test]
+    fn draws_a_polyline_through_the_points() {
+        let points: Vec<Point> = (0..10)
+            .map(|i| Point {
+                t: i * 6_000,
+                v: i as f64,
+            })
+            .collect();
+        let svg = line_chart_svg(&points, &spec());
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(
+            svg.contains(r##"<polyline fill="none" opacity="1" stroke="#3B82F6""##),
+            "the series is a polyline in the series colour (end2end relies on it): {svg}"
+        );
+    }
+
+    #[test]
+    fn empty_flat_and_non_finite_series_still_draw() {
+        for points in [
+            vec![],
+            vec![Point { t: 1, v: 5.0 }; 3],
+            vec![Point { t: 1, v: f64::NAN }],
+        ] {
+            let svg = line_chart_svg(&points, &spec());
+            assert!(
+                svg.starts_with("<svg") && !svg.contains("unavailable"),
+                "{points:?}: {svg}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_frame_maps_pixels_to_times_and_back() {
+        let r = render(
+            &[ChartSeries {
+                name: "a".into(),
+                points: vec![Point { t: 0, v: 1.0 }, Point { t: 60_000, v: 2.0 }],
+            }],
+            &|_| false,
+            &spec(),
+        );
+        let f = r.frame;
+        assert!(
+            f.left > 0.0 && f.right < 600.0 && f.top >= 0.0 && f.bottom < 240.0,
+            "{f:?}"
+        );
+        assert_eq!(f.time_at(f.left), 0);
+        assert_eq!(f.time_at(f.right), 60_000);
+        assert_eq!(f.time_at(f.x_of(30_000)), 30_000);
+        assert_eq!(f.time_at(-5.0), 0, "clamped");
+    }
+
+    #[test]
+    fn thresholds_widen_the_range_and_marks_shade() {
+        let mut s = spec();
+        s.threshold = Some(100.0);
+        s.marks = vec![(10_000, 20_000)];
+        let r = render(
+            &[ChartSeries {
+                name: "a".into(),
+                points: vec![Point { t: 0, v: 1.0 }, Point { t: 60_000, v: 2.0 }],
+            }],
+            &|_| false,
+            &s,
+        );
+        assert!(r.frame.y_range.1 > 100.0, "{:?}", r.frame);
+        assert!(
+            r.svg.contains("#DC2626"),
+            "threshold and mark in red: {}",
+            r.svg
+        );
+    }
+
+    #[test]
+    fn dense_series_are_thinned_to_two_points_per_column() {
+        let points: Vec<Point> = (0..10_000)
+            .map(|i| Point {
+                t: i,
+                v: if i % 2 == 0 { 0.0 } else { 1.0 },
+            })
+            .collect();
+        let thinned = thin(&points, (0, 9_999), 100);
+        assert!(thinned.len() <= 200, "{}", thinned.len());
+        assert!(thinned.windows(2).all(|w| w[0].0 <= w[1].0), "time order");
+        assert!(thinned.iter().any(|p| p.1 == 0.0) && thinned.iter().any(|p| p.1 == 1.0));
+        // Sparse series pass through untouched.
+        assert_eq!(thin(&points[..50], (0, 9_999), 100).len(), 50);
+    }
+
+    #[test]
+    fn hidden_series_are_not_drawn() {
+        let two = [
+            ChartSeries {
+                name: "a".into(),
+                points: vec![Point { t: 0, v: 1.0 }, Point { t: 1, v: 1.0 }],
+            },
+            ChartSeries {
+                name: "b".into(),
+                points: vec![Point { t: 0, v: 5.0 }, Point { t: 1, v: 5.0 }],
+            },
+        ];
+        let r = render(&two, &|i| i == 1, &spec());
+        assert!(
+            r.svg.contains("#3B82F6") && !r.svg.contains("#10B981"),
+            "{}",
+            r.svg
+        );
+    }
+
+    #[test]
+    fn axis_labels_carry_units() {
+        assert_eq!(format_axis(2048.0, "bytes"), "2KiB");
+        assert_eq!(format_axis(12.5, "ms"), "12.5 ms");
+        assert_eq!(format_axis(25_000.0, ""), "25k");
+    }
+}

@@ -1,0 +1,1157 @@
+//! The alerts page: current alerts (pending, firing, resolved) with acknowledge and silence-from-alert, recent
+//! history, the alert rules with their state, and silences; editors create, change, clone, enable/disable and
+//! delete rules in a form that shows the server's verdict per field, with a preview chart of the rule's metric over
+//! the last six hours, its threshold and a backtest shading when it would have fired. Admins also manage contact
+//! points (receivers, routing by severity and labels, escalation steps).
+//!
+//! Data comes from the server functions of `api` (list, create, update, delete); the page listens on `/ws` and
+//! fetches the lists again whenever the server announces an alert change.
+
+use crate::api::{
+    acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
+    current_user, delete_contact_point, delete_rule, delete_silence, list_alerts,
+    list_contact_points, list_rules, list_silences, query_series, update_rule,
+};
+use crate::chart::{Chart, ChartSeries};
+use crate::error::AppError;
+use crate::live::use_live;
+use crate::pages::{
+    date_time, field_error, format_pairs, other_error, parse_pairs, split_list, time_of_day, Topbar,
+};
+use crate::types::{
+    format_value, unit_of, AlertInfo, ContactPointDraft, ContactPointInfo, Point, QueryRequest,
+    Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, UserInfo,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+
+#[component]
+pub fn AlertsPage() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text="Alerts · mcpulse"/>
+        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(user) => view! { <Alerts user/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// Bumped after every change (ours, or announced by the server) to fetch the lists again.
+type Version = RwSignal<u32>;
+
+#[component]
+fn Alerts(user: UserInfo) -> impl IntoView {
+    let editor = user.role >= Role::Editor;
+    let admin = user.role >= Role::Admin;
+    let version: Version = RwSignal::new(0);
+    let live = use_live();
+    Effect::new(move |_| {
+        if live.alerts.get().is_some() {
+            version.update(|v| *v += 1);
+        }
+    });
+    let alerts = Resource::new(move || version.get(), |_| list_alerts());
+    let rules = Resource::new(move || version.get(), |_| list_rules());
+    let silences = Resource::new(move || version.get(), |_| list_silences());
+    let history = Resource::new(move || version.get(), |_| alert_history(None, 50));
+    let rule_form = RuleForm::new();
+    let silence_form = SilenceForm::new();
+
+    view! {
+        <Topbar user/>
+        <main class="page">
+            <div class="page-head">
+                <h1>"Alerts"</h1>
+                <p class="muted">"Rules are evaluated continuously; changes appear here as they happen."</p>
+            </div>
+            <section class="card" aria-labelledby="current-alerts">
+                <h2 id="current-alerts">"Current alerts"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match alerts.await {
+                            Ok(list) => view! { <AlertTable list editor version silence_form/> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+            <section class="card" aria-labelledby="rules-heading">
+                <h2 id="rules-heading">"Rules"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        let active = alerts.await.unwrap_or_default();
+                        match rules.await {
+                            Ok(list) => view! { <RuleTable list active editor version form=rule_form/> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+            {editor.then(|| view! { <RuleEditor form=rule_form version/> })}
+            <section class="card" aria-labelledby="silences-heading">
+                <h2 id="silences-heading">"Silences"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match silences.await {
+                            Ok(list) => view! { <SilenceTable list editor version/> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+                {editor.then(|| view! { <SilenceEditor form=silence_form version/> })}
+            </section>
+            <section class="card" aria-labelledby="history-heading">
+                <h2 id="history-heading">"History " <span class="muted small">"latest 50 changes"</span></h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match history.await {
+                            Ok(events) if events.is_empty() => view! { <p class="muted">"Nothing has happened yet."</p> }.into_any(),
+                            Ok(events) => view! {
+                                <div class="table-scroll">
+                                    <table class="sources history">
+                                        <thead><tr><th scope="col">"When"</th><th scope="col">"Rule"</th><th scope="col">"State"</th><th scope="col">"Notice"</th><th scope="col">"Source"</th><th scope="col">"Value"</th></tr></thead>
+                                        <tbody>
+                                            {events.into_iter().map(|e| view! {
+                                                <tr data-rule=e.rule_name.clone() data-state=e.state.clone()>
+                                                    <td class="muted">{date_time(Some(e.at))}</td>
+                                                    <td>{e.rule_name.clone()}</td>
+                                                    <td><span class=format!("badge {}", e.state)>{e.state.clone()}</span></td>
+                                                    <td>{e.notice.clone().unwrap_or_default()}</td>
+                                                    <td><code>{e.source.clone()}</code></td>
+                                                    <td>{e.value.map(|v| format_value(v, unit_of(&e.metric))).unwrap_or_else(|| "–".into())}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+            {admin.then(|| view! { <ContactPoints/> })}
+        </main>
+    }
+    .into_any()
+}
+
+/// Current alerts, firing first. Editors acknowledge them or start a silence from them.
+#[component]
+fn AlertTable(
+    list: Vec<AlertInfo>,
+    editor: bool,
+    version: Version,
+    silence_form: SilenceForm,
+) -> impl IntoView {
+    let ack = Action::new(|key: &(i64, i64)| acknowledge_alert(key.0, key.1));
+    Effect::new(move |_| {
+        if let Some(Ok(())) = ack.value().get() {
+            version.update(|v| *v += 1);
+        }
+    });
+    if list.is_empty() {
+        return view! { <p class="muted" data-empty="">"No alerts: nothing is pending, firing or recently resolved."</p> }.into_any();
+    }
+    let rows = list
+        .into_iter()
+        .map(|a| {
+            let labels = format_pairs(&a.labels);
+            let unit = unit_of(&a.metric);
+            let actions = editor.then(|| {
+                let key = (a.rule_id, a.series_id);
+                let can_ack = a.is_active() && a.acknowledged_at.is_none();
+                let matchers = format!("alertname={}, source={}", a.rule_name, a.source);
+                view! {
+                    <td>
+                        <div class="row-actions">
+                            {can_ack.then(|| view! {
+                                <button type="button" class="secondary" data-action="ack"
+                                    on:click=move |_| { ack.dispatch(key); }>"Acknowledge"</button>
+                            })}
+                            <button type="button" class="secondary" data-action="silence"
+                                on:click=move |_| silence_form.start(&matchers)>"Silence…"</button>
+                        </div>
+                    </td>
+                }
+            });
+            view! {
+                <tr data-rule=a.rule_name.clone() data-state=a.state.clone() data-acknowledged=a.acknowledged_at.is_some().to_string()>
+                    <td>
+                        <strong>{a.rule_name.clone()}</strong>
+                        {a.annotations.get("summary").cloned().map(|s| view! { <div class="small muted">{s}</div> })}
+                    </td>
+                    <td><span class=format!("badge sev-{}", a.severity)>{a.severity.clone()}</span></td>
+                    <td>
+                        <span class=format!("badge {}", a.state)>{a.state.clone()}</span>
+                        {a.flapping.then(|| view! { <span class="badge">"flapping"</span> })}
+                        {a.acknowledged_by.clone().map(|by| view! { <div class="small muted">"acknowledged by " {by}</div> })}
+                    </td>
+                    <td><code>{a.source.clone()}</code> <div class="small muted">{labels}</div></td>
+                    <td>{a.value.map(|v| format_value(v, unit)).unwrap_or_else(|| "–".into())}
+                        <span class="muted small">{format!(" {} {}", a.condition, a.threshold)}</span></td>
+                    <td class="muted">{time_of_day(a.firing_since.or(a.active_since))}</td>
+                    <td class="muted">{time_of_day(a.resolved_at)}</td>
+                    {actions}
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        {move || ack.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
+        <div class="table-scroll">
+            <table class="sources alerts-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Rule"</th><th scope="col">"Severity"</th><th scope="col">"State"</th>
+                        <th scope="col">"Series"</th><th scope="col">"Value"</th><th scope="col">"Since"</th>
+                        <th scope="col">"Resolved"</th>
+                        {editor.then(|| view! { <th scope="col">"Actions"</th> })}
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// The rule form's fields, as text the user edits.
+#[derive(Clone, Copy)]
+struct RuleForm {
+    /// `Some(id)` while changing rule `id`.
+    editing: RwSignal<Option<i64>>,
+    name: RwSignal<String>,
+    description: RwSignal<String>,
+    metric: RwSignal<String>,
+    sources: RwSignal<String>,
+    matchers: RwSignal<String>,
+    reduce: RwSignal<String>,
+    window: RwSignal<String>,
+    condition: RwSignal<String>,
+    threshold: RwSignal<String>,
+    for_: RwSignal<String>,
+    keep_firing_for: RwSignal<String>,
+    severity: RwSignal<String>,
+    labels: RwSignal<String>,
+    summary: RwSignal<String>,
+    enabled: RwSignal<bool>,
+    local_error: RwSignal<Option<(String, String)>>,
+}
+
+impl RuleForm {
+    fn new() -> Self {
+        let form = RuleForm {
+            editing: RwSignal::new(None),
+            name: RwSignal::new(String::new()),
+            description: RwSignal::new(String::new()),
+            metric: RwSignal::new(String::new()),
+            sources: RwSignal::new(String::new()),
+            matchers: RwSignal::new(String::new()),
+            reduce: RwSignal::new(String::new()),
+            window: RwSignal::new(String::new()),
+            condition: RwSignal::new(String::new()),
+            threshold: RwSignal::new(String::new()),
+            for_: RwSignal::new(String::new()),
+            keep_firing_for: RwSignal::new(String::new()),
+            severity: RwSignal::new(String::new()),
+            labels: RwSignal::new(String::new()),
+            summary: RwSignal::new(String::new()),
+            enabled: RwSignal::new(true),
+            local_error: RwSignal::new(None),
+        };
+        form.fill(None, &RuleDraft::default());
+        form
+    }
+
+    fn fill(&self, editing: Option<i64>, d: &RuleDraft) {
+        self.editing.set(editing);
+        self.name.set(d.name.clone());
+        self.description.set(d.description.clone());
+        self.metric.set(d.metric.clone());
+        self.sources.set(d.sources.join(", "));
+        self.matchers.set(d.matchers.join(", "));
+        self.reduce.set(d.reduce.clone());
+        self.window.set(d.window.clone());
+        self.condition.set(d.condition.clone());
+        self.threshold.set(d.threshold.clone());
+        self.for_.set(d.for_.clone());
+        self.keep_firing_for.set(d.keep_firing_for.clone());
+        self.severity.set(d.severity.clone());
+        self.labels.set(format_pairs(&d.labels));
+        self.summary
+            .set(d.annotations.get("summary").cloned().unwrap_or_default());
+        self.enabled.set(d.enabled);
+        self.local_error.set(None);
+    }
+
+    /// The draft in the form, or the problem with a field only the browser can see (pairs without `=`).
+    fn draft(&self) -> Result<RuleDraft, (String, String)> {
+        let mut annotations = std::collections::BTreeMap::new();
+        let summary = self.summary.get_untracked().trim().to_string();
+        if !summary.is_empty() {
+            annotations.insert("summary".to_string(), summary);
+        }
+        Ok(RuleDraft {
+            name: self.name.get_untracked().trim().to_string(),
+            description: self.description.get_untracked().trim().to_string(),
+            metric: self.metric.get_untracked().trim().to_string(),
+            sources: split_list(&self.sources.get_untracked()),
+            matchers: split_list(&self.matchers.get_untracked()),
+            reduce: self.reduce.get_untracked(),
+            window: self.window.get_untracked().trim().to_string(),
+            condition: self.condition.get_untracked(),
+            threshold: self.threshold.get_untracked().trim().to_string(),
+            for_: self.for_.get_untracked().trim().to_string(),
+            keep_firing_for: self.keep_firing_for.get_untracked().trim().to_string(),
+            severity: self.severity.get_untracked(),
+            enabled: self.enabled.get_untracked(),
+            labels: parse_pairs(&self.labels.get_untracked())
+                .map_err(|m| ("labels".to_string(), m))?,
+            annotations,
+        })
+    }
+}
+
+/// Every rule with its current alerts. Editors get edit, clone, enable/disable and delete (after a confirmation);
+/// rules of `mcpulse.toml` are read-only.
+#[component]
+fn RuleTable(
+    list: Vec<RuleInfo>,
+    active: Vec<AlertInfo>,
+    editor: bool,
+    version: Version,
+    form: RuleForm,
+) -> impl IntoView {
+    let toggle = Action::new(|(id, draft): &(i64, RuleDraft)| update_rule(*id, draft.clone()));
+    let remove = Action::new(|id: &i64| delete_rule(*id));
+    let confirming = RwSignal::new(None::<i64>);
+    Effect::new(move |_| {
+        if toggle.value().with(|v| matches!(v, Some(Ok(_))))
+            || remove.value().with(|v| matches!(v, Some(Ok(_))))
+        {
+            confirming.set(None);
+            version.update(|v| *v += 1);
+        }
+    });
+    if list.is_empty() {
+        return view! { <p class="muted" data-empty="">"No rules yet."</p> }.into_any();
+    }
+    let rows = list
+        .into_iter()
+        .map(|r| {
+            let firing = active.iter().filter(|a| a.rule_id == r.id && a.state == "firing").count();
+            let pending = active.iter().filter(|a| a.rule_id == r.id && a.state == "pending").count();
+            let state = if !r.rule.enabled {
+                ("disabled", "disabled".to_string())
+            } else if firing > 0 {
+                ("firing", format!("{firing} firing"))
+            } else if pending > 0 {
+                ("pending", format!("{pending} pending"))
+            } else {
+                ("ok", "ok".to_string())
+            };
+            let d = &r.rule;
+            let condition = format!(
+                "{}({}) {} {}{}",
+                d.reduce,
+                d.window,
+                d.condition,
+                d.threshold,
+                if d.for_.is_empty() || d.for_ == "0" { String::new() } else { format!(" for {}", d.for_) }
+            );
+            let scope = [
+                (!d.sources.is_empty()).then(|| d.sources.join(", ")),
+                (!d.matchers.is_empty()).then(|| format!("{{{}}}", d.matchers.join(", "))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            let actions = editor.then(|| {
+                if r.origin == "config" {
+                    return view! { <td><span class="muted small">"mcpulse.toml"</span></td> }.into_any();
+                }
+                let id = r.id;
+                let (edit, clone, flip) = (r.rule.clone(), r.rule.clone(), r.rule.clone());
+                let flip_label = if r.rule.enabled { "Disable" } else { "Enable" };
+                let name = r.rule.name.clone();
+                view! {
+                    <td>
+                        <div class="row-actions">
+                            <button type="button" class="secondary" data-action="edit"
+                                on:click=move |_| { form.fill(Some(id), &edit); scroll_to("rule-form"); }>"Edit"</button>
+                            <button type="button" class="secondary" data-action="clone"
+                                on:click=move |_| {
+                                    let mut copy = clone.clone();
+                                    copy.name = format!("{} (copy)", copy.name);
+                                    form.fill(None, &copy);
+                                    scroll_to("rule-form");
+                                }>"Clone"</button>
+                            <button type="button" class="secondary" data-action="toggle"
+                                on:click=move |_| {
+                                    let mut d = flip.clone();
+                                    d.enabled = !d.enabled;
+                                    toggle.dispatch((id, d));
+                                }>{flip_label}</button>
+                            <Show when=move || confirming.get() == Some(id) fallback=move || view! {
+                                <button type="button" class="secondary danger" data-action="delete"
+                                    on:click=move |_| confirming.set(Some(id))>"Delete"</button>
+                            }>
+                                <span class="confirm" role="group" aria-label="Confirm deletion">
+                                    "Delete " <strong>{name.clone()}</strong> " and its history?"
+                                    <button type="button" class="secondary danger" data-action="confirm-delete"
+                                        on:click=move |_| { remove.dispatch(id); }>"Yes, delete"</button>
+                                    <button type="button" class="secondary" on:click=move |_| confirming.set(None)>"Keep"</button>
+                                </span>
+                            </Show>
+                        </div>
+                    </td>
+                }
+                .into_any()
+            });
+            view! {
+                <tr data-rule=r.rule.name.clone() data-state=state.0>
+                    <td>
+                        <strong>{r.rule.name.clone()}</strong>
+                        {(!r.rule.description.is_empty()).then(|| view! { <div class="small muted">{r.rule.description.clone()}</div> })}
+                    </td>
+                    <td><code>{r.rule.metric.clone()}</code> <div class="small muted">{scope}</div></td>
+                    <td><code>{condition}</code></td>
+                    <td><span class=format!("badge sev-{}", r.rule.severity)>{r.rule.severity.clone()}</span></td>
+                    <td><span class=format!("badge {}", state.0)>{state.1}</span></td>
+                    {actions}
+                </tr>
+            }
+        })
+        .collect_view();
+    let row_error = move || {
+        let e = toggle.value().with(|v| v.clone().and_then(Result::err));
+        e.or_else(|| remove.value().with(|v| v.clone().and_then(Result::err)))
+            .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+    };
+    view! {
+        {row_error}
+        <div class="table-scroll">
+            <table class="sources rules-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Rule"</th><th scope="col">"Metric"</th><th scope="col">"Condition"</th>
+                        <th scope="col">"Severity"</th><th scope="col">"State"</th>
+                        {editor.then(|| view! { <th scope="col">"Actions"</th> })}
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// Moves the page to element `id` (a form opened from a table row).
+fn scroll_to(id: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(id))
+    {
+        el.scroll_into_view();
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+}
+
+/// Fields of the rule form that show their own problems.
+const RULE_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "metric",
+    "sources",
+    "matchers",
+    "reduce",
+    "window",
+    "condition",
+    "threshold",
+    "for",
+    "keep_firing_for",
+    "severity",
+    "labels",
+    "annotations",
+];
+
+/// Hours the preview looks back.
+const PREVIEW_HOURS: i64 = 6;
+
+/// The create/change form with preview and backtest.
+#[component]
+fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
+    let save = Action::new(|(editing, draft): &(Option<i64>, RuleDraft)| {
+        let (editing, draft) = (*editing, draft.clone());
+        async move {
+            match editing {
+                Some(id) => update_rule(id, draft).await,
+                None => create_rule(draft).await,
+            }
+        }
+    });
+    let preview = Action::new(|draft: &RuleDraft| {
+        let request = QueryRequest {
+            metric: draft.metric.clone(),
+            sources: draft.sources.clone(),
+            labels: draft.matchers.clone(),
+            start: Some(format!("-{PREVIEW_HOURS}h")),
+            aggregation: Some(preview_aggregation(&draft.reduce).into()),
+            group_by: Some("series".into()),
+            max_points: Some(440),
+            ..Default::default()
+        };
+        query_series(request)
+    });
+    let saved = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(rule)) = save.value().get() {
+            saved.set(Some(rule.rule.name.clone()));
+            form.fill(None, &RuleDraft::default());
+            version.update(|v| *v += 1);
+        }
+    });
+    let pending = save.pending();
+    let value = save.value();
+    let local = form.local_error;
+    let err =
+        move |field: &'static str| field_error(value, local, field, format!("rule-{field}-error"));
+    let described = |field: &'static str| format!("rule-{field}-error");
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        form.local_error.set(None);
+        saved.set(None);
+        match form.draft() {
+            Ok(d) => {
+                save.dispatch((form.editing.get_untracked(), d));
+            }
+            Err(p) => form.local_error.set(Some(p)),
+        }
+    };
+    let run_preview = move |_| {
+        form.local_error.set(None);
+        match form.draft() {
+            Ok(d) if d.metric.is_empty() => form
+                .local_error
+                .set(Some(("metric".into(), "name a metric to preview".into()))),
+            Ok(d) => {
+                preview.dispatch(d);
+            }
+            Err(p) => form.local_error.set(Some(p)),
+        }
+    };
+    let heading = move || match form.editing.get() {
+        Some(_) => format!("Change rule {}", form.name.get()),
+        None => "New rule".to_string(),
+    };
+
+    // The preview: each series of the metric, the threshold, and when the rule would have fired.
+    let preview_series = Signal::derive(move || {
+        preview.value().with(|v| match v {
+            Some(Ok(result)) => result
+                .series
+                .iter()
+                .map(|s| ChartSeries {
+                    name: series_name(s.source.as_deref(), &s.labels),
+                    points: s.points.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+    });
+    let preview_range = Signal::derive(move || {
+        preview.value().with(|v| match v {
+            Some(Ok(r)) => (r.start.timestamp_millis(), r.end.timestamp_millis()),
+            _ => (0, 1),
+        })
+    });
+    let threshold = Signal::derive(move || form.threshold.get().trim().parse::<f64>().ok());
+    let marks = Signal::derive(move || {
+        let Some(t) = threshold.get() else {
+            return Vec::new();
+        };
+        let condition = form.condition.get();
+        let for_ms = parse_duration_ms(&form.for_.get()).unwrap_or(0);
+        preview_series.with(|all| {
+            all.iter()
+                .flat_map(|s| backtest(&s.points, &condition, t, for_ms))
+                .collect()
+        })
+    });
+    let fired = move || marks.with(Vec::len);
+    let preview_view = move || {
+        preview.value().with(|v| match v {
+            None => None,
+            Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any()),
+            Some(Ok(r)) if r.series.is_empty() => Some(view! { <p class="muted">"No data for this metric in the last 6 hours."</p> }.into_any()),
+            Some(Ok(_)) => {
+                let unit = unit_of(&form.metric.get_untracked()).to_string();
+                Some(view! {
+                    <div class="rule-preview" data-marks=fired>
+                        <p class="small muted">
+                            {move || match fired() {
+                                0 => "Backtest: would not have fired in the last 6 hours.".to_string(),
+                                1 => "Backtest: would have fired once in the last 6 hours (shaded).".to_string(),
+                                n => format!("Backtest: would have fired {n} times in the last 6 hours (shaded)."),
+                            }}
+                        </p>
+                        <Chart series=preview_series x_range=preview_range unit threshold marks
+                            label="Preview of the rule's metric with its threshold" height=220/>
+                    </div>
+                }.into_any())
+            }
+        })
+    };
+
+    view! {
+        <section class="card" id="rule-form">
+            <h2>{heading}</h2>
+            <form class="source-form" on:submit=submit novalidate>
+                <div class="field">
+                    <label for="rule-name">"Name"</label>
+                    <input id="rule-name" type="text" required aria-describedby=described("name")
+                        prop:value=move || form.name.get() on:input=move |ev| form.name.set(event_target_value(&ev))/>
+                    {err("name")}
+                </div>
+                <div class="field">
+                    <label for="rule-metric">"Metric"</label>
+                    <input id="rule-metric" type="text" required placeholder="response_time_ms" aria-describedby=described("metric")
+                        prop:value=move || form.metric.get() on:input=move |ev| form.metric.set(event_target_value(&ev))/>
+                    {err("metric")}
+                </div>
+                <div class="field">
+                    <label for="rule-sources">"Sources " <span class="muted">"(ids, comma-separated; empty: all)"</span></label>
+                    <input id="rule-sources" type="text" placeholder="all" aria-describedby=described("sources")
+                        prop:value=move || form.sources.get() on:input=move |ev| form.sources.set(event_target_value(&ev))/>
+                    {err("sources")}
+                </div>
+                <div class="field">
+                    <label for="rule-matchers">"Label matchers " <span class="muted">"(tool=search, env!=dev)"</span></label>
+                    <input id="rule-matchers" type="text" aria-describedby=described("matchers")
+                        prop:value=move || form.matchers.get() on:input=move |ev| form.matchers.set(event_target_value(&ev))/>
+                    {err("matchers")}
+                </div>
+                <div class="field">
+                    <label for="rule-reduce">"Reduce"</label>
+                    <select id="rule-reduce" aria-describedby=described("reduce")
+                        prop:value=move || form.reduce.get() on:change=move |ev| form.reduce.set(event_target_value(&ev))>
+                        {["last", "avg", "min", "max", "sum", "count"].map(|r| view! { <option value=r>{r}</option> })}
+                    </select>
+                    {err("reduce")}
+                </div>
+                <div class="field">
+                    <label for="rule-window">"Over " <span class="muted">"(window, e.g. 5m)"</span></label>
+                    <input id="rule-window" type="text" aria-describedby=described("window")
+                        prop:value=move || form.window.get() on:input=move |ev| form.window.set(event_target_value(&ev))/>
+                    {err("window")}
+                </div>
+                <div class="field">
+                    <label for="rule-condition">"Condition"</label>
+                    <select id="rule-condition" aria-describedby=described("condition")
+                        prop:value=move || form.condition.get() on:change=move |ev| form.condition.set(event_target_value(&ev))>
+                        {[">", ">=", "<", "<=", "==", "!="].map(|c| view! { <option value=c>{c}</option> })}
+                    </select>
+                    {err("condition")}
+                </div>
+                <div class="field">
+                    <label for="rule-threshold">"Threshold"</label>
+                    <input id="rule-threshold" type="text" inputmode="decimal" required aria-describedby=described("threshold")
+                        prop:value=move || form.threshold.get() on:input=move |ev| form.threshold.set(event_target_value(&ev))/>
+                    {err("threshold")}
+                </div>
+                <div class="field">
+                    <label for="rule-for">"For " <span class="muted">"(holds this long before firing)"</span></label>
+                    <input id="rule-for" type="text" placeholder="0" aria-describedby=described("for")
+                        prop:value=move || form.for_.get() on:input=move |ev| form.for_.set(event_target_value(&ev))/>
+                    {err("for")}
+                </div>
+                <div class="field">
+                    <label for="rule-keep">"Keep firing for"</label>
+                    <input id="rule-keep" type="text" placeholder="0" aria-describedby=described("keep_firing_for")
+                        prop:value=move || form.keep_firing_for.get() on:input=move |ev| form.keep_firing_for.set(event_target_value(&ev))/>
+                    {err("keep_firing_for")}
+                </div>
+                <div class="field">
+                    <label for="rule-severity">"Severity"</label>
+                    <select id="rule-severity" aria-describedby=described("severity")
+                        prop:value=move || form.severity.get() on:change=move |ev| form.severity.set(event_target_value(&ev))>
+                        {["info", "warning", "error", "critical"].map(|s| view! { <option value=s>{s}</option> })}
+                    </select>
+                    {err("severity")}
+                </div>
+                <div class="field">
+                    <label for="rule-labels">"Labels " <span class="muted">"(team=search)"</span></label>
+                    <input id="rule-labels" type="text" aria-describedby=described("labels")
+                        prop:value=move || form.labels.get() on:input=move |ev| form.labels.set(event_target_value(&ev))/>
+                    {err("labels")}
+                </div>
+                <div class="field wide">
+                    <label for="rule-summary">"Summary " <span class="muted">"(sent with notifications)"</span></label>
+                    <input id="rule-summary" type="text" aria-describedby=described("annotations")
+                        prop:value=move || form.summary.get() on:input=move |ev| form.summary.set(event_target_value(&ev))/>
+                    {err("annotations")}
+                </div>
+                <div class="field wide">
+                    <label for="rule-description">"Description"</label>
+                    <input id="rule-description" type="text" aria-describedby=described("description")
+                        prop:value=move || form.description.get() on:input=move |ev| form.description.set(event_target_value(&ev))/>
+                    {err("description")}
+                </div>
+                <div class="field check">
+                    <input id="rule-enabled" type="checkbox"
+                        prop:checked=move || form.enabled.get() on:change=move |ev| form.enabled.set(event_target_checked(&ev))/>
+                    <label for="rule-enabled">"Evaluate it (enabled)"</label>
+                </div>
+                {other_error(value, RULE_FIELDS)}
+                <div class="form-actions">
+                    <button type="submit" disabled=pending>
+                        {move || match (pending.get(), form.editing.get().is_some()) {
+                            (true, _) => "Saving…",
+                            (false, true) => "Save changes",
+                            (false, false) => "Create rule",
+                        }}
+                    </button>
+                    <button type="button" class="secondary" data-action="preview" on:click=run_preview>"Preview"</button>
+                    <Show when=move || form.editing.get().is_some()>
+                        <button type="button" class="secondary" on:click=move |_| form.fill(None, &RuleDraft::default())>"Cancel"</button>
+                    </Show>
+                    {move || saved.get().map(|name| view! { <span class="ok-text small" role="status">"Saved " {name}</span> })}
+                </div>
+            </form>
+            {preview_view}
+        </section>
+    }
+    .into_any()
+}
+
+/// How the preview aggregates each series' bucket, close to the rule's reduction.
+fn preview_aggregation(reduce: &str) -> &'static str {
+    match reduce {
+        "min" => "min",
+        "max" => "max",
+        "sum" => "sum",
+        "count" => "count",
+        "avg" => "avg",
+        _ => "last",
+    }
+}
+
+/// `source {a=b, c=d}` for a legend.
+fn series_name(
+    source: Option<&str>,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let source = source.unwrap_or("all");
+    if labels.is_empty() {
+        source.to_string()
+    } else {
+        format!("{source} {{{}}}", format_pairs(labels))
+    }
+}
+
+/// `5m`, `30s`, `1h`, `2d`, `250ms` or seconds → milliseconds (the preview's reading of a rule's `for`).
+fn parse_duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() || text == "0" {
+        return Some(0);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "s" => 1000.0,
+        "ms" => 1.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    Some((n * scale) as i64)
+}
+
+/// Where a rule would have fired over `points`: spans in which `value condition threshold` held for at least
+/// `for_ms`, from the moment it had held that long to the last point it held.
+fn backtest(points: &[Point], condition: &str, threshold: f64, for_ms: i64) -> Vec<(i64, i64)> {
+    let holds = |v: f64| match condition {
+        ">" => v > threshold,
+        ">=" => v >= threshold,
+        "<" => v < threshold,
+        "<=" => v <= threshold,
+        "==" => v == threshold,
+        "!=" => v != threshold,
+        _ => false,
+    };
+    let mut spans = Vec::new();
+    let mut run: Option<(i64, i64)> = None;
+    let close = |run: Option<(i64, i64)>, spans: &mut Vec<(i64, i64)>| {
+        if let Some((start, last)) = run {
+            if last - start >= for_ms {
+                spans.push((start + for_ms, last.max(start + for_ms)));
+            }
+        }
+    };
+    for p in points.iter().filter(|p| p.v.is_finite()) {
+        if holds(p.v) {
+            run = Some(match run {
+                Some((start, _)) => (start, p.t),
+                None => (p.t, p.t),
+            });
+        } else {
+            close(run.take(), &mut spans);
+        }
+    }
+    close(run, &mut spans);
+    spans
+}
+
+/// The silence form's fields.
+#[derive(Clone, Copy)]
+struct SilenceForm {
+    matchers: RwSignal<String>,
+    duration: RwSignal<String>,
+    comment: RwSignal<String>,
+}
+
+impl SilenceForm {
+    fn new() -> Self {
+        SilenceForm {
+            matchers: RwSignal::new(String::new()),
+            duration: RwSignal::new("1h".into()),
+            comment: RwSignal::new(String::new()),
+        }
+    }
+
+    /// Opens the form for silencing an alert known by `matchers`.
+    fn start(&self, matchers: &str) {
+        self.matchers.set(matchers.to_string());
+        self.duration.set("1h".into());
+        scroll_to("silence-form");
+        focus("silence-comment");
+    }
+}
+
+fn focus(id: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(id))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+}
+
+#[component]
+fn SilenceTable(list: Vec<SilenceInfo>, editor: bool, version: Version) -> impl IntoView {
+    let remove = Action::new(|id: &i64| delete_silence(*id));
+    Effect::new(move |_| {
+        if remove.value().with(|v| matches!(v, Some(Ok(_)))) {
+            version.update(|v| *v += 1);
+        }
+    });
+    if list.is_empty() {
+        return view! { <p class="muted" data-empty="">"No silences."</p> }.into_any();
+    }
+    view! {
+        {move || remove.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
+        <div class="table-scroll">
+            <table class="sources silences-table">
+                <thead><tr><th scope="col">"Matchers"</th><th scope="col">"From"</th><th scope="col">"Until"</th><th scope="col">"Comment"</th><th scope="col">"By"</th>
+                    {editor.then(|| view! { <th scope="col">"Actions"</th> })}</tr></thead>
+                <tbody>
+                    {list.into_iter().map(|s| {
+                        let id = s.id;
+                        view! {
+                            <tr data-silence=s.id data-active=s.active.to_string()>
+                                <td><code>{s.matchers.join(", ")}</code> {(!s.active).then(|| view! { <span class="badge">"expired"</span> })}</td>
+                                <td class="muted">{date_time(Some(s.starts_at))}</td>
+                                <td class="muted">{date_time(Some(s.ends_at))}</td>
+                                <td>{s.comment.clone()}</td>
+                                <td>{s.created_by.clone()}</td>
+                                {editor.then(|| view! {
+                                    <td><button type="button" class="secondary" data-action="delete-silence"
+                                        on:click=move |_| { remove.dispatch(id); }>"Delete"</button></td>
+                                })}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+const SILENCE_FIELDS: &[&str] = &["matchers", "starts_at", "duration", "comment"];
+
+#[component]
+fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
+    let save = Action::new(|draft: &SilenceDraft| create_silence(draft.clone()));
+    let local = RwSignal::new(None::<(String, String)>);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            form.matchers.set(String::new());
+            form.comment.set(String::new());
+            version.update(|v| *v += 1);
+        }
+    });
+    let value = save.value();
+    let err = move |field: &'static str| {
+        field_error(value, local, field, format!("silence-{field}-error"))
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        local.set(None);
+        save.dispatch(SilenceDraft {
+            matchers: split_list(&form.matchers.get_untracked()),
+            starts_at: None,
+            duration: form.duration.get_untracked().trim().to_string(),
+            comment: form.comment.get_untracked().trim().to_string(),
+        });
+    };
+    view! {
+        <form id="silence-form" class="source-form silence-form" on:submit=submit novalidate>
+            <div class="field wide">
+                <label for="silence-matchers">"Silence alerts matching " <span class="muted">"(alertname=High latency, source=search)"</span></label>
+                <input id="silence-matchers" type="text" aria-describedby="silence-matchers-error"
+                    prop:value=move || form.matchers.get() on:input=move |ev| form.matchers.set(event_target_value(&ev))/>
+                {err("matchers")}
+            </div>
+            <div class="field">
+                <label for="silence-duration">"For"</label>
+                <input id="silence-duration" type="text" aria-describedby="silence-duration-error"
+                    prop:value=move || form.duration.get() on:input=move |ev| form.duration.set(event_target_value(&ev))/>
+                {err("duration")}
+            </div>
+            <div class="field">
+                <label for="silence-comment">"Comment"</label>
+                <input id="silence-comment" type="text" aria-describedby="silence-comment-error"
+                    prop:value=move || form.comment.get() on:input=move |ev| form.comment.set(event_target_value(&ev))/>
+                {err("comment")}
+            </div>
+            {other_error(value, SILENCE_FIELDS)}
+            <div class="form-actions">
+                <button type="submit" disabled=save.pending()>"Create silence"</button>
+            </div>
+        </form>
+    }
+    .into_any()
+}
+
+const CONTACT_FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "min_severity",
+    "escalate_after",
+    "matchers",
+];
+
+/// Admin: contact points with their queues, a form to add one, and deletion.
+#[component]
+fn ContactPoints() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let list = Resource::new(move || version.get(), |_| list_contact_points());
+    let save = Action::new(|d: &ContactPointDraft| create_contact_point(d.clone()));
+    let remove = Action::new(|id: &i64| delete_contact_point(*id));
+    let draft = RwSignal::new(ContactPointDraft::default());
+    let matchers = RwSignal::new(String::new());
+    let local = RwSignal::new(None::<(String, String)>);
+    Effect::new(move |_| {
+        if save.value().with(|v| matches!(v, Some(Ok(_)))) {
+            draft.set(ContactPointDraft::default());
+            matchers.set(String::new());
+            version.update(|v| *v += 1);
+        }
+        if remove.value().with(|v| matches!(v, Some(Ok(_)))) {
+            version.update(|v| *v += 1);
+        }
+    });
+    let value = save.value();
+    let err =
+        move |field: &'static str| field_error(value, local, field, format!("cp-{field}-error"));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut d = draft.get_untracked();
+        d.matchers = split_list(&matchers.get_untracked());
+        save.dispatch(d);
+    };
+    let text = move |get: fn(&ContactPointDraft) -> &String,
+                     set: fn(&mut ContactPointDraft, String)| {
+        (
+            move || draft.with(|d| get(d).clone()),
+            move |ev| draft.update(|d| set(d, event_target_value(&ev))),
+        )
+    };
+    let (name_get, name_set) = text(|d| &d.name, |d, v| d.name = v);
+    let (url_get, url_set) = text(|d| &d.url, |d, v| d.url = v);
+    let (esc_get, esc_set) = text(|d| &d.escalate_after, |d, v| d.escalate_after = v);
+    let (kind_get, kind_set) = text(|d| &d.kind, |d, v| d.kind = v);
+    let (sev_get, sev_set) = text(|d| &d.min_severity, |d, v| d.min_severity = v);
+    let rows = move || {
+        Suspend::new(async move {
+            match list.await {
+                Ok(all) if all.is_empty() => view! { <p class="muted" data-empty="">"No contact points: alerts are only logged."</p> }.into_any(),
+                Ok(all) => view! { <ContactTable all remove/> }.into_any(),
+                Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+            }
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="contact-heading">
+            <h2 id="contact-heading">"Contact points " <span class="muted small">"where notifications go"</span></h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
+            {move || remove.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
+            <h3>"Add a contact point"</h3>
+            <form id="contact-form" class="source-form" on:submit=submit novalidate>
+                <div class="field">
+                    <label for="cp-name">"Name"</label>
+                    <input id="cp-name" type="text" aria-describedby="cp-name-error" prop:value=name_get on:input=name_set/>
+                    {err("name")}
+                </div>
+                <div class="field">
+                    <label for="cp-kind">"Kind"</label>
+                    <select id="cp-kind" aria-describedby="cp-kind-error" prop:value=kind_get on:change=kind_set>
+                        {["webhook", "slack", "logstash", "email", "console"].map(|k| view! { <option value=k>{k}</option> })}
+                    </select>
+                    {err("kind")}
+                </div>
+                <div class="field wide">
+                    <label for="cp-url">"URL " <span class="muted">"(https://…, or smtp://host:25?from=…&to=… for email)"</span></label>
+                    <input id="cp-url" type="text" aria-describedby="cp-url-error" prop:value=url_get on:input=url_set/>
+                    {err("url")}
+                </div>
+                <div class="field">
+                    <label for="cp-severity">"Least severity"</label>
+                    <select id="cp-severity" aria-describedby="cp-min_severity-error" prop:value=sev_get on:change=sev_set>
+                        {["info", "warning", "error", "critical"].map(|s| view! { <option value=s>{s}</option> })}
+                    </select>
+                    {err("min_severity")}
+                </div>
+                <div class="field">
+                    <label for="cp-escalate">"Escalate after " <span class="muted">"(empty: at once)"</span></label>
+                    <input id="cp-escalate" type="text" placeholder="15m" aria-describedby="cp-escalate_after-error" prop:value=esc_get on:input=esc_set/>
+                    {err("escalate_after")}
+                </div>
+                <div class="field">
+                    <label for="cp-matchers">"Only alerts matching"</label>
+                    <input id="cp-matchers" type="text" placeholder="team=search" aria-describedby="cp-matchers-error"
+                        prop:value=move || matchers.get() on:input=move |ev| matchers.set(event_target_value(&ev))/>
+                    {err("matchers")}
+                </div>
+                {other_error(value, CONTACT_FIELDS)}
+                <div class="form-actions">
+                    <button type="submit" disabled=save.pending()>"Add contact point"</button>
+                </div>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn ContactTable(
+    all: Vec<ContactPointInfo>,
+    remove: Action<i64, Result<(), AppError>>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(None::<i64>);
+    view! {
+        <div class="table-scroll">
+            <table class="sources contacts-table">
+                <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Routing"</th><th scope="col">"Queue"</th><th scope="col">"Actions"</th></tr></thead>
+                <tbody>
+                    {all.into_iter().map(|c| {
+                        let id = c.id;
+                        let routing = [
+                            Some(format!("{}+", c.min_severity)),
+                            c.escalate_after.clone().map(|e| format!("after {e} unacknowledged")),
+                            (!c.matchers.is_empty()).then(|| c.matchers.join(", ")),
+                            (!c.enabled).then(|| "disabled".to_string()),
+                        ].into_iter().flatten().collect::<Vec<_>>().join(" · ");
+                        view! {
+                            <tr data-contact=c.name.clone()>
+                                <td><strong>{c.name.clone()}</strong></td>
+                                <td>{c.kind.clone()}</td>
+                                <td><code>{c.url.clone()}</code></td>
+                                <td class="small">{routing}</td>
+                                <td class="small">{format!("{} queued", c.queued)} {(c.failed > 0).then(|| view! { <span class="error-text">{format!(" · {} failed", c.failed)}</span> })}</td>
+                                <td>
+                                    <Show when=move || confirming.get() == Some(id) fallback=move || view! {
+                                        <button type="button" class="secondary danger" on:click=move |_| confirming.set(Some(id))>"Delete"</button>
+                                    }>
+                                        <span class="confirm" role="group" aria-label="Confirm deletion">
+                                            <button type="button" class="secondary danger" on:click=move |_| { remove.dispatch(id); }>"Yes, delete"</button>
+                                            <button type="button" class="secondary" on:click=move |_| confirming.set(None)>"Keep"</button>
+                                        </span>
+                                    </Show>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(values: &[f64]) -> Vec<Point> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Point {
+                t: i as i64 * 60_000,
+                v: *v,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backtest_marks_where_the_condition_held_long_enough() {
+        let points = pts(&[1.0, 5.0, 6.0, 7.0, 1.0, 9.0, 1.0]);
+        // > 4 held from minute 1 to 3, and at minute 5 alone.
+        assert_eq!(
+            backtest(&points, ">", 4.0, 0),
+            vec![(60_000, 180_000), (300_000, 300_000)]
+        );
+        // For 2 minutes: only the first run lasted that long; it fires at minute 3.
+        assert_eq!(
+            backtest(&points, ">", 4.0, 120_000),
+            vec![(180_000, 180_000)]
+        );
+        assert!(backtest(&points, "<", 0.0, 0).is_empty());
+        assert_eq!(backtest(&pts(&[2.0, 2.0]), "==", 2.0, 0), vec![(0, 60_000)]);
+    }
+
+    #[test]
+    fn durations_read_like_the_server_reads_them() {
+        assert_eq!(parse_duration_ms("5m"), Some(300_000));
+        assert_eq!(parse_duration_ms("30s"), Some(30_000));
+        assert_eq!(parse_duration_ms("90"), Some(90_000));
+        assert_eq!(parse_duration_ms(""), Some(0));
+        assert_eq!(parse_duration_ms("soon"), None);
+    }
+}
