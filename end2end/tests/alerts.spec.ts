@@ -33,34 +33,35 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
   const now = Math.floor(Date.now() / 1000);
   await push(page.request, token, Array.from({ length: 10 }, (_, i) => ({ value: 10, timestamp: now - 600 + i * 60 })));
 
-  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("link", { name: "Alerts", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Alerts", level: 1 })).toBeVisible();
-  await page.getByLabel("Name", { exact: true }).fill(RULE);
-  await page.getByLabel("Metric", { exact: true }).fill("e2e_latency_ms");
-  await page.getByLabel("Condition").selectOption(">");
-  await page.getByLabel("Severity").selectOption("critical");
+  const form = page.locator("#rule-form");
+  await form.getByLabel("Name", { exact: true }).fill(RULE);
+  await form.getByLabel("Metric", { exact: true }).fill("e2e_latency_ms");
+  await form.getByLabel("Condition").selectOption(">");
+  await form.getByLabel("Severity").selectOption("critical");
 
   // A bad threshold is named under its field and nothing is stored.
-  await page.getByLabel("Threshold").fill("fast");
-  await page.getByRole("button", { name: "Create rule" }).click();
+  await form.getByLabel("Threshold").fill("fast");
+  await form.getByRole("button", { name: "Create rule" }).click();
   await expect(page.locator("#rule-threshold-error")).toContainText("not a number");
-  await expect(page.getByLabel("Threshold")).toHaveAttribute("aria-describedby", "rule-threshold-error");
+  await expect(form.getByLabel("Threshold")).toHaveAttribute("aria-describedby", "rule-threshold-error");
   await expect(page.locator(`.rules-table tr[data-rule="${RULE}"]`)).toHaveCount(0);
 
   // The preview charts the metric with the threshold; the backtest finds no firing in the quiet history.
-  await page.getByLabel("Threshold").fill("50");
-  await page.getByRole("button", { name: "Preview" }).click();
+  await form.getByLabel("Threshold").fill("50");
+  await form.getByRole("button", { name: "Preview" }).click();
   await expect(page.locator(".rule-preview")).toHaveAttribute("data-marks", "0");
   await expect(page.locator(".rule-preview .chart svg")).toHaveCount(1);
 
-  await page.getByRole("button", { name: "Create rule" }).click();
+  await form.getByRole("button", { name: "Create rule" }).click();
   await expect(page.locator("#rule-threshold-error")).toHaveCount(0);
   const ruleRow = page.locator(`.rules-table tr[data-rule="${RULE}"]`);
   await expect(ruleRow).toHaveCount(1);
   await expect(ruleRow).toHaveAttribute("data-state", "ok");
 
   // On the dashboard, without reloading, the alert appears once a pushed value crosses the threshold.
-  await page.getByRole("link", { name: "Dashboard" }).click();
+  await page.getByRole("link", { name: "Dashboard", exact: true }).click();
   await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
   await page.evaluate(() => ((window as any).__noReload = true));
   await expect(page.locator('.tile[data-tile="firing"]')).toHaveAttribute("data-count", "0");
@@ -72,7 +73,7 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 
   // Acknowledge it on the alerts page.
-  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("link", { name: "Alerts", exact: true }).click();
   const current = page.locator(`.alerts-table tr[data-rule="${RULE}"]`);
   await expect(current).toHaveAttribute("data-state", "firing");
   await current.getByRole("button", { name: "Acknowledge" }).click();
@@ -116,7 +117,7 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
 
 test("a viewer sees alerts and rules but no edit controls, and its direct server function calls are refused", async ({ page }) => {
   await signIn(page, VIEWER);
-  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("link", { name: "Alerts", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Rules" })).toBeVisible();
   await expect(page.locator("#rule-form")).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Create rule" })).toHaveCount(0);

@@ -15,7 +15,7 @@ async function signIn(page: Page, user: { username: string; password: string }) 
 test("an admin tests, adds and watches a Prometheus source; a bad target is named in the form", async ({ page, baseURL }) => {
   await signIn(page, ADMIN);
   // Client-side navigation keeps the hydrated app.
-  await page.getByRole("link", { name: "Sources" }).click();
+  await page.getByRole("link", { name: "Sources", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Sources", level: 1 })).toBeVisible();
 
   await page.getByLabel("Id", { exact: true }).fill("own-metrics");
@@ -49,7 +49,7 @@ test("an admin tests, adds and watches a Prometheus source; a bad target is name
 
 test("a viewer sees sources but no edit controls", async ({ page }) => {
   await signIn(page, VIEWER);
-  await page.getByRole("link", { name: "Sources" }).click();
+  await page.getByRole("link", { name: "Sources", exact: true }).click();
   await expect(page.locator('tr[data-source="self"]')).toHaveCount(1);
   await expect(page.getByRole("button", { name: "Add source" })).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Delete" })).toHaveCount(0);
