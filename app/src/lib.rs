@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=pages::setup::SetupPage/>
                 <Route path=path!("/sources") view=pages::sources::SourcesPage/>
                 <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
+                <Route path=path!("/explore") view=pages::explore::ExplorePage/>
             </Routes>
         </Router>
     }

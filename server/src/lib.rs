@@ -13,6 +13,7 @@ pub mod collect;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod export;
 pub mod http;
 pub mod live;
 pub mod serve;

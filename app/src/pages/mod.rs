@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod dashboard;
+pub mod explore;
 pub mod login;
 pub mod setup;
 pub mod sources;
@@ -24,6 +25,7 @@ pub(crate) fn Topbar(
             <span class="brand">"mcpulse"</span>
             <nav class="nav" aria-label="Pages">
                 <A href="/" exact=true>"Dashboard"</A>
+                <A href="/explore">"Explore"</A>
                 <A href="/alerts">"Alerts"</A>
                 <A href="/sources">"Sources"</A>
             </nav>

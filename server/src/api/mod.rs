@@ -241,7 +241,7 @@ async fn test_source(
 
 /// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…&resolution=auto|raw`
 /// (seed-compatible names; `step`/`aggregation`/`source` also accepted). With one result series the seed's
-/// `points: [{timestamp, value}]` is included too.
+/// `points: [{timestamp, value}]` is included too. `format=csv` (layout in `export`) or `format=json` makes it a download.
 async fn timeseries(
     State(state): State<AppState>,
     session: Session,
@@ -249,9 +249,14 @@ async fn timeseries(
 ) -> Result<Response, AppError> {
     authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
     let mut req = app::types::QueryRequest::default();
+    let mut format = None;
     for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         let value = value.into_owned();
         match key.as_ref() {
+            "format" => match value.as_str() {
+                "json" | "csv" => format = Some(value),
+                _ => return Err(AppError::invalid("format", "expected json or csv")),
+            },
             "metric" => req.metric = value,
             "sources" => req.sources.extend(value.split(',').map(str::to_string)),
             "source" => req.sources.push(value),
@@ -277,8 +282,43 @@ async fn timeseries(
     }
     let single = req.group_by.as_deref().is_none_or(str::is_empty);
     let result = state.engine.query(req).await?;
+    // An explicit format is a download: named after the metric.
+    let attachment = |ext: &str| {
+        let name: String = result
+            .metric
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("attachment; filename=\"{name}.{ext}\"")
+    };
+    if format.as_deref() == Some("csv") {
+        let body = crate::export::series_csv(&result).map_err(AppError::internal)?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, attachment("csv")),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    let disposition = format.is_some().then(|| attachment("json"));
+    let with_disposition = |mut res: Response| {
+        if let Some(d) = &disposition {
+            if let Ok(v) = d.parse() {
+                res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+        }
+        res
+    };
     if !single {
-        return Ok(Json(result).into_response());
+        return Ok(with_disposition(Json(result).into_response()));
     }
     let mut body = serde_json::to_value(&result).map_err(AppError::internal)?;
     {
@@ -294,7 +334,7 @@ async fn timeseries(
             .unwrap_or_default();
         body["points"] = json!(points);
     }
-    Ok(Json(body).into_response())
+    Ok(with_disposition(Json(body).into_response()))
 }
 
 /// `GET /api/alerts`: current alert states (pending, firing, resolved), firing first, as the seed names them.

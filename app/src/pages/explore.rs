@@ -1,0 +1,440 @@
+//! The explore page: pick a metric (searchable list of every metric with its sources and label names), filter by
+//! sources and label matchers, choose a range (last 15m/1h/6h/24h/7d or custom), step, aggregation and grouping, and
+//! see the series in an interactive chart. The whole view lives in the URL (`/explore?metric=…&range=1h&…`), so a
+//! link reproduces it; zooming the chart moves the URL to that custom range and fetches finer points. The data
+//! shown can be downloaded as CSV or JSON from `/api/timeseries` with the same query.
+
+use crate::api::{current_user, metric_catalog, query_series};
+use crate::chart::{Chart, ChartSeries};
+use crate::error::AppError;
+use crate::pages::{format_pairs, split_list, Topbar};
+use crate::types::{unit_of, QueryRequest, UserInfo};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Form, Redirect};
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::params::ParamsMap;
+
+/// Preset ranges, as offered in the picker.
+const RANGES: &[(&str, &str)] = &[
+    ("15m", "last 15 minutes"),
+    ("1h", "last hour"),
+    ("6h", "last 6 hours"),
+    ("24h", "last 24 hours"),
+    ("7d", "last 7 days"),
+    ("custom", "custom (from/to)"),
+];
+const AGGREGATIONS: &[&str] = &["avg", "sum", "min", "max", "count", "last"];
+/// The chart's width in SVG pixels; the server sends at most two points per column.
+const CHART_WIDTH: u32 = 1000;
+
+/// The view as the URL states it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExploreView {
+    pub metric: String,
+    pub sources: String,
+    pub labels: String,
+    pub range: String,
+    pub from: String,
+    pub to: String,
+    pub step: String,
+    pub agg: String,
+    /// `series` (one line per series), empty (one line), or label names (`source`, `tool`, …).
+    pub group: String,
+}
+
+impl ExploreView {
+    pub fn from_query(q: &ParamsMap) -> Self {
+        let get = |k: &str| q.get(k).unwrap_or_default().trim().to_string();
+        let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
+        ExploreView {
+            metric: get("metric"),
+            sources: get("sources"),
+            labels: get("labels"),
+            range: or(get("range"), "1h"),
+            from: get("from"),
+            to: get("to"),
+            step: get("step"),
+            agg: or(get("agg"), "avg"),
+            group: q
+                .get("group")
+                .map(|g| g.trim().to_string())
+                .unwrap_or_else(|| "series".into()),
+        }
+    }
+
+    /// The query this view runs.
+    pub fn request(&self) -> QueryRequest {
+        let (start, end) = if self.range == "custom" {
+            (
+                Some(self.from.clone()).filter(|s| !s.is_empty()),
+                Some(self.to.clone()).filter(|s| !s.is_empty()),
+            )
+        } else {
+            (Some(format!("-{}", self.range)), None)
+        };
+        QueryRequest {
+            metric: self.metric.clone(),
+            sources: split_list(&self.sources),
+            labels: split_list(&self.labels),
+            start,
+            end,
+            step: Some(self.step.clone()).filter(|s| !s.is_empty()),
+            aggregation: Some(self.agg.clone()),
+            group_by: Some(self.group.clone()),
+            max_points: Some(2 * CHART_WIDTH as usize),
+            resolution: None,
+        }
+    }
+
+    /// The URL of this view's page.
+    pub fn href(&self) -> String {
+        format!("/explore?{}", self.query_string())
+    }
+
+    fn query_string(&self) -> String {
+        let mut pairs = vec![
+            ("metric", &self.metric),
+            ("range", &self.range),
+            ("agg", &self.agg),
+            ("group", &self.group),
+        ];
+        for (k, v) in [
+            ("sources", &self.sources),
+            ("labels", &self.labels),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("step", &self.step),
+        ] {
+            if !v.is_empty() {
+                pairs.push((k, v));
+            }
+        }
+        pairs
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// `/api/timeseries` with this view's query, in `format` (csv or json), for download.
+    pub fn download(&self, format: &str) -> String {
+        let r = self.request();
+        let mut pairs: Vec<(String, String)> = vec![("metric".into(), r.metric.clone())];
+        if let Some(s) = &r.start {
+            pairs.push(("start".into(), s.clone()));
+        }
+        if let Some(e) = &r.end {
+            pairs.push(("end".into(), e.clone()));
+        }
+        if let Some(s) = &r.step {
+            pairs.push(("step".into(), s.clone()));
+        }
+        pairs.push(("aggregation".into(), self.agg.clone()));
+        pairs.push(("group_by".into(), self.group.clone()));
+        pairs.push(("max_points".into(), (2 * CHART_WIDTH).to_string()));
+        if !r.sources.is_empty() {
+            pairs.push(("sources".into(), r.sources.join(",")));
+        }
+        for m in &r.labels {
+            pairs.push(("label".into(), m.clone()));
+        }
+        pairs.push(("format".into(), format.into()));
+        format!(
+            "/api/timeseries?{}",
+            pairs
+                .into_iter()
+                .map(|(k, v)| format!("{k}={}", encode(&v)))
+                .collect::<Vec<_>>()
+                .join("&")
+        )
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[component]
+pub fn ExplorePage() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text="Explore · mcpulse"/>
+        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(user) => view! { <Explore user/> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+#[component]
+fn Explore(user: UserInfo) -> impl IntoView {
+    let query = use_query_map();
+    let view_state = Memo::new(move |_| ExploreView::from_query(&query.read()));
+    let catalog = Resource::new(|| (), |_| metric_catalog());
+    let data = Resource::new(
+        move || view_state.get(),
+        |v| async move {
+            if v.metric.is_empty() {
+                Ok(None)
+            } else {
+                query_series(v.request()).await.map(Some)
+            }
+        },
+    );
+    let navigate = use_navigate();
+    let on_zoom = Callback::new(move |range: Option<(i64, i64)>| {
+        if let Some((a, b)) = range {
+            let iso = |ms: i64| {
+                chrono::DateTime::from_timestamp_millis(ms)
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default()
+            };
+            let mut v = view_state.get_untracked();
+            v.range = "custom".into();
+            v.from = iso(a);
+            v.to = iso(b);
+            v.step = String::new();
+            navigate(&v.href(), Default::default());
+        }
+    });
+
+    let form = move || {
+        let v = view_state.get();
+        let range = v.range.clone();
+        let agg = v.agg.clone();
+        let group = v.group.clone();
+        view! {
+            <Form method="GET" action="/explore" attr:class="source-form explore-form">
+                <div class="field wide">
+                    <label for="explore-metric">"Metric " <span class="muted">"(type to search)"</span></label>
+                    <input id="explore-metric" name="metric" type="search" list="metric-list" autocomplete="off"
+                        placeholder="response_time_ms" value=v.metric.clone()/>
+                    <datalist id="metric-list">
+                        <Transition>
+                            {move || Suspend::new(async move {
+                                catalog.await.unwrap_or_default().into_iter().map(|m| {
+                                    let hint = format!("{} · {} series{}", m.sources.join(", "), m.series,
+                                        if m.labels.is_empty() { String::new() } else { format!(" · labels: {}", m.labels.join(", ")) });
+                                    view! { <option value=m.metric.clone()>{hint}</option> }
+                                }).collect_view()
+                            })}
+                        </Transition>
+                    </datalist>
+                </div>
+                <div class="field">
+                    <label for="explore-sources">"Sources " <span class="muted">"(empty: all)"</span></label>
+                    <input id="explore-sources" name="sources" type="text" placeholder="all" value=v.sources.clone()/>
+                </div>
+                <div class="field">
+                    <label for="explore-labels">"Label matchers"</label>
+                    <input id="explore-labels" name="labels" type="text" placeholder="tool=search, env!=dev" value=v.labels.clone()/>
+                </div>
+                <div class="field">
+                    <label for="explore-range">"Range"</label>
+                    <select id="explore-range" name="range">
+                        {RANGES.iter().map(|(value, text)| view! { <option value=*value selected=*value == range>{*text}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="explore-from">"From " <span class="muted">"(custom)"</span></label>
+                    <input id="explore-from" name="from" type="text" placeholder="2026-11-24T08:00:00Z or -2d" value=v.from.clone()/>
+                </div>
+                <div class="field">
+                    <label for="explore-to">"To " <span class="muted">"(custom; empty: now)"</span></label>
+                    <input id="explore-to" name="to" type="text" placeholder="now" value=v.to.clone()/>
+                </div>
+                <div class="field">
+                    <label for="explore-step">"Step " <span class="muted">"(empty: fit the chart)"</span></label>
+                    <input id="explore-step" name="step" type="text" placeholder="auto" value=v.step.clone()/>
+                </div>
+                <div class="field">
+                    <label for="explore-agg">"Aggregation"</label>
+                    <select id="explore-agg" name="agg">
+                        {AGGREGATIONS.iter().map(|a| view! { <option value=*a selected=*a == agg>{*a}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="explore-group">"Lines " <span class="muted">"(series, none, or label names)"</span></label>
+                    <input id="explore-group" name="group" type="text" value=group placeholder="one line"/>
+                </div>
+                <div class="form-actions">
+                    <button type="submit">"Show"</button>
+                </div>
+            </Form>
+        }
+    };
+
+    let result = move || {
+        Suspend::new(async move {
+            let v = view_state.get_untracked();
+            match data.await {
+                Ok(None) => {
+                    view! { <p class="muted" data-empty="">"Pick a metric to see its series."</p> }
+                        .into_any()
+                }
+                Err(e) => {
+                    view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any()
+                }
+                Ok(Some(result)) => {
+                    let unit = unit_of(&result.metric).to_string();
+                    let points: usize = result.series.iter().map(|s| s.points.len()).sum();
+                    let summary = format!(
+                        "{} series · {} points · step {} · {} · from {}",
+                        result.series.len(),
+                        points,
+                        human_step(result.step_ms),
+                        result.aggregation,
+                        if result.resolution == "raw" {
+                            "raw samples".to_string()
+                        } else {
+                            format!("{} rollups", result.resolution)
+                        },
+                    );
+                    let series: Vec<ChartSeries> = result
+                        .series
+                        .iter()
+                        .map(|s| ChartSeries {
+                            name: match (&s.source, s.labels.is_empty()) {
+                                (Some(src), true) => src.clone(),
+                                (Some(src), false) => {
+                                    format!("{src} {{{}}}", format_pairs(&s.labels))
+                                }
+                                (None, false) => format!("{{{}}}", format_pairs(&s.labels)),
+                                (None, true) => result.metric.clone(),
+                            },
+                            points: s.points.clone(),
+                        })
+                        .collect();
+                    let x_range = (
+                        result.start.timestamp_millis(),
+                        result.end.timestamp_millis(),
+                    );
+                    let label = format!(
+                        "{} ({}) over the chosen range",
+                        result.metric, result.aggregation
+                    );
+                    view! {
+                        <p class="small muted" data-summary="">{summary}</p>
+                        <Chart series=Signal::stored(series) x_range=Signal::stored(x_range) unit label on_zoom width=CHART_WIDTH height=320/>
+                        <p class="downloads small">
+                            "Download what is shown: "
+                            <a href=v.download("csv") download="" rel="external" data-format="csv">"CSV"</a>
+                            " · "
+                            <a href=v.download("json") download="" rel="external" data-format="json">"JSON"</a>
+                            " · "
+                            <a href=v.href() data-share="">"link to this view"</a>
+                        </p>
+                    }
+                    .into_any()
+                }
+            }
+        })
+    };
+
+    view! {
+        <Topbar user/>
+        <main class="page">
+            <div class="page-head">
+                <h1>"Explore"</h1>
+                <p class="muted">"Any metric of any source over any range. The URL keeps the view: share it."</p>
+            </div>
+            <section class="card">{form}</section>
+            <section class="card explore-result">
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{result}</Transition>
+            </section>
+        </main>
+    }
+    .into_any()
+}
+
+/// `60000` → `1m`.
+fn human_step(ms: i64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_survives_its_own_url() {
+        let v = ExploreView {
+            metric: "tool_latency_ms".into(),
+            sources: "a, b".into(),
+            labels: "tool=search, env!=dev".into(),
+            range: "custom".into(),
+            from: "2026-11-24T08:00:00Z".into(),
+            to: String::new(),
+            step: "1m".into(),
+            agg: "max".into(),
+            group: "series".into(),
+        };
+        let href = v.href();
+        let query = href.split_once('?').unwrap().1;
+        let mut map = ParamsMap::new();
+        for pair in query.split('&') {
+            let (k, val) = pair.split_once('=').unwrap();
+            map.insert(k.to_string(), percent_decode(val));
+        }
+        assert_eq!(ExploreView::from_query(&map), v);
+        let r = v.request();
+        assert_eq!(r.sources, vec!["a", "b"]);
+        assert_eq!(r.labels, vec!["tool=search", "env!=dev"]);
+        assert_eq!(r.start.as_deref(), Some("2026-11-24T08:00:00Z"));
+        assert_eq!(r.end, None);
+        assert!(v.download("csv").contains("label=env%21%3Ddev"));
+    }
+
+    #[test]
+    fn presets_are_relative_and_grouping_defaults_to_series() {
+        let v = ExploreView::from_query(&ParamsMap::new());
+        assert_eq!(v.range, "1h");
+        assert_eq!(v.group, "series");
+        assert_eq!(v.request().start.as_deref(), Some("-1h"));
+        assert_eq!(human_step(120_000), "2m");
+        assert_eq!(human_step(1500), "1500ms");
+    }
+
+    fn percent_decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+}
