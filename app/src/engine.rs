@@ -167,9 +167,15 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 }
 
 /// The engine provided to server functions.
+///
+/// It is missing only where no request is being served: server-side rendering resolves the resources of nested
+/// `Suspend`s once in a pass whose owner is then discarded (its results are never shown), so this is not an error
+/// worth an operator's attention and is only logged at debug level.
 pub fn engine() -> Result<SharedEngine, AppError> {
-    leptos::prelude::use_context::<SharedEngine>()
-        .ok_or_else(|| AppError::internal("engine missing from context"))
+    leptos::prelude::use_context::<SharedEngine>().ok_or_else(|| {
+        tracing::debug!("no engine in context: a discarded server-side render pass");
+        AppError::Internal("no-request".into())
+    })
 }
 
 pub async fn session() -> Result<Session, AppError> {

@@ -117,7 +117,10 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
 
 test("a viewer sees alerts and rules but no edit controls, and its direct server function calls are refused", async ({ page }) => {
   await signIn(page, VIEWER);
-  await page.getByRole("link", { name: "Alerts", exact: true }).click();
+  // Rendered on the server this time (a full page load), then hydrated.
+  await page.goto("/alerts");
+  await expect(page.locator(".topbar")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator(`.rules-table tr[data-rule="${RULE}"]`)).toHaveCount(1);
   await expect(page.getByRole("heading", { name: "Rules" })).toBeVisible();
   await expect(page.locator("#rule-form")).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Create rule" })).toHaveCount(0);

@@ -20,8 +20,11 @@ pub(crate) fn Topbar(
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
+    // Effects run only in the browser: the attribute says the page is interactive (tests wait for it).
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
-        <header class="topbar">
+        <header class="topbar" data-hydrated=move || hydrated.get().to_string()>
             <span class="brand">"mcpulse"</span>
             <nav class="nav" aria-label="Pages">
                 <A href="/" exact=true>"Dashboard"</A>
