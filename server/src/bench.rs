@@ -730,3 +730,174 @@ async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()>
     );
     Ok(())
 }
+
+pub struct LiveBench {
+    pub clients: usize,
+    pub messages: usize,
+    /// Pause between pushes.
+    pub every: Duration,
+}
+
+/// Websocket fan-out: `clients` signed-in browsers' websockets on `/ws`; a pusher sends `messages` samples through
+/// push ingest, each published to every client. Delivery latency is measured from the moment the push is sent
+/// (so it includes the ingest commit) to the moment each client has read the message.
+pub async fn live(config: &Config, bench: LiveBench) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    // Only the pushed source publishes; `self` every hour keeps its rounds out of the way.
+    config.collection_interval = Duration::from_secs(3600);
+    let scratch = Scratch::start(&config).await?;
+    let result = run_live(&scratch, &bench).await;
+    scratch.finish().await?;
+    result
+}
+
+async fn run_live(scratch: &Scratch, bench: &LiveBench) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (pool, addr) = (scratch.pool.clone(), scratch.running.addr);
+    let (_, token) = Tokens::new(pool.clone())
+        .create("bench-live", &[Scope::Ingest], None, "bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = "bench-live-password";
+    crate::auth::Users::new(pool.clone())
+        .create(
+            &crate::auth::Username::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?,
+            crate::auth::NewPassword::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?,
+            app::types::Role::Viewer,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("http://{addr}/api/fn/login"))
+        .form(&[("username", "bench"), ("password", password)])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        login.status().is_success(),
+        "sign-in failed: {}",
+        login.status()
+    );
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_string();
+
+    println!(
+        "live fan-out benchmark: {} websocket clients, {} pushed messages every {:?}",
+        bench.clients, bench.messages, bench.every
+    );
+    // Sent times by sequence number, read by every client.
+    let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; bench.messages]));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Duration>)>();
+    let connected = Arc::new(tokio::sync::Barrier::new(bench.clients + 1));
+    let rss_before = resident_bytes();
+    for c in 0..bench.clients {
+        let mut request = format!("ws://{addr}/ws").into_client_request()?;
+        request.headers_mut().insert("cookie", cookie.parse()?);
+        let (sent, tx, connected, messages) =
+            (sent.clone(), tx.clone(), connected.clone(), bench.messages);
+        tokio::spawn(async move {
+            let socket = tokio_tungstenite::connect_async(request).await;
+            connected.wait().await;
+            let Ok((mut socket, _)) = socket else {
+                let _ = tx.send((c, Vec::new()));
+                return;
+            };
+            let mut latencies = Vec::with_capacity(messages);
+            let deadline = tokio::time::sleep(Duration::from_secs(60));
+            tokio::pin!(deadline);
+            while latencies.len() < messages {
+                let message = tokio::select! {
+                    _ = &mut deadline => break,
+                    m = socket.next() => m,
+                };
+                let Some(Ok(message)) = message else { break };
+                let received = Instant::now();
+                let Ok(text) = message.into_text() else {
+                    continue;
+                };
+                let Ok(app::types::LiveMessage::Samples(s)) = serde_json::from_str(&text) else {
+                    continue;
+                };
+                if s.source != "bench-live" {
+                    continue;
+                }
+                let Some(seq) = s
+                    .values
+                    .iter()
+                    .find(|(m, _)| m == "bench_seq")
+                    .map(|(_, v)| *v as usize)
+                else {
+                    continue;
+                };
+                let at = sent
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(seq)
+                    .copied()
+                    .flatten();
+                if let Some(at) = at {
+                    latencies.push(received.saturating_duration_since(at));
+                }
+            }
+            let _ = tx.send((c, latencies));
+        });
+    }
+    drop(tx);
+    connected.wait().await;
+    let rss_connected = resident_bytes();
+    let endpoint = format!("http://{addr}/api/v1/ingest?source=bench-live");
+    // Warm-up: creates the series, so every measured push is a plain append.
+    post(&http, &endpoint, &token, "bench_warmup 1\n".into()).await?;
+    let mut acks = Vec::with_capacity(bench.messages);
+    for seq in 0..bench.messages {
+        tokio::time::sleep(bench.every).await;
+        let t = Instant::now();
+        sent.lock().unwrap_or_else(|e| e.into_inner())[seq] = Some(t);
+        post(&http, &endpoint, &token, format!("bench_seq {seq}\n")).await?;
+        acks.push(t.elapsed());
+    }
+    let mut all = Vec::with_capacity(bench.clients * bench.messages);
+    let mut complete = 0;
+    while let Some((_, latencies)) = rx.recv().await {
+        if latencies.len() == bench.messages {
+            complete += 1;
+        }
+        all.extend(latencies);
+    }
+    all.sort();
+    acks.sort();
+    anyhow::ensure!(!all.is_empty(), "no client received anything");
+    println!(
+        "  delivered {} of {} messages; {complete} of {} clients got every one",
+        all.len(),
+        bench.clients * bench.messages,
+        bench.clients
+    );
+    println!(
+        "  push sent → client has it: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (push ack alone: p50 {:.1} ms)",
+        ms(percentile(&all, 0.5)),
+        ms(percentile(&all, 0.99)),
+        ms(*all.last().unwrap()),
+        ms(percentile(&acks, 0.5)),
+    );
+    if let (Some(a), Some(b)) = (rss_before, rss_connected) {
+        println!(
+            "  resident memory for {} connected clients (both ends in this process): {:.1} MiB → {:.1} MiB",
+            bench.clients,
+            a as f64 / 1048576.0,
+            b as f64 / 1048576.0
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

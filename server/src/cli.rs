@@ -76,6 +76,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Websocket fan-out: delivery latency of pushed samples to many signed-in live clients.
+    Live {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        messages: usize,
+        /// Milliseconds between pushes.
+        #[arg(long, default_value_t = 100)]
+        every_ms: u64,
+    },
     /// Bytes per stored sample (heap + indexes) and resident memory per active series.
     Storage {
         #[arg(long, default_value_t = 10_000_000)]
@@ -240,6 +250,21 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                     rules,
                     series,
                     rounds,
+                },
+            )
+            .await
+        }
+        Command::Bench(BenchCommand::Live {
+            clients,
+            messages,
+            every_ms,
+        }) => {
+            crate::bench::live(
+                &config,
+                crate::bench::LiveBench {
+                    clients,
+                    messages,
+                    every: std::time::Duration::from_millis(every_ms),
                 },
             )
             .await
