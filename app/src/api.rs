@@ -168,6 +168,70 @@ pub async fn list_users() -> Result<Vec<UserInfo>, AppError> {
     )
 }
 
+/// Admin: creates an account with a role; a bad username or password is named.
+#[server(prefix = "/api/fn", endpoint = "user_create")]
+pub async fn create_user(
+    username: String,
+    password: String,
+    role: crate::types::Role,
+) -> Result<UserInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?
+                .create_user(&username, &password, role, &admin.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Admin: changes user `id`'s role (the last admin stays admin).
+#[server(prefix = "/api/fn", endpoint = "user_role")]
+pub async fn set_user_role(id: i64, role: crate::types::Role) -> Result<UserInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?.set_user_role(id, role, &admin.username).await
+        }
+        .await,
+    )
+}
+
+/// Admin: sets user `id`'s password and signs them out everywhere.
+#[server(prefix = "/api/fn", endpoint = "user_password")]
+pub async fn reset_password(id: i64, password: String) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?
+                .reset_password(id, &password, &admin.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Admin: signs user `id` out of every session.
+#[server(prefix = "/api/fn", endpoint = "user_revoke_sessions")]
+pub async fn revoke_sessions(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?.revoke_sessions(id, &admin.username).await
+        }
+        .await,
+    )
+}
+
 /// Every source with its health.
 #[server(prefix = "/api/fn", endpoint = "sources")]
 pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {

@@ -40,6 +40,20 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<(UserInfo, i64), AppError>;
     /// Every user account.
     async fn list_users(&self) -> Result<Vec<UserInfo>, AppError>;
+    /// Creates an account (`Invalid` names a bad username or password).
+    async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        by: &str,
+    ) -> Result<UserInfo, AppError>;
+    /// Changes a role; refuses to demote the last admin.
+    async fn set_user_role(&self, id: i64, role: Role, by: &str) -> Result<UserInfo, AppError>;
+    /// Sets a new password and signs the user out everywhere.
+    async fn reset_password(&self, id: i64, password: &str, by: &str) -> Result<(), AppError>;
+    /// Signs the user out everywhere.
+    async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError>;
     /// Creates an API token (`scopes`: `ingest,read`; `expires_in`: a duration like `30d`, or empty for never).
     async fn create_token(
         &self,

@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/sources") view=pages::sources::SourcesPage/>
                 <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
                 <Route path=path!("/explore") view=pages::explore::ExplorePage/>
+                <Route path=path!("/users") view=pages::users::UsersPage/>
             </Routes>
         </Router>
     }

@@ -10,7 +10,7 @@ use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
     AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
-    MetricCatalog, QueryRequest, QueryResult, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
+    MetricCatalog, QueryRequest, QueryResult, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
     SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
@@ -82,6 +82,47 @@ impl Engine for EngineImpl {
             .into_iter()
             .map(|(u, _)| u)
             .collect())
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        by: &str,
+    ) -> Result<UserInfo, AppError> {
+        let username = Username::parse(username)?;
+        let password = NewPassword::parse(password)?;
+        let (user, _) = self.users.create(&username, password, role).await?;
+        tracing::info!(user = %user.username, role = %role, by, "user created");
+        Ok(user)
+    }
+
+    async fn set_user_role(&self, id: i64, role: Role, by: &str) -> Result<UserInfo, AppError> {
+        let user = self.users.set_role(id, role).await?;
+        tracing::info!(user = %user.username, role = %role, by, "role changed");
+        Ok(user)
+    }
+
+    async fn reset_password(&self, id: i64, password: &str, by: &str) -> Result<(), AppError> {
+        let password = NewPassword::parse(password)?;
+        let username = self.users.username(id).await?;
+        if !self
+            .users
+            .set_password(&username, password)
+            .await
+            .map_err(AppError::internal)?
+        {
+            return Err(AppError::NotFound);
+        }
+        tracing::info!(user = %username, by, "password reset; sessions revoked");
+        Ok(())
+    }
+
+    async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError> {
+        self.users.revoke_sessions(id).await?;
+        tracing::info!(user = id, by, "sessions revoked");
+        Ok(())
     }
 
     async fn create_token(

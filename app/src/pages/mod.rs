@@ -6,6 +6,7 @@ pub mod explore;
 pub mod login;
 pub mod setup;
 pub mod sources;
+pub mod users;
 
 use crate::api::Logout;
 use crate::error::AppError;
@@ -31,6 +32,7 @@ pub(crate) fn Topbar(
                 <A href="/explore">"Explore"</A>
                 <A href="/alerts">"Alerts"</A>
                 <A href="/sources">"Sources"</A>
+                {(user.role >= crate::types::Role::Admin).then(|| view! { <A href="/users">"Users"</A> })}
             </nav>
             {children.map(|c| c())}
             <span class="spacer"></span>

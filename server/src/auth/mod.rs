@@ -232,6 +232,72 @@ impl Users {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Changes user `id`'s role. The last admin cannot be demoted (nobody could manage users any more).
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<UserInfo, AppError> {
+        let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
+        // Serialises role changes, so two admins demoting each other cannot both succeed.
+        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+        let current: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+        let Some(current) = current else {
+            return Err(AppError::NotFound);
+        };
+        if current == "admin" && role != Role::Admin {
+            let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(AppError::internal)?;
+            if admins <= 1 {
+                return Err(AppError::Conflict(
+                    "this is the last admin: make someone else admin first".into(),
+                ));
+            }
+        }
+        // A changed role takes effect on the next request (sessions look the user up each time).
+        let row: UserRow = sqlx::query_as(
+            "UPDATE users SET role = $2, updated_at = now() WHERE id = $1
+             RETURNING id, username, role, password_hash, session_epoch",
+        )
+        .bind(id)
+        .bind(role.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+        tx.commit().await.map_err(AppError::internal)?;
+        Ok(row.info())
+    }
+
+    /// Signs out every session of user `id` (their cookies stop working at once).
+    pub async fn revoke_sessions(&self, id: i64) -> Result<(), AppError> {
+        let done = sqlx::query(
+            "UPDATE users SET session_epoch = session_epoch + 1, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        if done.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The username of user `id`.
+    pub async fn username(&self, id: i64) -> Result<String, AppError> {
+        sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(AppError::internal)?
+            .ok_or(AppError::NotFound)
+    }
+
     pub async fn list(&self) -> anyhow::Result<Vec<(UserInfo, chrono::DateTime<chrono::Utc>)>> {
         let rows: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
             "SELECT id, username, role, created_at FROM users ORDER BY lower(username)",

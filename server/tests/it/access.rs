@@ -161,6 +161,31 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         Access::Min(Role::Admin),
         &[("id", "acc")],
     ),
+    (
+        "/api/fn/user_create",
+        Access::Min(Role::Admin),
+        &[
+            ("username", "acc-user"),
+            ("password", "a-long-enough-password"),
+            ("role", "viewer"),
+        ],
+    ),
+    // Last: they act on user 1 (viewer-user), whose session the checks above use.
+    (
+        "/api/fn/user_role",
+        Access::Min(Role::Admin),
+        &[("id", "1"), ("role", "viewer")],
+    ),
+    (
+        "/api/fn/user_password",
+        Access::Min(Role::Admin),
+        &[("id", "1"), ("password", "another-long-password")],
+    ),
+    (
+        "/api/fn/user_revoke_sessions",
+        Access::Min(Role::Admin),
+        &[("id", "1")],
+    ),
 ];
 
 /// A scrape target nothing listens on (the discard port): a round fails at once.

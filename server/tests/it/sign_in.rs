@@ -311,3 +311,173 @@ async fn first_run_setup_exists_only_while_there_are_no_users() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admins_manage_users_roles_passwords_and_sessions() {
+    let app = crate::helpers::spawn_app().await;
+    app.add_user("root", app::types::Role::Admin).await;
+    let admin = app.signed_in("root").await;
+    let fn_status = |res: reqwest::Response| res.status().as_u16();
+
+    // Create: bad input is named, a good account signs in with its role.
+    let bad = app
+        .call(
+            &admin,
+            "user_create",
+            &[
+                ("username", "new"),
+                ("password", "short"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["Invalid"]["field"], "password", "{body}");
+    let created = app
+        .call(
+            &admin,
+            "user_create",
+            &[
+                ("username", "ann"),
+                ("password", "ann-password-1"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 200);
+    let ann: app::types::UserInfo = created.json().await.unwrap();
+    let dup = app
+        .call(
+            &admin,
+            "user_create",
+            &[
+                ("username", "ANN"),
+                ("password", "ann-password-1"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(fn_status(dup), 422, "usernames are case-insensitive");
+
+    let ann_client = app.client();
+    let login = app
+        .call(
+            &ann_client,
+            "login",
+            &[("username", "ann"), ("password", "ann-password-1")],
+        )
+        .await;
+    assert_eq!(login.status(), 200);
+    // As a viewer she may not create rules; promoted to editor she may, in the same session.
+    let me: app::types::UserInfo = app.call(&ann_client, "me", &[]).await.json().await.unwrap();
+    assert_eq!(me.role, app::types::Role::Viewer);
+    let id = ann.id.to_string();
+    let promoted = app
+        .call(
+            &admin,
+            "user_role",
+            &[("id", id.as_str()), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(promoted.status(), 200);
+    let me: app::types::UserInfo = app.call(&ann_client, "me", &[]).await.json().await.unwrap();
+    assert_eq!(me.role, app::types::Role::Editor);
+
+    // Revoking sessions signs her out at once; a password reset does too, and the old password stops working.
+    let revoked = app
+        .call(&admin, "user_revoke_sessions", &[("id", id.as_str())])
+        .await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(fn_status(app.call(&ann_client, "me", &[]).await), 401);
+    let reset = app
+        .call(
+            &admin,
+            "user_password",
+            &[("id", id.as_str()), ("password", "ann-password-2")],
+        )
+        .await;
+    assert_eq!(reset.status(), 200);
+    let old = app
+        .call(
+            &app.client(),
+            "login",
+            &[("username", "ann"), ("password", "ann-password-1")],
+        )
+        .await;
+    assert_eq!(old.status(), 401);
+    let new = app
+        .call(
+            &app.client(),
+            "login",
+            &[("username", "ann"), ("password", "ann-password-2")],
+        )
+        .await;
+    assert_eq!(new.status(), 200);
+
+    // The last admin cannot be demoted; with a second admin it can.
+    let root_id = app
+        .call(&admin, "users", &[])
+        .await
+        .json::<Vec<app::types::UserInfo>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "root")
+        .unwrap()
+        .id
+        .to_string();
+    let refused = app
+        .call(
+            &admin,
+            "user_role",
+            &[("id", root_id.as_str()), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(
+        fn_status(
+            app.call(
+                &admin,
+                "user_role",
+                &[("id", id.as_str()), ("role", "admin")]
+            )
+            .await
+        ),
+        200
+    );
+    assert_eq!(
+        fn_status(
+            app.call(
+                &admin,
+                "user_role",
+                &[("id", root_id.as_str()), ("role", "editor")]
+            )
+            .await
+        ),
+        200
+    );
+    // Root is an editor now: user management is refused; Ann (admin) is told a missing user is missing.
+    assert_eq!(fn_status(app.call(&admin, "users", &[]).await), 403);
+    let ann_admin = app.client();
+    let login = app
+        .call(
+            &ann_admin,
+            "login",
+            &[("username", "ann"), ("password", "ann-password-2")],
+        )
+        .await;
+    assert_eq!(login.status(), 200);
+    assert_eq!(
+        fn_status(
+            app.call(
+                &ann_admin,
+                "user_role",
+                &[("id", "999999"), ("role", "editor")]
+            )
+            .await
+        ),
+        404
+    );
+    app.stop().await;
+}

@@ -1,0 +1,353 @@
+//! The users page (admins): every account with its role, a form to add one, and per user: change the role, set a
+//! new password (which signs them out everywhere) or sign them out everywhere. Below, API tokens: create one
+//! (the secret is shown once), see when each was last used, revoke it.
+//!
+//! Everything goes through the admin-only server functions of `api`; other roles get a clear refusal.
+
+use crate::api::{
+    create_token, create_user, current_user, list_tokens, list_users, reset_password,
+    revoke_sessions, revoke_token, set_user_role,
+};
+use crate::error::AppError;
+use crate::pages::{date_time, field_error, other_error, Topbar};
+use crate::types::{CreatedToken, Role, TokenInfo, UserInfo};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text="Users · mcpulse"/>
+        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(user) if user.role >= Role::Admin => view! { <Users user/> }.into_any(),
+                    Ok(user) => view! {
+                        <Topbar user/>
+                        <main class="page"><p class="form-error" role="alert">{AppError::Forbidden.to_string()} " Only admins manage users and tokens."</p></main>
+                    }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+#[component]
+fn Users(user: UserInfo) -> impl IntoView {
+    let me = user.id;
+    let version = RwSignal::new(0u32);
+    let users = Resource::new(move || version.get(), |_| list_users());
+    let change_role = Action::new(|(id, role): &(i64, Role)| set_user_role(*id, *role));
+    let revoke = Action::new(|id: &i64| revoke_sessions(*id));
+    let reset = Action::new(|(id, password): &(i64, String)| reset_password(*id, password.clone()));
+    // The user whose new password is being typed, and the text.
+    let resetting = RwSignal::new(None::<i64>);
+    let new_password = RwSignal::new(String::new());
+    let done = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(u)) = change_role.value().get() {
+            done.set(Some(format!("{} is now {}.", u.username, u.role)));
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = revoke.value().get() {
+            done.set(Some("Signed out everywhere.".into()));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = reset.value().get() {
+            resetting.set(None);
+            new_password.set(String::new());
+            done.set(Some("Password set; their sessions are signed out.".into()));
+        }
+    });
+    let action_error = move || {
+        let e = change_role
+            .value()
+            .with(|v| v.clone().and_then(Result::err))
+            .or_else(|| revoke.value().with(|v| v.clone().and_then(Result::err)))
+            .or_else(|| reset.value().with(|v| v.clone().and_then(Result::err)));
+        e.map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+    };
+
+    let rows = move || {
+        Suspend::new(async move {
+            match users.await {
+                Err(e) => view! { <tr><td colspan="3" class="form-error">{e.to_string()}</td></tr> }.into_any(),
+                Ok(all) => all
+                    .into_iter()
+                    .map(|u| {
+                        let id = u.id;
+                        let name = u.username.clone();
+                        let role_select = view! {
+                            <select aria-label=format!("Role of {name}") data-action="role"
+                                on:change=move |ev| {
+                                    if let Ok(role) = event_target_value(&ev).parse::<Role>() {
+                                        change_role.dispatch((id, role));
+                                    }
+                                }>
+                                {Role::ALL.map(|r| view! { <option value=r.as_str() selected=r == u.role>{r.as_str()}</option> })}
+                            </select>
+                        };
+                        view! {
+                            <tr data-user=u.username.clone()>
+                                <td><strong>{u.username.clone()}</strong> {(id == me).then(|| view! { <span class="muted small">" (you)"</span> })}</td>
+                                <td>{role_select}</td>
+                                <td>
+                                    <div class="row-actions">
+                                        <Show when=move || resetting.get() == Some(id) fallback=move || view! {
+                                            <button type="button" class="secondary" data-action="reset-password"
+                                                on:click=move |_| { new_password.set(String::new()); resetting.set(Some(id)); }>"Set password…"</button>
+                                        }>
+                                            <form class="inline-form" on:submit=move |ev| {
+                                                ev.prevent_default();
+                                                reset.dispatch((id, new_password.get_untracked()));
+                                            }>
+                                                <label class="sr-only" for=format!("password-{id}")>"New password"</label>
+                                                <input id=format!("password-{id}") type="password" autocomplete="new-password" placeholder="new password"
+                                                    prop:value=move || new_password.get() on:input=move |ev| new_password.set(event_target_value(&ev))/>
+                                                <button type="submit" class="secondary">"Set"</button>
+                                                <button type="button" class="secondary" on:click=move |_| resetting.set(None)>"Cancel"</button>
+                                            </form>
+                                        </Show>
+                                        <button type="button" class="secondary" data-action="revoke-sessions"
+                                            on:click=move |_| { revoke.dispatch(id); }>"Sign out everywhere"</button>
+                                    </div>
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()
+                    .into_any(),
+            }
+        })
+    };
+
+    view! {
+        <Topbar user/>
+        <main class="page">
+            <div class="page-head">
+                <h1>"Users"</h1>
+                <p class="muted">"Viewers see everything; editors also change alert rules and silences; admins also manage sources, contact points, users and tokens."</p>
+            </div>
+            <section class="card" aria-labelledby="users-heading">
+                <h2 id="users-heading">"Accounts"</h2>
+                {action_error}
+                {move || done.get().map(|m| view! { <p class="ok-text small" role="status">{m}</p> })}
+                <div class="table-scroll">
+                    <table class="sources users-table">
+                        <thead><tr><th scope="col">"User"</th><th scope="col">"Role"</th><th scope="col">"Actions"</th></tr></thead>
+                        <tbody>
+                            <Transition fallback=|| view! { <tr><td colspan="3" class="muted">"Loading…"</td></tr> }>{rows}</Transition>
+                        </tbody>
+                    </table>
+                </div>
+                <NewUser version/>
+            </section>
+            <Tokens/>
+        </main>
+    }
+    .into_any()
+}
+
+#[component]
+fn NewUser(version: RwSignal<u32>) -> impl IntoView {
+    let save = Action::new(|(name, password, role): &(String, String, Role)| {
+        create_user(name.clone(), password.clone(), *role)
+    });
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Viewer);
+    let local = RwSignal::new(None::<(String, String)>);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            username.set(String::new());
+            password.set(String::new());
+            version.update(|v| *v += 1);
+        }
+    });
+    let value = save.value();
+    let err =
+        move |field: &'static str| field_error(value, local, field, format!("user-{field}-error"));
+    view! {
+        <h3>"Add a user"</h3>
+        <form id="user-form" class="source-form" novalidate on:submit=move |ev| {
+            ev.prevent_default();
+            save.dispatch((username.get_untracked().trim().to_string(), password.get_untracked(), role.get_untracked()));
+        }>
+            <div class="field">
+                <label for="user-username">"Username"</label>
+                <input id="user-username" type="text" autocomplete="off" aria-describedby="user-username-error"
+                    prop:value=move || username.get() on:input=move |ev| username.set(event_target_value(&ev))/>
+                {err("username")}
+            </div>
+            <div class="field">
+                <label for="user-password">"Password " <span class="muted">"(at least 8 characters)"</span></label>
+                <input id="user-password" type="password" autocomplete="new-password" aria-describedby="user-password-error"
+                    prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
+                {err("password")}
+            </div>
+            <div class="field">
+                <label for="user-role">"Role"</label>
+                <select id="user-role" on:change=move |ev| {
+                    if let Ok(r) = event_target_value(&ev).parse::<Role>() { role.set(r) }
+                }>
+                    {Role::ALL.map(|r| view! { <option value=r.as_str() selected=move || role.get() == r>{r.as_str()}</option> })}
+                </select>
+            </div>
+            {other_error(value, &["username", "password"])}
+            <div class="form-actions">
+                <button type="submit" disabled=save.pending()>"Add user"</button>
+            </div>
+        </form>
+    }
+    .into_any()
+}
+
+/// API tokens: for push ingest (`ingest`) and reading the API (`read`).
+#[component]
+fn Tokens() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let tokens = Resource::new(move || version.get(), |_| list_tokens());
+    let create = Action::new(|(name, scopes, expires): &(String, String, String)| {
+        create_token(name.clone(), scopes.clone(), expires.clone())
+    });
+    let revoke = Action::new(|id: &i64| revoke_token(*id));
+    let name = RwSignal::new(String::new());
+    let ingest = RwSignal::new(true);
+    let read = RwSignal::new(false);
+    let expires = RwSignal::new(String::new());
+    let local = RwSignal::new(None::<(String, String)>);
+    let confirming = RwSignal::new(None::<i64>);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            name.set(String::new());
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = revoke.value().get() {
+            confirming.set(None);
+            version.update(|v| *v += 1);
+        }
+    });
+    let value = create.value();
+    let err =
+        move |field: &'static str| field_error(value, local, field, format!("token-{field}-error"));
+    let secret = move || {
+        value.with(|v| match v {
+            Some(Ok(CreatedToken { info, token })) => Some(view! {
+                <div class="secret" role="status">
+                    <p>"Token " <strong>{info.name.clone()}</strong> " created. Copy it now: it is not shown again."</p>
+                    <code class="token-secret" data-token="">{token.clone()}</code>
+                </div>
+            }),
+            _ => None,
+        })
+    };
+    let rows = move || {
+        Suspend::new(async move {
+            match tokens.await {
+                Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                Ok(all) if all.is_empty() => {
+                    view! { <p class="muted" data-empty="">"No tokens yet."</p> }.into_any()
+                }
+                Ok(all) => view! { <TokenTable all revoke confirming/> }.into_any(),
+            }
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="tokens-heading">
+            <h2 id="tokens-heading">"API tokens"</h2>
+            <p class="muted small">"Send as " <code>"Authorization: Bearer …"</code> ". Pushes with a token land in the source named after it."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
+            {move || revoke.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
+            <h3>"Create a token"</h3>
+            <form id="token-form" class="source-form" novalidate on:submit=move |ev| {
+                ev.prevent_default();
+                let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read")]
+                    .into_iter().filter(|(on, _)| *on).map(|(_, s)| s).collect::<Vec<_>>().join(",");
+                create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string()));
+            }>
+                <div class="field">
+                    <label for="token-name">"Name " <span class="muted">"(also the source of its pushes)"</span></label>
+                    <input id="token-name" type="text" autocomplete="off" aria-describedby="token-name-error"
+                        prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                    {err("name")}
+                </div>
+                <fieldset class="field">
+                    <legend>"Scopes"</legend>
+                    <label><input type="checkbox" prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
+                    <label><input type="checkbox" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
+                    {err("scopes")}
+                </fieldset>
+                <div class="field">
+                    <label for="token-expires">"Expires in " <span class="muted">"(e.g. 90d; empty: never)"</span></label>
+                    <input id="token-expires" type="text" aria-describedby="token-expires_in-error"
+                        prop:value=move || expires.get() on:input=move |ev| expires.set(event_target_value(&ev))/>
+                    {err("expires_in")}
+                </div>
+                {other_error(value, &["name", "scopes", "expires_in"])}
+                <div class="form-actions">
+                    <button type="submit" disabled=create.pending()>"Create token"</button>
+                </div>
+            </form>
+            {secret}
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn TokenTable(
+    all: Vec<TokenInfo>,
+    revoke: Action<i64, Result<(), AppError>>,
+    confirming: RwSignal<Option<i64>>,
+) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="sources tokens-table">
+                <thead><tr><th scope="col">"Name"</th><th scope="col">"Scopes"</th><th scope="col">"Created"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col">"Actions"</th></tr></thead>
+                <tbody>
+                    {all.into_iter().map(|t| {
+                        let id = t.id;
+                        view! {
+                            <tr data-token=t.name.clone() data-revoked=t.revoked.to_string()>
+                                <td><strong>{t.name.clone()}</strong> " " <code class="muted">{format!("{}…", t.prefix)}</code></td>
+                                <td>{t.scopes.join(", ")}</td>
+                                <td class="muted">{date_time(Some(t.created_at))} <div class="small">{format!("by {}", t.created_by)}</div></td>
+                                <td class="muted">{t.expires_at.map(|e| date_time(Some(e))).unwrap_or_else(|| "never".into())}</td>
+                                <td class="muted">{t.last_used_at.map(|e| date_time(Some(e))).unwrap_or_else(|| "never".into())}</td>
+                                <td>
+                                    {if t.revoked {
+                                        view! { <span class="badge">"revoked"</span> }.into_any()
+                                    } else {
+                                        view! {
+                                            <Show when=move || confirming.get() == Some(id) fallback=move || view! {
+                                                <button type="button" class="secondary danger" data-action="revoke"
+                                                    on:click=move |_| confirming.set(Some(id))>"Revoke"</button>
+                                            }>
+                                                <span class="confirm" role="group" aria-label="Confirm revocation">
+                                                    <button type="button" class="secondary danger" data-action="confirm-revoke"
+                                                        on:click=move |_| { revoke.dispatch(id); }>"Yes, revoke"</button>
+                                                    <button type="button" class="secondary" on:click=move |_| confirming.set(None)>"Keep"</button>
+                                                </span>
+                                            </Show>
+                                        }.into_any()
+                                    }}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
