@@ -19,7 +19,7 @@ pub mod types;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, Lazy};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -52,10 +52,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::dashboard::DashboardPage/>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/setup") view=pages::setup::SetupPage/>
-                <Route path=path!("/sources") view=pages::sources::SourcesPage/>
-                <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
-                <Route path=path!("/explore") view=pages::explore::ExplorePage/>
-                <Route path=path!("/users") view=pages::users::UsersPage/>
+                <Route path=path!("/sources") view={Lazy::<pages::sources::SourcesRoute>::new()}/>
+                <Route path=path!("/alerts") view={Lazy::<pages::alerts::AlertsRoute>::new()}/>
+                <Route path=path!("/explore") view={Lazy::<pages::explore::ExploreRoute>::new()}/>
+                <Route path=path!("/users") view={Lazy::<pages::users::UsersRoute>::new()}/>
             </Routes>
         </Router>
     }

@@ -6,5 +6,6 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy routes (pages loaded as separate WASM chunks) need the asynchronous hydration.
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -25,6 +25,23 @@ use crate::types::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use leptos_router::{lazy_route, LazyRoute};
+
+/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
+/// visited, so the first load carries only the dashboard and sign-in.
+pub struct AlertsRoute;
+
+#[lazy_route]
+impl LazyRoute for AlertsRoute {
+    fn data() -> Self {
+        AlertsRoute
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <AlertsPage/> }.into_any()
+    }
+}
 
 #[component]
 pub fn AlertsPage() -> impl IntoView {

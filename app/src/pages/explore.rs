@@ -14,6 +14,7 @@ use leptos_meta::Title;
 use leptos_router::components::{Form, Redirect};
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::params::ParamsMap;
+use leptos_router::{lazy_route, LazyRoute};
 
 /// Preset ranges, as offered in the picker.
 const RANGES: &[(&str, &str)] = &[
@@ -163,6 +164,22 @@ fn encode(v: &str) -> String {
         }
     }
     out
+}
+
+/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
+/// visited, so the first load carries only the dashboard and sign-in.
+pub struct ExploreRoute;
+
+#[lazy_route]
+impl LazyRoute for ExploreRoute {
+    fn data() -> Self {
+        ExploreRoute
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <ExplorePage/> }.into_any()
+    }
 }
 
 #[component]

@@ -12,7 +12,24 @@ use crate::types::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
+
+/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
+/// visited, so the first load carries only the dashboard and sign-in.
+pub struct SourcesRoute;
+
+#[lazy_route]
+impl LazyRoute for SourcesRoute {
+    fn data() -> Self {
+        SourcesRoute
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <SourcesPage/> }.into_any()
+    }
+}
 
 #[component]
 pub fn SourcesPage() -> impl IntoView {

@@ -14,6 +14,23 @@ use crate::types::{CreatedToken, Role, TokenInfo, UserInfo};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use leptos_router::{lazy_route, LazyRoute};
+
+/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
+/// visited, so the first load carries only the dashboard and sign-in.
+pub struct UsersRoute;
+
+#[lazy_route]
+impl LazyRoute for UsersRoute {
+    fn data() -> Self {
+        UsersRoute
+    }
+
+    fn view(this: Self) -> AnyView {
+        let _ = this;
+        view! { <UsersPage/> }.into_any()
+    }
+}
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
