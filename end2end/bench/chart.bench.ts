@@ -1,19 +1,10 @@
 import { expect, test, Page } from "@playwright/test";
+import { ADMIN, signIn, hydrated } from "../helpers";
 
 // Chart rendering in the browser, measured with the page's own clock:
 //  1. 10,000 points (5 series × 2,000, what the server sends for a 1000-pixel-wide chart): the SVG's generation in
 //     WASM (data-render-ms) and a full redraw to the next painted frame (a legend click re-renders every point);
 //  2. a live append on the dashboard: websocket message arrival → chart updated in the DOM → next painted frame.
-
-const ADMIN = { username: "e2e-admin", password: "e2e-admin-password" };
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(ADMIN.username);
-  await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * 0.95)];
@@ -33,7 +24,7 @@ test("chart render times", async ({ page }) => {
     };
   });
   page.on("pageerror", (e) => console.log("pageerror:", e.message));
-  await signIn(page);
+  await signIn(page, ADMIN);
   const created = await page.request.post("/api/fn/token_create", { form: { name: "bench-chart", scopes: "ingest", expires_in: "" } });
   const { token } = await created.json();
   const now = Math.floor(Date.now() / 1000);
@@ -46,7 +37,7 @@ test("chart render times", async ({ page }) => {
 
   // 1. 10,000 points.
   await page.goto("/explore?metric=bench_latency_ms&range=custom&from=-1990s&step=1s&agg=avg&group=series");
-  await expect(page.locator(".topbar")).toHaveAttribute("data-hydrated", "true");
+  await hydrated(page);
   const chart = page.locator(".explore-result .chart");
   const points = Number(await chart.getAttribute("data-points"));
   expect(points).toBeGreaterThan(9900);

@@ -1,17 +1,7 @@
 import { expect, test, Page, APIRequestContext } from "@playwright/test";
+import { ADMIN, VIEWER, signIn, hydrated } from "../helpers";
 
-const ADMIN = { username: "e2e-admin", password: "e2e-admin-password" };
-const VIEWER = { username: "e2e-viewer", password: "e2e-viewer-password" };
 const RULE = "E2E latency high";
-
-/** Signs in and waits until the dashboard has hydrated (its live badge only turns "Live" in the browser). */
-async function signIn(page: Page, user: { username: string; password: string }) {
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
-}
 
 /** Pushes samples of `e2e_latency_ms` as source `e2e-push`, with an ingest token the admin creates. */
 async function push(request: APIRequestContext, token: string, items: { value: number; timestamp?: number }[]) {
@@ -119,7 +109,7 @@ test("a viewer sees alerts and rules but no edit controls, and its direct server
   await signIn(page, VIEWER);
   // Rendered on the server this time (a full page load), then hydrated.
   await page.goto("/alerts");
-  await expect(page.locator(".topbar")).toHaveAttribute("data-hydrated", "true");
+  await hydrated(page);
   await expect(page.locator(`.rules-table tr[data-rule="${RULE}"]`)).toHaveCount(1);
   await expect(page.getByRole("heading", { name: "Rules" })).toBeVisible();
   await expect(page.locator("#rule-form")).toHaveCount(0);

@@ -1,18 +1,9 @@
 import { expect, test, Page } from "@playwright/test";
+import { ADMIN, signIn, hydrated } from "../helpers";
 import * as fs from "fs";
 
-const ADMIN = { username: "e2e-admin", password: "e2e-admin-password" };
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(ADMIN.username);
-  await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
-}
-
 test("explore a metric: search it, pick a range, share the URL, download CSV and JSON, zoom into a custom range", async ({ page }) => {
-  await signIn(page);
+  await signIn(page, ADMIN);
   await page.getByRole("link", { name: "Explore", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Explore", level: 1 })).toBeVisible();
   // The picker offers every metric with its sources.
@@ -31,7 +22,7 @@ test("explore a metric: search it, pick a range, share the URL, download CSV and
   // The URL alone reproduces the view.
   const shared = page.url();
   await page.goto(shared);
-  await expect(page.locator(".topbar")).toHaveAttribute("data-hydrated", "true");
+  await hydrated(page);
   await expect(page.getByLabel(/^Metric/)).toHaveValue("requests_total");
   await expect(page.getByLabel("Range", { exact: true })).toHaveValue("15m");
   await expect(page.getByLabel("Aggregation")).toHaveValue("max");
@@ -53,7 +44,7 @@ test("explore a metric: search it, pick a range, share the URL, download CSV and
   expect(body.series.length).toBeGreaterThan(0);
 
   // Dragging zooms in and moves the URL to that custom range.
-  await expect(page.locator(".topbar")).toHaveAttribute("data-hydrated", "true");
+  await hydrated(page);
   const box = (await chart.boundingBox())!;
   const y = box.y + box.height / 2;
   await page.mouse.move(box.x + box.width * 0.5, y);

@@ -1,4 +1,5 @@
 import { expect, test, Page } from "@playwright/test";
+import { hydrated } from "../helpers";
 
 const ADMIN = { username: "e2e-admin", password: "e2e-admin-password" };
 
@@ -65,7 +66,7 @@ test("pages do not jump while they hydrate (cumulative layout shift under 0.1)",
   await page.setViewportSize({ width: 1280, height: 800 });
   for (const path of ["/", "/alerts", "/explore?metric=requests_total&range=15m", "/sources"]) {
     await page.goto(path);
-    await expect(page.locator(".topbar")).toHaveAttribute("data-hydrated", "true");
+    await hydrated(page);
     // Let lazy chunks and late resources settle.
     await page.waitForTimeout(500);
     const shift = await page.evaluate(() => (window as any).__shift);

@@ -1,16 +1,5 @@
 import { expect, test, Page } from "@playwright/test";
-
-const ADMIN = { username: "e2e-admin", password: "e2e-admin-password" };
-const VIEWER = { username: "e2e-viewer", password: "e2e-viewer-password" };
-
-/** Signs in and waits until the dashboard has hydrated (its live badge only turns "Live" in the browser). */
-async function signIn(page: Page, user: { username: string; password: string }) {
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
-}
+import { ADMIN, VIEWER, signIn } from "../helpers";
 
 test("an admin tests, adds and watches a Prometheus source; a bad target is named in the form", async ({ page, baseURL }) => {
   await signIn(page, ADMIN);

@@ -1,15 +1,5 @@
 import { expect, test, Page } from "@playwright/test";
-
-const ADMIN = { username: "e2e-admin", password: "e2e-admin-password" };
-const VIEWER = { username: "e2e-viewer", password: "e2e-viewer-password" };
-
-async function signIn(page: Page, user: { username: string; password: string }) {
-  await page.goto("/login");
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
-}
+import { ADMIN, VIEWER, signIn } from "../helpers";
 
 test("an admin adds a user, changes its role, signs it out, and creates and revokes an API token", async ({ page, browser }) => {
   await signIn(page, ADMIN);
@@ -61,7 +51,7 @@ test("a viewer cannot reach user management", async ({ page }) => {
   await signIn(page, VIEWER);
   await expect(page.getByRole("link", { name: "Users", exact: true })).toHaveCount(0);
   await page.goto("/users");
-  await expect(page.getByRole("alert")).toContainText("Only admins");
+  await expect(page.getByRole("alert")).toContainText("This page is for admins.");
   await expect(page.locator("#user-form")).toHaveCount(0);
   const res = await page.request.post("/api/fn/user_create", { form: { username: "sneaky", password: "sneaky-password", role: "admin" } });
   expect(res.status()).toBe(403);

@@ -9,22 +9,21 @@
 
 use crate::api::{
     acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
-    current_user, delete_contact_point, delete_rule, delete_silence, list_alerts,
-    list_contact_points, list_rules, list_silences, query_series, update_rule,
+    delete_contact_point, delete_rule, delete_silence, list_alerts, list_contact_points,
+    list_rules, list_silences, query_series, update_rule,
 };
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
 use crate::live::use_live;
 use crate::pages::{
-    date_time, field_error, format_pairs, other_error, parse_pairs, split_list, time_of_day, Topbar,
+    date_time, field_error, format_pairs, other_error, parse_pairs, split_list, time_of_day,
+    SelectField, SignedIn, TextField, Topbar,
 };
 use crate::types::{
     format_value, unit_of, AlertInfo, ContactPointDraft, ContactPointInfo, Point, QueryRequest,
     Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, UserInfo,
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
@@ -45,20 +44,7 @@ impl LazyRoute for AlertsRoute {
 
 #[component]
 pub fn AlertsPage() -> impl IntoView {
-    let user = Resource::new(|| (), |_| current_user());
-    view! {
-        <Title text="Alerts · mcpulse"/>
-        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(user) => view! { <Alerts user/> }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
-    .into_any()
+    view! { <SignedIn title="Alerts" page=|user| view! { <Alerts user/> }/> }
 }
 
 /// Bumped after every change (ours, or announced by the server) to fetch the lists again.
@@ -504,6 +490,10 @@ const RULE_FIELDS: &[&str] = &[
     "annotations",
 ];
 
+const REDUCE_OPTIONS: &[&str] = &["last", "avg", "min", "max", "sum", "count"];
+const CONDITION_OPTIONS: &[&str] = &[">", ">=", "<", "<=", "==", "!="];
+const SEVERITY_OPTIONS: &[&str] = &["info", "warning", "error", "critical"];
+
 /// Hours the preview looks back.
 const PREVIEW_HOURS: i64 = 6;
 
@@ -636,96 +626,20 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
         <section class="card" id="rule-form">
             <h2>{heading}</h2>
             <form class="source-form" on:submit=submit novalidate>
-                <div class="field">
-                    <label for="rule-name">"Name"</label>
-                    <input id="rule-name" type="text" required aria-describedby=described("name")
-                        prop:value=move || form.name.get() on:input=move |ev| form.name.set(event_target_value(&ev))/>
-                    {err("name")}
-                </div>
-                <div class="field">
-                    <label for="rule-metric">"Metric"</label>
-                    <input id="rule-metric" type="text" required placeholder="response_time_ms" aria-describedby=described("metric")
-                        prop:value=move || form.metric.get() on:input=move |ev| form.metric.set(event_target_value(&ev))/>
-                    {err("metric")}
-                </div>
-                <div class="field">
-                    <label for="rule-sources">"Sources " <span class="muted">"(ids, comma-separated; empty: all)"</span></label>
-                    <input id="rule-sources" type="text" placeholder="all" aria-describedby=described("sources")
-                        prop:value=move || form.sources.get() on:input=move |ev| form.sources.set(event_target_value(&ev))/>
-                    {err("sources")}
-                </div>
-                <div class="field">
-                    <label for="rule-matchers">"Label matchers " <span class="muted">"(tool=search, env!=dev)"</span></label>
-                    <input id="rule-matchers" type="text" aria-describedby=described("matchers")
-                        prop:value=move || form.matchers.get() on:input=move |ev| form.matchers.set(event_target_value(&ev))/>
-                    {err("matchers")}
-                </div>
-                <div class="field">
-                    <label for="rule-reduce">"Reduce"</label>
-                    <select id="rule-reduce" aria-describedby=described("reduce")
-                        prop:value=move || form.reduce.get() on:change=move |ev| form.reduce.set(event_target_value(&ev))>
-                        {["last", "avg", "min", "max", "sum", "count"].map(|r| view! { <option value=r>{r}</option> })}
-                    </select>
-                    {err("reduce")}
-                </div>
-                <div class="field">
-                    <label for="rule-window">"Over " <span class="muted">"(window, e.g. 5m)"</span></label>
-                    <input id="rule-window" type="text" aria-describedby=described("window")
-                        prop:value=move || form.window.get() on:input=move |ev| form.window.set(event_target_value(&ev))/>
-                    {err("window")}
-                </div>
-                <div class="field">
-                    <label for="rule-condition">"Condition"</label>
-                    <select id="rule-condition" aria-describedby=described("condition")
-                        prop:value=move || form.condition.get() on:change=move |ev| form.condition.set(event_target_value(&ev))>
-                        {[">", ">=", "<", "<=", "==", "!="].map(|c| view! { <option value=c>{c}</option> })}
-                    </select>
-                    {err("condition")}
-                </div>
-                <div class="field">
-                    <label for="rule-threshold">"Threshold"</label>
-                    <input id="rule-threshold" type="text" inputmode="decimal" required aria-describedby=described("threshold")
-                        prop:value=move || form.threshold.get() on:input=move |ev| form.threshold.set(event_target_value(&ev))/>
-                    {err("threshold")}
-                </div>
-                <div class="field">
-                    <label for="rule-for">"For " <span class="muted">"(holds this long before firing)"</span></label>
-                    <input id="rule-for" type="text" placeholder="0" aria-describedby=described("for")
-                        prop:value=move || form.for_.get() on:input=move |ev| form.for_.set(event_target_value(&ev))/>
-                    {err("for")}
-                </div>
-                <div class="field">
-                    <label for="rule-keep">"Keep firing for"</label>
-                    <input id="rule-keep" type="text" placeholder="0" aria-describedby=described("keep_firing_for")
-                        prop:value=move || form.keep_firing_for.get() on:input=move |ev| form.keep_firing_for.set(event_target_value(&ev))/>
-                    {err("keep_firing_for")}
-                </div>
-                <div class="field">
-                    <label for="rule-severity">"Severity"</label>
-                    <select id="rule-severity" aria-describedby=described("severity")
-                        prop:value=move || form.severity.get() on:change=move |ev| form.severity.set(event_target_value(&ev))>
-                        {["info", "warning", "error", "critical"].map(|s| view! { <option value=s>{s}</option> })}
-                    </select>
-                    {err("severity")}
-                </div>
-                <div class="field">
-                    <label for="rule-labels">"Labels " <span class="muted">"(team=search)"</span></label>
-                    <input id="rule-labels" type="text" aria-describedby=described("labels")
-                        prop:value=move || form.labels.get() on:input=move |ev| form.labels.set(event_target_value(&ev))/>
-                    {err("labels")}
-                </div>
-                <div class="field wide">
-                    <label for="rule-summary">"Summary " <span class="muted">"(sent with notifications)"</span></label>
-                    <input id="rule-summary" type="text" aria-describedby=described("annotations")
-                        prop:value=move || form.summary.get() on:input=move |ev| form.summary.set(event_target_value(&ev))/>
-                    {err("annotations")}
-                </div>
-                <div class="field wide">
-                    <label for="rule-description">"Description"</label>
-                    <input id="rule-description" type="text" aria-describedby=described("description")
-                        prop:value=move || form.description.get() on:input=move |ev| form.description.set(event_target_value(&ev))/>
-                    {err("description")}
-                </div>
+                <TextField id="rule-name" label="Name" required=true value=form.name error_id=described("name")>{err("name")}</TextField>
+                <TextField id="rule-metric" label="Metric" required=true placeholder="response_time_ms" value=form.metric error_id=described("metric")>{err("metric")}</TextField>
+                <TextField id="rule-sources" label="Sources" hint="(ids, comma-separated; empty: all)" placeholder="all" value=form.sources error_id=described("sources")>{err("sources")}</TextField>
+                <TextField id="rule-matchers" label="Label matchers" hint="(tool=search, env!=dev)" value=form.matchers error_id=described("matchers")>{err("matchers")}</TextField>
+                <SelectField id="rule-reduce" label="Reduce" options=REDUCE_OPTIONS value=form.reduce error_id=described("reduce")>{err("reduce")}</SelectField>
+                <TextField id="rule-window" label="Over" hint="(window, e.g. 5m)" value=form.window error_id=described("window")>{err("window")}</TextField>
+                <SelectField id="rule-condition" label="Condition" options=CONDITION_OPTIONS value=form.condition error_id=described("condition")>{err("condition")}</SelectField>
+                <TextField id="rule-threshold" label="Threshold" required=true value=form.threshold error_id=described("threshold")>{err("threshold")}</TextField>
+                <TextField id="rule-for" label="For" hint="(holds this long before firing)" placeholder="0" value=form.for_ error_id=described("for")>{err("for")}</TextField>
+                <TextField id="rule-keep" label="Keep firing for" placeholder="0" value=form.keep_firing_for error_id=described("keep_firing_for")>{err("keep_firing_for")}</TextField>
+                <SelectField id="rule-severity" label="Severity" options=SEVERITY_OPTIONS value=form.severity error_id=described("severity")>{err("severity")}</SelectField>
+                <TextField id="rule-labels" label="Labels" hint="(team=search)" value=form.labels error_id=described("labels")>{err("labels")}</TextField>
+                <TextField id="rule-summary" label="Summary" hint="(sent with notifications)" wide=true value=form.summary error_id=described("annotations")>{err("annotations")}</TextField>
+                <TextField id="rule-description" label="Description" wide=true value=form.description error_id=described("description")>{err("description")}</TextField>
                 <div class="field check">
                     <input id="rule-enabled" type="checkbox"
                         prop:checked=move || form.enabled.get() on:change=move |ev| form.enabled.set(event_target_checked(&ev))/>

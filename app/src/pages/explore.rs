@@ -4,14 +4,12 @@
 //! link reproduces it; zooming the chart moves the URL to that custom range and fetches finer points. The data
 //! shown can be downloaded as CSV or JSON from `/api/timeseries` with the same query.
 
-use crate::api::{current_user, metric_catalog, query_series};
+use crate::api::{metric_catalog, query_series};
 use crate::chart::{Chart, ChartSeries};
-use crate::error::AppError;
-use crate::pages::{format_pairs, split_list, Topbar};
+use crate::pages::{format_pairs, split_list, SignedIn, Topbar};
 use crate::types::{unit_of, QueryRequest, UserInfo};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::components::{Form, Redirect};
+use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::params::ParamsMap;
 use leptos_router::{lazy_route, LazyRoute};
@@ -184,20 +182,7 @@ impl LazyRoute for ExploreRoute {
 
 #[component]
 pub fn ExplorePage() -> impl IntoView {
-    let user = Resource::new(|| (), |_| current_user());
-    view! {
-        <Title text="Explore · mcpulse"/>
-        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(user) => view! { <Explore user/> }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
-    .into_any()
+    view! { <SignedIn title="Explore" page=|user| view! { <Explore user/> }/> }
 }
 
 #[component]

@@ -45,6 +45,44 @@ pub(crate) fn Topbar(
     .into_any()
 }
 
+/// A page for signed-in users: fetches who is signed in, sends anonymous visitors to sign-in, and renders `page`
+/// with the user — or, for a user below `min`, a refusal with the top bar still there.
+#[component]
+pub(crate) fn SignedIn<F, V>(
+    /// The page's name in the browser's title.
+    title: &'static str,
+    #[prop(default = crate::types::Role::Viewer)] min: crate::types::Role,
+    page: F,
+) -> impl IntoView
+where
+    F: Fn(UserInfo) -> V + Copy + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let user = Resource::new(|| (), |_| crate::api::current_user());
+    view! {
+        <leptos_meta::Title text=format!("{title} · mcpulse")/>
+        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(user) if user.role >= min => page(user).into_any(),
+                    Ok(user) => view! {
+                        <Topbar user/>
+                        <main class="page">
+                            <p class="form-error" role="alert">
+                                {format!("{} This page is for {}s.", AppError::Forbidden, min)}
+                            </p>
+                        </main>
+                    }
+                    .into_any(),
+                    Err(AppError::Unauthorized) => view! { <leptos_router::components::Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
 /// A source's status as a badge: up, down, disabled, or never (no round finished yet).
 pub(crate) fn status_badge(status: &crate::types::SourceStatus) -> impl IntoView {
     let state = status.state();
@@ -66,6 +104,56 @@ pub(crate) fn form_error<T: 'static>(
             Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
             _ => None,
         })
+    }
+}
+
+/// A labelled text input bound to `value`; `children` is the field's error (see [`field_error`]), which
+/// `aria-describedby` names by `error_id`.
+#[component]
+pub(crate) fn TextField(
+    id: &'static str,
+    label: &'static str,
+    /// Shown after the label, muted (e.g. an example).
+    #[prop(optional)]
+    hint: &'static str,
+    #[prop(optional)] placeholder: &'static str,
+    value: RwSignal<String>,
+    error_id: String,
+    /// Spans the whole form row.
+    #[prop(optional)]
+    wide: bool,
+    #[prop(optional)] required: bool,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="field" class:wide=wide>
+            <label for=id>{label} {(!hint.is_empty()).then(|| view! { " " <span class="muted">{hint}</span> })}</label>
+            <input id=id type="text" required=required placeholder=placeholder aria-describedby=error_id
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+            {children()}
+        </div>
+    }
+}
+
+/// A labelled select of `options` bound to `value`; `children` is the field's error.
+#[component]
+pub(crate) fn SelectField(
+    id: &'static str,
+    label: &'static str,
+    options: &'static [&'static str],
+    value: RwSignal<String>,
+    error_id: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select id=id aria-describedby=error_id
+                prop:value=move || value.get() on:change=move |ev| value.set(event_target_value(&ev))>
+                {options.iter().map(|o| view! { <option value=*o>{*o}</option> }).collect_view()}
+            </select>
+            {children()}
+        </div>
     }
 }
 

@@ -3,15 +3,13 @@
 //! try a definition ("Test"), and buttons to enable, disable and delete them; sources of `mcpulse.toml` and the
 //! built-in ones are shown read-only. The list renders on the server; the controls work once hydrated.
 
-use crate::api::{create_source, current_user, delete_source, sources, test_source, update_source};
+use crate::api::{create_source, delete_source, sources, test_source, update_source};
 use crate::error::AppError;
-use crate::pages::{format_pairs, parse_pairs, status_badge, time_of_day, Topbar};
+use crate::pages::{format_pairs, parse_pairs, status_badge, time_of_day, SignedIn, Topbar};
 use crate::types::{
     Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, UserInfo,
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
 
@@ -33,19 +31,7 @@ impl LazyRoute for SourcesRoute {
 
 #[component]
 pub fn SourcesPage() -> impl IntoView {
-    let user = Resource::new(|| (), |_| current_user());
-    view! {
-        <Title text="Sources · mcpulse"/>
-        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(user) => view! { <Sources user/> }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    view! { <SignedIn title="Sources" page=|user| view! { <Sources user/> }/> }
 }
 
 /// The form's fields, as text the user edits.

@@ -5,15 +5,13 @@
 //! Everything goes through the admin-only server functions of `api`; other roles get a clear refusal.
 
 use crate::api::{
-    create_token, create_user, current_user, list_tokens, list_users, reset_password,
-    revoke_sessions, revoke_token, set_user_role,
+    create_token, create_user, list_tokens, list_users, reset_password, revoke_sessions,
+    revoke_token, set_user_role,
 };
 use crate::error::AppError;
-use crate::pages::{date_time, field_error, other_error, Topbar};
+use crate::pages::{date_time, field_error, other_error, SignedIn, Topbar};
 use crate::types::{CreatedToken, Role, TokenInfo, UserInfo};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
@@ -34,24 +32,7 @@ impl LazyRoute for UsersRoute {
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let user = Resource::new(|| (), |_| current_user());
-    view! {
-        <Title text="Users · mcpulse"/>
-        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(user) if user.role >= Role::Admin => view! { <Users user/> }.into_any(),
-                    Ok(user) => view! {
-                        <Topbar user/>
-                        <main class="page"><p class="form-error" role="alert">{AppError::Forbidden.to_string()} " Only admins manage users and tokens."</p></main>
-                    }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
-    .into_any()
+    view! { <SignedIn title="Users" min=Role::Admin page=|user| view! { <Users user/> }/> }
 }
 
 #[component]

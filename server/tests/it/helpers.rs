@@ -61,6 +61,11 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 
 /// Starts mcpulse with a config file's text (e.g. `[[sources]]`) and environment-style settings.
 pub async fn spawn_app_with_config(file: Option<&str>, settings: &[(&str, &str)]) -> TestApp {
+    // Warnings and errors (internal errors carry their cause only in the log) show in a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
     let (database_url, db_name) = fresh_database().await;
     let mut env: BTreeMap<String, String> = [
         ("DATABASE_URL".to_string(), database_url.clone()),

@@ -59,30 +59,7 @@ async fn the_websocket_streams_collection_rounds_to_signed_in_users_only() {
         other => panic!("anonymous websocket must be refused with 401, got {other:?}"),
     }
 
-    let login = app
-        .call(
-            &app.client(),
-            "login",
-            &[
-                ("username", "viewer"),
-                ("password", crate::helpers::PASSWORD),
-            ],
-        )
-        .await;
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("signed-in websocket opens");
+    let mut socket = live_socket(&app, "viewer").await;
     let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
         .await
         .expect("a collection round arrives within 10 s")
