@@ -861,24 +861,10 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
     };
     view! {
         <form id="silence-form" class="source-form silence-form" on:submit=submit novalidate>
-            <div class="field wide">
-                <label for="silence-matchers">"Silence alerts matching " <span class="muted">"(alertname=High latency, source=search)"</span></label>
-                <input id="silence-matchers" type="text" aria-describedby="silence-matchers-error"
-                    prop:value=move || form.matchers.get() on:input=move |ev| form.matchers.set(event_target_value(&ev))/>
-                {err("matchers")}
-            </div>
-            <div class="field">
-                <label for="silence-duration">"For"</label>
-                <input id="silence-duration" type="text" aria-describedby="silence-duration-error"
-                    prop:value=move || form.duration.get() on:input=move |ev| form.duration.set(event_target_value(&ev))/>
-                {err("duration")}
-            </div>
-            <div class="field">
-                <label for="silence-comment">"Comment"</label>
-                <input id="silence-comment" type="text" aria-describedby="silence-comment-error"
-                    prop:value=move || form.comment.get() on:input=move |ev| form.comment.set(event_target_value(&ev))/>
-                {err("comment")}
-            </div>
+            <TextField id="silence-matchers" label="Silence alerts matching" hint="(alertname=High latency, source=search)" wide=true
+                value=form.matchers error_id="silence-matchers-error".to_string()>{err("matchers")}</TextField>
+            <TextField id="silence-duration" label="For" value=form.duration error_id="silence-duration-error".to_string()>{err("duration")}</TextField>
+            <TextField id="silence-comment" label="Comment" value=form.comment error_id="silence-comment-error".to_string()>{err("comment")}</TextField>
             {other_error(value, SILENCE_FIELDS)}
             <div class="form-actions">
                 <button type="submit" disabled=save.pending()>"Create silence"</button>
