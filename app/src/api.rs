@@ -580,3 +580,113 @@ pub async fn delete_silence(id: i64) -> Result<(), AppError> {
         .await,
     )
 }
+
+/// Every report template with its next due time.
+#[server(prefix = "/api/fn", endpoint = "report_templates")]
+pub async fn report_templates() -> Result<Vec<crate::types::ReportTemplateInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.report_templates().await
+        }
+        .await,
+    )
+}
+
+/// Editor: checks and stores a new report template; a bad field answers 422 naming it. (JSON body: sections are
+/// tagged objects.)
+#[server(prefix = "/api/fn", endpoint = "report_template_create", input = leptos::server_fn::codec::Json)]
+pub async fn create_report_template(
+    template: crate::types::ReportTemplateDraft,
+) -> Result<crate::types::ReportTemplateInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?
+                .create_report_template(&template, &editor.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Editor: replaces a report template.
+#[server(prefix = "/api/fn", endpoint = "report_template_update", input = leptos::server_fn::codec::Json)]
+pub async fn update_report_template(
+    id: i64,
+    template: crate::types::ReportTemplateDraft,
+) -> Result<crate::types::ReportTemplateInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?
+                .update_report_template(id, &template, &editor.username)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Editor: deletes a report template (its generated reports stay until retention removes them).
+#[server(prefix = "/api/fn", endpoint = "report_template_delete")]
+pub async fn delete_report_template(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?.delete_report_template(id, &editor.username).await
+        }
+        .await,
+    )
+}
+
+/// Editor: generates a report of the template now (in the background); returns it as running.
+#[server(prefix = "/api/fn", endpoint = "report_generate")]
+pub async fn generate_report(id: i64) -> Result<crate::types::ReportInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let editor = require_role(Role::Editor).await?;
+            engine()?.generate_report(id, &editor.username).await
+        }
+        .await,
+    )
+}
+
+/// Generated reports, newest first, optionally of one template and within dates.
+#[server(prefix = "/api/fn", endpoint = "reports", input = leptos::server_fn::codec::Json)]
+pub async fn list_reports(
+    filter: crate::types::ReportFilter,
+) -> Result<Vec<crate::types::ReportInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.reports(&filter).await
+        }
+        .await,
+    )
+}
+
+/// Editor: deletes a generated report and its files.
+#[server(prefix = "/api/fn", endpoint = "report_delete")]
+pub async fn delete_report(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Editor).await?;
+            engine()?.delete_report(id).await
+        }
+        .await,
+    )
+}

@@ -8,8 +8,9 @@
 use crate::error::AppError;
 use crate::types::{
     AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
-    MetricCatalog, QueryRequest, QueryResult, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
-    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo, ReportTemplateDraft,
+    ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition,
+    SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -125,6 +126,26 @@ pub trait Engine: Send + Sync + 'static {
     async fn create_silence(&self, draft: &SilenceDraft, by: &str)
         -> Result<SilenceInfo, AppError>;
     async fn delete_silence(&self, id: i64) -> Result<(), AppError>;
+    /// Every report template with its next due time.
+    async fn report_templates(&self) -> Result<Vec<ReportTemplateInfo>, AppError>;
+    /// Checks and stores a template (`Invalid` names the bad field).
+    async fn create_report_template(
+        &self,
+        draft: &ReportTemplateDraft,
+        by: &str,
+    ) -> Result<ReportTemplateInfo, AppError>;
+    async fn update_report_template(
+        &self,
+        id: i64,
+        draft: &ReportTemplateDraft,
+        by: &str,
+    ) -> Result<ReportTemplateInfo, AppError>;
+    async fn delete_report_template(&self, id: i64, by: &str) -> Result<(), AppError>;
+    /// Starts generating a report of template `id` off the request path; returns it as running.
+    async fn generate_report(&self, id: i64, by: &str) -> Result<ReportInfo, AppError>;
+    /// Generated reports, newest first.
+    async fn reports(&self, filter: &ReportFilter) -> Result<Vec<ReportInfo>, AppError>;
+    async fn delete_report(&self, id: i64) -> Result<(), AppError>;
 }
 
 pub type SharedEngine = Arc<dyn Engine>;

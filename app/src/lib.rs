@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/alerts") view={Lazy::<pages::alerts::AlertsRoute>::new()}/>
                 <Route path=path!("/explore") view={Lazy::<pages::explore::ExploreRoute>::new()}/>
                 <Route path=path!("/users") view={Lazy::<pages::users::UsersRoute>::new()}/>
+                <Route path=path!("/reports") view={Lazy::<pages::reports::ReportsRoute>::new()}/>
             </Routes>
         </Router>
     }

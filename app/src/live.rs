@@ -129,8 +129,15 @@ mod client {
         }
         {
             let conn = conn.clone();
-            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
                 if !conn.alive.get() {
+                    return;
+                }
+                if e.code() == crate::types::LIVE_CLOSE_SIGNED_OUT {
+                    conn.alive.set(false);
+                    if let Some(window) = web_sys::window() {
+                        let _ = window.location().set_href("/login");
+                    }
                     return;
                 }
                 conn.set_status.set(LiveStatus::Reconnecting);

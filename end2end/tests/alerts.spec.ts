@@ -76,6 +76,7 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
   await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");
   const chart = page.locator('.chart-card[data-metric="e2e_latency_ms"] .chart');
   await expect(chart).toHaveAttribute("data-zoomed", "false");
+  await expect(chart).toHaveAttribute("data-interactive", "true");
   const x0 = Number(await chart.getAttribute("data-x0"));
   const x1 = Number(await chart.getAttribute("data-x1"));
   const box = (await chart.boundingBox())!;

@@ -44,7 +44,7 @@ test("explore a metric: search it, pick a range, share the URL, download CSV and
   expect(body.series.length).toBeGreaterThan(0);
 
   // Dragging zooms in and moves the URL to that custom range.
-  await hydrated(page);
+  await expect(chart).toHaveAttribute("data-interactive", "true");
   const box = (await chart.boundingBox())!;
   const y = box.y + box.height / 2;
   await page.mouse.move(box.x + box.width * 0.5, y);

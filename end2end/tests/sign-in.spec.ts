@@ -64,7 +64,7 @@ test("pages do not jump while they hydrate (cumulative layout shift under 0.1)",
   await signIn(page, ADMIN.username, ADMIN.password);
   await waitForLive(page);
   await page.setViewportSize({ width: 1280, height: 800 });
-  for (const path of ["/", "/alerts", "/explore?metric=requests_total&range=15m", "/sources"]) {
+  for (const path of ["/", "/alerts", "/explore?metric=requests_total&range=15m", "/sources", "/reports"]) {
     await page.goto(path);
     await hydrated(page);
     // Let lazy chunks and late resources settle.

@@ -9,6 +9,8 @@
 //!   `date_bin` SQL over raw samples for the same buckets.
 //! - `mcpulse bench storage`: bytes per stored sample (heap + indexes, and the rollup tiers' share) and resident
 //!   memory per active series.
+//! - `mcpulse bench report`: time and peak memory to generate a 7-day report over 100 series in every format,
+//!   against the same report over one day.
 
 use crate::auth::tokens::{Scope, Tokens};
 use crate::config::Config;
@@ -802,6 +804,8 @@ async fn run_live(scratch: &Scratch, bench: &LiveBench) -> anyhow::Result<()> {
         request.headers_mut().insert("cookie", cookie.parse()?);
         let (sent, tx, connected, messages) =
             (sent.clone(), tx.clone(), connected.clone(), bench.messages);
+        // Long enough for every push plus a generous delivery margin, counted from when all clients are connected.
+        let patience = bench.every * bench.messages as u32 + Duration::from_secs(30);
         tokio::spawn(async move {
             let socket = tokio_tungstenite::connect_async(request).await;
             connected.wait().await;
@@ -810,7 +814,7 @@ async fn run_live(scratch: &Scratch, bench: &LiveBench) -> anyhow::Result<()> {
                 return;
             };
             let mut latencies = Vec::with_capacity(messages);
-            let deadline = tokio::time::sleep(Duration::from_secs(60));
+            let deadline = tokio::time::sleep(patience);
             tokio::pin!(deadline);
             while latencies.len() < messages {
                 let message = tokio::select! {
@@ -900,4 +904,200 @@ async fn run_live(scratch: &Scratch, bench: &LiveBench) -> anyhow::Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+pub struct ReportBench {
+    pub series: usize,
+    pub days: u32,
+    pub interval_secs: u32,
+}
+
+/// `mcpulse bench report`: generates a report of `days` days over `series` series (samples every
+/// `interval_secs`, 10 sources with their `up`) in HTML (with a chart), JSON and CSV, and prints the time it takes
+/// — reading the numbers, rendering each format, storing — and the process's peak resident memory while doing it,
+/// against the same report over one day as the baseline.
+pub async fn report(config: &Config, bench: ReportBench) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.reports_enabled = false;
+    config.alerts_enabled = false;
+    let scratch = Scratch::start(&config).await?;
+    let result = run_report(&scratch, &bench).await;
+    scratch.finish().await?;
+    result
+}
+
+async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()> {
+    use crate::report::{data, render, Reports, Retention};
+    use chrono::DurationRound;
+    let pool = scratch.pool.clone();
+    let store = Arc::new(crate::store::Store::with_series_limit(
+        pool.clone(),
+        usize::MAX,
+    ));
+    let end = chrono::Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
+    let start = end - chrono::Duration::days(bench.days as i64);
+    let step = chrono::Duration::seconds(bench.interval_secs.max(1) as i64);
+    let points = (end - start).num_seconds() / step.num_seconds();
+    println!(
+        "report benchmark: {} series over {} days, a sample every {} s ({} samples), 10 sources",
+        bench.series,
+        bench.days,
+        bench.interval_secs,
+        points as usize * bench.series
+    );
+    let written = Instant::now();
+    let mut batch = Vec::with_capacity(200_000);
+    for k in 0..points {
+        let ts = start + step * k as i32;
+        for s in 0..bench.series {
+            // A daily wave plus per-series offset and noise-like variation: numbers worth summarising.
+            let phase = (k as f64 / (86_400.0 / step.num_seconds() as f64)) * std::f64::consts::TAU;
+            batch.push(crate::store::Sample {
+                metric: "bench_latency_ms".into(),
+                source: format!("mcp-{}", s % 10),
+                labels: [("tool".to_string(), format!("tool-{s:03}"))].into(),
+                ts,
+                value: 50.0
+                    + 10.0 * (s % 7) as f64
+                    + 30.0 * phase.sin()
+                    + ((k * 31 + s as i64 * 17) % 23) as f64,
+            });
+        }
+        for src in 0..10 {
+            // Source 3 is down for an hour on the second day.
+            let down = src == 3 && (86_400..90_000).contains(&(k * step.num_seconds()));
+            batch.push(crate::store::Sample {
+                metric: "up".into(),
+                source: format!("mcp-{src}"),
+                labels: Default::default(),
+                ts,
+                value: if down { 0.0 } else { 1.0 },
+            });
+        }
+        if batch.len() >= 100_000 {
+            store.write(&batch).await?;
+            batch.clear();
+        }
+    }
+    store.write(&batch).await?;
+    let rolled = Instant::now();
+    while store.roll_up().await? > 0 {}
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    println!(
+        "  setup: written in {:.1} s, rolled up in {:.1} s\n",
+        (rolled - written).as_secs_f64(),
+        rolled.elapsed().as_secs_f64()
+    );
+
+    let reports = Arc::new(Reports::new(
+        pool.clone(),
+        store.clone(),
+        None,
+        None,
+        Retention {
+            keep_last: 100,
+            keep_for: Duration::from_secs(86_400),
+        },
+    ));
+    let template = reports
+        .create_template(
+            &app::types::ReportTemplateDraft {
+                name: "Bench weekly".into(),
+                period: format!("{}d", bench.days),
+                sections: vec![
+                    app::types::ReportSection::MetricsSummary {
+                        title: "Latency".into(),
+                        metrics: vec!["bench_latency_ms".into()],
+                        sources: vec![],
+                        labels: vec![],
+                        chart: true,
+                    },
+                    app::types::ReportSection::AlertsSummary {
+                        title: String::new(),
+                        show_resolved: true,
+                    },
+                    app::types::ReportSection::SourceHealth {
+                        title: String::new(),
+                        sources: vec![],
+                    },
+                ],
+                ..Default::default()
+            },
+            "bench",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let checked = crate::report::template::Template::check(&template.template, &|_| true)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    println!(
+        "  {:<26} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>12}",
+        "run", "numbers", "html", "json", "csv", "generate", "peak RSS", "html size"
+    );
+    for (label, from) in [
+        ("baseline: last 1 day", end - chrono::Duration::days(1)),
+        (&*format!("{} days", bench.days), start),
+    ] {
+        reset_peak_rss();
+        let rss_before = resident_bytes().unwrap_or(0);
+        // The parts, timed one by one …
+        let t = Instant::now();
+        let data = data::collect(&store, &checked, from, end, &|_, _| {}).await?;
+        let numbers = t.elapsed();
+        let t = Instant::now();
+        let html = render::html(&data)?;
+        let html_time = t.elapsed();
+        let t = Instant::now();
+        let json = render::json(&data)?;
+        let json_time = t.elapsed();
+        let t = Instant::now();
+        let csv = render::csv(&data)?;
+        let csv_time = t.elapsed();
+        drop((data, json, csv));
+        // … and the whole run as the scheduler does it (read, render on a blocking thread, store).
+        let t = Instant::now();
+        let prepared = reports
+            .prepare(template.id, "manual", Some("bench"), Some((from, end)))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let info = reports.generate(prepared, &|_, _| {}).await;
+        let generate = t.elapsed();
+        anyhow::ensure!(
+            info.status == "succeeded",
+            "report failed: {:?}",
+            info.error
+        );
+        let peak = peak_rss().unwrap_or(0);
+        println!(
+            "  {:<26} {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>8.0}ms {:>7.0} MiB {:>8.0} KiB",
+            label,
+            ms(numbers),
+            ms(html_time),
+            ms(json_time),
+            ms(csv_time),
+            ms(generate),
+            peak as f64 / 1048576.0,
+            html.len() as f64 / 1024.0
+        );
+        println!(
+            "  {:<26} resident before {:.0} MiB, peak +{:.0} MiB",
+            "",
+            rss_before as f64 / 1048576.0,
+            peak.saturating_sub(rss_before) as f64 / 1048576.0
+        );
+    }
+    Ok(())
+}
+
+/// Resets this process's peak resident set size (`VmHWM`), so the next reading is the peak since now.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident set size since start or the last [`reset_peak_rss`].
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -1,4 +1,5 @@
-//! The `mcpulse` command line: `serve` (the default), `migrate`, `user add|passwd|list`, `config check|keys`.
+//! The `mcpulse` command line: `serve` (the default), `migrate`, `user add|passwd|list`, `token`, `report run|list`,
+//! `config check|keys`, `bench`.
 
 use crate::auth::{NewPassword, Username, Users};
 use crate::config::{self, Config};
@@ -38,9 +39,35 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Generate reports and list them.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Benchmarks that print figures (they need database.url with the right to create databases).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Generate a report of a template now (stored like any other run), with a progress bar, and write its files.
+    Run {
+        /// The template's name or id.
+        template: String,
+        /// Start of the period: RFC 3339 or a date (default: the template's period ending now).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// End of the period: RFC 3339 or a date (the end of that day).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Formats to generate, comma-separated (default: the template's): html, json, csv.
+        #[arg(long)]
+        format: Option<String>,
+        /// Directory the files are written to.
+        #[arg(long, default_value = ".")]
+        output: PathBuf,
+    },
+    /// List report templates with their schedules and latest runs.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -94,6 +121,16 @@ enum BenchCommand {
         series: usize,
         #[arg(long, default_value_t = 100_000)]
         active_series: usize,
+    },
+    /// Time and peak memory to generate a report (HTML with a chart, JSON, CSV) over days of many series.
+    Report {
+        #[arg(long, default_value_t = 100)]
+        series: usize,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 10)]
+        interval: u32,
     },
 }
 
@@ -284,6 +321,28 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Report(cmd) => {
+            let config = config.clone();
+            with_database(&config.clone(), |pool| async move {
+                report_command(cmd, &config, pool).await
+            })
+            .await
+        }
+        Command::Bench(BenchCommand::Report {
+            series,
+            days,
+            interval,
+        }) => {
+            crate::bench::report(
+                &config,
+                crate::bench::ReportBench {
+                    series,
+                    days,
+                    interval_secs: interval,
+                },
+            )
+            .await
+        }
         Command::Token(cmd) => {
             with_database(
                 &config,
@@ -428,4 +487,151 @@ fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<NewPassword>
         first
     };
     Ok(NewPassword::parse(&password)?)
+}
+
+async fn report_command(
+    cmd: ReportCommand,
+    config: &Config,
+    pool: sqlx::PgPool,
+) -> anyhow::Result<()> {
+    use crate::report::{parse_day_or_time, Reports, Retention};
+    let reports = Reports::new(
+        pool.clone(),
+        std::sync::Arc::new(crate::store::Store::new(pool)),
+        config.smtp_url.clone(),
+        config.public_url.clone(),
+        Retention {
+            keep_last: config.reports_keep_last,
+            keep_for: config.reports_keep_for,
+        },
+    );
+    match cmd {
+        ReportCommand::List => {
+            let templates = reports.templates().await?;
+            if templates.is_empty() {
+                println!("no report templates (create one on the Reports page or with POST /api/report-templates)");
+            }
+            for t in templates {
+                let latest = reports
+                    .reports(&app::types::ReportFilter {
+                        template_id: Some(t.id),
+                        limit: Some(1),
+                        ..Default::default()
+                    })
+                    .await?;
+                let schedule = if t.template.schedule.is_empty() {
+                    "on demand".to_string()
+                } else {
+                    format!("{} ({})", t.template.schedule, t.template.timezone)
+                };
+                let last = latest
+                    .first()
+                    .map(|r| {
+                        format!(
+                            "last: {} {}",
+                            r.status,
+                            r.started_at.format("%Y-%m-%d %H:%M UTC")
+                        )
+                    })
+                    .unwrap_or_else(|| "never run".into());
+                println!(
+                    "{:>4}  {:<30}  {:<28}  {}",
+                    t.id, t.template.name, schedule, last
+                );
+            }
+            Ok(())
+        }
+        ReportCommand::Run {
+            template,
+            from,
+            to,
+            format,
+            output,
+        } => {
+            let range = match (from, to) {
+                (Some(from), Some(to)) => {
+                    let parse = |s: &str, end| {
+                        parse_day_or_time(s, end)
+                            .map_err(anyhow::Error::msg)?
+                            .ok_or_else(|| anyhow::anyhow!("empty time"))
+                    };
+                    Some((parse(&from, false)?, parse(&to, true)?))
+                }
+                _ => None,
+            };
+            let info = reports
+                .template_named(&template)
+                .await
+                .map_err(|e| match e {
+                    app::error::AppError::NotFound => {
+                        anyhow::anyhow!("no report template named `{template}`")
+                    }
+                    e => anyhow::anyhow!("{e}"),
+                })?;
+            let mut prepared = reports
+                .prepare(info.id, "cli", Some("cli"), range)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(list) = format {
+                let formats = list
+                    .split(',')
+                    .map(|f| {
+                        crate::report::template::Format::parse(f).ok_or_else(|| {
+                            anyhow::anyhow!("--format `{f}`: expected html, json or csv")
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                prepared = prepared.with_formats(formats);
+            }
+            std::fs::create_dir_all(&output)?;
+            let bar = indicatif::ProgressBar::new(prepared.sections() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {pos}/{len} sections",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("generating “{}”", info.template.name));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let started = std::time::Instant::now();
+            let progress = {
+                let bar = bar.clone();
+                move |done: usize, _total: usize| bar.set_position(done as u64)
+            };
+            let report = reports.generate(prepared, &progress).await;
+            bar.finish_and_clear();
+            if report.status != "succeeded" {
+                anyhow::bail!(
+                    "report {} failed: {}",
+                    report.id,
+                    report.error.as_deref().unwrap_or("unknown error")
+                );
+            }
+            println!(
+                "report {} of “{}” ({} — {}) generated in {:.1} s",
+                report.id,
+                report.template_name,
+                report.period_start.to_rfc3339(),
+                report.period_end.to_rfc3339(),
+                started.elapsed().as_secs_f64()
+            );
+            for (format, _) in &report.files {
+                let Some(format) = crate::report::template::Format::parse(format) else {
+                    continue;
+                };
+                let (bytes, name) = reports
+                    .file(report.id, format)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let path = output.join(&name);
+                std::fs::write(&path, &bytes)?;
+                println!("  {} ({} bytes)", path.display(), bytes.len());
+            }
+            if let Some(email) = &report.email_status {
+                println!("  email: {email}");
+            }
+            Ok(())
+        }
+    }
 }

@@ -37,6 +37,14 @@ pub struct Config {
     /// Hosts notifications may reach although they are loopback, private or link-local.
     pub alerts_allowed_hosts: Vec<String>,
     pub session_ttl: Duration,
+    /// Run report templates on their schedules.
+    pub reports_enabled: bool,
+    /// Generated reports kept per template (older ones are deleted).
+    pub reports_keep_last: i64,
+    /// Generated reports older than this are deleted.
+    pub reports_keep_for: Duration,
+    /// The SMTP server reports are emailed through (`smtp://user:password@host:port?from=…&tls=…`).
+    pub smtp_url: Option<url::Url>,
     pub log: String,
     /// Sources declared in `[[sources]]` tables of the config file.
     pub sources: Vec<SourceSpec>,
@@ -193,6 +201,10 @@ pub const KEYS: &[Key] = &[
     Key { path: "alerts.send_timeout", env: &["MCPULSE_ALERTS_SEND_TIMEOUT"], default: "10s", doc: "How long a receiver (webhook, Slack, Logstash, SMTP) may take to answer before the notification is retried (1s–2m)." },
     Key { path: "alerts.interval", env: &["MCPULSE_ALERTS_INTERVAL"], default: "10s", doc: "How often every enabled alert rule is evaluated (1s–1h)." },
     Key { path: "auth.session_ttl", env: &["MCPULSE_SESSION_TTL"], default: "7d", doc: "A session expires after this long without a request." },
+    Key { path: "reports.enabled", env: &["MCPULSE_REPORTS_ENABLED", "REPORTS_ENABLED"], default: "true", doc: "Run report templates on their cron schedules (generating on demand works either way)." },
+    Key { path: "reports.keep_last", env: &["MCPULSE_REPORTS_KEEP_LAST"], default: "50", doc: "Generated reports kept per template (1–10000); older ones are deleted." },
+    Key { path: "reports.keep_for", env: &["MCPULSE_REPORTS_KEEP_FOR"], default: "90d", doc: "Generated reports older than this are deleted (1h–10y)." },
+    Key { path: "smtp.url", env: &["MCPULSE_SMTP_URL"], default: "", doc: "SMTP server reports are emailed through: `smtp://user:password@host:port?from=reports@example.com&tls=starttls` (`tls=tls` or `tls=none` otherwise; `smtps://` implies `tls`). Empty: templates cannot have recipients." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
 ];
 
@@ -433,6 +445,32 @@ pub fn from_sources(
         }),
         session_ttl: p.get("auth.session_ttl", |s| {
             duration_between(s, Duration::from_secs(60), Duration::from_secs(366 * 86400))
+        }),
+        reports_enabled: p.get("reports.enabled", |s| {
+            match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err("expected true or false".into()),
+            }
+        }),
+        reports_keep_last: p.get("reports.keep_last", |s| match s.parse::<i64>() {
+            Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+            _ => Err("expected a whole number from 1 to 10000".into()),
+        }),
+        reports_keep_for: p.get("reports.keep_for", |s| {
+            duration_between(
+                s,
+                Duration::from_secs(3600),
+                Duration::from_secs(3660 * 86400),
+            )
+        }),
+        smtp_url: p.get("smtp.url", |s| {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+            crate::alert::notify::Smtp::parse_server(&url)?;
+            Ok(Some(url))
         }),
         log: p.get("log.level", |s| {
             tracing_subscriber::EnvFilter::try_new(s)

@@ -10,8 +10,9 @@ use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
     AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
-    MetricCatalog, QueryRequest, QueryResult, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
-    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo, ReportTemplateDraft,
+    ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition,
+    SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ pub struct EngineImpl {
     pub alerting: Arc<crate::alert::Alerting>,
     /// Where alert changes made through the UI or API are announced to live clients.
     pub hub: Arc<crate::live::Hub>,
+    pub reports: Arc<crate::report::Reports>,
 }
 
 impl EngineImpl {
@@ -115,12 +117,14 @@ impl Engine for EngineImpl {
         {
             return Err(AppError::NotFound);
         }
+        self.hub.sessions_revoked(id);
         tracing::info!(user = %username, by, "password reset; sessions revoked");
         Ok(())
     }
 
     async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError> {
         self.users.revoke_sessions(id).await?;
+        self.hub.sessions_revoked(id);
         tracing::info!(user = id, by, "sessions revoked");
         Ok(())
     }
@@ -224,7 +228,9 @@ impl Engine for EngineImpl {
     }
 
     async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
-        self.alerting.update_rule(id, draft).await
+        let rule = self.alerting.update_rule(id, draft).await?;
+        self.announce_alerts().await;
+        Ok(rule)
     }
 
     async fn delete_rule(&self, id: i64) -> Result<(), AppError> {
@@ -286,5 +292,42 @@ impl Engine for EngineImpl {
 
     async fn delete_silence(&self, id: i64) -> Result<(), AppError> {
         self.alerting.silences.delete(id).await
+    }
+
+    async fn report_templates(&self) -> Result<Vec<ReportTemplateInfo>, AppError> {
+        self.reports.templates().await
+    }
+
+    async fn create_report_template(
+        &self,
+        draft: &ReportTemplateDraft,
+        by: &str,
+    ) -> Result<ReportTemplateInfo, AppError> {
+        self.reports.create_template(draft, by).await
+    }
+
+    async fn update_report_template(
+        &self,
+        id: i64,
+        draft: &ReportTemplateDraft,
+        by: &str,
+    ) -> Result<ReportTemplateInfo, AppError> {
+        self.reports.update_template(id, draft, by).await
+    }
+
+    async fn delete_report_template(&self, id: i64, by: &str) -> Result<(), AppError> {
+        self.reports.delete_template(id, by).await
+    }
+
+    async fn generate_report(&self, id: i64, by: &str) -> Result<ReportInfo, AppError> {
+        self.reports.start(id, by).await
+    }
+
+    async fn reports(&self, filter: &ReportFilter) -> Result<Vec<ReportInfo>, AppError> {
+        self.reports.reports(filter).await
+    }
+
+    async fn delete_report(&self, id: i64) -> Result<(), AppError> {
+        self.reports.delete_report(id).await
     }
 }

@@ -66,6 +66,16 @@ pub async fn start(
             config.alerts_send_timeout,
         )?,
     );
+    let reports = Arc::new(crate::report::Reports::new(
+        pool.clone(),
+        store.clone(),
+        config.smtp_url.clone(),
+        config.public_url.clone(),
+        crate::report::Retention {
+            keep_last: config.reports_keep_last,
+            keep_for: config.reports_keep_for,
+        },
+    ));
     let engine = Arc::new(EngineImpl {
         users: Users::new(pool.clone()),
         store: store.clone(),
@@ -74,6 +84,7 @@ pub async fn start(
         tokens: tokens.clone(),
         alerting: alerting.clone(),
         hub: hub.clone(),
+        reports: reports.clone(),
     });
     let state = AppState {
         leptos_options: leptos_options(),
@@ -108,6 +119,10 @@ pub async fn start(
             config.alerts_interval,
             tasks.clone(),
         ));
+    }
+
+    if config.reports_enabled {
+        background.push(tokio::spawn(reports.run_scheduler(tasks.clone())));
     }
 
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))

@@ -131,13 +131,12 @@ pub fn render(
     }
 }
 
-/// The y range: every visible value and the threshold, padded; a flat line sits in the middle.
-fn y_range(visible: &[&ChartSeries], x: (i64, i64), threshold: Option<f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = visible
+/// The y range: every drawn value and the threshold, padded; a flat line sits in the middle.
+fn y_range(lines: &[(usize, Vec<(i64, f64)>)], threshold: Option<f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = lines
         .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|p| p.v.is_finite() && p.t >= x.0 && p.t <= x.1)
-        .map(|p| p.v)
+        .flat_map(|(_, line)| line.iter())
+        .map(|p| p.1)
         .chain(threshold.filter(|t| t.is_finite()))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
@@ -160,6 +159,37 @@ fn y_range(visible: &[&ChartSeries], x: (i64, i64), threshold: Option<f64>) -> (
 
 /// At most two points (the lowest and highest) per pixel column of the plot area, in time order: what the eye sees
 /// of a dense series, at a fraction of the drawing cost.
+/// The line drawn for `points` over `x`: [`thin`]ned, and continued to the plot's edges where the series goes on
+/// beyond them (the value at the edge interpolated from the neighbours outside), so a zoomed line does not stop
+/// short of the frame.
+pub fn line_points(points: &[Point], x: (i64, i64), columns: usize) -> Vec<(i64, f64)> {
+    let mut line = thin(points, x, columns);
+    let finite = |p: &&Point| p.v.is_finite();
+    let before = points.iter().filter(finite).rev().find(|p| p.t < x.0);
+    let after = points.iter().filter(finite).find(|p| p.t > x.1);
+    let at = |a: &Point, b: (i64, f64), t: i64| {
+        let f = (t - a.t) as f64 / (b.0 - a.t).max(1) as f64;
+        (t, a.v + (b.1 - a.v) * f)
+    };
+    match (before, line.first().copied(), after) {
+        (Some(b), Some(first), _) => line.insert(0, at(b, first, x.0)),
+        (Some(b), None, Some(a)) => {
+            line.push(at(b, (a.t, a.v), x.0));
+            line.push(at(b, (a.t, a.v), x.1));
+            return line;
+        }
+        _ => {}
+    }
+    if let (Some(a), Some(&last)) = (after, line.last()) {
+        let back = Point {
+            t: last.0,
+            v: last.1,
+        };
+        line.push(at(&back, (a.t, a.v), x.1));
+    }
+    line
+}
+
 pub fn thin(points: &[Point], x: (i64, i64), columns: usize) -> Vec<(i64, f64)> {
     let inside = points
         .iter()
@@ -216,13 +246,14 @@ fn draw(
     if x1 <= x0 {
         x1 = x0 + 1;
     }
-    let visible: Vec<&ChartSeries> = series
+    // Lines first (at most two points per pixel of the whole width), so the y range covers what is drawn.
+    let lines: Vec<(usize, Vec<(i64, f64)>)> = series
         .iter()
         .enumerate()
         .filter(|(i, _)| !hidden(*i))
-        .map(|(_, s)| s)
+        .map(|(i, s)| (i, line_points(&s.points, (x0, x1), spec.width as usize)))
         .collect();
-    let (lo, hi) = y_range(&visible, (x0, x1), spec.threshold);
+    let (lo, hi) = y_range(&lines, spec.threshold);
     let axis = RGBColor(0x8a, 0x94, 0xa6);
     let label_style = ("sans-serif", 11).into_font().color(&axis);
     let unit = spec.unit.clone();
@@ -269,15 +300,11 @@ fn draw(
         }
     }
     let (px, py) = chart.plotting_area().get_pixel_range();
-    let columns = (px.end - px.start).max(1) as usize;
-    for (i, s) in series.iter().enumerate() {
-        if hidden(i) {
-            continue;
-        }
+    for (i, line) in lines {
         let (r, g, b) = PALETTE[i % PALETTE.len()];
         chart
             .draw_series(LineSeries::new(
-                thin(&s.points, (x0, x1), columns),
+                line,
                 ShapeStyle {
                     color: RGBColor(r, g, b).to_rgba(),
                     filled: false,
@@ -301,9 +328,10 @@ fn draw(
     root.present().map_err(|e| e.to_string())?;
     Ok(Frame {
         left: px.start as f64,
-        right: px.end as f64,
+        // Pixel ranges end one past the last pixel.
+        right: (px.end - 1) as f64,
         top: py.start as f64,
-        bottom: py.end as f64,
+        bottom: (py.end - 1) as f64,
         x_range: (x0, x1),
         y_range: (lo, hi),
     })
@@ -360,6 +388,26 @@ mod tests {
             svg.contains(r##"<polyline fill="none" opacity="1" stroke="#3B82F6""##),
             "the series is a polyline in the series colour (end2end relies on it): {svg}"
         );
+    }
+
+    #[test]
+    fn a_zoomed_line_reaches_both_edges() {
+        let points: Vec<Point> = [(0, 0.0), (10, 10.0), (20, 20.0), (30, 30.0)]
+            .iter()
+            .map(|&(t, v)| Point { t, v })
+            .collect();
+        // Inside points, plus the values at the edges interpolated from the neighbours outside.
+        assert_eq!(
+            line_points(&points, (5, 25), 100),
+            vec![(5, 5.0), (10, 10.0), (20, 20.0), (25, 25.0)]
+        );
+        // No point inside: still a line across.
+        assert_eq!(
+            line_points(&points, (12, 18), 100),
+            vec![(12, 12.0), (18, 18.0)]
+        );
+        // Nothing beyond the edges: nothing invented.
+        assert_eq!(line_points(&points, (0, 30), 100).len(), 4);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub fn Chart(
     let hover = RwSignal::new(None::<f64>);
     let drag = RwSignal::new(None::<(f64, f64)>);
     let range = Memo::new(move |_| zoom.get().unwrap_or_else(|| x_range.get()));
+    // Effects run only in the browser: the attribute says the chart's handlers are attached (tests wait for it).
+    let interactive = RwSignal::new(false);
+    Effect::new(move |_| interactive.set(true));
     let unit_for_spec = unit.clone();
 
     let drawn = Memo::new(move |_| {
@@ -243,6 +246,7 @@ pub fn Chart(
                 data-render-ms=move || format!("{:.2}", drawn.with(|(_, ms)| *ms))
                 data-x0=move || range.get().0 data-x1=move || range.get().1
                 data-zoomed=move || zoom.get().is_some().to_string()
+                data-interactive=move || interactive.get().to_string()
                 style:aspect-ratio=format!("{width} / {height}")
                 on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up
                 on:pointerleave=move |_| { if drag.get_untracked().is_none() { hover.set(None) } }

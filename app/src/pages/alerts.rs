@@ -246,6 +246,8 @@ struct RuleForm {
     severity: RwSignal<String>,
     labels: RwSignal<String>,
     summary: RwSignal<String>,
+    /// Annotations the form has no field for (e.g. `runbook_url` set through the API), kept as they are.
+    other_annotations: StoredValue<std::collections::BTreeMap<String, String>>,
     enabled: RwSignal<bool>,
     local_error: RwSignal<Option<(String, String)>>,
 }
@@ -268,6 +270,7 @@ impl RuleForm {
             severity: RwSignal::new(String::new()),
             labels: RwSignal::new(String::new()),
             summary: RwSignal::new(String::new()),
+            other_annotations: StoredValue::new(Default::default()),
             enabled: RwSignal::new(true),
             local_error: RwSignal::new(None),
         };
@@ -292,13 +295,16 @@ impl RuleForm {
         self.labels.set(format_pairs(&d.labels));
         self.summary
             .set(d.annotations.get("summary").cloned().unwrap_or_default());
+        let mut others = d.annotations.clone();
+        others.remove("summary");
+        self.other_annotations.set_value(others);
         self.enabled.set(d.enabled);
         self.local_error.set(None);
     }
 
     /// The draft in the form, or the problem with a field only the browser can see (pairs without `=`).
     fn draft(&self) -> Result<RuleDraft, (String, String)> {
-        let mut annotations = std::collections::BTreeMap::new();
+        let mut annotations = self.other_annotations.get_value();
         let summary = self.summary.get_untracked().trim().to_string();
         if !summary.is_empty() {
             annotations.insert("summary".to_string(), summary);
@@ -692,26 +698,16 @@ fn series_name(
     }
 }
 
-/// `5m`, `30s`, `1h`, `2d`, `250ms` or seconds → milliseconds (the preview's reading of a rule's `for`).
+/// A rule's `for` in milliseconds, read with the server's grammar (`5m`, `1h 30m`, `250ms`, `0`); `None` when the
+/// server would refuse it.
 fn parse_duration_ms(text: &str) -> Option<i64> {
     let text = text.trim();
     if text.is_empty() || text == "0" {
         return Some(0);
     }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let scale = match unit.trim() {
-        "" | "s" => 1000.0,
-        "ms" => 1.0,
-        "m" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        _ => return None,
-    };
-    Some((n * scale) as i64)
+    humantime::parse_duration(text)
+        .ok()
+        .map(|d| d.as_millis() as i64)
 }
 
 /// Where a rule would have fired over `points`: spans in which `value condition threshold` held for at least
@@ -726,12 +722,18 @@ fn backtest(points: &[Point], condition: &str, threshold: f64, for_ms: i64) -> V
         "!=" => v != threshold,
         _ => false,
     };
+    // A span ends where the condition stopped holding (the next sample); a run still holding at the end of the data
+    // ends one sample spacing after its last point, so a single firing sample is still a visible span.
+    let spacing = match points {
+        [a, b, ..] => (b.t - a.t).max(0),
+        _ => 0,
+    };
     let mut spans = Vec::new();
     let mut run: Option<(i64, i64)> = None;
-    let close = |run: Option<(i64, i64)>, spans: &mut Vec<(i64, i64)>| {
+    let close = |run: Option<(i64, i64)>, end: i64, spans: &mut Vec<(i64, i64)>| {
         if let Some((start, last)) = run {
             if last - start >= for_ms {
-                spans.push((start + for_ms, last.max(start + for_ms)));
+                spans.push((start + for_ms, end.max(start + for_ms)));
             }
         }
     };
@@ -741,11 +743,13 @@ fn backtest(points: &[Point], condition: &str, threshold: f64, for_ms: i64) -> V
                 Some((start, _)) => (start, p.t),
                 None => (p.t, p.t),
             });
-        } else {
-            close(run.take(), &mut spans);
+        } else if let Some((_, last)) = run {
+            close(run.take(), p.t.max(last), &mut spans);
         }
     }
-    close(run, &mut spans);
+    if let Some((_, last)) = run {
+        close(run, last + spacing, &mut spans);
+    }
     spans
 }
 
@@ -1049,26 +1053,36 @@ mod tests {
     #[test]
     fn backtest_marks_where_the_condition_held_long_enough() {
         let points = pts(&[1.0, 5.0, 6.0, 7.0, 1.0, 9.0, 1.0]);
-        // > 4 held from minute 1 to 3, and at minute 5 alone.
+        // > 4 held from minute 1 to 3 (resolved at minute 4), and at minute 5 alone (resolved at 6).
         assert_eq!(
             backtest(&points, ">", 4.0, 0),
-            vec![(60_000, 180_000), (300_000, 300_000)]
+            vec![(60_000, 240_000), (300_000, 360_000)]
         );
-        // For 2 minutes: only the first run lasted that long; it fires at minute 3.
+        // For 2 minutes: only the first run lasted that long; it fires at minute 3 and resolves at 4.
         assert_eq!(
             backtest(&points, ">", 4.0, 120_000),
-            vec![(180_000, 180_000)]
+            vec![(180_000, 240_000)]
         );
         assert!(backtest(&points, "<", 0.0, 0).is_empty());
-        assert_eq!(backtest(&pts(&[2.0, 2.0]), "==", 2.0, 0), vec![(0, 60_000)]);
+        // Still holding at the end: the span reaches one sample past the last point.
+        assert_eq!(
+            backtest(&pts(&[2.0, 2.0]), "==", 2.0, 0),
+            vec![(0, 120_000)]
+        );
+        // Every span has width.
+        assert!(backtest(&pts(&[1.0, 9.0]), ">", 4.0, 0)
+            .iter()
+            .all(|(a, b)| b > a));
     }
 
     #[test]
     fn durations_read_like_the_server_reads_them() {
         assert_eq!(parse_duration_ms("5m"), Some(300_000));
         assert_eq!(parse_duration_ms("30s"), Some(30_000));
-        assert_eq!(parse_duration_ms("90"), Some(90_000));
         assert_eq!(parse_duration_ms(""), Some(0));
         assert_eq!(parse_duration_ms("soon"), None);
+        assert_eq!(parse_duration_ms("1h 30m"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("5min"), Some(300_000));
+        assert_eq!(parse_duration_ms("-5m"), None);
     }
 }

@@ -10,8 +10,9 @@ use crate::pages::{format_pairs, split_list, SignedIn, Topbar};
 use crate::types::{unit_of, QueryRequest, UserInfo};
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use leptos_router::params::ParamsMap;
+use leptos_router::NavigateOptions;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// Preset ranges, as offered in the picker.
@@ -203,17 +204,32 @@ fn Explore(user: UserInfo) -> impl IntoView {
     let navigate = use_navigate();
     let on_zoom = Callback::new(move |range: Option<(i64, i64)>| {
         if let Some((a, b)) = range {
-            let iso = |ms: i64| {
-                chrono::DateTime::from_timestamp_millis(ms)
-                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .unwrap_or_default()
-            };
             let mut v = view_state.get_untracked();
             v.range = "custom".into();
-            v.from = iso(a);
-            v.to = iso(b);
+            v.from = iso_ms(a);
+            v.to = iso_ms(b);
             v.step = String::new();
             navigate(&v.href(), Default::default());
+        }
+    });
+
+    // A form submitted before the page was interactive, or by the router's <Form>, puts every empty field (and the
+    // button) in the URL; replace it with the canonical link, which holds only what is set. Once per address.
+    let location = use_location();
+    let canonical = use_navigate();
+    let replaced = StoredValue::new(String::new());
+    Effect::new(move |_| {
+        let search = location.search.get();
+        let search = search.trim_start_matches('?');
+        let want = view_state.get().query_string();
+        if !search.is_empty() && search != want && replaced.get_value() != want {
+            replaced.set_value(want.clone());
+            let options = NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            };
+            canonical(&format!("/explore?{want}"), options);
         }
     });
 
@@ -332,14 +348,21 @@ fn Explore(user: UserInfo) -> impl IntoView {
                         "{} ({}) over the chosen range",
                         result.metric, result.aggregation
                     );
+                    // Downloads carry exactly the range shown, not a range relative to when the link is clicked.
+                    let shown = ExploreView {
+                        range: "custom".into(),
+                        from: iso_ms(result.start.timestamp_millis()),
+                        to: iso_ms(result.end.timestamp_millis()),
+                        ..v.clone()
+                    };
                     view! {
                         <p class="small muted" data-summary="">{summary}</p>
                         <Chart series=Signal::stored(series) x_range=Signal::stored(x_range) unit label on_zoom width=CHART_WIDTH height=320/>
                         <p class="downloads small">
                             "Download what is shown: "
-                            <a href=v.download("csv") download="" rel="external" data-format="csv">"CSV"</a>
+                            <a href=shown.download("csv") download="" rel="external" data-format="csv">"CSV"</a>
                             " · "
-                            <a href=v.download("json") download="" rel="external" data-format="json">"JSON"</a>
+                            <a href=shown.download("json") download="" rel="external" data-format="json">"JSON"</a>
                             " · "
                             <a href=v.href() data-share="">"link to this view"</a>
                         </p>
@@ -364,6 +387,13 @@ fn Explore(user: UserInfo) -> impl IntoView {
         </main>
     }
     .into_any()
+}
+
+/// Epoch milliseconds as an RFC 3339 UTC time with milliseconds.
+fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 /// `60000` → `1m`.

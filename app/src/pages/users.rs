@@ -48,9 +48,17 @@ fn Users(user: UserInfo) -> impl IntoView {
     let new_password = RwSignal::new(String::new());
     let done = RwSignal::new(None::<String>);
     Effect::new(move |_| {
-        if let Some(Ok(u)) = change_role.value().get() {
-            done.set(Some(format!("{} is now {}.", u.username, u.role)));
-            version.update(|v| *v += 1);
+        match change_role.value().get() {
+            Some(Ok(u)) => {
+                done.set(Some(format!("{} is now {}.", u.username, u.role)));
+                version.update(|v| *v += 1);
+            }
+            // Refused (e.g. the last admin): reload, so the select shows the role the user still has.
+            Some(Err(_)) => {
+                done.set(None);
+                version.update(|v| *v += 1);
+            }
+            None => {}
         }
     });
     Effect::new(move |_| {

@@ -23,6 +23,9 @@ use state::{elapsed, AlertState, Notice, Phase, Timing};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+/// The advisory lock held by an evaluation (and by rule changes that end alerts), across processes.
+const EVALUATION_LOCK: i64 = 7_415_003;
+
 pub struct Alerting {
     pool: PgPool,
     /// A firing, unacknowledged alert is notified again this often.
@@ -88,17 +91,39 @@ impl Alerting {
         self.rule(id).await
     }
 
-    /// Replaces a rule's definition; its alerts keep their state.
+    /// Replaces a rule's definition; its alerts keep their state, unless the rule is now disabled: then its pending
+    /// and firing alerts end (history: `resolved`, notice `disabled`), since nothing will evaluate them any more.
     pub async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
         self.refuse_config(id).await?;
         let rule = self.check(draft).await?;
+        let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
+        // Not while an evaluation is writing this rule's states.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVALUATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
         let updated = sqlx::query_with(UPDATE_RULE, rule_args(&rule, id)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| unique_name(e, &rule.name))?;
         if updated.rows_affected() == 0 {
             return Err(AppError::NotFound);
         }
+        if !rule.enabled {
+            sqlx::query(
+                "WITH ended AS (
+                     DELETE FROM alert_states WHERE rule_id = $1 AND phase IN ('pending', 'firing')
+                     RETURNING series_id, value)
+                 INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value)
+                 SELECT $1, series_id, now(), 'resolved', 'disabled', value FROM ended",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+        }
+        tx.commit().await.map_err(AppError::internal)?;
         self.rule(id).await
     }
 
@@ -265,6 +290,13 @@ impl Alerting {
     /// Evaluates every enabled rule at `now`: steps each series' state and stores the changes with their history
     /// in one transaction. Returns the figures and logs every notice.
     pub async fn evaluate(&self, now: DateTime<Utc>) -> anyhow::Result<Evaluated> {
+        let mut tx = self.pool.begin().await?;
+        // One evaluator at a time, also across mcpulse processes sharing the database; rules are read after the
+        // lock, so a rule disabled meanwhile is not evaluated once more.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVALUATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let rules: Vec<(RuleInfo, Rule)> = self
             .rule_rows(None)
             .await?
@@ -275,11 +307,6 @@ impl Alerting {
             rules: rules.len(),
             ..Default::default()
         };
-        let mut tx = self.pool.begin().await?;
-        // One evaluator at a time, also across mcpulse processes sharing the database.
-        sqlx::query("SELECT pg_advisory_xact_lock(7415003)")
-            .execute(&mut *tx)
-            .await?;
         let silences = silence::active(&mut tx, now).await?;
         // The earliest escalation step, if any: alerts firing unacknowledged that long are escalated.
         let first_escalation: Option<Duration> = sqlx::query_scalar::<_, Option<i64>>(
@@ -414,9 +441,14 @@ impl Alerting {
         series_id: i64,
         by: &str,
     ) -> Result<(), AppError> {
+        // The history records who acknowledged (reports list it).
         let done = sqlx::query(
-            "UPDATE alert_states SET acknowledged_at = now(), acknowledged_by = $3
-             WHERE rule_id = $1 AND series_id = $2 AND phase IN ('pending', 'firing')",
+            "WITH acked AS (
+                 UPDATE alert_states SET acknowledged_at = now(), acknowledged_by = $3
+                 WHERE rule_id = $1 AND series_id = $2 AND phase IN ('pending', 'firing')
+                 RETURNING rule_id, series_id, phase, value)
+             INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value, actor)
+             SELECT rule_id, series_id, now(), phase, 'acknowledged', value, $3 FROM acked",
         )
         .bind(rule_id)
         .bind(series_id)

@@ -828,18 +828,34 @@ impl Dispatcher {
     }
 }
 
-/// An email contact point's transport and envelope, from `smtp[s]://user:password@host:port?from=…&to=…&tls=…`.
-struct Smtp {
+/// An email contact point's transport and envelope, from `smtp[s]://user:password@host:port?from=…&to=…&tls=…`
+/// (reports use the same form without `to`, as `smtp.url`).
+pub(crate) struct Smtp {
     host: String,
     port: u16,
     tls: &'static str,
     credentials: Option<(String, String)>,
-    from: lettre::message::Mailbox,
-    to: Vec<lettre::message::Mailbox>,
+    pub(crate) from: lettre::message::Mailbox,
+    pub(crate) to: Vec<lettre::message::Mailbox>,
 }
 
 impl Smtp {
     fn parse(url: &url::Url) -> Result<Smtp, String> {
+        let smtp = Smtp::parse_server(url)?;
+        if smtp.to.is_empty() {
+            return Err("add &to=oncall@example.com (comma-separated for several)".into());
+        }
+        Ok(smtp)
+    }
+
+    /// The server and sender; `to` may be absent (empty).
+    pub(crate) fn parse_server(url: &url::Url) -> Result<Smtp, String> {
+        if !matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(format!(
+                "expected smtp:// or smtps://, not `{}:`",
+                url.scheme()
+            ));
+        }
         let host = url.host_str().ok_or("the URL has no host")?.to_string();
         let query: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
         let tls = match (url.scheme(), query.get("tls").map(String::as_str)) {
@@ -858,12 +874,13 @@ impl Smtp {
             .ok_or("add ?from=alerts@example.com")?
             .parse()
             .map_err(|e| format!("from: {e}"))?;
-        let to = query
-            .get("to")
-            .ok_or("add &to=oncall@example.com (comma-separated for several)")?
-            .split(',')
-            .map(|a| a.trim().parse().map_err(|e| format!("to `{a}`: {e}")))
-            .collect::<Result<Vec<_>, String>>()?;
+        let to = match query.get("to") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|a| a.trim().parse().map_err(|e| format!("to `{a}`: {e}")))
+                .collect::<Result<Vec<_>, String>>()?,
+        };
         let credentials = (!url.username().is_empty()).then(|| {
             let decode = |s: &str| {
                 url::form_urlencoded::parse(s.as_bytes())
@@ -883,8 +900,35 @@ impl Smtp {
     }
 }
 
+impl Smtp {
+    /// A client for this server that gives up after `timeout`.
+    pub(crate) fn transport(
+        &self,
+        timeout: Duration,
+    ) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, String> {
+        use lettre::{AsyncSmtpTransport, Tokio1Executor};
+        let builder = match self.tls {
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
+            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
+            _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &self.host,
+            )),
+        };
+        let mut builder = builder
+            .map_err(|e| format!("SMTP setup: {e}"))?
+            .port(self.port)
+            .timeout(Some(timeout));
+        if let Some((user, password)) = self.credentials.clone() {
+            builder = builder.credentials(
+                lettre::transport::smtp::authentication::Credentials::new(user, password),
+            );
+        }
+        Ok(builder.build())
+    }
+}
+
 async fn send_email(url: &url::Url, key: &str, payload: &str, timeout: Duration) -> Outcome {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    use lettre::AsyncTransport;
     let smtp = match Smtp::parse(url) {
         Ok(s) => s,
         Err(e) => return Outcome::GiveUp(e),
@@ -901,24 +945,12 @@ async fn send_email(url: &url::Url, key: &str, payload: &str, timeout: Duration)
         Ok(m) => m,
         Err(e) => return Outcome::GiveUp(format!("building the message: {e}")),
     };
-    let builder = match smtp.tls {
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
-        _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &smtp.host,
-        )),
+    let transport = match smtp.transport(timeout) {
+        Ok(t) => t,
+        Err(e) => return Outcome::GiveUp(e),
     };
-    let mut builder = match builder {
-        Ok(b) => b.port(smtp.port).timeout(Some(timeout)),
-        Err(e) => return Outcome::GiveUp(format!("SMTP setup: {e}")),
-    };
-    if let Some((user, password)) = smtp.credentials {
-        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
-            user, password,
-        ));
-    }
     let shown = redact(url.as_str());
-    match builder.build().send(message).await {
+    match transport.send(message).await {
         Ok(_) => Outcome::Delivered,
         Err(e) if e.is_permanent() => Outcome::GiveUp(format!("{shown}: {e}")),
         Err(e) => Outcome::Retry(format!("{shown}: {e}")),

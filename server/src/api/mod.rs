@@ -3,6 +3,7 @@
 //! `app::engine::authorize` — the same policy server functions use.
 
 pub mod exposition;
+pub mod reports;
 
 use crate::auth::tokens::Scope;
 use crate::collect::push;
@@ -44,6 +45,15 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/contact-points", Role::Admin),
     ("DELETE", "/api/contact-points/{id}", Role::Admin),
     ("GET", "/api/users", Role::Admin),
+    ("GET", "/api/report-templates", Role::Viewer),
+    ("POST", "/api/report-templates", Role::Editor),
+    ("PUT", "/api/report-templates/{id}", Role::Editor),
+    ("POST", "/api/report-templates/{id}/run", Role::Editor),
+    ("GET", "/api/reports", Role::Viewer),
+    ("GET", "/api/reports/{id}", Role::Viewer),
+    ("GET", "/api/reports/{id}/{format}", Role::Viewer),
+    ("DELETE", "/api/reports/{id}", Role::Editor),
+    ("DELETE", "/api/report-templates/{id}", Role::Editor),
     ("GET", "/ws", Role::Viewer),
 ];
 
@@ -74,6 +84,24 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(delete_contact_point),
         )
         .route("/api/users", get(users))
+        .route(
+            "/api/report-templates",
+            get(reports::templates).post(reports::create_template),
+        )
+        .route(
+            "/api/report-templates/{id}",
+            put(reports::update_template).delete(reports::delete_template),
+        )
+        .route(
+            "/api/report-templates/{id}/run",
+            axum::routing::post(reports::run_template),
+        )
+        .route("/api/reports", get(reports::reports))
+        .route(
+            "/api/reports/{id}",
+            get(reports::report).delete(reports::delete_report),
+        )
+        .route("/api/reports/{id}/{format}", get(reports::file))
         .route("/ws", get(live_socket))
         .route("/metrics", get(prometheus_metrics))
         .route("/api/v1/ingest", axum::routing::post(ingest))
@@ -178,7 +206,7 @@ async fn sources(State(state): State<AppState>, session: Session) -> Result<Resp
 }
 
 /// A JSON body that does not parse is named as field `body` (422), like any other invalid input.
-fn bad_body(rejection: JsonRejection) -> AppError {
+pub(crate) fn bad_body(rejection: JsonRejection) -> AppError {
     AppError::invalid("body", rejection.body_text())
 }
 
@@ -544,12 +572,26 @@ async fn live_socket(
     session: Session,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    let user = authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let rx = state.hub.subscribe();
-    let shutdown = state.shutdown.clone();
-    Ok(ws.on_upgrade(move |socket| crate::live::serve_client(socket, rx, shutdown)))
+    let engine = state.engine.clone();
+    let client = crate::live::ClientSession {
+        user: user.id,
+        still_valid: Box::new(move || {
+            let (session, engine) = (session.clone(), engine.clone());
+            Box::pin(async move {
+                !matches!(
+                    authorize(&session, engine.as_ref(), Role::Viewer).await,
+                    Err(AppError::Unauthorized | AppError::Forbidden)
+                )
+            })
+        }),
+    };
+    let (hub, shutdown) = (state.hub.clone(), state.shutdown.clone());
+    Ok(ws.on_upgrade(move |socket| async move {
+        crate::live::serve_client(socket, &hub, client, shutdown).await
+    }))
 }

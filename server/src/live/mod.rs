@@ -16,12 +16,18 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Hub {
     tx: broadcast::Sender<Arc<str>>,
+    /// Users whose sessions just ended (signed out everywhere, password reset): their open sockets close at once.
+    revoked: broadcast::Sender<i64>,
+    /// Serialises "read the alerts, publish them", so lists reach clients in the order they were read.
+    alerts_order: tokio::sync::Mutex<()>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
         Hub {
             tx: broadcast::channel(CLIENT_QUEUE).0,
+            revoked: broadcast::channel(64).0,
+            alerts_order: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -40,10 +46,18 @@ impl Hub {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.tx.subscribe()
     }
+
+    /// Closes every open socket of `user` in this process (other replicas notice at their next recheck).
+    pub fn sessions_revoked(&self, user: i64) {
+        let _ = self.revoked.send(user);
+    }
 }
 
 /// Publishes every pending and firing alert, after an evaluation changed some or a user acknowledged one.
 pub async fn publish_alerts(alerting: &crate::alert::Alerting, hub: &Hub) {
+    // Without the lock an acknowledgement's list and an evaluation's list could be read in one order and sent in the
+    // other, leaving clients with the older one.
+    let _order = hub.alerts_order.lock().await;
     match alerting.alerts().await {
         Ok(all) => hub.publish(&LiveMessage::Alerts {
             alerts: all.into_iter().filter(|a| a.is_active()).collect(),
@@ -52,17 +66,59 @@ pub async fn publish_alerts(alerting: &crate::alert::Alerting, hub: &Hub) {
     }
 }
 
-/// Streams hub messages to one websocket until the client leaves, lags, or the server shuts down.
+/// How often an open socket checks that its session is still valid (revocations in another replica, a deleted user).
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
+
+/// Whose socket this is, and how to ask whether that session is still valid.
+pub struct ClientSession {
+    pub user: i64,
+    pub still_valid: Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send>,
+}
+
+/// Streams hub messages to one websocket until the client leaves, lags, its session ends, or the server shuts down.
 pub async fn serve_client(
     mut socket: WebSocket,
-    mut rx: broadcast::Receiver<Arc<str>>,
+    hub: &Hub,
+    session: ClientSession,
     shutdown: CancellationToken,
 ) {
+    let mut rx = hub.subscribe();
+    let mut revoked = hub.revoked.subscribe();
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.tick().await;
+    let signed_out = || {
+        Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: app::types::LIVE_CLOSE_SIGNED_OUT,
+            reason: "signed out".into(),
+        }))
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
                 let _ = socket.send(Message::Close(None)).await;
                 break;
+            }
+            user = revoked.recv() => match user {
+                Ok(user) if user == session.user => {
+                    tracing::debug!(user, "sessions revoked; closing the live socket");
+                    let _ = socket.send(signed_out()).await;
+                    break;
+                }
+                Ok(_) => {}
+                // Missed revocations: find out the slow way.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if !(session.still_valid)().await {
+                        let _ = socket.send(signed_out()).await;
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = recheck.tick() => {
+                if !(session.still_valid)().await {
+                    let _ = socket.send(signed_out()).await;
+                    break;
+                }
             }
             message = rx.recv() => match message {
                 Ok(text) => {

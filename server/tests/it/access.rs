@@ -161,6 +161,23 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         Access::Min(Role::Admin),
         &[("id", "acc")],
     ),
+    // Template 1 is created and changed by the JSON calls (JSON_SERVER_FNS), which run just before this entry.
+    ("/api/fn/report_templates", Access::Min(Role::Viewer), &[]),
+    (
+        "/api/fn/report_generate",
+        Access::Min(Role::Editor),
+        &[("id", "1")],
+    ),
+    (
+        "/api/fn/report_delete",
+        Access::Min(Role::Editor),
+        &[("id", "1")],
+    ),
+    (
+        "/api/fn/report_template_delete",
+        Access::Min(Role::Editor),
+        &[("id", "1")],
+    ),
     (
         "/api/fn/user_create",
         Access::Min(Role::Admin),
@@ -188,6 +205,42 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     ),
 ];
 
+/// Server functions that take a JSON body (their arguments hold tagged objects): path, access, body.
+const JSON_SERVER_FNS: &[(&str, Access, &str)] = &[
+    (
+        "/api/fn/report_template_create",
+        Access::Min(Role::Editor),
+        r#"{"template": {"name": "acc report", "period": "1h", "sections": [{"kind": "alerts_summary"}]}}"#,
+    ),
+    (
+        "/api/fn/report_template_update",
+        Access::Min(Role::Editor),
+        r#"{"id": 1, "template": {"name": "acc report", "period": "2h", "sections": [{"kind": "source_health"}]}}"#,
+    ),
+    (
+        "/api/fn/reports",
+        Access::Min(Role::Viewer),
+        r#"{"filter": {}}"#,
+    ),
+];
+
+/// How a server function's arguments travel.
+#[derive(Clone, Copy)]
+enum Args {
+    Form(&'static [(&'static str, &'static str)]),
+    Json(&'static str),
+}
+
+fn send(client: &reqwest::Client, url: &str, args: Args) -> reqwest::RequestBuilder {
+    match args {
+        Args::Form(pairs) => client.post(url).form(pairs),
+        Args::Json(body) => client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body),
+    }
+}
+
 /// A scrape target nothing listens on (the discard port): a round fails at once.
 const UNREACHABLE: &str = "http://127.0.0.1:9/metrics";
 
@@ -198,21 +251,30 @@ async fn request(
     method: &str,
     path: &str,
 ) -> reqwest::Response {
+    let reports = path.starts_with("/api/report");
     let rules = path.starts_with("/api/rules");
     let contact_points = path.starts_with("/api/contact-points");
     let silences = path.starts_with("/api/silences");
     // Each test has its own database: the first rule created is rule 1.
-    let id = if rules || contact_points || silences {
+    let id = if rules || contact_points || silences || reports {
         "1"
     } else {
         "acc"
     };
-    let url = format!("{}{}", app.base, path.replace("{id}", id));
+    let url = format!(
+        "{}{}",
+        app.base,
+        path.replace("{id}", id).replace("{format}", "json")
+    );
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = client.request(method.clone(), url);
     if method == reqwest::Method::POST || method == reqwest::Method::PUT {
         req = req.json(&if path == "/api/alerts/ack" {
             serde_json::json!({ "rule_id": 1, "series_id": 1 })
+        } else if path.ends_with("/run") {
+            serde_json::json!({})
+        } else if reports {
+            serde_json::json!({ "name": "acc report", "period": "1h", "sections": [{ "kind": "alerts_summary" }] })
         } else if silences {
             serde_json::json!({ "matchers": ["alertname=acc"], "duration": "1h" })
         } else if contact_points {
@@ -254,14 +316,37 @@ async fn every_server_function_checks_the_callers_role() {
         .collect();
     for path in &registered {
         assert!(
-            SERVER_FNS.iter().any(|(p, _, _)| p == path),
+            SERVER_FNS.iter().any(|(p, _, _)| p == path)
+                || JSON_SERVER_FNS.iter().any(|(p, _, _)| p == path),
             "server function {path} is not in the access table of this test: add it with the role it requires"
         );
     }
     let signed_in = clients(&app).await;
     let anonymous = app.client();
 
-    for (path, access, args) in SERVER_FNS {
+    // The JSON calls go just before the report functions that use their template.
+    let split = SERVER_FNS
+        .iter()
+        .position(|(p, _, _)| *p == "/api/fn/report_templates")
+        .unwrap();
+    let form = |(p, a, args): &(
+        &'static str,
+        Access,
+        &'static [(&'static str, &'static str)],
+    )| { (*p, *a, Args::Form(args)) };
+    let calls: Vec<(&str, Access, Args)> = SERVER_FNS[..split]
+        .iter()
+        .map(form)
+        .chain(
+            JSON_SERVER_FNS
+                .iter()
+                .map(|(p, a, body)| (*p, *a, Args::Json(body))),
+        )
+        .chain(SERVER_FNS[split..].iter().map(form))
+        .collect();
+    for (path, access, args) in calls {
+        let path = &path;
+        let access = &access;
         assert!(
             registered.contains(&path.to_string()),
             "{path} is listed here but not registered"
@@ -269,11 +354,11 @@ async fn every_server_function_checks_the_callers_role() {
         let url = format!("{}{path}", app.base);
         match access {
             Access::Public => {
-                let res = anonymous.post(&url).form(args).send().await.unwrap();
+                let res = send(&anonymous, &url, args).send().await.unwrap();
                 assert_ne!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
             }
             Access::Min(min) => {
-                let res = anonymous.post(&url).form(args).send().await.unwrap();
+                let res = send(&anonymous, &url, args).send().await.unwrap();
                 assert_eq!(
                     res.status(),
                     StatusCode::UNAUTHORIZED,
@@ -281,12 +366,12 @@ async fn every_server_function_checks_the_callers_role() {
                 );
                 if let Some(low) = below(*min) {
                     let client = &signed_in.iter().find(|(r, _)| *r == low).unwrap().1;
-                    let res = client.post(&url).form(args).send().await.unwrap();
+                    let res = send(client, &url, args).send().await.unwrap();
                     assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} as {low}");
                 }
                 if *path != "/api/fn/logout" {
                     let client = &signed_in.iter().find(|(r, _)| r == min).unwrap().1;
-                    let res = client.post(&url).form(args).send().await.unwrap();
+                    let res = send(client, &url, args).send().await.unwrap();
                     let passed = res.status() == StatusCode::OK
                         || NOT_FOUND_PASSES.contains(path) && res.status() == StatusCode::NOT_FOUND;
                     assert!(passed, "{path} as {min}: {}", res.status());

@@ -430,7 +430,7 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
 }
 
 /// Starts the real binary on `url` and waits until it is ready.
-async fn serve(url: &str, port: u16) -> std::process::Child {
+pub(crate) async fn serve(url: &str, port: u16) -> std::process::Child {
     let child = crate::cli::mcpulse()
         .args(["serve"])
         .env("DATABASE_URL", url)
@@ -574,76 +574,9 @@ async fn after_kill_9_pending_alerts_keep_their_start_firing_ones_are_not_resent
     crate::helpers::drop_database(&name).await;
 }
 
-/// A real SMTP server (Python's aiosmtpd, installed by scripts/test into the interpreter named by TEST_PYTHON)
-/// that appends every message it accepts to a file as a JSON line.
-struct SmtpServer {
-    child: std::process::Child,
-    port: u16,
-    mailbox: std::path::PathBuf,
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const SMTP_SERVER: &str = r#"
-import json, sys, time
-from aiosmtpd.controller import Controller
-class Record:
-    async def handle_DATA(self, server, session, envelope):
-        with open(sys.argv[2], "a") as f:
-            f.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
-                                "data": envelope.content.decode("utf8", "replace")}) + "\n")
-        return "250 OK"
-controller = Controller(Record(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("ready", flush=True)
-while True:
-    time.sleep(3600)
-"#;
-
-fn smtp_server() -> SmtpServer {
-    use std::io::BufRead;
-    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let dir = crate::cli::tempdir();
-    let script = dir.join("smtp.py");
-    std::fs::write(&script, SMTP_SERVER).unwrap();
-    let mailbox = dir.join("mailbox.jsonl");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = std::process::Command::new(&python)
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&mailbox)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("starting {python} (set TEST_PYTHON; scripts/test installs aiosmtpd): {e}")
-        });
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "the SMTP server did not start: is aiosmtpd installed for {python}?"
-    );
-    SmtpServer {
-        child,
-        port,
-        mailbox,
-    }
-}
-
 #[tokio::test]
 async fn email_notifications_reach_a_real_smtp_server() {
-    let smtp = smtp_server();
+    let smtp = crate::helpers::smtp_server();
     let app = spawn_app_with(&[
         ("MCPULSE_ALERTS_INTERVAL", "1s"),
         ("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1"),

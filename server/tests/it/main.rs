@@ -11,6 +11,7 @@ mod helpers;
 mod ingest;
 mod live;
 mod query;
+mod reports;
 mod scrape;
 mod sign_in;
 mod sources;

@@ -1,0 +1,455 @@
+//! The numbers of a report: [`collect`] reads PostgreSQL for each section of a checked template over a period and
+//! returns [`ReportData`], which the renderers turn into HTML, JSON (this structure, serialised) and CSV.
+//!
+//! Metrics summaries are computed from raw samples in `[start, end)`, the same half-open range and the same
+//! aggregate expressions as the query engine; charts come from the query engine itself (rollups where complete).
+
+use super::template::{Section, Template};
+use crate::store::query::{push_series_filter, LabelMatcher};
+use crate::store::Store;
+use app::types::{Point, QueryRequest};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::collections::BTreeMap;
+
+/// Buckets per series in a report chart (the HTML chart is 900 pixels wide: about one per pixel).
+const CHART_POINTS: usize = 900;
+/// Alerts that began this long before the period and were still firing in it are included.
+const ALERT_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportData {
+    pub template: String,
+    pub description: String,
+    pub generated_at: DateTime<Utc>,
+    pub period: Span,
+    pub sections: Vec<SectionData>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Span {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SectionData {
+    MetricsSummary {
+        title: String,
+        metrics: Vec<MetricData>,
+    },
+    AlertsSummary {
+        title: String,
+        show_resolved: bool,
+        /// Alerts per severity.
+        by_severity: BTreeMap<String, usize>,
+        alerts: Vec<AlertOccurrence>,
+    },
+    SourceHealth {
+        title: String,
+        sources: Vec<SourceAvailability>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricData {
+    pub metric: String,
+    pub unit: String,
+    pub series: Vec<SeriesStats>,
+    /// The chart's data (averages per bucket), if the section draws one.
+    pub chart: Option<ChartData>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesStats {
+    pub source: String,
+    pub labels: BTreeMap<String, String>,
+    pub samples: i64,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+    pub last: f64,
+    pub p95: f64,
+}
+
+impl SeriesStats {
+    /// `source {a="b", …}`: how the chart legend and the tables name a series.
+    pub fn name(&self) -> String {
+        series_name(&self.source, &self.labels)
+    }
+}
+
+pub fn series_name(source: &str, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        source.to_string()
+    } else {
+        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        format!("{source} {{{}}}", pairs.join(", "))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartData {
+    pub step_ms: i64,
+    pub series: Vec<ChartLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartLine {
+    pub name: String,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertOccurrence {
+    pub rule: String,
+    pub severity: String,
+    pub source: String,
+    pub metric: String,
+    pub labels: BTreeMap<String, String>,
+    pub fired_at: DateTime<Utc>,
+    /// None: still firing at the end of the period.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Firing time within the period, in milliseconds.
+    pub duration_ms: i64,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// The value that made it fire.
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceAvailability {
+    pub source: String,
+    /// Collection rounds in the period.
+    pub rounds: i64,
+    /// Share of successful rounds, in percent (none without rounds).
+    pub availability_pct: Option<f64>,
+    /// The longest run of failed rounds: from the first failure to the next success (or the period's end).
+    pub longest_outage_ms: i64,
+    pub longest_outage_start: Option<DateTime<Utc>>,
+    pub outages: i64,
+}
+
+/// Reads everything `template` reports over `[start, end)`. `progress` is told after each section.
+pub async fn collect(
+    store: &Store,
+    template: &Template,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> anyhow::Result<ReportData> {
+    let pool = store.pool();
+    let mut sections = Vec::with_capacity(template.sections.len());
+    for (i, section) in template.sections.iter().enumerate() {
+        sections.push(match section {
+            Section::Metrics {
+                title,
+                metrics,
+                sources,
+                matchers,
+                labels,
+                chart,
+            } => {
+                let mut out = Vec::with_capacity(metrics.len());
+                for metric in metrics {
+                    let series = stats(pool, metric, sources, matchers, start, end).await?;
+                    let chart = if *chart {
+                        Some(chart_data(store, metric, sources, labels, start, end).await?)
+                    } else {
+                        None
+                    };
+                    out.push(MetricData {
+                        metric: metric.clone(),
+                        unit: app::types::unit_of(metric).to_string(),
+                        series,
+                        chart,
+                    });
+                }
+                SectionData::MetricsSummary {
+                    title: title.clone(),
+                    metrics: out,
+                }
+            }
+            Section::Alerts {
+                title,
+                show_resolved,
+            } => {
+                let alerts = alerts(pool, start, end, *show_resolved).await?;
+                let mut by_severity = BTreeMap::new();
+                for a in &alerts {
+                    *by_severity.entry(a.severity.clone()).or_insert(0) += 1;
+                }
+                SectionData::AlertsSummary {
+                    title: title.clone(),
+                    show_resolved: *show_resolved,
+                    by_severity,
+                    alerts,
+                }
+            }
+            Section::SourceHealth { title, sources } => SectionData::SourceHealth {
+                title: title.clone(),
+                sources: availability(pool, sources, start, end).await?,
+            },
+        });
+        progress(i + 1, template.sections.len());
+    }
+    Ok(ReportData {
+        template: template.name.clone(),
+        description: template.description.clone(),
+        generated_at: Utc::now(),
+        period: Span { start, end },
+        sections,
+    })
+}
+
+/// min / avg / max / last / p95 and the sample count of every matching series over `[start, end)`.
+pub async fn stats(
+    pool: &PgPool,
+    metric: &str,
+    sources: &[String],
+    matchers: &[LabelMatcher],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<Vec<SeriesStats>> {
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT s.source, s.labels::text, count(*), min(x.value), avg(x.value), max(x.value),
+                (array_agg(x.value ORDER BY x.ts DESC))[1],
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value)
+         FROM series s JOIN samples x ON x.series_id = s.id AND x.ts >= ",
+    );
+    sql.push_bind(start)
+        .push(" AND x.ts < ")
+        .push_bind(end)
+        .push(" WHERE ");
+    push_series_filter(&mut sql, metric, sources, matchers);
+    sql.push(" GROUP BY s.id, s.source, s.labels ORDER BY s.source, s.labels::text");
+    type Row = (String, String, i64, f64, f64, f64, f64, f64);
+    let rows: Vec<Row> = sql.build_query_as().fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SeriesStats {
+            source: r.0,
+            labels: serde_json::from_str(&r.1).unwrap_or_default(),
+            samples: r.2,
+            min: r.3,
+            avg: r.4,
+            max: r.5,
+            last: r.6,
+            p95: r.7,
+        })
+        .collect())
+}
+
+async fn chart_data(
+    store: &Store,
+    metric: &str,
+    sources: &[String],
+    labels: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<ChartData> {
+    let request = QueryRequest {
+        metric: metric.to_string(),
+        sources: sources.to_vec(),
+        labels: labels.to_vec(),
+        start: Some(start.to_rfc3339()),
+        end: Some(end.to_rfc3339()),
+        step: None,
+        aggregation: Some("avg".into()),
+        group_by: Some("series".into()),
+        max_points: Some(CHART_POINTS),
+        resolution: None,
+    };
+    let query = crate::store::query::Query::parse(&request, end)
+        .map_err(|e| anyhow::anyhow!("chart query for `{metric}`: {e}"))?;
+    let result = crate::store::query::run(store, &query).await?;
+    Ok(ChartData {
+        step_ms: result.step_ms,
+        series: result
+            .series
+            .into_iter()
+            .map(|s| ChartLine {
+                name: series_name(s.source.as_deref().unwrap_or(metric), &s.labels),
+                points: s.points,
+            })
+            .collect(),
+    })
+}
+
+/// Alerts that were firing at some time in `[start, end)` (only those still firing at `end` unless
+/// `show_resolved`), from the alert history.
+async fn alerts(
+    pool: &PgPool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    show_resolved: bool,
+) -> anyhow::Result<Vec<AlertOccurrence>> {
+    type Row = (
+        i64,
+        String,
+        String,
+        i64,
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        String,
+        Option<String>,
+        Option<f64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT e.rule_id, r.name, r.severity, e.series_id, s.source, s.metric, s.labels::text, e.at, e.phase,
+                e.notice, e.value, e.actor
+         FROM alert_events e
+         JOIN alert_rules r ON r.id = e.rule_id
+         JOIN series s ON s.id = e.series_id
+         WHERE e.at >= $1 AND e.at < $2
+         ORDER BY e.rule_id, e.series_id, e.at, e.id",
+    )
+    .bind(start - ALERT_LOOKBACK)
+    .bind(end)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::new();
+    let mut current: Option<((i64, i64), AlertOccurrence)> = None;
+    let finish = |occ: AlertOccurrence, out: &mut Vec<AlertOccurrence>| {
+        let overlaps = occ.fired_at < end && occ.resolved_at.is_none_or(|r| r >= start);
+        let shown = show_resolved || occ.resolved_at.is_none();
+        if overlaps && shown {
+            let from = occ.fired_at.max(start);
+            let to = occ.resolved_at.unwrap_or(end).min(end);
+            out.push(AlertOccurrence {
+                duration_ms: (to - from).num_milliseconds().max(0),
+                ..occ
+            });
+        }
+    };
+    for r in rows {
+        let key = (r.0, r.3);
+        if current.as_ref().is_some_and(|(k, _)| *k != key) {
+            if let Some((_, occ)) = current.take() {
+                finish(occ, &mut out);
+            }
+        }
+        let at = r.7;
+        match (r.8.as_str(), r.9.as_deref()) {
+            (_, Some("acknowledged")) => {
+                if let Some((_, occ)) = current.as_mut() {
+                    occ.acknowledged_by = r.11.clone();
+                    occ.acknowledged_at = Some(at);
+                }
+            }
+            ("firing", _) => {
+                if current.is_none() {
+                    current = Some((
+                        key,
+                        AlertOccurrence {
+                            rule: r.1.clone(),
+                            severity: r.2.clone(),
+                            source: r.4.clone(),
+                            metric: r.5.clone(),
+                            labels: serde_json::from_str(&r.6).unwrap_or_default(),
+                            fired_at: at,
+                            resolved_at: None,
+                            duration_ms: 0,
+                            acknowledged_by: None,
+                            acknowledged_at: None,
+                            value: r.10,
+                        },
+                    ));
+                }
+            }
+            ("resolved" | "inactive", _) => {
+                if let Some((_, mut occ)) = current.take() {
+                    occ.resolved_at = Some(at);
+                    finish(occ, &mut out);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((_, occ)) = current.take() {
+        finish(occ, &mut out);
+    }
+    out.sort_by(|a, b| a.fired_at.cmp(&b.fired_at).then(a.rule.cmp(&b.rule)));
+    Ok(out)
+}
+
+/// Availability and outages per source, from its `up` samples (1 per successful collection round, 0 per failed).
+async fn availability(
+    pool: &PgPool,
+    sources: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<Vec<SourceAvailability>> {
+    let rows: Vec<(String, DateTime<Utc>, f64)> = sqlx::query_as(
+        "SELECT s.source, x.ts, x.value FROM series s JOIN samples x ON x.series_id = s.id
+         WHERE s.metric = 'up' AND x.ts >= $1 AND x.ts < $2
+           AND (cardinality($3::text[]) = 0 OR s.source = ANY($3))
+         ORDER BY s.source, x.ts",
+    )
+    .bind(start)
+    .bind(end)
+    .bind(sources)
+    .fetch_all(pool)
+    .await?;
+    let mut by_source: BTreeMap<String, SourceAvailability> = sources
+        .iter()
+        .map(|s| (s.clone(), empty_availability(s)))
+        .collect();
+    // The start of the outage in progress, per source.
+    let mut down_since: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut up_rounds: BTreeMap<String, i64> = BTreeMap::new();
+    let close = |a: &mut SourceAvailability, from: DateTime<Utc>, to: DateTime<Utc>| {
+        let ms = (to - from).num_milliseconds();
+        a.outages += 1;
+        if ms > a.longest_outage_ms {
+            a.longest_outage_ms = ms;
+            a.longest_outage_start = Some(from);
+        }
+    };
+    for (source, ts, value) in rows {
+        let a = by_source
+            .entry(source.clone())
+            .or_insert_with(|| empty_availability(&source));
+        a.rounds += 1;
+        if value >= 1.0 {
+            *up_rounds.entry(source.clone()).or_default() += 1;
+            if let Some(from) = down_since.remove(&source) {
+                close(a, from, ts);
+            }
+        } else {
+            down_since.entry(source.clone()).or_insert(ts);
+        }
+    }
+    for (source, from) in down_since {
+        if let Some(a) = by_source.get_mut(&source) {
+            close(a, from, end);
+        }
+    }
+    Ok(by_source
+        .into_values()
+        .map(|mut a| {
+            if a.rounds > 0 {
+                let up = up_rounds.get(&a.source).copied().unwrap_or(0);
+                a.availability_pct = Some(up as f64 * 100.0 / a.rounds as f64);
+            }
+            a
+        })
+        .collect())
+}
+
+fn empty_availability(source: &str) -> SourceAvailability {
+    SourceAvailability {
+        source: source.to_string(),
+        rounds: 0,
+        availability_pct: None,
+        longest_outage_ms: 0,
+        longest_outage_start: None,
+        outages: 0,
+    }
+}
