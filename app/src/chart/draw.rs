@@ -259,11 +259,11 @@ fn draw(
     let unit = spec.unit.clone();
     let span = x1 - x0;
     let time_format = if span > 2 * 86_400_000 {
-        "%m-%d %H:%M"
+        TimeFormat::MonthDayMinute
     } else if span > 3_600_000 {
-        "%H:%M"
+        TimeFormat::Minute
     } else {
-        "%H:%M:%S"
+        TimeFormat::Second
     };
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
@@ -279,11 +279,7 @@ fn draw(
         .label_style(label_style)
         .x_labels(6)
         .y_labels(5)
-        .x_label_formatter(&|t| {
-            chrono::DateTime::from_timestamp_millis(*t)
-                .map(|d| d.format(time_format).to_string())
-                .unwrap_or_default()
-        })
+        .x_label_formatter(&|t| format_time(*t, time_format))
         .y_label_formatter(&|v| format_axis(*v, &unit))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -366,6 +362,40 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// How much of a time a label shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `11-24 09:05`
+    MonthDayMinute,
+    /// `09:05`
+    Minute,
+    /// `09:05:30`
+    Second,
+    /// `2026-11-24 09:05:30 UTC`
+    Full,
+}
+
+/// Epoch milliseconds as UTC text. Written out by hand rather than with chrono's `format`, whose pattern
+/// interpreter would otherwise be in the first-load WASM for a handful of labels.
+pub fn format_time(ms: i64, format: TimeFormat) -> String {
+    use chrono::{Datelike, Timelike};
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return String::new();
+    };
+    let (h, m, s) = (t.hour(), t.minute(), t.second());
+    match format {
+        TimeFormat::MonthDayMinute => format!("{:02}-{:02} {h:02}:{m:02}", t.month(), t.day()),
+        TimeFormat::Minute => format!("{h:02}:{m:02}"),
+        TimeFormat::Second => format!("{h:02}:{m:02}:{s:02}"),
+        TimeFormat::Full => format!(
+            "{:04}-{:02}-{:02} {h:02}:{m:02}:{s:02} UTC",
+            t.year(),
+            t.month(),
+            t.day()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +418,17 @@ mod tests {
             svg.contains(r##"<polyline fill="none" opacity="1" stroke="#3B82F6""##),
             "the series is a polyline in the series colour (end2end relies on it): {svg}"
         );
+    }
+
+    #[test]
+    fn times_read_like_chrono_would_write_them() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-03-04T05:06:07.890Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(format_time(t, TimeFormat::MonthDayMinute), "03-04 05:06");
+        assert_eq!(format_time(t, TimeFormat::Minute), "05:06");
+        assert_eq!(format_time(t, TimeFormat::Second), "05:06:07");
+        assert_eq!(format_time(t, TimeFormat::Full), "2026-03-04 05:06:07 UTC");
     }
 
     #[test]

@@ -283,9 +283,7 @@ fn nearest(points: &[Point], t: i64, f: Frame) -> Option<Point> {
 }
 
 fn format_time(t: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(t)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
+    super::draw::format_time(t, super::draw::TimeFormat::Full)
 }
 
 /// Milliseconds from the page's clock (0 on the server).

@@ -93,8 +93,14 @@ pub(crate) fn status_badge(status: &crate::types::SourceStatus) -> impl IntoView
 
 /// A time of day for tables (UTC), or "never".
 pub(crate) fn time_of_day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "never".into())
+    t.map(|t| {
+        let hms = crate::chart::draw::format_time(
+            t.timestamp_millis(),
+            crate::chart::draw::TimeFormat::Second,
+        );
+        format!("{hms} UTC")
+    })
+    .unwrap_or_else(|| "never".into())
 }
 
 /// The message under a form after its server function failed, if it did.
@@ -239,8 +245,10 @@ pub(crate) fn split_list(text: &str) -> Vec<String> {
 
 /// A date and time for tables (UTC), or "–".
 pub(crate) fn date_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "–".into())
+    t.map(|t| {
+        crate::chart::draw::format_time(t.timestamp_millis(), crate::chart::draw::TimeFormat::Full)
+    })
+    .unwrap_or_else(|| "–".into())
 }
 
 #[cfg(test)]

@@ -214,18 +214,35 @@ pub async fn stats(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<Vec<SeriesStats>> {
-    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT s.source, s.labels::text, count(*), min(x.value), avg(x.value), max(x.value),
-                (array_agg(x.value ORDER BY x.ts DESC))[1],
-                percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value)
-         FROM series s JOIN samples x ON x.series_id = s.id AND x.ts >= ",
-    );
-    sql.push_bind(start)
-        .push(" AND x.ts < ")
-        .push_bind(end)
-        .push(" WHERE ");
+    // One pass over the period's samples for the aggregates (the percentile sorts each series' values); the last
+    // value comes from the (series_id, ts) index instead of sorting every sample by time again.
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new("WITH chosen AS (SELECT s.id, s.source, s.labels FROM series s WHERE ");
     push_series_filter(&mut sql, metric, sources, matchers);
-    sql.push(" GROUP BY s.id, s.source, s.labels ORDER BY s.source, s.labels::text");
+    sql.push(
+        "), agg AS (
+             SELECT x.series_id, count(*) AS n, min(x.value) AS lo, avg(x.value) AS mean, max(x.value) AS hi,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS p95
+             FROM samples x JOIN chosen c ON c.id = x.series_id
+             WHERE x.ts >= ",
+    )
+    .push_bind(start)
+    .push(" AND x.ts < ")
+    .push_bind(end)
+    .push(
+        " GROUP BY x.series_id)
+         SELECT c.source, c.labels::text, agg.n, agg.lo, agg.mean, agg.hi,
+                (SELECT y.value FROM samples y WHERE y.series_id = c.id AND y.ts >= ",
+    )
+    .push_bind(start)
+    .push(" AND y.ts < ")
+    .push_bind(end)
+    .push(
+        " ORDER BY y.ts DESC LIMIT 1),
+                agg.p95
+         FROM chosen c JOIN agg ON agg.series_id = c.id
+         ORDER BY c.source, c.labels::text",
+    );
     type Row = (String, String, i64, f64, f64, f64, f64, f64);
     let rows: Vec<Row> = sql.build_query_as().fetch_all(pool).await?;
     Ok(rows
