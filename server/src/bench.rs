@@ -997,6 +997,7 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
         Retention {
             keep_last: 100,
             keep_for: Duration::from_secs(86_400),
+            samples: Duration::from_secs(30 * 86_400),
         },
     ));
     let template = reports
@@ -1042,7 +1043,7 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
         let rss_before = resident_bytes().unwrap_or(0);
         // The parts, timed one by one …
         let t = Instant::now();
-        let data = data::collect(&store, &checked, from, end, &|_, _| {}).await?;
+        let data = data::collect(&store, &checked, from, end, start, &|_, _| {}).await?;
         let numbers = t.elapsed();
         let t = Instant::now();
         let html = render::html(&data)?;

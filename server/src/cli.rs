@@ -503,6 +503,7 @@ async fn report_command(
         Retention {
             keep_last: config.reports_keep_last,
             keep_for: config.reports_keep_for,
+            samples: config.retention,
         },
     );
     match cmd {
@@ -568,22 +569,25 @@ async fn report_command(
                     }
                     e => anyhow::anyhow!("{e}"),
                 })?;
-            let mut prepared = reports
-                .prepare(info.id, "cli", Some("cli"), range)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(list) = format {
-                let formats = list
+            // Everything that can be refused is checked before the run is recorded.
+            let formats = match format {
+                Some(list) => list
                     .split(',')
                     .map(|f| {
                         crate::report::template::Format::parse(f).ok_or_else(|| {
                             anyhow::anyhow!("--format `{f}`: expected html, json or csv")
                         })
                     })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                prepared = prepared.with_formats(formats);
-            }
-            std::fs::create_dir_all(&output)?;
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            std::fs::create_dir_all(&output)
+                .map_err(|e| anyhow::anyhow!("--output {}: {e}", output.display()))?;
+            let prepared = reports
+                .prepare(info.id, "cli", Some("cli"), range)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_formats(formats);
             let bar = indicatif::ProgressBar::new(prepared.sections() as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(

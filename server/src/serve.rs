@@ -74,6 +74,7 @@ pub async fn start(
         crate::report::Retention {
             keep_last: config.reports_keep_last,
             keep_for: config.reports_keep_for,
+            samples: config.retention,
         },
     ));
     let engine = Arc::new(EngineImpl {
@@ -121,9 +122,10 @@ pub async fn start(
         ));
     }
 
-    if config.reports_enabled {
-        background.push(tokio::spawn(reports.run_scheduler(tasks.clone())));
-    }
+    // Housekeeping always runs; due templates only with reports.enabled.
+    background.push(tokio::spawn(
+        reports.run_scheduler(tasks.clone(), config.reports_enabled),
+    ));
 
     let listener = tokio::net::TcpListener::bind((config.bind, config.port))
         .await

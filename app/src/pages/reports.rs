@@ -151,6 +151,9 @@ struct TemplateForm {
     enabled: RwSignal<bool>,
     sections: RwSignal<Vec<SectionForm>>,
     next_key: StoredValue<u32>,
+    /// The page's owner: sections are made under it, wherever `fill` is called from (a table row, an effect, a
+    /// `Show`), so they live as long as the page and not as long as whatever rebuilt last.
+    owner: StoredValue<Owner>,
 }
 
 impl TemplateForm {
@@ -169,6 +172,7 @@ impl TemplateForm {
             enabled: RwSignal::new(true),
             sections: RwSignal::new(Vec::new()),
             next_key: StoredValue::new(0),
+            owner: StoredValue::new(Owner::current().unwrap_or_default()),
         };
         form.fill(None, &default_draft());
         form
@@ -192,12 +196,14 @@ impl TemplateForm {
         self.period.set(d.period.clone());
         self.recipients.set(d.recipients.join(", "));
         self.enabled.set(d.enabled);
-        let sections = d
-            .sections
-            .iter()
-            .map(|s| SectionForm::from(self.key(), s))
-            .collect();
+        let sections = d.sections.iter().map(|s| self.section(s)).collect();
         self.sections.set(sections);
+    }
+
+    /// A section's fields, owned by the page.
+    fn section(&self, s: &ReportSection) -> SectionForm {
+        let key = self.key();
+        self.owner.get_value().with(|| SectionForm::from(key, s))
     }
 
     fn draft(&self) -> ReportTemplateDraft {
@@ -228,7 +234,10 @@ impl TemplateForm {
 #[component]
 fn Reports(user: UserInfo) -> impl IntoView {
     let editor = user.role >= Role::Editor;
+    // Templates and generated reports refresh separately: polling a running report leaves the templates table
+    // (and a pending "Delete?" in it) alone.
     let version = RwSignal::new(0u32);
+    let reports_version = RwSignal::new(0u32);
     let templates = Resource::new(move || version.get(), |_| report_templates());
     // Filters of the generated reports.
     let filter_template = RwSignal::new(String::new());
@@ -237,7 +246,7 @@ fn Reports(user: UserInfo) -> impl IntoView {
     let reports = Resource::new(
         move || {
             (
-                version.get(),
+                reports_version.get(),
                 filter_template.get(),
                 filter_from.get(),
                 filter_to.get(),
@@ -256,10 +265,14 @@ fn Reports(user: UserInfo) -> impl IntoView {
     let remove_template = Action::new(|id: &i64| delete_report_template(*id));
     let remove_report = Action::new(|id: &i64| delete_report(*id));
     Effect::new(move |_| {
-        let done = generate.value().with(|v| matches!(v, Some(Ok(_))))
-            || remove_template.value().with(|v| matches!(v, Some(Ok(_))))
-            || remove_report.value().with(|v| matches!(v, Some(Ok(_))));
-        if done {
+        let generated = generate.value().with(|v| matches!(v, Some(Ok(_))));
+        let deleted = remove_report.value().with(|v| matches!(v, Some(Ok(_))));
+        if generated || deleted {
+            reports_version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if remove_template.value().with(|v| matches!(v, Some(Ok(_)))) {
             version.update(|v| *v += 1);
         }
     });
@@ -272,7 +285,7 @@ fn Reports(user: UserInfo) -> impl IntoView {
         });
         if running {
             set_timeout(
-                move || version.update(|v| *v += 1),
+                move || reports_version.update(|v| *v += 1),
                 std::time::Duration::from_millis(1500),
             );
         }
@@ -567,9 +580,8 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
     let add_kind = RwSignal::new("metrics_summary".to_string());
     let add_section = move |_| {
         if let Some(s) = ReportSection::new(&add_kind.get_untracked()) {
-            let key = form.key();
-            form.sections
-                .update(|all| all.push(SectionForm::from(key, &s)));
+            let section = form.section(&s);
+            form.sections.update(|all| all.push(section));
         }
     };
     let move_section = move |key: u32, by: isize| {

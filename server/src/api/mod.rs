@@ -577,12 +577,24 @@ async fn live_socket(
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let engine = state.engine.clone();
+    let (engine, pool) = (state.engine.clone(), state.pool.clone());
     let client = crate::live::ClientSession {
         user: user.id,
         still_valid: Box::new(move || {
-            let (session, engine) = (session.clone(), engine.clone());
+            let (session, engine, pool) = (session.clone(), engine.clone(), pool.clone());
             Box::pin(async move {
+                // The session object keeps its record in memory: ask the store whether it still exists (a sign-out
+                // deletes it) and has not expired, then whether its user and epoch still hold.
+                let id = session.id().map(|id| id.to_string());
+                let stored: Result<Option<bool>, _> = sqlx::query_scalar(
+                    "SELECT expiry_date > now() FROM tower_sessions.session WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&pool)
+                .await;
+                if matches!(stored, Ok(None) | Ok(Some(false))) {
+                    return false;
+                }
                 !matches!(
                     authorize(&session, engine.as_ref(), Role::Viewer).await,
                     Err(AppError::Unauthorized | AppError::Forbidden)

@@ -91,11 +91,11 @@ pub async fn run_template(
     State(state): State<AppState>,
     session: Session,
     Path(tid): Path<String>,
-    body: Option<Json<RunRequest>>,
+    body: Result<Option<Json<RunRequest>>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
     let tid = id(&tid)?;
-    let request = body.map(|Json(r)| r).unwrap_or_default();
+    let request = body.map_err(bad_body)?.map(|Json(r)| r).unwrap_or_default();
     let report = match (request.from, request.to) {
         (None, None) => state.engine.generate_report(tid, &editor.username).await?,
         (Some(from), Some(to)) => {
@@ -104,10 +104,7 @@ pub async fn run_template(
                 .prepare(tid, "manual", Some(&editor.username), Some((from, to)))
                 .await?;
             let info = prepared.info.clone();
-            let reports = reports.clone();
-            tokio::spawn(async move {
-                reports.generate(prepared, &|_, _| {}).await;
-            });
+            reports.spawn_generate(prepared);
             info
         }
         _ => {
@@ -167,9 +164,10 @@ pub async fn file(
     State(state): State<AppState>,
     session: Session,
     Path((rid, format)): Path<(String, String)>,
-    Query(q): Query<FileQuery>,
+    query: Result<Query<FileQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    let Query(q) = query.map_err(|e| AppError::invalid("inline", e.body_text()))?;
     let format = Format::parse(&format).ok_or(AppError::NotFound)?;
     let (bytes, name) = state.engine.reports.file(id(&rid)?, format).await?;
     let disposition = format!(

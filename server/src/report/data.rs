@@ -15,8 +15,6 @@ use std::collections::BTreeMap;
 
 /// Buckets per series in a report chart (the HTML chart is 900 pixels wide: about one per pixel).
 const CHART_POINTS: usize = 900;
-/// Alerts that began this long before the period and were still firing in it are included.
-const ALERT_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportData {
@@ -49,6 +47,8 @@ pub enum SectionData {
     },
     SourceHealth {
         title: String,
+        /// Set when the period starts before the oldest kept raw sample: the figures cover from this time.
+        covered_from: Option<DateTime<Utc>>,
         sources: Vec<SourceAvailability>,
     },
 }
@@ -57,6 +57,9 @@ pub enum SectionData {
 pub struct MetricData {
     pub metric: String,
     pub unit: String,
+    /// Set when the period starts before the oldest kept raw sample (`storage.retention`): the statistics cover
+    /// from this time (the chart, read from rollups, covers the whole period).
+    pub covered_from: Option<DateTime<Utc>>,
     pub series: Vec<SeriesStats>,
     /// The chart's data (averages per bucket), if the section draws one.
     pub chart: Option<ChartData>,
@@ -133,15 +136,18 @@ pub struct SourceAvailability {
     pub outages: i64,
 }
 
-/// Reads everything `template` reports over `[start, end)`. `progress` is told after each section.
+/// Reads everything `template` reports over `[start, end)`; raw samples exist from `raw_from` on. `progress` is
+/// told after each section.
 pub async fn collect(
     store: &Store,
     template: &Template,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    raw_from: DateTime<Utc>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> anyhow::Result<ReportData> {
     let pool = store.pool();
+    let covered_from = (start < raw_from).then_some(raw_from.min(end));
     let mut sections = Vec::with_capacity(template.sections.len());
     for (i, section) in template.sections.iter().enumerate() {
         sections.push(match section {
@@ -164,6 +170,7 @@ pub async fn collect(
                     out.push(MetricData {
                         metric: metric.clone(),
                         unit: app::types::unit_of(metric).to_string(),
+                        covered_from,
                         series,
                         chart,
                     });
@@ -191,6 +198,7 @@ pub async fn collect(
             }
             Section::SourceHealth { title, sources } => SectionData::SourceHealth {
                 title: title.clone(),
+                covered_from,
                 sources: availability(pool, sources, start, end).await?,
             },
         });
@@ -318,16 +326,33 @@ async fn alerts(
         Option<f64>,
         Option<String>,
     );
+    // The alerts with history in the period, and those already firing when it began — each read from the start
+    // of the firing streak it was in at the period's start (after its last resolution before it).
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT e.rule_id, r.name, r.severity, e.series_id, s.source, s.metric, s.labels::text, e.at, e.phase,
+        "WITH last_before AS (
+             SELECT DISTINCT ON (rule_id, series_id) rule_id, series_id, phase
+             FROM alert_events WHERE at < $1 AND notice IS DISTINCT FROM 'acknowledged'
+             ORDER BY rule_id, series_id, at DESC, id DESC),
+         pairs AS (
+             SELECT DISTINCT rule_id, series_id FROM alert_events WHERE at >= $1 AND at < $2
+             UNION
+             SELECT rule_id, series_id FROM last_before WHERE phase = 'firing'),
+         since AS (
+             SELECT p.rule_id, p.series_id,
+                    coalesce((SELECT max(x.at) FROM alert_events x
+                              WHERE x.rule_id = p.rule_id AND x.series_id = p.series_id AND x.at < $1
+                                AND x.phase IN ('resolved', 'inactive')), '-infinity') AS from_at
+             FROM pairs p)
+         SELECT e.rule_id, r.name, r.severity, e.series_id, s.source, s.metric, s.labels::text, e.at, e.phase,
                 e.notice, e.value, e.actor
          FROM alert_events e
+         JOIN since ON since.rule_id = e.rule_id AND since.series_id = e.series_id
          JOIN alert_rules r ON r.id = e.rule_id
          JOIN series s ON s.id = e.series_id
-         WHERE e.at >= $1 AND e.at < $2
+         WHERE e.at >= since.from_at AND e.at < $2
          ORDER BY e.rule_id, e.series_id, e.at, e.id",
     )
-    .bind(start - ALERT_LOOKBACK)
+    .bind(start)
     .bind(end)
     .fetch_all(pool)
     .await?;

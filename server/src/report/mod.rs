@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use template::{schedule_warning, Format, Period, Template};
+use template::{Format, Period, Template};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -41,6 +41,8 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Retention {
     pub keep_last: i64,
     pub keep_for: Duration,
+    /// How long raw samples are kept (`storage.retention`): statistics of older times cannot be computed.
+    pub samples: Duration,
 }
 
 pub struct Reports {
@@ -94,6 +96,11 @@ impl Reports {
             wake: Notify::new(),
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// The oldest time raw samples are still kept for.
+    fn raw_from(&self) -> DateTime<Utc> {
+        Utc::now() - chrono::Duration::from_std(self.retention.samples).unwrap_or_default()
     }
 
     /// Checks a draft against what the store knows (metric names) and this server's email setup.
@@ -233,6 +240,9 @@ impl Reports {
             Some(_) => return Err(AppError::invalid("from", "must be before `to`")),
             None => self.period(id, template.period, Utc::now()).await?,
         };
+        if (end - start).to_std().unwrap_or_default() > template::MAX_PERIOD {
+            return Err(AppError::invalid("from", "a report covers at most 90 days"));
+        }
         let report_id: i64 = sqlx::query_scalar(
             "INSERT INTO reports (template_id, template_name, status, trigger, requested_by, period_start, period_end)
              VALUES ($1, $2, 'running', $3, $4, $5, $6) RETURNING id",
@@ -257,11 +267,16 @@ impl Reports {
         let prepared = self.prepare(id, "manual", Some(by), None).await?;
         let info = prepared.info.clone();
         tracing::info!(template = %info.template_name, report = info.id, by, "report requested");
+        self.spawn_generate(prepared);
+        Ok(info)
+    }
+
+    /// Generates a prepared run in the background; shutdown waits for it.
+    pub fn spawn_generate(self: &Arc<Self>, prepared: Prepared) {
         let this = self.clone();
         self.tasks.spawn(async move {
             this.generate(prepared, &|_, _| {}).await;
         });
-        Ok(info)
     }
 
     /// What a run of template `id` due at `end` covers.
@@ -274,14 +289,10 @@ impl Reports {
         let start = match period {
             Period::Last(d) => end - chrono::Duration::from_std(d).map_err(AppError::internal)?,
             Period::SinceLast => {
-                let last: Option<DateTime<Utc>> = sqlx::query_scalar(
-                    "SELECT max(period_end) FROM reports WHERE template_id = $1 AND status = 'succeeded'",
-                )
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(AppError::internal)?;
-                last.filter(|l| *l < end).unwrap_or(end - FIRST_SINCE_LAST)
+                let last = last_covered(&self.pool, id)
+                    .await
+                    .map_err(AppError::internal)?;
+                since_last_start(last, end)
             }
         };
         Ok((start, end))
@@ -302,6 +313,7 @@ impl Reports {
                 &template,
                 info.period_start,
                 info.period_end,
+                self.raw_from(),
                 progress,
             )
             .await?;
@@ -518,7 +530,7 @@ impl Reports {
         .await?;
         let mut claimed = Vec::new();
         for row in due {
-            let Some(due_at) = row.next_run_at else {
+            let Some(next) = row.next_run_at else {
                 continue;
             };
             let template = match Template::check(&row.draft(), &|_| true) {
@@ -532,6 +544,13 @@ impl Reports {
                     continue;
                 }
             };
+            // After downtime, the latest missed due time runs (once), not the oldest.
+            let due_at = template
+                .schedule
+                .as_ref()
+                .and_then(|s| s.last_at_or_before(now))
+                .filter(|d| *d >= next)
+                .unwrap_or(next);
             sqlx::query("UPDATE report_templates SET next_run_at = $2 WHERE id = $1")
                 .bind(row.id)
                 .bind(next_run(&template, now.max(due_at)))
@@ -539,19 +558,10 @@ impl Reports {
                 .await?;
             let (start, end) = match template.period {
                 Period::Last(d) => (due_at - chrono::Duration::from_std(d)?, due_at),
-                Period::SinceLast => {
-                    let last: Option<DateTime<Utc>> = sqlx::query_scalar(
-                        "SELECT max(period_end) FROM reports WHERE template_id = $1 AND status <> 'failed'",
-                    )
-                    .bind(row.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (
-                        last.filter(|l| *l < due_at)
-                            .unwrap_or(due_at - FIRST_SINCE_LAST),
-                        due_at,
-                    )
-                }
+                Period::SinceLast => (
+                    since_last_start(last_covered(&self.pool, row.id).await?, due_at),
+                    due_at,
+                ),
             };
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO reports (template_id, template_name, status, trigger, due_at, period_start, period_end)
@@ -572,10 +582,20 @@ impl Reports {
         tx.commit().await?;
         let mut out = Vec::with_capacity(claimed.len());
         for (id, template) in claimed {
-            out.push(Prepared {
-                info: self.report(id).await?,
-                template,
-            });
+            // Claimed is committed: a run that cannot be read back is marked failed, never left running.
+            match self.report(id).await {
+                Ok(info) => out.push(Prepared { info, template }),
+                Err(e) => {
+                    tracing::warn!(report = id, error = %e, "reading a claimed report failed");
+                    let _ = sqlx::query(
+                        "UPDATE reports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(format!("could not start: {e}"))
+                    .execute(&self.pool)
+                    .await;
+                }
+            }
         }
         Ok(out)
     }
@@ -594,13 +614,15 @@ impl Reports {
         Ok(done.rows_affected())
     }
 
-    /// Deletes reports beyond the newest `keep_last` of each template, and all older than `keep_for`.
+    /// Deletes reports beyond the newest `keep_last` succeeded ones of each template (and beyond the newest
+    /// `keep_last` failed ones, so failures never push good reports out), and all older than `keep_for`.
     pub async fn apply_retention(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
         let cutoff = now - chrono::Duration::from_std(self.retention.keep_for)?;
         let done = sqlx::query(
             "DELETE FROM reports WHERE status <> 'running' AND (started_at < $1 OR id IN (
                  SELECT id FROM (
-                     SELECT id, row_number() OVER (PARTITION BY template_id ORDER BY started_at DESC, id DESC) AS n
+                     SELECT id, row_number() OVER (
+                         PARTITION BY template_id, status = 'succeeded' ORDER BY started_at DESC, id DESC) AS n
                      FROM reports WHERE template_id IS NOT NULL AND status <> 'running') ranked
                  WHERE n > $2))",
         )
@@ -611,8 +633,9 @@ impl Reports {
         Ok(done.rows_affected())
     }
 
-    /// Runs due templates until `shutdown`, then waits for generations in progress.
-    pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Until `shutdown`: housekeeping (interrupted runs, retention) and, if `schedule`, runs due templates. Then
+    /// waits for generations in progress.
+    pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken, schedule: bool) {
         let mut last_housekeeping: Option<std::time::Instant> = None;
         loop {
             let now = Utc::now();
@@ -629,23 +652,25 @@ impl Reports {
                     Err(e) => tracing::warn!(error = %e, "report retention failed"),
                 }
             }
-            match self.claim_due(now).await {
-                Ok(due) => {
-                    for prepared in due {
-                        tracing::info!(template = %prepared.info.template_name, report = prepared.info.id, "scheduled report due");
-                        let this = self.clone();
-                        self.tasks.spawn(async move {
-                            this.generate(prepared, &|_, _| {}).await;
-                        });
+            if schedule {
+                match self.claim_due(now).await {
+                    Ok(due) => {
+                        for prepared in due {
+                            tracing::info!(template = %prepared.info.template_name, report = prepared.info.id, "scheduled report due");
+                            self.spawn_generate(prepared);
+                        }
                     }
+                    Err(e) => tracing::warn!(error = %e, "claiming due reports failed"),
                 }
-                Err(e) => tracing::warn!(error = %e, "claiming due reports failed"),
             }
-            let next: Option<DateTime<Utc>> =
+            let next: Option<DateTime<Utc>> = if schedule {
                 sqlx::query_scalar("SELECT min(next_run_at) FROM report_templates WHERE enabled")
                     .fetch_one(&self.pool)
                     .await
-                    .unwrap_or(None);
+                    .unwrap_or(None)
+            } else {
+                None
+            };
             let wait = next
                 .and_then(|n| (n - Utc::now()).to_std().ok())
                 .unwrap_or(Duration::ZERO)
@@ -660,6 +685,24 @@ impl Reports {
         self.tasks.close();
         self.tasks.wait().await;
     }
+}
+
+/// The end of the last successful scheduled run of template `id`: where a `since_last` period starts.
+async fn last_covered(pool: &PgPool, id: i64) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(period_end) FROM reports WHERE template_id = $1 AND status = 'succeeded' AND trigger = 'schedule'",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+}
+
+/// A `since_last` period's start: the end of the last run, 24 hours for the first, at most [`template::MAX_PERIOD`].
+fn since_last_start(last: Option<DateTime<Utc>>, end: DateTime<Utc>) -> DateTime<Utc> {
+    let longest = end - chrono::Duration::from_std(template::MAX_PERIOD).unwrap_or_default();
+    last.filter(|l| *l < end)
+        .unwrap_or(end - FIRST_SINCE_LAST)
+        .max(longest)
 }
 
 /// `2026-11-24` (the start of that day, or of the next one when `end`) or an RFC 3339 time; empty: none.
@@ -766,12 +809,14 @@ impl TemplateRow {
 
     fn info(self) -> ReportTemplateInfo {
         let draft = self.draft();
-        let schedule = template::Schedule::parse(&self.schedule, &self.timezone).ok();
-        let warning = if self.schedule.trim().is_empty() {
-            None
-        } else {
-            schedule_warning(schedule.as_ref(), Utc::now())
-        };
+        // An enabled schedule without a next due time never fires (saving computes `next_run_at`): no search here.
+        let warning = (self.enabled && !self.schedule.trim().is_empty() && self.next_run_at.is_none())
+            .then(|| {
+                format!(
+                    "the schedule `{}` never fires (no such date in the coming years): the report runs only on demand",
+                    self.schedule
+                )
+            });
         ReportTemplateInfo {
             id: self.id,
             template: draft,

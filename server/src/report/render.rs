@@ -27,9 +27,7 @@ pub fn json(data: &ReportData) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn csv(data: &ReportData) -> anyhow::Result<Vec<u8>> {
-    let mut out = csv::WriterBuilder::new()
-        .flexible(true)
-        .from_writer(Vec::new());
+    let mut bytes = Vec::new();
     let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
     let pairs = |labels: &std::collections::BTreeMap<String, String>| {
         labels
@@ -39,9 +37,13 @@ pub fn csv(data: &ReportData) -> anyhow::Result<Vec<u8>> {
             .join(";")
     };
     for (i, section) in data.sections.iter().enumerate() {
+        // One writer per table, joined by an empty line (the csv crate writes an empty record as `""`).
         if i > 0 {
-            out.write_record([""])?;
+            bytes.push(b'\n');
         }
+        let mut out = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
         match section {
             SectionData::MetricsSummary { title, metrics } => {
                 out.write_record(["section", "metrics_summary", &inert_cell(title)])?;
@@ -95,7 +97,7 @@ pub fn csv(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                     ])?;
                 }
             }
-            SectionData::SourceHealth { title, sources } => {
+            SectionData::SourceHealth { title, sources, .. } => {
                 out.write_record(["section", "source_health", &inert_cell(title)])?;
                 out.write_record([
                     "source",
@@ -122,8 +124,9 @@ pub fn csv(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                 }
             }
         }
+        bytes.extend(out.into_inner()?);
     }
-    Ok(out.into_inner()?)
+    Ok(bytes)
 }
 
 /// The page's view of the data: text already formatted, so the template only lays it out.
@@ -140,6 +143,8 @@ struct Page<'a> {
 struct PageSection {
     title: String,
     kind: &'static str,
+    /// Said under the title (e.g. that the statistics cover less than the period).
+    note: Option<String>,
     /// Shown instead of a table when there is nothing to show.
     empty: Option<String>,
     metrics: Vec<PageMetric>,
@@ -191,7 +196,8 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
         .sections
         .iter()
         .map(|section| match section {
-            SectionData::MetricsSummary { title, metrics } => {
+                        SectionData::MetricsSummary { title, metrics } => {
+                let data_metrics = metrics;
                 let metrics: Vec<PageMetric> = metrics
                     .iter()
                     .map(|m| {
@@ -246,13 +252,20 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                         }
                     })
                     .collect();
-                let empty = metrics
+                                let empty = metrics
                     .iter()
                     .all(|m| m.rows.is_empty())
                     .then(|| "No samples in this period.".to_string());
+                let note = data_metrics.iter().find_map(|m| m.covered_from).map(|from| {
+                    format!(
+                        "Raw samples are kept for storage.retention: the statistics cover {} onwards; the charts the whole period.",
+                        time(&from)
+                    )
+                });
                 PageSection {
                     title: title.clone(),
                     kind: "metrics",
+                    note,
                     empty,
                     metrics,
                     alerts_summary: String::new(),
@@ -275,9 +288,10 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                     1 => format!("1 alert: {}", counts.join(", ")),
                     n => format!("{n} alerts: {}", counts.join(", ")),
                 };
-                PageSection {
+                                PageSection {
                     title: title.clone(),
                     kind: "alerts",
+                    note: None,
                     empty: alerts
                         .is_empty()
                         .then(|| "No alerts fired in this period.".to_string()),
@@ -309,9 +323,19 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                     sources: Vec::new(),
                 }
             }
-            SectionData::SourceHealth { title, sources } => PageSection {
+                        SectionData::SourceHealth {
+                title,
+                sources,
+                covered_from,
+            } => PageSection {
                 title: title.clone(),
                 kind: "sources",
+                note: covered_from.map(|from| {
+                    format!(
+                        "Raw samples are kept for storage.retention: availability covers {} onwards.",
+                        time(&from)
+                    )
+                }),
                 empty: sources
                     .is_empty()
                     .then(|| "No collected sources in this period.".to_string()),

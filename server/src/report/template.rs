@@ -90,6 +90,15 @@ impl Schedule {
         })
     }
 
+    /// The latest due time at or before `t`, if the schedule ever fired.
+    pub fn last_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = t.with_timezone(&self.timezone);
+        self.cron
+            .find_previous_occurrence(&local, true)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
     /// The first due time strictly after `t`, or `None` if the schedule never fires again.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = t.with_timezone(&self.timezone);
@@ -398,6 +407,10 @@ mod tests {
         // Strictly after: a due time is not found again.
         assert_eq!(
             s.next_after(Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap()),
+            Some(Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap())
+        );
+        assert_eq!(
+            s.last_at_or_before(Utc.with_ymd_and_hms(2026, 11, 26, 7, 59, 0).unwrap()),
             Some(Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap())
         );
         let every_two = Schedule::parse("*/2 * * * * *", "UTC").unwrap();

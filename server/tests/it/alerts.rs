@@ -989,3 +989,61 @@ async fn a_hanging_or_busy_receiver_is_retried_and_delays_no_one_else() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn disabling_a_firing_rule_ends_its_alerts_and_keeps_the_rest_of_the_rule() {
+    let app = spawn_app_with(&[("MCPULSE_ALERTS_INTERVAL", "1s")]).await;
+    app.add_user("ed", Role::Editor).await;
+    let client = app.signed_in("ed").await;
+    push(&app, 250.0).await;
+    let rule = json!({
+        "name": "Slow", "metric": "tool_latency_ms", "condition": ">", "threshold": "100", "window": "1m",
+        "annotations": { "summary": "slow", "runbook_url": "https://runbooks.example/slow" }
+    });
+    let res = client
+        .post(format!("{}/api/rules", app.base))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["rule"]["id"]
+        .as_i64()
+        .unwrap();
+    state_becomes(&app, &client, "Slow", "firing").await;
+
+    let mut disabled = rule.clone();
+    disabled["enabled"] = json!(false);
+    let res = client
+        .put(format!("{}/api/rules/{id}", app.base))
+        .json(&disabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // At once, not at the next evaluation: the alert is gone from the active ones.
+    let active = alert(&app, &client, "Slow").await;
+    assert!(
+        active
+            .as_ref()
+            .is_none_or(|a| a["state"] != "firing" && a["state"] != "pending"),
+        "{active:?}"
+    );
+    let history: Value = app
+        .get(&client, "/api/alerts/history")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let last = &history["events"][0];
+    assert_eq!(last["state"], "resolved", "{history}");
+    assert_eq!(last["notice"], "disabled", "{history}");
+    // And stays that way while disabled.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(alert(&app, &client, "Slow")
+        .await
+        .is_none_or(|a| a["state"] != "firing"));
+    let rules: Value = app.get(&client, "/api/rules").await.json().await.unwrap();
+    assert_eq!(rules["rules"][0]["enabled"], false);
+    app.stop().await;
+}

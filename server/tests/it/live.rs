@@ -213,3 +213,44 @@ async fn alert_changes_and_acknowledgements_are_pushed_to_live_clients() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn signing_a_user_out_everywhere_closes_its_open_live_socket() {
+    let app = spawn_app().await;
+    app.add_user("admin", Role::Admin).await;
+    app.add_user("watcher", Role::Viewer).await;
+    app.add_user("bystander", Role::Viewer).await;
+    let mut watcher = live_socket(&app, "watcher").await;
+    let mut bystander = live_socket(&app, "bystander").await;
+    let admin = app.signed_in("admin").await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'watcher'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let res = app
+        .call(&admin, "user_revoke_sessions", &[("id", &id.to_string())])
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    // The watcher's socket is closed with the signed-out code (the page goes to sign-in) …
+    let code = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(message) = watcher.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket closes within 5 s");
+    assert_eq!(code, Some(app::types::LIVE_CLOSE_SIGNED_OUT));
+    // … and nobody else's.
+    let still_open = tokio::time::timeout(Duration::from_secs(3), bystander.next()).await;
+    assert!(
+        matches!(
+            still_open,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_))))
+        ),
+        "the bystander keeps receiving: {still_open:?}"
+    );
+    app.stop().await;
+}

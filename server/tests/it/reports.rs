@@ -512,6 +512,7 @@ async fn a_due_schedule_runs_once_per_due_time_with_two_processes_on_one_databas
         mcpulse::report::Retention {
             keep_last: 1000,
             keep_for: Duration::from_secs(86_400),
+            samples: Duration::from_secs(7 * 86_400),
         },
     );
     reports
@@ -650,5 +651,73 @@ async fn a_report_is_emailed_through_a_real_smtp_server() {
     })
     .await;
     assert_eq!(done["report"]["email_status"], "sent to 2 recipient(s)");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_run_a_due_time_once_and_downtime_runs_only_the_latest_missed_one() {
+    // mcpulse's own scheduler is off: the test claims.
+    let app = spawn_app_with(&[("MCPULSE_REPORTS_ENABLED", "false")]).await;
+    let reports = || {
+        mcpulse::report::Reports::new(
+            app.pool.clone(),
+            std::sync::Arc::new(Store::new(app.pool.clone())),
+            None,
+            None,
+            mcpulse::report::Retention {
+                keep_last: 10,
+                keep_for: Duration::from_secs(86_400),
+                samples: Duration::from_secs(7 * 86_400),
+            },
+        )
+    };
+    let template = reports()
+        .create_template(
+            &app::types::ReportTemplateDraft {
+                name: "Nightly".into(),
+                schedule: "0 0 * * *".into(),
+                period: "24h".into(),
+                sections: vec![app::types::ReportSection::AlertsSummary {
+                    title: String::new(),
+                    show_resolved: true,
+                }],
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let midnight = Utc::now()
+        .duration_trunc(chrono::Duration::days(1))
+        .unwrap();
+    assert_eq!(
+        template.next_run,
+        Some(midnight + chrono::Duration::days(1))
+    );
+    // mcpulse was down for three days: the template has been due since then.
+    sqlx::query("UPDATE report_templates SET next_run_at = $1")
+        .bind(midnight - chrono::Duration::days(3))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let claimers: Vec<_> = (0..4).map(|_| reports()).collect();
+    let claims = futures::future::join_all(claimers.iter().map(|r| r.claim_due(now))).await;
+    let claimed: Vec<_> = claims.into_iter().flat_map(|c| c.unwrap()).collect();
+    assert_eq!(claimed.len(), 1, "four concurrent claimers, one run");
+    let run = &claimed[0].info;
+    assert_eq!(
+        run.period_end, midnight,
+        "the latest missed due time, not the oldest"
+    );
+    assert_eq!(run.period_start, midnight - chrono::Duration::days(1));
+    let next: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT next_run_at FROM report_templates")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(next, Some(midnight + chrono::Duration::days(1)));
+    // Claiming again at the same time finds nothing due.
+    assert!(reports().claim_due(now).await.unwrap().is_empty());
     app.stop().await;
 }
