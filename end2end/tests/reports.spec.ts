@@ -65,6 +65,20 @@ test("an editor creates a report template in the form, generates it now, and dow
   await expect(page.locator(".reports-table tr[data-report]")).toHaveCount(1);
   await page.getByLabel("From", { exact: true }).fill("2099-01-01");
   await expect(page.locator("[data-empty]").last()).toContainText("No reports match");
+
+  // Edit: the form fills from the row and its sections stay editable while the lists refresh.
+  await page.getByLabel("From", { exact: true }).fill("");
+  await template.getByRole("button", { name: "Edit" }).click();
+  await expect(page.getByRole("heading", { name: "Change template E2E summary" })).toBeVisible();
+  await expect(sections).toHaveCount(3);
+  await template.getByRole("button", { name: "Generate now" }).click();
+  const runs = page.locator('.reports-table tr[data-template="E2E summary"]');
+  await expect(runs).toHaveCount(2);
+  await expect(runs.first()).toHaveAttribute("data-status", "succeeded", { timeout: 30_000 });
+  await sections.nth(1).getByLabel("Title").fill("Incidents");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await expect(page.locator("[data-saved]")).toContainText("E2E summary");
+  await expect(template).toContainText("Incidents");
 });
 
 test("a viewer sees templates and reports but cannot generate or edit", async ({ page }) => {
