@@ -105,10 +105,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ws", get(live_socket))
         .route("/metrics", get(prometheus_metrics))
         .route("/api/v1/ingest", axum::routing::post(ingest))
+        .route("/v1/metrics", axum::routing::post(otlp_metrics))
 }
 
 /// Routes authorised by an API token (not a session): method, path, scope.
-pub const TOKEN_ROUTES: &[(&str, &str, Scope)] = &[("POST", "/api/v1/ingest", Scope::Ingest)];
+pub const TOKEN_ROUTES: &[(&str, &str, Scope)] = &[
+    ("POST", "/api/v1/ingest", Scope::Ingest),
+    ("POST", "/v1/metrics", Scope::Ingest),
+];
 
 /// `POST /api/v1/ingest[?source=ID]`: push samples (JSON or Prometheus text, optionally gzip) with an API token
 /// that has the `ingest` scope. The source defaults to the token's name.
@@ -176,6 +180,91 @@ async fn ingest(
         Json(json!({ "source": source, "accepted": outcome.stored, "rejected": outcome.rejected }))
             .into_response(),
     )
+}
+
+/// `POST /v1/metrics[?source=ID]`: OTLP/HTTP metrics (protobuf or JSON, optionally gzip) with an API token that
+/// has the `ingest` scope; mapped onto series as `collect::otlp` documents. Answers an empty
+/// `ExportMetricsServiceResponse` in the request's encoding once everything is committed.
+async fn otlp_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Body,
+) -> Result<Response, AppError> {
+    use crate::collect::otlp;
+    let token = state
+        .tokens
+        .authenticate(
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+            Scope::Ingest,
+        )
+        .await?;
+    let explicit = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "source")
+        .map(|(_, v)| v.into_owned());
+    if let Some(source) = &explicit {
+        if !crate::collect::is_source_id(source) {
+            return Err(AppError::invalid(
+                "source",
+                format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),
+            ));
+        }
+    }
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let encoding =
+        otlp::Encoding::from_content_type(header_str(header::CONTENT_TYPE).unwrap_or(""))?;
+    let started = std::time::Instant::now();
+    let body = axum::body::to_bytes(body, push::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::TooLarge(format!(
+                "the body is larger than {} MiB",
+                push::MAX_BODY_BYTES / (1024 * 1024)
+            ))
+        })?;
+    let samples = otlp::decode(
+        &body,
+        encoding,
+        header_str(header::CONTENT_ENCODING),
+        explicit.as_deref(),
+        &token.name,
+        chrono::Utc::now(),
+        state.retention,
+    )?;
+    let mut by_source: std::collections::BTreeMap<String, Vec<crate::store::Sample>> =
+        Default::default();
+    for s in samples {
+        by_source.entry(s.source.clone()).or_default().push(s);
+    }
+    for source in by_source.keys() {
+        if state.engine.collector.is_scheduled(source) || state.engine.sources.is_declared(source) {
+            return Err(AppError::invalid(
+                "source",
+                format!(
+                    "`{source}` is collected by mcpulse itself; push under another id (?source=)"
+                ),
+            ));
+        }
+    }
+    let all: Vec<crate::store::Sample> = by_source.values().flatten().cloned().collect();
+    let outcome = state.store.write(&all).await.map_err(AppError::internal)?;
+    for (source, samples) in &by_source {
+        state
+            .engine
+            .collector
+            .record_push(source, samples, outcome, started.elapsed());
+    }
+    Ok((
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        encoding.success_body(),
+    )
+        .into_response())
 }
 
 /// Routes open to anyone on purpose: liveness, readiness and mcpulse's own operational counters (no user data).

@@ -10,6 +10,7 @@
 //! Kinds live in their own modules (`self_source` and `prometheus` today; MCP sources plug in the same way).
 
 pub mod manage;
+pub mod otlp;
 pub mod prometheus;
 pub mod push;
 pub mod self_source;

@@ -140,7 +140,7 @@ fn parse_json_time(v: &serde_json::Value) -> Result<DateTime<Utc>, String> {
     }
 }
 
-fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, AppError> {
+pub(crate) fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, AppError> {
     let too_large = || {
         AppError::TooLarge(format!(
             "the body is larger than {} MiB",
