@@ -6,6 +6,11 @@ export const VIEWER = { username: "e2e-viewer", password: "e2e-viewer-password" 
 
 /** Signs in and waits until the dashboard has hydrated (its live badge only turns "Live" in the browser). */
 export async function signIn(page: Page, user: { username: string; password: string }) {
+  // The browser's errors (a hydration panic, say) go to the test output, where a failure can be understood.
+  page.on("console", (m) => {
+    if (m.type() === "error") console.log("browser:", m.text());
+  });
+  page.on("pageerror", (e) => console.log("page error:", e.message));
   await page.goto("/login");
   await page.getByLabel("Username").fill(user.username);
   await page.getByLabel("Password").fill(user.password);

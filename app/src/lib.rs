@@ -19,7 +19,7 @@ pub mod types;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, Lazy};
+use leptos_router::{path, Lazy, SsrMode};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -47,16 +47,19 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/mcpulse.css"/>
         <Title text="mcpulse"/>
+        // Pages are rendered whole (every resource resolved) before they are sent: with out-of-order streaming a
+        // lazily loaded page could start hydrating before its streamed data arrived, and hydrate a fallback the
+        // browser no longer showed (an intermittent, unrecoverable hydration error on /explore).
         <Router>
             <Routes fallback=|| view! { <main class="centered"><h1>"Not found"</h1><a href="/">"Back to the dashboard"</a></main> }>
-                <Route path=path!("/") view=pages::dashboard::DashboardPage/>
-                <Route path=path!("/login") view=pages::login::LoginPage/>
-                <Route path=path!("/setup") view=pages::setup::SetupPage/>
-                <Route path=path!("/sources") view={Lazy::<pages::sources::SourcesRoute>::new()}/>
-                <Route path=path!("/alerts") view={Lazy::<pages::alerts::AlertsRoute>::new()}/>
-                <Route path=path!("/explore") view={Lazy::<pages::explore::ExploreRoute>::new()}/>
-                <Route path=path!("/users") view={Lazy::<pages::users::UsersRoute>::new()}/>
-                <Route path=path!("/reports") view={Lazy::<pages::reports::ReportsRoute>::new()}/>
+                <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/sources") view={Lazy::<pages::sources::SourcesRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/alerts") view={Lazy::<pages::alerts::AlertsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/explore") view={Lazy::<pages::explore::ExploreRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/users") view={Lazy::<pages::users::UsersRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/reports") view={Lazy::<pages::reports::ReportsRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

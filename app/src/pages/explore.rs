@@ -190,7 +190,9 @@ pub fn ExplorePage() -> impl IntoView {
 fn Explore(user: UserInfo) -> impl IntoView {
     let query = use_query_map();
     let view_state = Memo::new(move |_| ExploreView::from_query(&query.read()));
-    let catalog = Resource::new(|| (), |_| metric_catalog());
+    // Suggestions only: fetched in the browser after hydration, so no Suspense sits inside the form (a streamed
+    // boundary inside <datalist> could race hydration).
+    let catalog = LocalResource::new(metric_catalog);
     let data = Resource::new(
         move || view_state.get(),
         |v| async move {
@@ -245,15 +247,11 @@ fn Explore(user: UserInfo) -> impl IntoView {
                     <input id="explore-metric" name="metric" type="search" list="metric-list" autocomplete="off"
                         placeholder="response_time_ms" value=v.metric.clone()/>
                     <datalist id="metric-list">
-                        <Transition>
-                            {move || Suspend::new(async move {
-                                catalog.await.unwrap_or_default().into_iter().map(|m| {
-                                    let hint = format!("{} · {} series{}", m.sources.join(", "), m.series,
-                                        if m.labels.is_empty() { String::new() } else { format!(" · labels: {}", m.labels.join(", ")) });
-                                    view! { <option value=m.metric.clone()>{hint}</option> }
-                                }).collect_view()
-                            })}
-                        </Transition>
+                                                {move || catalog.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|m| {
+                            let hint = format!("{} · {} series{}", m.sources.join(", "), m.series,
+                                if m.labels.is_empty() { String::new() } else { format!(" · labels: {}", m.labels.join(", ")) });
+                            view! { <option value=m.metric.clone()>{hint}</option> }
+                        }).collect_view()}
                     </datalist>
                 </div>
                 <div class="field">

@@ -321,15 +321,19 @@ fn Reports(user: UserInfo) -> impl IntoView {
             }
         })
     };
+    // The filter's choices, fetched in the browser (no Suspense inside <select>).
+    let choices = LocalResource::new(move || {
+        version.track();
+        report_templates()
+    });
     let template_options = move || {
-        Suspend::new(async move {
-            templates
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| view! { <option value=t.id.to_string()>{t.template.name}</option> })
-                .collect_view()
-        })
+        choices
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| view! { <option value=t.id.to_string()>{t.template.name}</option> })
+            .collect_view()
     };
     let report_rows = move || {
         Suspend::new(async move {
@@ -366,7 +370,7 @@ fn Reports(user: UserInfo) -> impl IntoView {
                         <select id="filter-template" on:change=move |ev| filter_template.set(event_target_value(&ev))
                             prop:value=move || filter_template.get()>
                             <option value="">"all"</option>
-                            <Transition>{template_options}</Transition>
+                            {template_options}
                         </select>
                     </div>
                     <div class="field">
@@ -561,7 +565,8 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
             version.update(|v| *v += 1);
         }
     });
-    let catalog = Resource::new(|| (), |_| metric_catalog());
+    // Suggestions only, fetched in the browser after hydration (no Suspense inside the form).
+    let catalog = LocalResource::new(metric_catalog);
     let value = save.value();
     let local = RwSignal::new(None::<(String, String)>);
     let err = move |field: &'static str| {
@@ -635,13 +640,9 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
                 <fieldset class="field wide sections" aria-describedby="report-sections-error">
                     <legend>"Sections " <span class="muted">"(in order)"</span></legend>
                     <datalist id="report-metric-list">
-                        <Transition>
-                            {move || Suspend::new(async move {
-                                catalog.await.unwrap_or_default().into_iter()
-                                    .map(|m| view! { <option value=m.metric.clone()>{m.sources.join(", ")}</option> })
-                                    .collect_view()
-                            })}
-                        </Transition>
+                                                {move || catalog.get().and_then(Result::ok).unwrap_or_default().into_iter()
+                            .map(|m| view! { <option value=m.metric.clone()>{m.sources.join(", ")}</option> })
+                            .collect_view()}
                     </datalist>
                     <ol class="section-list">
                         <For each=move || form.sections.get() key=|s| s.key let:s>
