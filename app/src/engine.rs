@@ -8,9 +8,9 @@
 use crate::error::AppError;
 use crate::types::{
     AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
-    MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo, ReportTemplateDraft,
-    ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition,
-    SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    McpServerView, MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo,
+    ReportTemplateDraft, ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -146,6 +146,11 @@ pub trait Engine: Send + Sync + 'static {
     /// Generated reports, newest first.
     async fn reports(&self, filter: &ReportFilter) -> Result<Vec<ReportInfo>, AppError>;
     async fn delete_report(&self, id: i64) -> Result<(), AppError>;
+    /// Probed MCP servers with their tools, latency and errors over the last `window`, and schema history.
+    async fn mcp_servers(
+        &self,
+        window: std::time::Duration,
+    ) -> Result<Vec<McpServerView>, AppError>;
 }
 
 pub type SharedEngine = Arc<dyn Engine>;

@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/explore") view={Lazy::<pages::explore::ExploreRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/users") view={Lazy::<pages::users::UsersRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/reports") view={Lazy::<pages::reports::ReportsRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/mcp-servers") view={Lazy::<pages::mcp::McpRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -235,9 +235,10 @@ pub struct SourceDefinition {
     /// Display name (empty: the id).
     #[serde(default)]
     pub name: String,
-    /// `prometheus` (more kinds come with their issues).
+    /// `prometheus` or `mcp`.
     pub kind: String,
-    /// For `prometheus`: the http(s) URL to scrape.
+    /// For `prometheus`: the http(s) URL to scrape. For `mcp`: the server's Streamable HTTP endpoint (an http(s)
+    /// URL), or the command that starts it over stdio (its arguments in `args`).
     pub target: String,
     /// How often to collect, e.g. `15s` (empty: `collection.interval`); 1s-1h.
     #[serde(default)]
@@ -251,6 +252,47 @@ pub struct SourceDefinition {
     /// Collect it (default true); a disabled source is kept but not collected.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// For `mcp` over stdio: the command's arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// For `mcp` over stdio: environment variables of the server process (values are secrets: shown redacted).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// For `mcp` over HTTP: request headers, e.g. `Authorization = "Bearer …"` (values shown redacted).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// For `mcp`: tools called every round with fixed arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<ToolCallDefinition>,
+}
+
+/// What a redacted secret (a header or environment value of an MCP probe) reads as; sent back unchanged when a
+/// source is edited, it keeps the stored value.
+pub const REDACTED: &str = "••••••";
+
+/// A `tools/call` an MCP probe makes every round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallDefinition {
+    /// The tool's name.
+    pub tool: String,
+    /// The arguments: a JSON object, written as such (TOML table, JSON object) or as JSON text.
+    #[serde(default, deserialize_with = "json_object_text")]
+    pub arguments: String,
+}
+
+/// Accepts a JSON object either as text or as a structured value, and keeps it as text.
+fn json_object_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrObject {
+        Text(String),
+        Object(serde_json::Map<String, serde_json::Value>),
+    }
+    Ok(match TextOrObject::deserialize(d)? {
+        TextOrObject::Text(s) => s,
+        TextOrObject::Object(o) => serde_json::Value::Object(o).to_string(),
+    })
 }
 
 fn default_true() -> bool {
@@ -791,4 +833,67 @@ pub struct ReportFilter {
     /// Reports started before this time (a date means the end of that day).
     pub to: Option<String>,
     pub limit: Option<i64>,
+}
+
+/// A probed MCP server as the MCP page shows it: its source's health, what it says it is, its tools with their
+/// latency and errors over the chosen window, and its tool-schema history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServerView {
+    pub source: SourceStatus,
+    pub server_name: Option<String>,
+    pub server_version: Option<String>,
+    pub protocol_version: Option<String>,
+    /// The current tool list (the newest recorded version), with each tool's calls in the window.
+    pub tools: Vec<McpToolView>,
+    /// Latency and errors of every method (`initialize`, `ping`, `tools/list`, `tools/call` per tool …).
+    pub operations: Vec<McpOperationStats>,
+    /// Tool-list versions, newest first.
+    pub history: Vec<McpSchemaVersion>,
+}
+
+/// One tool of a probed server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpToolView {
+    pub name: String,
+    pub description: Option<String>,
+    /// Its `tools/call` statistics, when the probe calls it.
+    pub stats: Option<McpOperationStats>,
+}
+
+/// Requests of one method (and tool) in a window: how many, how many failed, latency percentiles (ms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpOperationStats {
+    pub method: String,
+    pub tool: Option<String>,
+    pub calls: i64,
+    pub errors: i64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// The most frequent error type, if any failed.
+    pub top_error: Option<String>,
+}
+
+impl McpOperationStats {
+    /// Failed share in percent.
+    pub fn error_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.errors as f64 * 100.0 / self.calls as f64
+        }
+    }
+}
+
+/// One version of a server's tool list and how it differs from the one before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpSchemaVersion {
+    pub seen_at: DateTime<Utc>,
+    /// The 32-bit schema hash (`mcp_tools_schema_hash`), in hex.
+    pub hash: String,
+    pub tools: usize,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Tools whose description or schemas changed.
+    pub changed: Vec<String>,
 }

@@ -11,6 +11,8 @@
 //!   memory per active series.
 //! - `mcpulse bench report`: time and peak memory to generate a 7-day report over 100 series in every format,
 //!   against the same report over one day.
+//! - `mcpulse bench probes`: CPU time and resident memory of 100 MCP probes (Streamable HTTP, 10 s interval,
+//!   storing every round) against the same process idle; the probed server is a child process, not counted.
 
 use crate::auth::tokens::{Scope, Tokens};
 use crate::config::Config;
@@ -1101,4 +1103,227 @@ fn peak_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+pub struct ProbeBench {
+    pub servers: usize,
+    pub interval: Duration,
+    pub duration: Duration,
+}
+
+/// CPU seconds (user + system) this process has used.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+pub async fn probes(config: &Config, bench: ProbeBench) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.reports_enabled = false;
+    config.alerts_enabled = false;
+    // The built-in `self` source collects as usual in both phases.
+    config.collection_interval = bench.interval;
+    let scratch = Scratch::start(&config).await?;
+    let result = run_probes(&scratch, &bench).await;
+    scratch.finish().await?;
+    result
+}
+
+async fn run_probes(scratch: &Scratch, bench: &ProbeBench) -> anyhow::Result<()> {
+    use crate::collect::spec::{McpTarget, SourceKind, SourceSpec, ToolCall};
+    use crate::telemetry::resident_memory_bytes;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut target = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "mcp-target", "--port", &port.to_string()])
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the MCP target")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(Instant::now() < deadline, "the MCP target did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "probe benchmark: {} MCP servers over Streamable HTTP, a round every {} s (ping, tools/list, tools/call echo), \
+         every round stored; {} s measured",
+        bench.servers,
+        bench.interval.as_secs(),
+        bench.duration.as_secs()
+    );
+
+    // Baseline: the same process, mcpulse serving, nothing probed.
+    tokio::time::sleep(bench.interval).await;
+    let (cpu0, rss0) = (cpu_seconds(), resident_memory_bytes().unwrap_or(0));
+    tokio::time::sleep(bench.duration).await;
+    let (cpu1, rss1) = (cpu_seconds(), resident_memory_bytes().unwrap_or(0));
+    let idle_cpu = cpu1 - cpu0;
+
+    let store = Arc::new(crate::store::Store::new(scratch.pool.clone()));
+    let hub = Arc::new(crate::live::Hub::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let collector =
+        crate::collect::Collector::new(store, hub, stop.clone(), Duration::from_secs(7 * 86_400));
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/mcp"))?;
+    for i in 0..bench.servers {
+        let spec = SourceSpec {
+            id: format!("bench-mcp-{i:03}"),
+            name: format!("bench-mcp-{i:03}"),
+            kind: SourceKind::Mcp {
+                target: McpTarget::Http {
+                    url: url.clone(),
+                    headers: Default::default(),
+                },
+                calls: vec![ToolCall {
+                    tool: "echo".into(),
+                    arguments: serde_json::json!({ "message": "bench" })
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                }],
+            },
+            interval: bench.interval,
+            timeout: bench.interval,
+            labels: Default::default(),
+            enabled: true,
+        };
+        collector.add(spec.build(Some(scratch.pool.clone()))?, spec.schedule())?;
+    }
+    // Warm-up: every probe connects and initializes.
+    tokio::time::sleep(bench.interval).await;
+    let started = chrono::Utc::now();
+    let (cpu2, rss2) = (cpu_seconds(), resident_memory_bytes().unwrap_or(0));
+    tokio::time::sleep(bench.duration).await;
+    let (cpu3, rss3) = (cpu_seconds(), resident_memory_bytes().unwrap_or(0));
+    let probe_cpu = cpu3 - cpu2;
+    let (rounds, down): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE x.value = 0) FROM series s JOIN samples x ON x.series_id = s.id
+         WHERE s.metric = 'up' AND s.source LIKE 'bench-mcp-%' AND x.ts >= $1",
+    )
+    .bind(started)
+    .fetch_one(&scratch.pool)
+    .await?;
+    let samples: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM series s JOIN samples x ON x.series_id = s.id
+         WHERE s.source LIKE 'bench-mcp-%' AND x.ts >= $1",
+    )
+    .bind(started)
+    .fetch_one(&scratch.pool)
+    .await?;
+    let latency: Option<f64> = sqlx::query_scalar(
+        "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) FROM series s JOIN samples x ON x.series_id = s.id
+         WHERE s.metric = 'mcp_probe_latency_ms' AND s.source LIKE 'bench-mcp-%' AND x.ts >= $1",
+    )
+    .bind(started)
+    .fetch_one(&scratch.pool)
+    .await?;
+    stop.cancel();
+    collector.join().await;
+    let _ = target.kill().await;
+
+    let secs = bench.duration.as_secs_f64();
+    println!("                          idle      with probes");
+    println!(
+        "  CPU (% of one core)   {:>6.2} %    {:>6.2} %   (+{:.2} %, {:.2} ms of CPU per probe round)",
+        idle_cpu / secs * 100.0,
+        probe_cpu / secs * 100.0,
+        (probe_cpu - idle_cpu) / secs * 100.0,
+        if rounds > 0 {
+            (probe_cpu - idle_cpu).max(0.0) * 1000.0 / rounds as f64
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "  resident memory       {:>6.1} MiB  {:>6.1} MiB (+{:.1} MiB, {:.0} KiB per probe)",
+        mib(rss1),
+        mib(rss3),
+        mib(rss3.saturating_sub(rss0.max(rss1))),
+        rss3.saturating_sub(rss0.max(rss1)) as f64 / 1024.0 / bench.servers as f64
+    );
+    println!(
+        "  rounds: {rounds} ({down} failed), {samples} samples stored, p99 request latency {:.1} ms",
+        latency.unwrap_or(0.0)
+    );
+    let _ = rss2;
+    Ok(())
+}
+
+/// The probed server: an rmcp Streamable HTTP server with one `echo` tool, on `port` until killed.
+pub async fn mcp_target(port: u16) -> anyhow::Result<()> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let service = StreamableHttpService::new(
+        || Ok(EchoServer::new()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct EchoServer {
+    tool_router: rmcp::handler::server::router::tool::ToolRouter<Self>,
+}
+
+#[derive(serde::Deserialize, rmcp::schemars::JsonSchema)]
+struct EchoParams {
+    /// Text to send back.
+    message: String,
+}
+
+#[rmcp::tool_router]
+impl EchoServer {
+    fn new() -> Self {
+        EchoServer {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[rmcp::tool(description = "Sends the message back")]
+    fn echo(
+        &self,
+        rmcp::handler::server::wrapper::Parameters(p): rmcp::handler::server::wrapper::Parameters<
+            EchoParams,
+        >,
+    ) -> String {
+        p.message
+    }
+}
+
+#[rmcp::tool_handler(router = self.tool_router)]
+impl rmcp::ServerHandler for EchoServer {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
 }

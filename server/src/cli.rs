@@ -132,6 +132,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         interval: u32,
     },
+    /// CPU and memory of probing many MCP servers (Streamable HTTP, each round ping + tools/list + one tools/call),
+    /// against the same process idle.
+    Probes {
+        #[arg(long, default_value_t = 100)]
+        servers: usize,
+        /// Seconds between rounds of each probe.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// Seconds measured (after one warm-up interval), for the baseline and again with the probes.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+    },
+    /// The MCP server `bench probes` probes (a child process, so its work is not counted).
+    #[command(hide = true)]
+    McpTarget {
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -328,6 +346,22 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Bench(BenchCommand::Probes {
+            servers,
+            interval,
+            duration,
+        }) => {
+            crate::bench::probes(
+                &config,
+                crate::bench::ProbeBench {
+                    servers,
+                    interval: std::time::Duration::from_secs(interval.max(1)),
+                    duration: std::time::Duration::from_secs(duration.max(1)),
+                },
+            )
+            .await
+        }
+        Command::Bench(BenchCommand::McpTarget { port }) => crate::bench::mcp_target(port).await,
         Command::Bench(BenchCommand::Report {
             series,
             days,

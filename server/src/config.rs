@@ -45,6 +45,10 @@ pub struct Config {
     pub reports_keep_for: Duration,
     /// The SMTP server reports are emailed through (`smtp://user:password@host:port?from=…&tls=…`).
     pub smtp_url: Option<url::Url>,
+    /// `Host` values `/mcp` answers (`*`: any); the public URL's host is always added.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser origins `/mcp` accepts (requests without `Origin` always pass).
+    pub mcp_allowed_origins: Vec<String>,
     pub log: String,
     /// Sources declared in `[[sources]]` tables of the config file.
     pub sources: Vec<SourceSpec>,
@@ -205,6 +209,8 @@ pub const KEYS: &[Key] = &[
     Key { path: "reports.keep_last", env: &["MCPULSE_REPORTS_KEEP_LAST"], default: "50", doc: "Generated reports kept per template (1–10000); older ones are deleted." },
     Key { path: "reports.keep_for", env: &["MCPULSE_REPORTS_KEEP_FOR"], default: "90d", doc: "Generated reports older than this are deleted (1h–10y)." },
     Key { path: "smtp.url", env: &["MCPULSE_SMTP_URL"], default: "", doc: "SMTP server reports are emailed through: `smtp://user:password@host:port?from=reports@example.com&tls=starttls` (`tls=tls` or `tls=none` otherwise; `smtps://` implies `tls`). Empty: templates cannot have recipients." },
+    Key { path: "mcp.allowed_hosts", env: &["MCPULSE_MCP_ALLOWED_HOSTS"], default: "localhost,127.0.0.1,::1", doc: "Comma-separated `Host` names (or `host:port`) that mcpulse's MCP endpoint `/mcp` answers, against DNS rebinding; the host of `server.public_url` is added. In a container reached by another name, list it (or `*` for any)." },
+    Key { path: "mcp.allowed_origins", env: &["MCPULSE_MCP_ALLOWED_ORIGINS"], default: "", doc: "Comma-separated browser origins (`https://agent.example.com:443`, `http://localhost:*`) allowed to call `/mcp`; requests from other origins are refused, requests without `Origin` (non-browser clients) pass." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
 ];
 
@@ -472,6 +478,19 @@ pub fn from_sources(
             crate::alert::notify::Smtp::parse_server(&url)?;
             Ok(Some(url))
         }),
+        mcp_allowed_hosts: p.get("mcp.allowed_hosts", |s| Ok(comma_list(s))),
+        mcp_allowed_origins: p.get("mcp.allowed_origins", |s| {
+            let origins = comma_list(s);
+            match origins
+                .iter()
+                .find(|o| *o != "null" && url::Url::parse(&o.replace(":*", "")).is_err())
+            {
+                Some(bad) => Err(format!(
+                    "`{bad}` is not an origin such as https://example.com:443"
+                )),
+                None => Ok(origins),
+            }
+        }),
         log: p.get("log.level", |s| {
             tracing_subscriber::EnvFilter::try_new(s)
                 .map(|_| s.to_string())
@@ -482,6 +501,11 @@ pub fn from_sources(
         file: file.map(|(path, _)| path.to_path_buf()),
     };
     let mut config = config;
+    if let Some(host) = config.public_url.as_ref().and_then(|u| u.host_str()) {
+        if !config.mcp_allowed_hosts.iter().any(|h| h == host) {
+            config.mcp_allowed_hosts.push(host.to_string());
+        }
+    }
     if let Some((path, value)) = rule_tables {
         match value {
             toml::Value::Array(entries) => {

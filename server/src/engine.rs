@@ -330,4 +330,13 @@ impl Engine for EngineImpl {
     async fn delete_report(&self, id: i64) -> Result<(), AppError> {
         self.reports.delete_report(id).await
     }
+
+    async fn mcp_servers(
+        &self,
+        window: std::time::Duration,
+    ) -> Result<Vec<app::types::McpServerView>, AppError> {
+        crate::collect::probe::overview(self.store.pool(), self.sources.statuses(), window)
+            .await
+            .map_err(AppError::internal)
+    }
 }

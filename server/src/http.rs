@@ -43,6 +43,9 @@ pub struct AppState {
     pub tokens: Arc<crate::auth::tokens::Tokens>,
     /// Samples older than this are refused (they would be dropped at once).
     pub retention: Duration,
+    /// What `/mcp` served (collected as source `self-mcp`).
+    pub mcp: Arc<crate::mcp::McpTelemetry>,
+    pub mcp_settings: crate::mcp::McpSettings,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -82,6 +85,19 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .merge(crate::api::routes())
+        .merge(
+            Router::new()
+                .nest_service(
+                    "/mcp",
+                    crate::mcp::service(
+                        state.engine.clone(),
+                        state.mcp.clone(),
+                        &state.mcp_settings,
+                        state.shutdown.child_token(),
+                    ),
+                )
+                .layer(from_fn_with_state(state.clone(), crate::mcp::authenticate)),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
@@ -162,10 +178,12 @@ async fn page_guard(
 /// Refuses state-changing requests that a browser sent on behalf of another site (CSRF), using `Sec-Fetch-Site`
 /// where the browser sends it and `Origin` otherwise. Non-browser clients (no such headers) pass.
 async fn cross_site_guard(request: Request, next: Next) -> Response {
+    // `/mcp` takes no cookies (bearer tokens only) and checks `Origin` against `mcp.allowed_origins` itself.
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
-    ) || same_site(request.headers())
+    ) || request.uri().path() == "/mcp"
+        || same_site(request.headers())
     {
         return next.run(request).await;
     }

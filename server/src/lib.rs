@@ -16,6 +16,7 @@ pub mod engine;
 pub mod export;
 pub mod http;
 pub mod live;
+pub mod mcp;
 pub mod report;
 pub mod serve;
 pub mod store;

@@ -48,6 +48,11 @@ pub async fn start(
         Arc::new(SelfSource::new(telemetry.clone()).with_store(store.clone())),
         Schedule::every(config.collection_interval),
     )?;
+    let mcp_telemetry = Arc::new(crate::mcp::McpTelemetry::default());
+    collector.add(
+        Arc::new(crate::mcp::McpTelemetrySource(mcp_telemetry.clone())),
+        Schedule::every(config.collection_interval),
+    )?;
     let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
     sources.start(&config.sources).await?;
     let alerting = Arc::new(
@@ -99,6 +104,11 @@ pub async fn start(
         session_ttl: config.session_ttl,
         tokens,
         retention: config.retention,
+        mcp: mcp_telemetry,
+        mcp_settings: crate::mcp::McpSettings {
+            allowed_hosts: config.mcp_allowed_hosts.clone(),
+            allowed_origins: config.mcp_allowed_origins.clone(),
+        },
     };
 
     let mut background = vec![

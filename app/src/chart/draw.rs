@@ -258,9 +258,11 @@ fn draw(
     let label_style = ("sans-serif", 11).into_font().color(&axis);
     let unit = spec.unit.clone();
     let span = x1 - x0;
+    // Ticks at round clock times (every 5 minutes, every hour, each midnight …), labelled as precisely as needed.
+    let (ticks, step) = time_ticks(x0, x1, 6);
     let time_format = if span > 2 * 86_400_000 {
         TimeFormat::MonthDayMinute
-    } else if span > 3_600_000 {
+    } else if step >= 60_000 {
         TimeFormat::Minute
     } else {
         TimeFormat::Second
@@ -269,7 +271,7 @@ fn draw(
         .margin(8)
         .x_label_area_size(22)
         .y_label_area_size(64)
-        .build_cartesian_2d(x0..x1, lo..hi)
+        .build_cartesian_2d((x0..x1).with_key_points(ticks), lo..hi)
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
@@ -362,6 +364,46 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Tick instants across `[x0, x1]` at a clock-friendly step (1 s … 1 week, in UTC) giving at most `max` of them,
+/// and the step in milliseconds.
+pub fn time_ticks(x0: i64, x1: i64, max: usize) -> (Vec<i64>, i64) {
+    const STEPS: &[i64] = &[
+        1_000,
+        2_000,
+        5_000,
+        10_000,
+        15_000,
+        30_000,
+        60_000,
+        120_000,
+        300_000,
+        600_000,
+        900_000,
+        1_800_000,
+        3_600_000,
+        7_200_000,
+        10_800_000,
+        21_600_000,
+        43_200_000,
+        86_400_000,
+        172_800_000,
+        604_800_000,
+    ];
+    let span = (x1 - x0).max(1);
+    let max = max.max(1) as i64;
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| span / s < max)
+        .unwrap_or_else(|| (span / max / 604_800_000 + 1) * 604_800_000);
+    let first = x0.div_euclid(step) * step;
+    let first = if first < x0 { first + step } else { first };
+    let ticks = std::iter::successors(Some(first), |t| Some(t + step))
+        .take_while(|t| *t <= x1)
+        .collect();
+    (ticks, step)
+}
+
 /// How much of a time a label shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeFormat {
@@ -418,6 +460,33 @@ mod tests {
             svg.contains(r##"<polyline fill="none" opacity="1" stroke="#3B82F6""##),
             "the series is a polyline in the series colour (end2end relies on it): {svg}"
         );
+    }
+
+    #[test]
+    fn ticks_fall_on_round_clock_times() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis()
+        };
+        // A quarter of an hour, at most 6 ticks: every five minutes.
+        let (ticks, step) = time_ticks(t("2026-11-24T10:03:17Z"), t("2026-11-24T10:18:17Z"), 6);
+        assert_eq!(step, 300_000);
+        assert_eq!(
+            ticks,
+            vec![
+                t("2026-11-24T10:05:00Z"),
+                t("2026-11-24T10:10:00Z"),
+                t("2026-11-24T10:15:00Z")
+            ]
+        );
+        // A week: ticks every other midnight UTC.
+        let (ticks, step) = time_ticks(t("2026-11-17T10:00:00Z"), t("2026-11-24T10:00:00Z"), 6);
+        assert_eq!(step, 172_800_000);
+        assert!(ticks.iter().all(|x| x % 86_400_000 == 0), "{ticks:?}");
+        assert!(ticks.len() <= 6);
+        // Degenerate ranges still work.
+        assert!(time_ticks(5, 5, 6).0.len() <= 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod dashboard;
 pub mod explore;
 pub mod login;
+pub mod mcp;
 pub mod reports;
 pub mod setup;
 pub mod sources;
@@ -33,6 +34,7 @@ pub(crate) fn Topbar(
                 <A href="/explore">"Explore"</A>
                 <A href="/alerts">"Alerts"</A>
                 <A href="/sources">"Sources"</A>
+                <A href="/mcp-servers">"MCP"</A>
                 <A href="/reports">"Reports"</A>
                 {(user.role >= crate::types::Role::Admin).then(|| view! { <A href="/users">"Users"</A> })}
             </nav>

@@ -7,7 +7,8 @@ use crate::api::{create_source, delete_source, sources, test_source, update_sour
 use crate::error::AppError;
 use crate::pages::{format_pairs, parse_pairs, status_badge, time_of_day, SignedIn, Topbar};
 use crate::types::{
-    Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, UserInfo,
+    Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, ToolCallDefinition,
+    UserInfo,
 };
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
@@ -47,6 +48,16 @@ struct Form {
     /// `name=value` pairs separated by commas.
     labels: RwSignal<String>,
     enabled: RwSignal<bool>,
+    /// `prometheus` or `mcp`.
+    kind: RwSignal<String>,
+    /// MCP over stdio: one argument per line.
+    args: RwSignal<String>,
+    /// MCP over stdio: `NAME=value` per line.
+    env: RwSignal<String>,
+    /// MCP over HTTP: `Name: value` per line.
+    headers: RwSignal<String>,
+    /// MCP: `tool {"json": "arguments"}` per line.
+    calls: RwSignal<String>,
     /// A problem found before sending (field, message).
     local_error: RwSignal<Option<(String, String)>>,
 }
@@ -62,6 +73,11 @@ impl Form {
             timeout: RwSignal::new(String::new()),
             labels: RwSignal::new(String::new()),
             enabled: RwSignal::new(true),
+            kind: RwSignal::new("prometheus".into()),
+            args: RwSignal::new(String::new()),
+            env: RwSignal::new(String::new()),
+            headers: RwSignal::new(String::new()),
+            calls: RwSignal::new(String::new()),
             local_error: RwSignal::new(None),
         }
     }
@@ -75,36 +91,107 @@ impl Form {
         self.timeout.set(def.timeout.clone());
         self.labels.set(format_pairs(&def.labels));
         self.enabled.set(def.enabled);
+        self.kind.set(def.kind.clone());
+        self.args.set(def.args.join("\n"));
+        self.env.set(lines(&def.env, "="));
+        self.headers.set(lines(&def.headers, ": "));
+        self.calls.set(
+            def.calls
+                .iter()
+                .map(|c| format!("{} {}", c.tool, c.arguments).trim().to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
         self.local_error.set(None);
     }
 
     fn clear(&self) {
+        let kind = self.kind.get_untracked();
         self.fill(&SourceDefinition {
             id: String::new(),
             name: String::new(),
-            kind: "prometheus".into(),
+            kind,
             target: String::new(),
             interval: String::new(),
             timeout: String::new(),
             labels: BTreeMap::new(),
             enabled: true,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            calls: Vec::new(),
         });
         self.editing.set(None);
     }
 
     /// The definition in the form, or the problem with its labels.
     fn definition(&self) -> Result<SourceDefinition, (String, String)> {
+        let mcp = self.kind.get_untracked() == "mcp";
+        let text = |s: RwSignal<String>| {
+            if mcp {
+                s.get_untracked()
+            } else {
+                String::new()
+            }
+        };
         Ok(SourceDefinition {
             id: self.id.get_untracked().trim().to_string(),
             name: self.name.get_untracked().trim().to_string(),
-            kind: "prometheus".into(),
+            kind: self.kind.get_untracked(),
             target: self.target.get_untracked().trim().to_string(),
             interval: self.interval.get_untracked().trim().to_string(),
             timeout: self.timeout.get_untracked().trim().to_string(),
             labels: parse_pairs(&self.labels.get_untracked())
                 .map_err(|m| ("labels".to_string(), m))?,
             enabled: self.enabled.get_untracked(),
+            args: text(self.args)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            env: parse_lines(&text(self.env), '=').map_err(|m| ("env".to_string(), m))?,
+            headers: parse_lines(&text(self.headers), ':')
+                .map_err(|m| ("headers".to_string(), m))?,
+            calls: text(self.calls)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (tool, arguments) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+                    ToolCallDefinition {
+                        tool: tool.to_string(),
+                        arguments: arguments.trim().to_string(),
+                    }
+                })
+                .collect(),
         })
+    }
+}
+
+/// `NAME<sep>value` per line.
+fn lines(map: &BTreeMap<String, String>, sep: &str) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}{sep}{v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parses `NAME<sep>value` lines (blank lines skipped).
+fn parse_lines(text: &str, sep: char) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (k, v) = line
+            .split_once(sep)
+            .ok_or_else(|| format!("{line:?}: expected NAME{sep}value"))?;
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+impl Form {
+    fn is_mcp(&self) -> bool {
+        self.kind.get() == "mcp"
     }
 }
 
@@ -115,6 +202,11 @@ fn Sources(user: UserInfo) -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = Resource::new(move || version.get(), |_| sources());
     let form = Form::new();
+    // `?kind=mcp` (the MCP page's "Add an MCP server") starts the form on that kind.
+    let query = leptos_router::hooks::use_query_map();
+    if query.with_untracked(|q| q.get("kind").as_deref() == Some("mcp")) {
+        form.kind.set("mcp".into());
+    }
 
     let save = Action::new(|(editing, def): &(Option<String>, SourceDefinition)| {
         let (editing, def) = (editing.clone(), def.clone());
@@ -404,18 +496,53 @@ fn SourceForm(
                 </div>
                 <div class="field">
                     <label for="source-kind">"Kind"</label>
-                    <select id="source-kind" name="kind" aria-describedby=described("kind")>
-                        <option value="prometheus" selected>"prometheus (scrape an endpoint)"</option>
+                    <select id="source-kind" name="kind" aria-describedby=described("kind")
+                        prop:value=move || form.kind.get() on:change=move |ev| form.kind.set(event_target_value(&ev))
+                        prop:disabled=move || form.editing.get().is_some()>
+                        <option value="prometheus">"prometheus (scrape an endpoint)"</option>
+                        <option value="mcp">"mcp (probe an MCP server)"</option>
                     </select>
                     {problem("kind")}
                 </div>
                 <div class="field wide">
-                    <label for="source-target">"Target URL"</label>
-                    <input id="source-target" name="target" type="url" required placeholder="http://search-mcp:9464/metrics"
+                    <label for="source-target">
+                        {move || if form.is_mcp() { "Server URL or command" } else { "Target URL" }}
+                    </label>
+                    <input id="source-target" name="target" type="text" required
+                        placeholder=move || if form.is_mcp() { "http://search-mcp:8000/mcp  or  npx" } else { "http://search-mcp:9464/metrics" }
                         aria-describedby=described("target")
                         prop:value=move || form.target.get() on:input=move |ev| form.target.set(event_target_value(&ev))/>
                     {problem("target")}
                 </div>
+                <Show when=move || form.is_mcp()>
+                    <div class="field">
+                        <label for="source-args">"Arguments " <span class="muted">"(stdio; one per line)"</span></label>
+                        <textarea id="source-args" name="args" rows="3" placeholder="-y\n@modelcontextprotocol/server-everything"
+                            aria-describedby=described("args")
+                            prop:value=move || form.args.get() on:input=move |ev| form.args.set(event_target_value(&ev))></textarea>
+                        {problem("args")}
+                    </div>
+                    <div class="field">
+                        <label for="source-env">"Environment " <span class="muted">"(stdio; NAME=value per line)"</span></label>
+                        <textarea id="source-env" name="env" rows="3" aria-describedby=described("env")
+                            prop:value=move || form.env.get() on:input=move |ev| form.env.set(event_target_value(&ev))></textarea>
+                        {problem("env")}
+                    </div>
+                    <div class="field">
+                        <label for="source-headers">"Headers " <span class="muted">"(HTTP; Name: value per line)"</span></label>
+                        <textarea id="source-headers" name="headers" rows="3" placeholder="Authorization: Bearer …"
+                            aria-describedby=described("headers")
+                            prop:value=move || form.headers.get() on:input=move |ev| form.headers.set(event_target_value(&ev))></textarea>
+                        {problem("headers")}
+                    </div>
+                    <div class="field wide">
+                        <label for="source-calls">"Tool calls " <span class="muted">"(each round; one per line: tool {\"json\": \"arguments\"})"</span></label>
+                        <textarea id="source-calls" name="calls" rows="3" placeholder="echo {\"message\": \"ping\"}"
+                            aria-describedby=described("calls")
+                            prop:value=move || form.calls.get() on:input=move |ev| form.calls.set(event_target_value(&ev))></textarea>
+                        {problem("calls")}
+                    </div>
+                </Show>
                 <div class="field">
                     <label for="source-interval">"Interval " <span class="muted">"(e.g. 15s)"</span></label>
                     <input id="source-interval" name="interval" type="text" placeholder="default"
@@ -467,5 +594,6 @@ fn SourceForm(
 
 /// The form's fields, which show their own problems.
 const FIELDS: &[&str] = &[
-    "id", "name", "kind", "target", "interval", "timeout", "labels",
+    "id", "name", "kind", "target", "interval", "timeout", "labels", "args", "env", "headers",
+    "calls",
 ];

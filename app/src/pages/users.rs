@@ -216,7 +216,8 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
     .into_any()
 }
 
-/// API tokens: for push ingest (`ingest`) and reading the API (`read`).
+/// API tokens: for push ingest (`ingest`), reading the API (`read`) and mcpulse's MCP endpoint `/mcp` (`mcp`, acting
+/// with the role of the user who made the token).
 #[component]
 fn Tokens() -> impl IntoView {
     let version = RwSignal::new(0u32);
@@ -228,6 +229,7 @@ fn Tokens() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let ingest = RwSignal::new(true);
     let read = RwSignal::new(false);
+    let mcp = RwSignal::new(false);
     let expires = RwSignal::new(String::new());
     let local = RwSignal::new(None::<(String, String)>);
     let confirming = RwSignal::new(None::<i64>);
@@ -277,7 +279,7 @@ fn Tokens() -> impl IntoView {
             <h3>"Create a token"</h3>
             <form id="token-form" class="source-form" novalidate on:submit=move |ev| {
                 ev.prevent_default();
-                let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read")]
+                let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read"), (mcp.get_untracked(), "mcp")]
                     .into_iter().filter(|(on, _)| *on).map(|(_, s)| s).collect::<Vec<_>>().join(",");
                 create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string()));
             }>
@@ -291,6 +293,7 @@ fn Tokens() -> impl IntoView {
                     <legend>"Scopes"</legend>
                     <label><input type="checkbox" prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
                     <label><input type="checkbox" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
+                    <label title="mcpulse's MCP endpoint /mcp, with your role"><input type="checkbox" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev))/> " mcp"</label>
                     {err("scopes")}
                 </fieldset>
                 <div class="field">

@@ -112,6 +112,8 @@ pub fn routes() -> Router<AppState> {
 pub const TOKEN_ROUTES: &[(&str, &str, Scope)] = &[
     ("POST", "/api/v1/ingest", Scope::Ingest),
     ("POST", "/v1/metrics", Scope::Ingest),
+    // MCP over Streamable HTTP (also GET and DELETE for a session's stream and end); see `crate::mcp`.
+    ("POST", "/mcp", Scope::Mcp),
 ];
 
 /// `POST /api/v1/ingest[?source=ID]`: push samples (JSON or Prometheus text, optionally gzip) with an API token

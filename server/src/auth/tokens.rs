@@ -20,6 +20,8 @@ pub enum Scope {
     Ingest,
     /// Reading metrics (REST queries).
     Read,
+    /// mcpulse's MCP endpoint `/mcp` (the token acts with its creator's role).
+    Mcp,
 }
 
 impl Scope {
@@ -27,6 +29,7 @@ impl Scope {
         match self {
             Scope::Ingest => "ingest",
             Scope::Read => "read",
+            Scope::Mcp => "mcp",
         }
     }
 }
@@ -43,7 +46,10 @@ impl FromStr for Scope {
         match s.trim() {
             "ingest" => Ok(Scope::Ingest),
             "read" => Ok(Scope::Read),
-            other => Err(format!("unknown scope `{other}` (expected ingest or read)")),
+            "mcp" => Ok(Scope::Mcp),
+            other => Err(format!(
+                "unknown scope `{other}` (expected ingest, read or mcp)"
+            )),
         }
     }
 }

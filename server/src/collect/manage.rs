@@ -42,10 +42,25 @@ struct Row {
     timeout_ms: i64,
     labels: String,
     enabled: bool,
+    options: String,
+}
+
+/// The `options` column: the MCP parts of a definition.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Options {
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    calls: Vec<app::types::ToolCallDefinition>,
 }
 
 impl Row {
     fn definition(&self) -> anyhow::Result<SourceDefinition> {
+        let options: Options = serde_json::from_str(&self.options).context("options")?;
         Ok(SourceDefinition {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -55,6 +70,10 @@ impl Row {
             timeout: format!("{}ms", self.timeout_ms),
             labels: serde_json::from_str(&self.labels).context("labels")?,
             enabled: self.enabled,
+            args: options.args,
+            env: options.env,
+            headers: options.headers,
+            calls: options.calls,
         })
     }
 }
@@ -83,7 +102,8 @@ impl SourceRegistry {
             self.declare(spec.clone(), SourceOrigin::Config)?;
         }
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, name, kind, target, interval_ms, timeout_ms, labels::text AS labels, enabled
+            "SELECT id, name, kind, target, interval_ms, timeout_ms, labels::text AS labels, enabled,
+                    options::text AS options
              FROM sources ORDER BY id",
         )
         .fetch_all(&self.pool)
@@ -117,11 +137,11 @@ impl SourceRegistry {
         for status in &mut all {
             if let Some(d) = declared.get(&status.id) {
                 status.origin = d.origin;
-                status.definition = Some(d.spec.definition());
+                status.definition = Some(d.spec.redacted_definition());
             }
         }
         for (id, d) in declared.iter().filter(|(_, d)| !d.spec.enabled) {
-            let def = d.spec.definition();
+            let def = d.spec.redacted_definition();
             all.push(SourceStatus {
                 id: id.clone(),
                 name: d.spec.name.clone(),
@@ -163,8 +183,8 @@ impl SourceRegistry {
             ));
         }
         sqlx::query(
-            "INSERT INTO sources (id, name, kind, target, interval_ms, timeout_ms, labels, enabled, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+            "INSERT INTO sources (id, name, kind, target, interval_ms, timeout_ms, labels, enabled, created_by, options)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb)",
         )
         .bind(&spec.id)
         .bind(&spec.name)
@@ -175,6 +195,7 @@ impl SourceRegistry {
         .bind(labels_json(&spec))
         .bind(spec.enabled)
         .bind(created_by)
+        .bind(options_json(&spec))
         .execute(&self.pool)
         .await
         .map_err(AppError::internal)?;
@@ -200,12 +221,13 @@ impl SourceRegistry {
                 "a source's id cannot be changed; create a new source instead",
             ));
         }
+        self.unredact(&mut def);
         let spec = self.parse(&def)?;
         let _changing = self.changes.lock().await;
         self.runtime_only(id)?;
         sqlx::query(
             "UPDATE sources SET name = $2, kind = $3, target = $4, interval_ms = $5, timeout_ms = $6,
-                    labels = $7::jsonb, enabled = $8, updated_at = now()
+                    labels = $7::jsonb, enabled = $8, options = $9::jsonb, updated_at = now()
              WHERE id = $1",
         )
         .bind(&spec.id)
@@ -216,11 +238,14 @@ impl SourceRegistry {
         .bind(millis(spec.timeout))
         .bind(labels_json(&spec))
         .bind(spec.enabled)
+        .bind(options_json(&spec))
         .execute(&self.pool)
         .await
         .map_err(AppError::internal)?;
         if spec.enabled {
-            let source = spec.build().map_err(AppError::internal)?;
+            let source = spec
+                .build(Some(self.pool.clone()))
+                .map_err(AppError::internal)?;
             self.collector
                 .replace(id, source, spec.schedule())
                 .await
@@ -261,8 +286,9 @@ impl SourceRegistry {
         if def.id.trim().is_empty() {
             def.id = "test".into();
         }
+        self.unredact(&mut def);
         let spec = self.parse(&def)?;
-        let source = spec.build().map_err(AppError::internal)?;
+        let source = spec.build(None).map_err(AppError::internal)?;
         let ctx = CollectContext {
             now: chrono::Utc::now(),
             timeout: spec.timeout,
@@ -282,11 +308,11 @@ impl SourceRegistry {
                     }
                 }
                 SourceTestResult {
-                    ok: true,
+                    ok: snapshot.error.is_none(),
                     samples: snapshot.metrics.len(),
                     duration_ms,
                     metric_names,
-                    error: None,
+                    error: snapshot.error.or(snapshot.warning),
                 }
             }
             Err(e) => SourceTestResult {
@@ -311,6 +337,26 @@ impl SourceRegistry {
         })
     }
 
+    /// Puts back the stored secrets a form sent as [`REDACTED`](app::types::REDACTED) (it was shown them so).
+    fn unredact(&self, def: &mut SourceDefinition) {
+        let declared = lock(&self.declared);
+        let Some(stored) = declared.get(def.id.trim()).map(|d| d.spec.definition()) else {
+            return;
+        };
+        for (map, stored) in [
+            (&mut def.headers, &stored.headers),
+            (&mut def.env, &stored.env),
+        ] {
+            for (name, value) in map.iter_mut() {
+                if value == app::types::REDACTED {
+                    if let Some(secret) = stored.get(name) {
+                        value.clone_from(secret);
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether a new source may not take `id`: declared, or scheduled by mcpulse itself (`self`).
     fn taken(&self, id: &str) -> bool {
         self.is_declared(id) || self.collector.is_scheduled(id)
@@ -333,7 +379,8 @@ impl SourceRegistry {
     /// Records `spec` as declared and schedules it when enabled.
     fn declare(&self, spec: SourceSpec, origin: SourceOrigin) -> anyhow::Result<()> {
         if spec.enabled {
-            self.collector.add(spec.build()?, spec.schedule())?;
+            self.collector
+                .add(spec.build(Some(self.pool.clone()))?, spec.schedule())?;
         }
         lock(&self.declared).insert(spec.id.clone(), Declared { spec, origin });
         Ok(())
@@ -355,16 +402,23 @@ fn describe(problems: &[Problem]) -> String {
         .join("; ")
 }
 
-fn kind_name(spec: &SourceSpec) -> &'static str {
-    match spec.kind {
-        super::spec::SourceKind::Prometheus { .. } => "prometheus",
-    }
+fn kind_name(spec: &SourceSpec) -> String {
+    spec.definition().kind
 }
 
 fn target(spec: &SourceSpec) -> String {
-    match &spec.kind {
-        super::spec::SourceKind::Prometheus { url } => url.to_string(),
-    }
+    spec.definition().target
+}
+
+fn options_json(spec: &SourceSpec) -> String {
+    let def = spec.definition();
+    serde_json::to_string(&Options {
+        args: def.args,
+        env: def.env,
+        headers: def.headers,
+        calls: def.calls,
+    })
+    .unwrap_or_else(|_| "{}".into())
 }
 
 fn millis(d: Duration) -> i64 {

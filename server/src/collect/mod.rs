@@ -7,10 +7,11 @@
 //! [`Collector::replace`] swaps a definition without two rounds of the same source ever overlapping. Which sources
 //! exist, and where they are declared, is decided by [`manage::SourceRegistry`].
 //!
-//! Kinds live in their own modules (`self_source` and `prometheus` today; MCP sources plug in the same way).
+//! Kinds live in their own modules (`self_source`, `prometheus`, and `probe` for MCP servers).
 
 pub mod manage;
 pub mod otlp;
+pub mod probe;
 pub mod prometheus;
 pub mod push;
 pub mod self_source;
@@ -63,6 +64,30 @@ pub struct Snapshot {
     pub source_id: String,
     pub metrics: Vec<Metric>,
     pub labels: Labels,
+    /// Set when the round failed although it measured something (a probe that could not connect still counts
+    /// the attempt): the metrics are stored, the source is down with this error.
+    pub error: Option<String>,
+    /// A problem shown while the source stays up (e.g. a tool call failed).
+    pub warning: Option<String>,
+}
+
+impl Snapshot {
+    /// A successful round's snapshot.
+    pub fn new(
+        timestamp: DateTime<Utc>,
+        source_id: &str,
+        metrics: Vec<Metric>,
+        labels: Labels,
+    ) -> Self {
+        Snapshot {
+            timestamp,
+            source_id: source_id.to_string(),
+            metrics,
+            labels,
+            error: None,
+            warning: None,
+        }
+    }
 }
 
 impl Snapshot {
@@ -72,6 +97,7 @@ impl Snapshot {
             source_id,
             metrics,
             labels,
+            ..
         } = self;
         metrics
             .into_iter()
@@ -362,17 +388,18 @@ impl Collector {
             timeout: scheduled.schedule.timeout,
         };
         let started = std::time::Instant::now();
-        let outcome = collect_once(scheduled.source.as_ref(), &ctx)
-            .await
-            .map(Snapshot::into_samples);
+        let outcome = collect_once(scheduled.source.as_ref(), &ctx).await;
         let took = started.elapsed();
-        let (samples, error) = match outcome {
-            Ok(samples) => (samples, None),
-            Err(e) => {
-                tracing::warn!(source = %info.id, error = %e, "collection failed");
-                (Vec::new(), Some(e))
+        let (samples, error, warning) = match outcome {
+            Ok(mut snapshot) => {
+                let (error, warning) = (snapshot.error.take(), snapshot.warning.take());
+                (snapshot.into_samples(), error, warning)
             }
+            Err(e) => (Vec::new(), Some(e), None),
         };
+        if let Some(e) = &error {
+            tracing::warn!(source = %info.id, error = %e, "collection failed");
+        }
         let (samples, dropped) = within_window(samples, ctx.now, self.max_age);
         if dropped > 0 {
             tracing::warn!(source = %info.id, dropped, "samples outside the accepted time window were dropped");
@@ -399,15 +426,15 @@ impl Collector {
                 (None, Ok(_)) => {
                     h.up = Some(true);
                     h.last_success = Some(ctx.now);
-                    h.last_error = invalid.map(|(count, first)| {
+                    h.last_error = warning.or(invalid.map(|(count, first)| {
                         format!("{count} malformed samples dropped, e.g. {first}")
-                    });
+                    }));
                     h.last_samples = collected;
                 }
                 (Some(e), _) => {
                     h.up = Some(false);
                     h.last_error = Some(e.clone());
-                    h.last_samples = 0;
+                    h.last_samples = collected;
                 }
                 (None, Err(e)) => {
                     h.up = Some(false);
@@ -526,16 +553,16 @@ mod tests {
     fn snapshot_labels_apply_to_every_metric_and_metric_labels_win() {
         let mut m = Metric::new("x", 1.0);
         m.labels.insert("zone".into(), "b".into());
-        let snap = Snapshot {
-            timestamp: Utc::now(),
-            source_id: "s".into(),
-            metrics: vec![m, Metric::new("y", 2.0)],
-            labels: [
+        let snap = Snapshot::new(
+            Utc::now(),
+            "s",
+            vec![m, Metric::new("y", 2.0)],
+            [
                 ("zone".to_string(), "a".to_string()),
                 ("team".to_string(), "t".to_string()),
             ]
             .into(),
-        };
+        );
         let samples = snap.into_samples();
         assert_eq!(samples[0].labels["zone"], "b");
         assert_eq!(samples[1].labels["zone"], "a");

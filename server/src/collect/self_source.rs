@@ -73,11 +73,6 @@ impl Source for SelfSource {
         if let Some(rss) = resident_memory_bytes() {
             metrics.push(Metric::new("process_resident_memory_bytes", rss as f64));
         }
-        Ok(Snapshot {
-            timestamp: ctx.now,
-            source_id: "self".into(),
-            metrics,
-            labels: Labels::new(),
-        })
+        Ok(Snapshot::new(ctx.now, "self", metrics, Labels::new()))
     }
 }

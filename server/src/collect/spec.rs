@@ -2,9 +2,10 @@
 //! functions and `POST/PUT /api/sources` all hand a [`SourceDefinition`] to [`SourceSpec::parse`], the one place
 //! that decides what a valid source is; a spec then builds the running [`Source`](super::Source).
 
+use super::probe::McpProbe;
 use super::prometheus::PrometheusSource;
 use super::{is_source_id, Schedule, Source};
-use app::types::SourceDefinition;
+use app::types::{SourceDefinition, ToolCallDefinition};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +28,49 @@ pub struct SourceSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
-    Prometheus { url: url::Url },
+    Prometheus {
+        url: url::Url,
+    },
+    /// An MCP server probed over the protocol, with the tools it calls every round.
+    Mcp {
+        target: McpTarget,
+        calls: Vec<ToolCall>,
+    },
 }
+
+/// How an MCP server is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpTarget {
+    /// Streamable HTTP at `url`, with extra request headers.
+    Http {
+        url: url::Url,
+        headers: BTreeMap<String, String>,
+    },
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+}
+
+/// A `tools/call` made every round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub tool: String,
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Most tool calls per probe round.
+pub const MAX_CALLS: usize = 16;
+/// Headers the MCP transport sets itself.
+const TRANSPORT_HEADERS: &[&str] = &[
+    "accept",
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
 
 /// One problem with a definition: the field it is about and what is wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,14 +124,27 @@ impl SourceSpec {
                     None
                 }
             },
+            "mcp" => mcp_kind(def, &mut problem),
             other => {
                 problem(
                     "kind",
-                    format!("{other:?}: unknown kind (expected prometheus)"),
+                    format!("{other:?}: unknown kind (expected prometheus or mcp)"),
                 );
                 None
             }
         };
+        if def.kind.trim() != "mcp" {
+            for (field, used) in [
+                ("args", !def.args.is_empty()),
+                ("env", !def.env.is_empty()),
+                ("headers", !def.headers.is_empty()),
+                ("calls", !def.calls.is_empty()),
+            ] {
+                if used {
+                    problem(field, "only MCP sources (kind mcp) take this".into());
+                }
+            }
+        }
         let interval = match def.interval.trim() {
             "" => default_interval,
             s => duration_between(s, MIN_INTERVAL, MAX_INTERVAL)
@@ -131,19 +186,58 @@ impl SourceSpec {
 
     /// The definition this spec was parsed from, normalised (durations written out, defaults filled in).
     pub fn definition(&self) -> SourceDefinition {
-        let (kind, target) = match &self.kind {
-            SourceKind::Prometheus { url } => ("prometheus", url.to_string()),
-        };
-        SourceDefinition {
+        let mut def = SourceDefinition {
             id: self.id.clone(),
             name: self.name.clone(),
-            kind: kind.into(),
-            target,
+            kind: String::new(),
+            target: String::new(),
             interval: humantime::format_duration(self.interval).to_string(),
             timeout: humantime::format_duration(self.timeout).to_string(),
             labels: self.labels.clone(),
             enabled: self.enabled,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            calls: Vec::new(),
+        };
+        match &self.kind {
+            SourceKind::Prometheus { url } => {
+                def.kind = "prometheus".into();
+                def.target = url.to_string();
+            }
+            SourceKind::Mcp { target, calls } => {
+                def.kind = "mcp".into();
+                match target {
+                    McpTarget::Http { url, headers } => {
+                        def.target = url.to_string();
+                        def.headers = headers.clone();
+                    }
+                    McpTarget::Stdio { command, args, env } => {
+                        def.target = command.clone();
+                        def.args = args.clone();
+                        def.env = env.clone();
+                    }
+                }
+                def.calls = calls
+                    .iter()
+                    .map(|c| ToolCallDefinition {
+                        tool: c.tool.clone(),
+                        arguments: serde_json::Value::Object(c.arguments.clone()).to_string(),
+                    })
+                    .collect();
+            }
         }
+        def
+    }
+
+    /// [`definition`](Self::definition) with secrets (header and environment values) replaced by
+    /// [`REDACTED`](app::types::REDACTED): what is shown to users.
+    pub fn redacted_definition(&self) -> SourceDefinition {
+        let mut def = self.definition();
+        for v in def.headers.values_mut().chain(def.env.values_mut()) {
+            *v = app::types::REDACTED.to_string();
+        }
+        def
     }
 
     pub fn schedule(&self) -> Schedule {
@@ -153,8 +247,8 @@ impl SourceSpec {
         }
     }
 
-    /// The running source this spec describes.
-    pub fn build(&self) -> anyhow::Result<Arc<dyn Source>> {
+    /// The running source this spec describes; `pool` is where an MCP probe records tool lists (none for a trial).
+    pub fn build(&self, pool: Option<sqlx::PgPool>) -> anyhow::Result<Arc<dyn Source>> {
         Ok(match &self.kind {
             SourceKind::Prometheus { url } => Arc::new(PrometheusSource::new(
                 &self.id,
@@ -162,7 +256,155 @@ impl SourceSpec {
                 url.clone(),
                 self.labels.clone(),
             )?),
+            SourceKind::Mcp { target, calls } => Arc::new(McpProbe::new(
+                &self.id,
+                &self.name,
+                self.labels.clone(),
+                target.clone(),
+                calls.clone(),
+                self.interval,
+                pool,
+            )),
         })
+    }
+}
+
+/// Checks the MCP parts of `def`: an http(s) URL (Streamable HTTP) or a command (stdio) as the target, headers
+/// only for HTTP, arguments and environment only for stdio, and the tool calls.
+fn mcp_kind(
+    def: &SourceDefinition,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Option<SourceKind> {
+    let target = def.target.trim();
+    let looks_like_url = target.starts_with("http://") || target.starts_with("https://");
+    let mut ok = true;
+    let target = if looks_like_url {
+        match url::Url::parse(target) {
+            Ok(url) if url.has_host() => {
+                if !def.args.is_empty() {
+                    problem(
+                        "args",
+                        "arguments are for stdio servers (a command as the target)".into(),
+                    );
+                    ok = false;
+                }
+                if !def.env.is_empty() {
+                    problem(
+                        "env",
+                        "environment variables are for stdio servers (a command as the target)"
+                            .into(),
+                    );
+                    ok = false;
+                }
+                for (name, value) in &def.headers {
+                    let lower = name.to_ascii_lowercase();
+                    if TRANSPORT_HEADERS.contains(&lower.as_str()) {
+                        problem(
+                            "headers",
+                            format!("`{name}` is set by the MCP transport itself"),
+                        );
+                        ok = false;
+                    } else if axum::http::HeaderName::try_from(name.as_str()).is_err() {
+                        problem("headers", format!("`{name}` is not a valid header name"));
+                        ok = false;
+                    } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+                        problem(
+                            "headers",
+                            format!("the value of `{name}` is not a valid header value"),
+                        );
+                        ok = false;
+                    }
+                }
+                Some(McpTarget::Http {
+                    url,
+                    headers: def.headers.clone(),
+                })
+            }
+            Ok(_) => {
+                problem("target", format!("{:?}: the URL names no host", def.target));
+                None
+            }
+            Err(e) => {
+                problem("target", format!("{:?} is not a URL: {e}", def.target));
+                None
+            }
+        }
+    } else if target.is_empty() {
+        problem(
+            "target",
+            "give the server's http(s) URL (Streamable HTTP) or the command that starts it (stdio)"
+                .into(),
+        );
+        None
+    } else if target.contains(char::is_whitespace) && def.args.is_empty() {
+        problem(
+            "target",
+            format!("{target:?}: give the command alone and its arguments in `args`"),
+        );
+        None
+    } else {
+        if !def.headers.is_empty() {
+            problem(
+                "headers",
+                "headers are for servers reached over HTTP".into(),
+            );
+            ok = false;
+        }
+        for name in def.env.keys() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                problem(
+                    "env",
+                    format!("{name:?} is not an environment variable name"),
+                );
+                ok = false;
+            }
+        }
+        Some(McpTarget::Stdio {
+            command: target.to_string(),
+            args: def.args.clone(),
+            env: def.env.clone(),
+        })
+    };
+    if def.calls.len() > MAX_CALLS {
+        problem("calls", format!("at most {MAX_CALLS} tool calls"));
+        ok = false;
+    }
+    let mut calls = Vec::new();
+    for call in &def.calls {
+        let tool = call.tool.trim();
+        if tool.is_empty() || tool.len() > 128 {
+            problem(
+                "calls",
+                "every call names a tool (at most 128 characters)".into(),
+            );
+            ok = false;
+            continue;
+        }
+        let text = call.arguments.trim();
+        match serde_json::from_str::<serde_json::Value>(if text.is_empty() { "{}" } else { text }) {
+            Ok(serde_json::Value::Object(arguments)) => calls.push(ToolCall {
+                tool: tool.to_string(),
+                arguments,
+            }),
+            Ok(_) => {
+                problem(
+                    "calls",
+                    format!("the arguments of `{tool}` must be a JSON object"),
+                );
+                ok = false;
+            }
+            Err(e) => {
+                problem(
+                    "calls",
+                    format!("the arguments of `{tool}` are not JSON: {e}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    match target {
+        Some(target) if ok => Some(SourceKind::Mcp { target, calls }),
+        _ => None,
     }
 }
 
@@ -193,6 +435,10 @@ mod tests {
             timeout: timeout.into(),
             labels: BTreeMap::new(),
             enabled: true,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            calls: Vec::new(),
         }
     }
 

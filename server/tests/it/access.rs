@@ -42,6 +42,11 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/fn/users", Access::Min(Role::Admin), &[]),
     ("/api/fn/sources", Access::Min(Role::Viewer), &[]),
     (
+        "/api/fn/mcp_servers",
+        Access::Min(Role::Viewer),
+        &[("window", "24h")],
+    ),
+    (
         "/api/fn/query",
         Access::Min(Role::Viewer),
         &[("request[metric]", "requests_total")],

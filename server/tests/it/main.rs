@@ -10,6 +10,7 @@ mod embedded;
 mod helpers;
 mod ingest;
 mod live;
+mod mcp;
 mod otlp;
 mod query;
 mod reports;

@@ -59,7 +59,8 @@ async fn endpoints_are_scraped_and_failures_are_reported() {
         || async {
             let body: Value = app.get(&client, "/api/sources").await.json().await.ok()?;
             let list = body["sources"].as_array()?.clone();
-            (list.len() == 5 && list.iter().all(|s| !s["up"].is_null())).then_some(list)
+            // Four declared sources, `self` and `self-mcp`.
+            (list.len() == 6 && list.iter().all(|s| !s["up"].is_null())).then_some(list)
         },
     )
     .await;
@@ -127,7 +128,7 @@ async fn endpoints_are_scraped_and_failures_are_reported() {
         "{text}"
     );
     assert!(
-        text.contains("mcp_metrics_sources_total{type=\"self\"} 1"),
+        text.contains("mcp_metrics_sources_total{type=\"self\"} 2"),
         "{text}"
     );
     assert!(

@@ -219,7 +219,7 @@ async fn an_admin_creates_changes_disables_and_deletes_a_source() {
     .await;
     let res = app.call(&client, "source_delete", &[("id", "edge")]).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(source_ids(&app, &client).await, ["self"]);
+    assert_eq!(source_ids(&app, &client).await, ["self", "self-mcp"]);
     assert_no_more_hits(
         &hits,
         "b",
@@ -301,7 +301,7 @@ async fn bad_definitions_are_refused_naming_the_field_and_change_nothing() {
     }
     assert_eq!(
         source_ids(&app, &client).await,
-        ["cfg", "self"],
+        ["cfg", "self", "self-mcp"],
         "nothing was created"
     );
 
@@ -487,7 +487,7 @@ async fn a_definition_is_tested_without_being_stored() {
 
     assert_eq!(
         source_ids(&app, &client).await,
-        ["self"],
+        ["self", "self-mcp"],
         "nothing was stored"
     );
     app.stop().await;

@@ -97,12 +97,12 @@ impl Source for PrometheusSource {
                     .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
             })
             .collect();
-        Ok(Snapshot {
-            timestamp: ctx.now,
-            source_id: self.id.clone(),
+        Ok(Snapshot::new(
+            ctx.now,
+            &self.id,
             metrics,
-            labels: self.labels.clone(),
-        })
+            self.labels.clone(),
+        ))
     }
 }
 

@@ -1,0 +1,983 @@
+//! The `mcp` source ("probe"): an MCP client (the official `rmcp` SDK) that talks to an MCP server over
+//! Streamable HTTP or stdio the way an agent would, and measures it.
+//!
+//! Data in: the server's answers. The probe connects and `initialize`s once, keeps the session, and every round
+//! sends `ping`, `tools/list`, `resources/list` and `prompts/list` (when the server offers them) and the configured
+//! `tools/call`s, each under what is left of the round's time. A stdio server is a child process, killed when the
+//! probe drops it; a server that cannot be reached is retried with backoff (the next round, then after 2, 4, 8 …
+//! intervals, at most 5 minutes apart).
+//!
+//! Data out: a [`Snapshot`] per round —
+//! - the seed's client metrics `requests_sent`, `responses_received`, `connection_errors` (counted since the probe
+//!   started) and `avg_latency_ms` (mean of this round's answered requests);
+//! - OpenTelemetry's MCP client histogram as Prometheus-style cumulative series,
+//!   `mcp_client_operation_duration_{bucket,sum,count}` (seconds) labelled `mcp_method_name`, `gen_ai_tool_name`
+//!   and `error_type` — the names OTLP ingest gives the same metric pushed by an instrumented client;
+//! - `mcp_probe_latency_ms` (each request of this round, same labels: what percentiles are computed from);
+//! - `mcp_server_info{mcp_server_name, mcp_server_version, mcp_protocol_version} = 1`, `mcp_tools_count`,
+//!   `mcp_resources_count`, `mcp_prompts_count`;
+//! - `mcp_tools_schema_hash` (32 bits of a SHA-256 over the tools' names, descriptions and schemas) and
+//!   `mcp_tools_schema_changed` (1 in the round a change is seen, else 0: alert on it).
+//!
+//! A new tool-list version is also written to `mcp_tool_schemas` (the MCP page's tools and schema history).
+//! Connection and protocol failures make the round's error (the source is down, with a message that says what
+//! failed); a failing or slow tool call is a warning shown while the source stays up.
+
+use super::spec::{McpTarget, ToolCall};
+use super::{CollectContext, Metric, Snapshot, Source, SourceInfo};
+use crate::store::Labels;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest, Implementation,
+    PingRequest,
+};
+use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Bucket bounds (seconds) of `mcp_client_operation_duration`, as OpenTelemetry's MCP conventions advise.
+const BOUNDS: [f64; 14] = [
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Longest wait between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Lines of a stdio server's stderr kept for error messages.
+const STDERR_LINES: usize = 8;
+
+pub struct McpProbe {
+    id: String,
+    name: String,
+    labels: Labels,
+    target: McpTarget,
+    calls: Vec<ToolCall>,
+    interval: Duration,
+    /// Where tool-list versions are recorded (none for a trial round).
+    pool: Option<sqlx::PgPool>,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    conn: Option<Conn>,
+    /// Failed connection attempts in a row, and when the next may start.
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_connect_error: Option<String>,
+    requests_sent: u64,
+    responses_received: u64,
+    connection_errors: u64,
+    histograms: BTreeMap<OpKey, Histogram>,
+    /// The hash of the latest tool list known (loaded from the database on the first round).
+    schema_hash: Option<u32>,
+    schema_loaded: bool,
+}
+
+struct Conn {
+    client: RunningService<RoleClient, ClientConfig>,
+    stderr: Option<Arc<Mutex<VecDeque<String>>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct OpKey {
+    method: &'static str,
+    tool: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    /// Observations at or below each bound (cumulative).
+    buckets: [u64; BOUNDS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (bound, n) in BOUNDS.iter().zip(self.buckets.iter_mut()) {
+            if secs <= *bound {
+                *n += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+/// How one request ended.
+enum Outcome<T> {
+    Answer(T),
+    /// A JSON-RPC error answer, or a tool result flagged `isError`: (error.type, message).
+    Failed(String, String),
+    /// No answer in time.
+    TimedOut,
+    /// The session or the process is gone.
+    Lost(String),
+}
+
+/// What one round gathers before it becomes a snapshot.
+struct Round {
+    metrics: Vec<Metric>,
+    latencies_ms: Vec<f64>,
+    /// Makes the source down.
+    error: Option<String>,
+    /// Shown while the source stays up.
+    warnings: Vec<String>,
+}
+
+impl McpProbe {
+    pub fn new(
+        id: &str,
+        name: &str,
+        labels: Labels,
+        target: McpTarget,
+        calls: Vec<ToolCall>,
+        interval: Duration,
+        pool: Option<sqlx::PgPool>,
+    ) -> Self {
+        McpProbe {
+            id: id.to_string(),
+            name: name.to_string(),
+            labels,
+            target,
+            calls,
+            interval,
+            pool,
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    /// Starts a session: spawns the process or opens the HTTP session, then `initialize`.
+    async fn connect(&self) -> Result<Conn, String> {
+        let info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("mcpulse-probe", env!("CARGO_PKG_VERSION")),
+        );
+        match &self.target {
+            McpTarget::Http { url, headers } => {
+                let mut custom = std::collections::HashMap::new();
+                for (name, value) in headers {
+                    let name = axum::http::HeaderName::try_from(name.as_str())
+                        .map_err(|e| format!("header {name:?}: {e}"))?;
+                    let value = axum::http::HeaderValue::try_from(value.as_str())
+                        .map_err(|e| format!("header {name}: {e}"))?;
+                    custom.insert(name, value);
+                }
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                    .custom_headers(custom);
+                // A session the server dropped is reported (and re-established by the next round), not hidden.
+                config.reinit_on_expired_session = false;
+                // reqwest 0.13 (rmcp's) finds its TLS crypto provider process-wide; install ring's once.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let transport = StreamableHttpClientTransport::from_config(config);
+                let client = info
+                    .serve(transport)
+                    .await
+                    .map_err(|e| format!("initialize failed: {}", chain(&e)))?;
+                Ok(Conn {
+                    client,
+                    stderr: None,
+                })
+            }
+            McpTarget::Stdio { command, args, env } => {
+                let mut cmd = tokio::process::Command::new(command);
+                cmd.args(args).envs(env).kill_on_drop(true);
+                let (transport, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("could not start `{command}`: {e}"))?;
+                let tail = Arc::new(Mutex::new(VecDeque::new()));
+                if let Some(stderr) = stderr {
+                    tokio::spawn(keep_tail(stderr, tail.clone()));
+                }
+                match info.serve(transport).await {
+                    Ok(client) => Ok(Conn {
+                        client,
+                        stderr: Some(tail),
+                    }),
+                    Err(e) => {
+                        // Give the stderr reader a moment to catch the server's last words.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Err(format!(
+                            "initialize failed: {}{}",
+                            chain(&e),
+                            stderr_note(&tail)
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request under `budget`, with its latency and outcome recorded.
+    async fn request<T>(
+        &self,
+        st: &mut State,
+        round: &mut Round,
+        key: (&'static str, Option<&str>),
+        budget: Duration,
+        fut: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Outcome<T> {
+        let (method, tool) = key;
+        st.requests_sent += 1;
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(budget, fut).await {
+            Err(_) => Outcome::TimedOut,
+            Ok(Ok(v)) => Outcome::Answer(v),
+            Ok(Err(ServiceError::McpError(e))) => {
+                Outcome::Failed(e.code.0.to_string(), e.message.to_string())
+            }
+            Ok(Err(ServiceError::Timeout { .. })) => Outcome::TimedOut,
+            Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
+                Outcome::Lost(chain(&e))
+            }
+            Ok(Err(e)) => Outcome::Failed("protocol_error".into(), chain(&e)),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        let error = match &outcome {
+            Outcome::Answer(_) => None,
+            Outcome::Failed(kind, _) => Some(kind.clone()),
+            Outcome::TimedOut => Some("timeout".into()),
+            Outcome::Lost(_) => Some("transport_error".into()),
+        };
+        if matches!(outcome, Outcome::Answer(_) | Outcome::Failed(..)) {
+            st.responses_received += 1;
+            round.latencies_ms.push(secs * 1000.0);
+        }
+        self.observe(st, round, method, tool, error, secs);
+        outcome
+    }
+
+    fn observe(
+        &self,
+        st: &mut State,
+        round: &mut Round,
+        method: &'static str,
+        tool: Option<&str>,
+        error: Option<String>,
+        secs: f64,
+    ) {
+        let key = OpKey {
+            method,
+            tool: tool.map(str::to_string),
+            error,
+        };
+        let mut latency = Metric::new("mcp_probe_latency_ms", secs * 1000.0);
+        latency.labels = op_labels(&key);
+        round.metrics.push(latency);
+        st.histograms.entry(key).or_default().observe(secs);
+    }
+
+    /// The round proper; `deadline` leaves time to store the snapshot.
+    async fn round(&self, st: &mut State, round: &mut Round, deadline: Instant) {
+        let left = || deadline.saturating_duration_since(Instant::now());
+        if st.conn.is_none() {
+            if let Some(at) = st.retry_at.filter(|at| *at > Instant::now()) {
+                round.error = Some(format!(
+                    "not connected ({}); next attempt in {}",
+                    st.last_connect_error.as_deref().unwrap_or("no attempt yet"),
+                    humantime::format_duration(Duration::from_secs(
+                        at.saturating_duration_since(Instant::now()).as_secs() + 1
+                    ))
+                ));
+                return;
+            }
+            st.requests_sent += 1;
+            let started = Instant::now();
+            let connected = match tokio::time::timeout(left(), self.connect()).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "initialize timed out after {}: the server does not answer",
+                    ms(started.elapsed())
+                )),
+            };
+            let secs = started.elapsed().as_secs_f64();
+            match connected {
+                Ok(conn) => {
+                    st.responses_received += 1;
+                    round.latencies_ms.push(secs * 1000.0);
+                    self.observe(st, round, "initialize", None, None, secs);
+                    st.failures = 0;
+                    st.retry_at = None;
+                    st.last_connect_error = None;
+                    st.conn = Some(conn);
+                }
+                Err(e) => {
+                    st.connection_errors += 1;
+                    self.observe(
+                        st,
+                        round,
+                        "initialize",
+                        None,
+                        Some("connection_error".into()),
+                        secs,
+                    );
+                    st.failures += 1;
+                    let backoff = if st.failures <= 1 {
+                        Duration::ZERO
+                    } else {
+                        (self.interval * 2u32.saturating_pow(st.failures - 1)).min(MAX_BACKOFF)
+                    };
+                    st.retry_at = Some(Instant::now() + backoff);
+                    st.last_connect_error = Some(e.clone());
+                    round.error = Some(format!("could not connect: {e}"));
+                    return;
+                }
+            }
+        }
+        let Some(conn) = st.conn.as_ref() else {
+            return;
+        };
+        let peer = conn.client.peer().clone();
+        let server = conn.client.peer_info();
+        let stderr = conn.stderr.clone();
+        if let Some(info) = &server {
+            let mut m = Metric::new("mcp_server_info", 1.0);
+            let (name, version) = info
+                .server_info
+                .as_ref()
+                .map(|i| (i.name.clone(), i.version.clone()))
+                .unwrap_or_default();
+            m.labels = Labels::from([
+                ("mcp_server_name".to_string(), name),
+                ("mcp_server_version".to_string(), version),
+                (
+                    "mcp_protocol_version".to_string(),
+                    info.protocol_version.to_string(),
+                ),
+            ]);
+            round.metrics.push(m);
+        }
+        let caps = server.as_ref().map(|s| s.capabilities.clone());
+
+        // A lost session or a server that stops answering ends the round and the connection.
+        let lost = |st: &mut State, round: &mut Round, what: &str, why: String| {
+            st.connection_errors += 1;
+            st.conn = None;
+            round.error = Some(format!("{what}: {why}{}", stderr_note_opt(&stderr)));
+        };
+
+        let ping = ClientRequest::PingRequest(PingRequest::default());
+        let budget = left();
+        match self
+            .request(st, round, ("ping", None), budget, async {
+                peer.send_request_with_option(ping, PeerRequestOptions::with_timeout(budget))
+                    .await?
+                    .await_response()
+                    .await
+            })
+            .await
+        {
+            Outcome::Answer(_) => {}
+            Outcome::Failed(kind, msg) => round
+                .warnings
+                .push(format!("ping answered with error {kind}: {msg}")),
+            Outcome::TimedOut => {
+                return lost(
+                    st,
+                    round,
+                    "ping",
+                    format!("no answer within {}: the server hangs", ms(budget)),
+                )
+            }
+            Outcome::Lost(why) => return lost(st, round, "the session was lost during ping", why),
+        }
+
+        if caps.as_ref().is_none_or(|c| c.tools.is_some()) {
+            match self
+                .request(
+                    st,
+                    round,
+                    ("tools/list", None),
+                    left(),
+                    peer.list_all_tools(),
+                )
+                .await
+            {
+                Outcome::Answer(tools) => {
+                    round
+                        .metrics
+                        .push(Metric::new("mcp_tools_count", tools.len() as f64));
+                    let (hash, listing) = schema_hash(&tools);
+                    round
+                        .metrics
+                        .push(Metric::new("mcp_tools_schema_hash", hash as f64));
+                    let changed = self.record_schema(st, hash, listing).await;
+                    round.metrics.push(Metric::new(
+                        "mcp_tools_schema_changed",
+                        if changed { 1.0 } else { 0.0 },
+                    ));
+                }
+                Outcome::Failed(kind, msg) => round
+                    .warnings
+                    .push(format!("tools/list answered with error {kind}: {msg}")),
+                Outcome::TimedOut => {
+                    return lost(
+                        st,
+                        round,
+                        "tools/list",
+                        "no answer in time: the server hangs".into(),
+                    )
+                }
+                Outcome::Lost(why) => {
+                    return lost(st, round, "the session was lost during tools/list", why)
+                }
+            }
+        }
+        if caps.as_ref().is_some_and(|c| c.resources.is_some()) {
+            match self
+                .request(
+                    st,
+                    round,
+                    ("resources/list", None),
+                    left(),
+                    peer.list_all_resources(),
+                )
+                .await
+            {
+                Outcome::Answer(r) => round
+                    .metrics
+                    .push(Metric::new("mcp_resources_count", r.len() as f64)),
+                Outcome::Failed(kind, msg) => round
+                    .warnings
+                    .push(format!("resources/list answered with error {kind}: {msg}")),
+                Outcome::TimedOut => round
+                    .warnings
+                    .push("resources/list: no answer in time".into()),
+                Outcome::Lost(why) => {
+                    return lost(st, round, "the session was lost during resources/list", why)
+                }
+            }
+        }
+        if caps.as_ref().is_some_and(|c| c.prompts.is_some()) {
+            match self
+                .request(
+                    st,
+                    round,
+                    ("prompts/list", None),
+                    left(),
+                    peer.list_all_prompts(),
+                )
+                .await
+            {
+                Outcome::Answer(p) => round
+                    .metrics
+                    .push(Metric::new("mcp_prompts_count", p.len() as f64)),
+                Outcome::Failed(kind, msg) => round
+                    .warnings
+                    .push(format!("prompts/list answered with error {kind}: {msg}")),
+                Outcome::TimedOut => round
+                    .warnings
+                    .push("prompts/list: no answer in time".into()),
+                Outcome::Lost(why) => {
+                    return lost(st, round, "the session was lost during prompts/list", why)
+                }
+            }
+        }
+        for call in &self.calls {
+            let budget = left();
+            if budget.is_zero() {
+                round.warnings.push(format!(
+                    "tools/call {}: skipped, the round's time was used up",
+                    call.tool
+                ));
+                continue;
+            }
+            let params = CallToolRequestParams::new(call.tool.clone())
+                .with_arguments(call.arguments.clone());
+            let key = ("tools/call", Some(call.tool.as_str()));
+            let result = self
+                .request(st, round, key, budget, peer.call_tool(params))
+                .await;
+            match result {
+                Outcome::Answer(r) if r.is_error == Some(true) => {
+                    // The request was answered, but the tool failed: re-label the observation just recorded.
+                    relabel_last_as_tool_error(st, round, &call.tool);
+                    round.warnings.push(format!(
+                        "tool {} failed: {}",
+                        call.tool,
+                        first_text(&r).unwrap_or_else(|| "no message".into())
+                    ));
+                }
+                Outcome::Answer(_) => {}
+                Outcome::Failed(kind, msg) => round.warnings.push(format!(
+                    "tools/call {} answered with error {kind}: {msg}",
+                    call.tool
+                )),
+                Outcome::TimedOut => round.warnings.push(format!(
+                    "tools/call {}: no answer within {}",
+                    call.tool,
+                    ms(budget)
+                )),
+                Outcome::Lost(why) => {
+                    return lost(
+                        st,
+                        round,
+                        &format!("the session was lost during tools/call {}", call.tool),
+                        why,
+                    )
+                }
+            }
+        }
+    }
+
+    /// Records a tool-list version the first time it is seen; whether it differs from the previous one.
+    async fn record_schema(&self, st: &mut State, hash: u32, listing: serde_json::Value) -> bool {
+        if !st.schema_loaded {
+            if let Some(pool) = &self.pool {
+                let latest: Option<i64> = sqlx::query_scalar(
+                    "SELECT hash FROM mcp_tool_schemas WHERE source = $1 ORDER BY seen_at DESC LIMIT 1",
+                )
+                .bind(&self.id)
+                .fetch_optional(pool)
+                .await
+                .unwrap_or(None);
+                st.schema_hash = latest.map(|h| h as u32);
+                st.schema_loaded = true;
+            }
+        }
+        if st.schema_hash == Some(hash) {
+            return false;
+        }
+        let changed = st.schema_hash.is_some();
+        if let Some(pool) = &self.pool {
+            let stored = sqlx::query(
+                "INSERT INTO mcp_tool_schemas (source, seen_at, hash, tools) VALUES ($1, now(), $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.id)
+            .bind(hash as i64)
+            .bind(sqlx::types::Json(&listing))
+            .execute(pool)
+            .await;
+            if let Err(e) = stored {
+                tracing::warn!(source = %self.id, error = %e, "recording the tool list failed");
+                return changed;
+            }
+        }
+        if changed {
+            tracing::info!(source = %self.id, hash, "the server's tool schemas changed");
+        }
+        st.schema_hash = Some(hash);
+        changed
+    }
+}
+
+#[async_trait]
+impl Source for McpProbe {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            kind: "mcp".into(),
+            description: match &self.target {
+                McpTarget::Http { url, .. } => format!("MCP server at {url} (Streamable HTTP)"),
+                McpTarget::Stdio { command, args, .. } => {
+                    format!("MCP server `{}` (stdio)", shell_words(command, args))
+                }
+            },
+        }
+    }
+
+    async fn collect(&self, ctx: &CollectContext) -> anyhow::Result<Snapshot> {
+        // A tenth of the round's time (at most a second) is kept for storing what was measured.
+        let reserve = (ctx.timeout / 10).min(Duration::from_secs(1));
+        let deadline = Instant::now() + ctx.timeout.saturating_sub(reserve);
+        let mut st = self.state.lock().await;
+        let mut round = Round {
+            metrics: Vec::new(),
+            latencies_ms: Vec::new(),
+            error: None,
+            warnings: Vec::new(),
+        };
+        self.round(&mut st, &mut round, deadline).await;
+        Ok(self.snapshot(&st, round, ctx.now))
+    }
+}
+
+impl McpProbe {
+    fn snapshot(&self, st: &State, round: Round, now: DateTime<Utc>) -> Snapshot {
+        let Round {
+            mut metrics,
+            latencies_ms,
+            error,
+            warnings,
+        } = round;
+        metrics.push(Metric::new("requests_sent", st.requests_sent as f64));
+        metrics.push(Metric::new(
+            "responses_received",
+            st.responses_received as f64,
+        ));
+        metrics.push(Metric::new(
+            "connection_errors",
+            st.connection_errors as f64,
+        ));
+        if !latencies_ms.is_empty() {
+            metrics.push(Metric::new(
+                "avg_latency_ms",
+                latencies_ms.iter().sum::<f64>() / latencies_ms.len() as f64,
+            ));
+        }
+        for (key, h) in &st.histograms {
+            let labels = op_labels(key);
+            for (bound, n) in BOUNDS.iter().zip(h.buckets) {
+                let mut m = Metric::new("mcp_client_operation_duration_bucket", n as f64);
+                m.labels = labels.clone();
+                m.labels.insert("le".into(), bound.to_string());
+                metrics.push(m);
+            }
+            let mut inf = Metric::new("mcp_client_operation_duration_bucket", h.count as f64);
+            inf.labels = labels.clone();
+            inf.labels.insert("le".into(), "+Inf".into());
+            metrics.push(inf);
+            let mut count = Metric::new("mcp_client_operation_duration_count", h.count as f64);
+            count.labels = labels.clone();
+            metrics.push(count);
+            let mut sum = Metric::new("mcp_client_operation_duration_sum", h.sum);
+            sum.labels = labels;
+            metrics.push(sum);
+        }
+        Snapshot {
+            timestamp: now,
+            source_id: self.id.clone(),
+            metrics,
+            labels: self.labels.clone(),
+            error,
+            warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+        }
+    }
+}
+
+fn op_labels(key: &OpKey) -> Labels {
+    let mut labels = Labels::from([("mcp_method_name".to_string(), key.method.to_string())]);
+    if let Some(tool) = &key.tool {
+        labels.insert("gen_ai_tool_name".into(), tool.clone());
+    }
+    if let Some(error) = &key.error {
+        labels.insert("error_type".into(), error.clone());
+    }
+    labels
+}
+
+/// Moves the observation just recorded for `tools/call tool` (answered) to `error_type="tool_error"`.
+fn relabel_last_as_tool_error(st: &mut State, round: &mut Round, tool: &str) {
+    let ok = OpKey {
+        method: "tools/call",
+        tool: Some(tool.to_string()),
+        error: None,
+    };
+    let Some(last) = round.metrics.last_mut() else {
+        return;
+    };
+    let secs = last.value / 1000.0;
+    last.labels.insert("error_type".into(), "tool_error".into());
+    if let Some(h) = st.histograms.get_mut(&ok) {
+        // Undo the success observation.
+        for (bound, n) in BOUNDS.iter().zip(h.buckets.iter_mut()) {
+            if secs <= *bound {
+                *n = n.saturating_sub(1);
+            }
+        }
+        h.count = h.count.saturating_sub(1);
+        h.sum -= secs;
+    }
+    st.histograms
+        .entry(OpKey {
+            error: Some("tool_error".into()),
+            ..ok
+        })
+        .or_default()
+        .observe(secs);
+}
+
+/// A stable hash of the tool list (sorted by name; names, descriptions, input and output schemas), and the
+/// listing it was computed from.
+pub fn schema_hash(tools: &[rmcp::model::Tool]) -> (u32, serde_json::Value) {
+    let mut listing: Vec<serde_json::Value> = tools
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "description": t.description,
+                "inputSchema": canonical(&serde_json::Value::Object((*t.input_schema).clone())),
+                "outputSchema": t.output_schema.as_ref().map(|s| canonical(&serde_json::Value::Object((**s).clone()))),
+            })
+        })
+        .collect();
+    listing.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let listing = serde_json::Value::Array(listing);
+    let digest = Sha256::digest(canonical(&listing).to_string().as_bytes());
+    let hash = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    (hash, listing)
+}
+
+/// `value` with every object's keys in sorted order, so equal schemas serialise equally.
+fn canonical(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, serde_json::Value> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn first_text(r: &rmcp::model::CallToolResult) -> Option<String> {
+    r.content.iter().find_map(|c| {
+        c.as_text()
+            .map(|t| t.text.chars().take(300).collect::<String>())
+    })
+}
+
+/// An error and its sources, joined by `: `.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+fn shell_words(command: &str, args: &[String]) -> String {
+    std::iter::once(command)
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn keep_tail(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.len() == STDERR_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line.chars().take(500).collect());
+    }
+}
+
+fn stderr_note(tail: &Arc<Mutex<VecDeque<String>>>) -> String {
+    let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (the server's stderr: {})",
+            tail.iter().cloned().collect::<Vec<_>>().join(" | ")
+        )
+    }
+}
+
+fn stderr_note_opt(tail: &Option<Arc<Mutex<VecDeque<String>>>>) -> String {
+    tail.as_ref().map(stderr_note).unwrap_or_default()
+}
+
+/// The MCP page's view of every probed server (sources of kind `mcp`, from `statuses`): identity from the latest
+/// `mcp_server_info`, tools from the newest recorded tool list, per-operation statistics from the
+/// `mcp_probe_latency_ms` samples of the last `window`, and the tool-list history.
+pub async fn overview(
+    pool: &sqlx::PgPool,
+    statuses: Vec<app::types::SourceStatus>,
+    window: Duration,
+) -> anyhow::Result<Vec<app::types::McpServerView>> {
+    use app::types::{McpOperationStats, McpServerView, McpToolView};
+    let since = Utc::now() - chrono::Duration::from_std(window)?;
+    let mut out = Vec::new();
+    for source in statuses.into_iter().filter(|s| s.kind == "mcp") {
+        let info: Option<sqlx::types::Json<BTreeMap<String, String>>> = sqlx::query_scalar(
+            "SELECT labels FROM series WHERE source = $1 AND metric = 'mcp_server_info'
+             ORDER BY last_ts DESC NULLS LAST LIMIT 1",
+        )
+        .bind(&source.id)
+        .fetch_optional(pool)
+        .await?;
+        let info = info.map(|j| j.0).unwrap_or_default();
+        #[derive(sqlx::FromRow)]
+        struct Stat {
+            method: Option<String>,
+            tool: Option<String>,
+            calls: i64,
+            errors: i64,
+            p50: Option<f64>,
+            p95: Option<f64>,
+            p99: Option<f64>,
+            top_error: Option<String>,
+        }
+        let stats: Vec<Stat> = sqlx::query_as(
+            "SELECT s.labels->>'mcp_method_name' AS method, s.labels->>'gen_ai_tool_name' AS tool,
+                    count(*) AS calls,
+                    count(*) FILTER (WHERE s.labels ? 'error_type') AS errors,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY x.value) AS p50,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS p95,
+                    percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) AS p99,
+                    mode() WITHIN GROUP (ORDER BY s.labels->>'error_type')
+                        FILTER (WHERE s.labels ? 'error_type') AS top_error
+             FROM series s JOIN samples x ON x.series_id = s.id
+             WHERE s.source = $1 AND s.metric = 'mcp_probe_latency_ms' AND x.ts >= $2
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(&source.id)
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+        let operations: Vec<McpOperationStats> = stats
+            .into_iter()
+            .map(|s| McpOperationStats {
+                method: s.method.unwrap_or_default(),
+                tool: s.tool,
+                calls: s.calls,
+                errors: s.errors,
+                p50_ms: s.p50,
+                p95_ms: s.p95,
+                p99_ms: s.p99,
+                top_error: s.top_error,
+            })
+            .collect();
+        let versions: Vec<(DateTime<Utc>, i64, sqlx::types::Json<serde_json::Value>)> =
+            sqlx::query_as(
+                "SELECT seen_at, hash, tools FROM mcp_tool_schemas WHERE source = $1
+                 ORDER BY seen_at DESC LIMIT 50",
+            )
+            .bind(&source.id)
+            .fetch_all(pool)
+            .await?;
+        let tools = versions
+            .first()
+            .and_then(|(_, _, t)| t.0.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                let name = t["name"].as_str().unwrap_or_default().to_string();
+                McpToolView {
+                    description: t["description"].as_str().map(str::to_string),
+                    stats: operations
+                        .iter()
+                        .find(|o| o.method == "tools/call" && o.tool.as_deref() == Some(&name))
+                        .cloned(),
+                    name,
+                }
+            })
+            .collect();
+        let history = history(&versions);
+        out.push(McpServerView {
+            server_name: info.get("mcp_server_name").cloned(),
+            server_version: info.get("mcp_server_version").cloned(),
+            protocol_version: info.get("mcp_protocol_version").cloned(),
+            source,
+            tools,
+            operations,
+            history,
+        });
+    }
+    Ok(out)
+}
+
+/// Versions (newest first) with what changed from the one before each.
+fn history(
+    versions: &[(DateTime<Utc>, i64, sqlx::types::Json<serde_json::Value>)],
+) -> Vec<app::types::McpSchemaVersion> {
+    let by_name = |v: &serde_json::Value| -> BTreeMap<String, String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                (
+                    t["name"].as_str().unwrap_or_default().to_string(),
+                    t.to_string(),
+                )
+            })
+            .collect()
+    };
+    versions
+        .iter()
+        .enumerate()
+        .map(|(i, (seen_at, hash, tools))| {
+            let now = by_name(&tools.0);
+            let before = versions.get(i + 1).map(|(_, _, t)| by_name(&t.0));
+            let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+            if let Some(before) = &before {
+                for (name, def) in &now {
+                    match before.get(name) {
+                        None => added.push(name.clone()),
+                        Some(old) if old != def => changed.push(name.clone()),
+                        Some(_) => {}
+                    }
+                }
+                removed.extend(before.keys().filter(|n| !now.contains_key(*n)).cloned());
+            }
+            app::types::McpSchemaVersion {
+                seen_at: *seen_at,
+                hash: format!("{:08x}", *hash as u32),
+                tools: now.len(),
+                added,
+                removed,
+                changed,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_hash_ignores_key_and_tool_order_but_not_schemas() {
+        let tool = |name: &str, schema: serde_json::Value| {
+            let serde_json::Value::Object(schema) = schema else {
+                unreachable!()
+            };
+            rmcp::model::Tool::new(name.to_string(), "d", Arc::new(schema))
+        };
+        let a = tool(
+            "add",
+            serde_json::json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}),
+        );
+        let a_reordered = tool(
+            "add",
+            serde_json::json!({"properties": {"b": {"type": "number"}, "a": {"type": "number"}}, "type": "object"}),
+        );
+        let b = tool("echo", serde_json::json!({"type": "object"}));
+        let a_changed = tool(
+            "add",
+            serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "number"}}}),
+        );
+        let h = |tools: &[rmcp::model::Tool]| schema_hash(tools).0;
+        assert_eq!(h(&[a.clone(), b.clone()]), h(&[b.clone(), a_reordered]));
+        assert_ne!(h(&[a.clone(), b.clone()]), h(&[a_changed, b.clone()]));
+        assert_ne!(h(&[a.clone(), b.clone()]), h(&[a]));
+    }
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let mut h = Histogram::default();
+        h.observe(0.015);
+        h.observe(0.7);
+        assert_eq!(h.buckets[0], 0, "0.015 s is above the 10 ms bucket");
+        assert_eq!(h.buckets[1], 1);
+        assert_eq!(h.buckets[6], 2, "both are at most 1 s");
+        assert_eq!((h.count, (h.sum * 1000.0).round()), (2, 715.0));
+    }
+}
