@@ -9,5 +9,8 @@ CREATE TABLE mcp_tool_schemas (
     PRIMARY KEY (source, seen_at)
 );
 
+-- The role an API token acts with on /mcp (at most its creator's, checked again on every use).
+ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'viewer' CHECK (role IN ('viewer', 'editor', 'admin'));
+
 -- Probe options of runtime sources (`args`, `env`, `headers`, `calls` of an `mcp` source), as a JSON object.
 ALTER TABLE sources ADD COLUMN options JSONB NOT NULL DEFAULT '{}'::jsonb;

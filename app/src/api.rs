@@ -327,6 +327,7 @@ pub async fn create_token(
     name: String,
     scopes: String,
     expires_in: String,
+    role: String,
 ) -> Result<CreatedToken, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -334,7 +335,7 @@ pub async fn create_token(
         async {
             let admin = require_role(Role::Admin).await?;
             engine()?
-                .create_token(&name, &scopes, &expires_in, &admin.username)
+                .create_token(&name, &scopes, &expires_in, &role, &admin.username)
                 .await
         }
         .await,

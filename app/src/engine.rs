@@ -56,11 +56,13 @@ pub trait Engine: Send + Sync + 'static {
     /// Signs the user out everywhere.
     async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError>;
     /// Creates an API token (`scopes`: `ingest,read`; `expires_in`: a duration like `30d`, or empty for never).
+    /// `role` (viewer, editor or admin; empty: viewer) is what the token may do on `/mcp`.
     async fn create_token(
         &self,
         name: &str,
         scopes: &str,
         expires_in: &str,
+        role: &str,
         created_by: &str,
     ) -> Result<CreatedToken, AppError>;
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, AppError>;

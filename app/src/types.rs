@@ -146,6 +146,8 @@ pub struct TokenInfo {
     /// The first characters of the token, to recognise it.
     pub prefix: String,
     pub scopes: Vec<String>,
+    /// The role the token acts with on `/mcp` (never more than its creator's current role).
+    pub role: Role,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,

@@ -15,7 +15,7 @@ async function push(request: APIRequestContext, token: string, items: { value: n
 test("an editor creates a rule in the form, sees it fire on the dashboard live, acknowledges it, and zooms a chart", async ({ page }) => {
   await signIn(page, ADMIN);
   const created = await page.request.post("/api/fn/token_create", {
-    form: { name: "e2e-push", scopes: "ingest", expires_in: "" },
+    form: { name: "e2e-push", scopes: "ingest", expires_in: "", role: "viewer" },
   });
   expect(created.status()).toBe(200);
   const { token } = await created.json();

@@ -158,9 +158,12 @@ enum TokenCommand {
     Create {
         /// A name for the token; pushes with it land in the source of that name unless `?source=` says otherwise.
         name: String,
-        /// Comma-separated scopes: ingest, read.
+        /// Comma-separated scopes: ingest, read, mcp.
         #[arg(long, default_value = "ingest")]
         scopes: String,
+        /// What the token may do on /mcp: viewer (read), editor (also acknowledge and silence alerts) or admin.
+        #[arg(long, default_value = "viewer")]
+        role: app::types::Role,
         /// Lifetime such as 90d (default: never expires).
         #[arg(long, default_value = "")]
         expires_in: String,
@@ -459,6 +462,7 @@ async fn token_command(cmd: TokenCommand, pool: &sqlx::PgPool) -> anyhow::Result
             name,
             scopes,
             expires_in,
+            role,
         } => {
             let scopes = parse_scopes(&scopes)?;
             let expires_at = match expires_in.trim() {
@@ -468,7 +472,9 @@ async fn token_command(cmd: TokenCommand, pool: &sqlx::PgPool) -> anyhow::Result
                         + chrono::Duration::from_std(humantime::parse_duration(text)?)?,
                 ),
             };
-            let (info, token) = tokens.create(&name, &scopes, expires_at, "cli").await?;
+            let (info, token) = tokens
+                .create_with_role(&name, &scopes, expires_at, "cli", role)
+                .await?;
             eprintln!(
                 "created token {} ({}) with scopes {}; it is shown only now:",
                 info.id,

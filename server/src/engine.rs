@@ -134,9 +134,16 @@ impl Engine for EngineImpl {
         name: &str,
         scopes: &str,
         expires_in: &str,
+        role: &str,
         created_by: &str,
     ) -> Result<CreatedToken, AppError> {
         let scopes = parse_scopes(scopes)?;
+        let role: Role = match role.trim() {
+            "" => Role::Viewer,
+            r => r
+                .parse()
+                .map_err(|e: String| AppError::invalid("role", e))?,
+        };
         let expires_at = match expires_in.trim() {
             "" | "never" => None,
             text => {
@@ -155,7 +162,7 @@ impl Engine for EngineImpl {
         };
         let (info, token) = self
             .tokens
-            .create(name, &scopes, expires_at, created_by)
+            .create_with_role(name, &scopes, expires_at, created_by, role)
             .await?;
         tracing::info!(token = %info.name, by = created_by, "API token created");
         Ok(CreatedToken { info, token })

@@ -2,8 +2,9 @@
 //! sources, metrics, alerts and reports.
 //!
 //! Data in: JSON-RPC over HTTP from MCP clients. [`authenticate`] runs first: the request must carry an API token
-//! (`Authorization: Bearer …`) with the `mcp` scope, and the token acts with its creator's current role — viewers'
-//! tokens read, editors' (and admins') tokens may also acknowledge and silence alerts. The `Host` header must be
+//! (`Authorization: Bearer …`) with the `mcp` scope. It acts with the role chosen when it was made, but never more than
+//! its creator's current role when the creator is a user (tokens made with the CLI keep theirs) — viewers read,
+//! editors (and admins) may also acknowledge and silence alerts. The `Host` header must be
 //! one of `mcp.allowed_hosts` and a browser `Origin` one of `mcp.allowed_origins` (rmcp checks both).
 //! Data out: tool results (JSON text) read from the [`EngineImpl`], the same engine the web UI uses; and, per
 //! tool, `requests_total`, `errors_total`, `response_time_ms` plus `active_connections` (open MCP sessions),
@@ -317,8 +318,10 @@ impl McpService {
                 .into_iter()
                 .find(|a| a.rule_id == p.rule_id && a.series_id == p.series_id)
                 .ok_or_else(|| AppError::invalid("rule_id", "no such alert"))?;
-            let mut matchers = vec![format!("alertname={}", alert.rule_name)];
-            matchers.extend(alert.labels.iter().map(|(k, v)| format!("{k}={v}")));
+            // Exact matches written as anchored, escaped regexes: a value is never read as matcher syntax.
+            let exact = |k: &str, v: &str| format!("{k}=~^{}$", regex::escape(v));
+            let mut matchers = vec![exact("alertname", &alert.rule_name)];
+            matchers.extend(alert.labels.iter().map(|(k, v)| exact(k, v)));
             let silence = self
                 .engine
                 .create_silence(
@@ -363,8 +366,9 @@ impl McpService {
                 serde_json::to_string_pretty(&value).unwrap_or_default(),
             )]),
             Err(AppError::Forbidden) => CallToolResult::error(vec![ContentBlock::text(format!(
-                "`{tool}` needs a token made by a user with the {} role",
-                min.as_str()
+                "`{tool}` needs a token with the {} role; this one acts as {}",
+                min.as_str(),
+                caller(ctx).map(|c| c.role.as_str()).unwrap_or("nobody")
             ))]),
             Err(AppError::Invalid { field, message }) => {
                 CallToolResult::error(vec![ContentBlock::text(format!("{field}: {message}"))])
@@ -433,8 +437,8 @@ pub fn service(
     )
 }
 
-/// Lets through requests with an API token that has the `mcp` scope and whose creator still exists, recording the
-/// caller for the tools; 401 (with `WWW-Authenticate: Bearer`) or 403 otherwise.
+/// Lets through requests with an API token that has the `mcp` scope, recording the caller and its role for the
+/// tools; 401 (with `WWW-Authenticate: Bearer`) or 403 otherwise.
 pub async fn authenticate(
     State(state): State<crate::http::AppState>,
     mut request: Request,
@@ -470,8 +474,10 @@ pub async fn authenticate(
             Ok(role) => role,
             Err(e) => return AppError::internal(e).into_response(),
         };
-    let Some(role) = role.and_then(|r| r.parse::<Role>().ok()) else {
-        return AppError::Forbidden.into_response();
+    // A user's demotion reaches their tokens at once.
+    let role = match role.and_then(|r| r.parse::<Role>().ok()) {
+        Some(creator) => token.role.min(creator),
+        None => token.role,
     };
     request.extensions_mut().insert(Caller {
         name: format!("token:{}", token.name),

@@ -500,7 +500,7 @@ fn SourceForm(
                         prop:value=move || form.kind.get() on:change=move |ev| form.kind.set(event_target_value(&ev))
                         prop:disabled=move || form.editing.get().is_some()>
                         <option value="prometheus">"prometheus (scrape an endpoint)"</option>
-                        <option value="mcp">"mcp (probe an MCP server)"</option>
+                        <option value="mcp" selected=move || form.kind.get() == "mcp">"mcp (probe an MCP server)"</option>
                     </select>
                     {problem("kind")}
                 </div>

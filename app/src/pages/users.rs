@@ -222,14 +222,17 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
 fn Tokens() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let tokens = Resource::new(move || version.get(), |_| list_tokens());
-    let create = Action::new(|(name, scopes, expires): &(String, String, String)| {
-        create_token(name.clone(), scopes.clone(), expires.clone())
-    });
+    let create = Action::new(
+        |(name, scopes, expires, role): &(String, String, String, String)| {
+            create_token(name.clone(), scopes.clone(), expires.clone(), role.clone())
+        },
+    );
     let revoke = Action::new(|id: &i64| revoke_token(*id));
     let name = RwSignal::new(String::new());
     let ingest = RwSignal::new(true);
     let read = RwSignal::new(false);
     let mcp = RwSignal::new(false);
+    let mcp_role = RwSignal::new("viewer".to_string());
     let expires = RwSignal::new(String::new());
     let local = RwSignal::new(None::<(String, String)>);
     let confirming = RwSignal::new(None::<i64>);
@@ -281,7 +284,7 @@ fn Tokens() -> impl IntoView {
                 ev.prevent_default();
                 let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read"), (mcp.get_untracked(), "mcp")]
                     .into_iter().filter(|(on, _)| *on).map(|(_, s)| s).collect::<Vec<_>>().join(",");
-                create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string()));
+                create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string(), mcp_role.get_untracked()));
             }>
                 <div class="field">
                     <label for="token-name">"Name " <span class="muted">"(also the source of its pushes)"</span></label>
@@ -293,16 +296,26 @@ fn Tokens() -> impl IntoView {
                     <legend>"Scopes"</legend>
                     <label><input type="checkbox" prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
                     <label><input type="checkbox" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
-                    <label title="mcpulse's MCP endpoint /mcp, with your role"><input type="checkbox" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev))/> " mcp"</label>
+                    <label title="mcpulse's MCP endpoint /mcp"><input type="checkbox" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev))/> " mcp"</label>
                     {err("scopes")}
                 </fieldset>
+                <div class="field">
+                    <label for="token-role">"Role on /mcp " <span class="muted">"(editors may acknowledge and silence)"</span></label>
+                    <select id="token-role" aria-describedby="token-role-error"
+                        on:change=move |ev| mcp_role.set(event_target_value(&ev))>
+                        <option value="viewer" selected>"viewer"</option>
+                        <option value="editor">"editor"</option>
+                        <option value="admin">"admin"</option>
+                    </select>
+                    {err("role")}
+                </div>
                 <div class="field">
                     <label for="token-expires">"Expires in " <span class="muted">"(e.g. 90d; empty: never)"</span></label>
                     <input id="token-expires" type="text" aria-describedby="token-expires_in-error"
                         prop:value=move || expires.get() on:input=move |ev| expires.set(event_target_value(&ev))/>
                     {err("expires_in")}
                 </div>
-                {other_error(value, &["name", "scopes", "expires_in"])}
+                {other_error(value, &["name", "scopes", "expires_in", "role"])}
                 <div class="form-actions">
                     <button type="submit" disabled=create.pending()>"Create token"</button>
                 </div>
@@ -329,7 +342,7 @@ fn TokenTable(
                         view! {
                             <tr data-token=t.name.clone() data-revoked=t.revoked.to_string()>
                                 <td><strong>{t.name.clone()}</strong> " " <code class="muted">{format!("{}…", t.prefix)}</code></td>
-                                <td>{t.scopes.join(", ")}</td>
+                                <td>{t.scopes.join(", ")} {t.scopes.iter().any(|s| s == "mcp").then(|| view! { <div class="small muted">{format!("as {}", t.role)}</div> })}</td>
                                 <td class="muted">{date_time(Some(t.created_at))} <div class="small">{format!("by {}", t.created_by)}</div></td>
                                 <td class="muted">{t.expires_at.map(|e| date_time(Some(e))).unwrap_or_else(|| "never".into())}</td>
                                 <td class="muted">{t.last_used_at.map(|e| date_time(Some(e))).unwrap_or_else(|| "never".into())}</td>

@@ -68,7 +68,7 @@ pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, AppError> {
     if scopes.is_empty() {
         return Err(AppError::invalid(
             "scopes",
-            "name at least one scope (ingest, read)",
+            "name at least one scope (ingest, read, mcp)",
         ));
     }
     Ok(scopes)
@@ -84,6 +84,7 @@ struct Row {
     name: String,
     prefix: String,
     scopes: Vec<String>,
+    role: String,
     created_by: String,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
@@ -98,6 +99,7 @@ impl From<Row> for TokenInfo {
             name: r.name,
             prefix: r.prefix,
             scopes: r.scopes,
+            role: r.role.parse().unwrap_or(app::types::Role::Viewer),
             created_by: r.created_by,
             created_at: r.created_at,
             expires_at: r.expires_at,
@@ -108,7 +110,7 @@ impl From<Row> for TokenInfo {
 }
 
 const COLUMNS: &str =
-    "id, name, prefix, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";
+    "id, name, prefix, scopes, role, created_by, created_at, expires_at, last_used_at, revoked_at";
 
 pub struct Tokens {
     pool: PgPool,
@@ -126,6 +128,25 @@ impl Tokens {
         scopes: &[Scope],
         expires_at: Option<DateTime<Utc>>,
         created_by: &str,
+    ) -> Result<(TokenInfo, String), AppError> {
+        self.create_with_role(
+            name,
+            scopes,
+            expires_at,
+            created_by,
+            app::types::Role::Viewer,
+        )
+        .await
+    }
+
+    /// [`create`](Self::create) with the role the token acts with on `/mcp`.
+    pub async fn create_with_role(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        expires_at: Option<DateTime<Utc>>,
+        created_by: &str,
+        role: app::types::Role,
     ) -> Result<(TokenInfo, String), AppError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 64 {
@@ -145,7 +166,7 @@ impl Tokens {
         );
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         let row: Row = sqlx::query_as(&format!(
-            "INSERT INTO api_tokens (name, token_hash, prefix, scopes, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO api_tokens (name, token_hash, prefix, scopes, created_by, expires_at, role) VALUES ($1, $2, $3, $4, $5, $6, $7)
              RETURNING {COLUMNS}"
         ))
         .bind(name)
@@ -154,6 +175,7 @@ impl Tokens {
         .bind(&scopes)
         .bind(created_by)
         .bind(expires_at)
+        .bind(role.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(AppError::internal)?;

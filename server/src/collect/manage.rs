@@ -221,7 +221,7 @@ impl SourceRegistry {
                 "a source's id cannot be changed; create a new source instead",
             ));
         }
-        self.unredact(&mut def);
+        self.unredact(&mut def)?;
         let spec = self.parse(&def)?;
         let _changing = self.changes.lock().await;
         self.runtime_only(id)?;
@@ -273,6 +273,12 @@ impl SourceRegistry {
             .execute(&self.pool)
             .await
             .map_err(AppError::internal)?;
+        // A later source with this id is another server: it starts a history of its own.
+        sqlx::query("DELETE FROM mcp_tool_schemas WHERE source = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(AppError::internal)?;
         self.collector.remove(id).await;
         lock(&self.declared).remove(id);
         tracing::info!(source = %id, by = deleted_by, "source deleted");
@@ -286,7 +292,7 @@ impl SourceRegistry {
         if def.id.trim().is_empty() {
             def.id = "test".into();
         }
-        self.unredact(&mut def);
+        self.unredact(&mut def)?;
         let spec = self.parse(&def)?;
         let source = spec.build(None).map_err(AppError::internal)?;
         let ctx = CollectContext {
@@ -337,24 +343,46 @@ impl SourceRegistry {
         })
     }
 
-    /// Puts back the stored secrets a form sent as [`REDACTED`](app::types::REDACTED) (it was shown them so).
-    fn unredact(&self, def: &mut SourceDefinition) {
-        let declared = lock(&self.declared);
-        let Some(stored) = declared.get(def.id.trim()).map(|d| d.spec.definition()) else {
-            return;
-        };
-        for (map, stored) in [
-            (&mut def.headers, &stored.headers),
-            (&mut def.env, &stored.env),
+    /// Puts back the stored secrets a form sent as [`REDACTED`](app::types::REDACTED) (it was shown them so) —
+    /// only to the same server: same kind, target and arguments. Otherwise, or for a name that has no stored value,
+    /// the field is refused, so a secret never follows a changed target and a placeholder is never stored.
+    fn unredact(&self, def: &mut SourceDefinition) -> Result<(), AppError> {
+        let redacted = |m: &BTreeMap<String, String>| m.values().any(|v| v == app::types::REDACTED);
+        if !redacted(&def.headers) && !redacted(&def.env) {
+            return Ok(());
+        }
+        let stored = lock(&self.declared)
+            .get(def.id.trim())
+            .map(|d| d.spec.definition());
+        let same_server = stored.as_ref().is_some_and(|s| {
+            s.kind == def.kind.trim() && s.target == def.target.trim() && s.args == def.args
+        });
+        for (field, map, stored) in [
+            (
+                "headers",
+                &mut def.headers,
+                stored.as_ref().map(|s| &s.headers),
+            ),
+            ("env", &mut def.env, stored.as_ref().map(|s| &s.env)),
         ] {
             for (name, value) in map.iter_mut() {
-                if value == app::types::REDACTED {
-                    if let Some(secret) = stored.get(name) {
-                        value.clone_from(secret);
+                if value != app::types::REDACTED {
+                    continue;
+                }
+                match stored.and_then(|s| s.get(name)) {
+                    Some(secret) if same_server => value.clone_from(secret),
+                    _ => {
+                        return Err(AppError::invalid(
+                            field,
+                            format!(
+                            "enter the value of `{name}` again (the target changed or it is new)"
+                        ),
+                        ))
                     }
                 }
             }
         }
+        Ok(())
     }
 
     /// Whether a new source may not take `id`: declared, or scheduled by mcpulse itself (`self`).

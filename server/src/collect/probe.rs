@@ -50,6 +50,19 @@ const BOUNDS: [f64; 14] = [
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Lines of a stdio server's stderr kept for error messages.
 const STDERR_LINES: usize = 8;
+/// The only variables of mcpulse's environment a stdio server inherits.
+const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "USER",
+    "NODE_PATH",
+];
+/// Below this much time left after connecting, a round ends after `initialize` instead of calling a slow start
+/// a hang.
+const MIN_BUDGET: Duration = Duration::from_millis(500);
 
 pub struct McpProbe {
     id: String,
@@ -61,6 +74,21 @@ pub struct McpProbe {
     /// Where tool-list versions are recorded (none for a trial round).
     pool: Option<sqlx::PgPool>,
     state: tokio::sync::Mutex<State>,
+}
+
+impl State {
+    /// Records a failed connection: the next attempt is the next round after the first failure in a row, then
+    /// after 2, 4, 8 … intervals (at most [`MAX_BACKOFF`]).
+    fn back_off(&mut self, interval: Duration, error: String) {
+        self.failures += 1;
+        let wait = if self.failures <= 1 {
+            Duration::ZERO
+        } else {
+            (interval * 2u32.saturating_pow(self.failures - 1)).min(MAX_BACKOFF)
+        };
+        self.retry_at = Some(Instant::now() + wait);
+        self.last_connect_error = Some(error);
+    }
 }
 
 #[derive(Default)]
@@ -181,6 +209,7 @@ impl McpProbe {
                     .serve(transport)
                     .await
                     .map_err(|e| format!("initialize failed: {}", chain(&e)))?;
+                no_cache(&client).await;
                 Ok(Conn {
                     client,
                     stderr: None,
@@ -188,8 +217,21 @@ impl McpProbe {
             }
             McpTarget::Stdio { command, args, env } => {
                 let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args).envs(env).kill_on_drop(true);
-                let (transport, stderr) = TokioChildProcess::builder(cmd)
+                // The server sees only a minimal environment plus its own `env`: never mcpulse's (database URL,
+                // SMTP credentials …).
+                cmd.env_clear();
+                for name in INHERITED_ENV {
+                    if let Some(value) = std::env::var_os(name) {
+                        cmd.env(name, value);
+                    }
+                }
+                cmd.args(args).envs(env);
+                // Its own process group, killed whole: `npx`/`uvx`/shell wrappers leave no orphans behind.
+                let mut wrapped = process_wrap::tokio::CommandWrap::from(cmd);
+                wrapped
+                    .wrap(process_wrap::tokio::ProcessGroup::leader())
+                    .wrap(process_wrap::tokio::KillOnDrop);
+                let (transport, stderr) = TokioChildProcess::builder(wrapped)
                     .stderr(std::process::Stdio::piped())
                     .spawn()
                     .map_err(|e| format!("could not start `{command}`: {e}"))?;
@@ -198,10 +240,13 @@ impl McpProbe {
                     tokio::spawn(keep_tail(stderr, tail.clone()));
                 }
                 match info.serve(transport).await {
-                    Ok(client) => Ok(Conn {
-                        client,
-                        stderr: Some(tail),
-                    }),
+                    Ok(client) => {
+                        no_cache(&client).await;
+                        Ok(Conn {
+                            client,
+                            stderr: Some(tail),
+                        })
+                    }
                     Err(e) => {
                         // Give the stderr reader a moment to catch the server's last words.
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -225,19 +270,39 @@ impl McpProbe {
         budget: Duration,
         fut: impl std::future::Future<Output = Result<T, ServiceError>>,
     ) -> Outcome<T> {
+        self.request_checked(st, round, key, budget, fut, |_| None)
+            .await
+    }
+
+    /// [`request`](Self::request), where `failed` may turn an answer into a failure (a tool result flagged
+    /// `isError`), so it is recorded as one.
+    async fn request_checked<T>(
+        &self,
+        st: &mut State,
+        round: &mut Round,
+        key: (&'static str, Option<&str>),
+        budget: Duration,
+        fut: impl std::future::Future<Output = Result<T, ServiceError>>,
+        failed: impl Fn(&T) -> Option<(String, String)>,
+    ) -> Outcome<T> {
         let (method, tool) = key;
         st.requests_sent += 1;
         let started = Instant::now();
         let outcome = match tokio::time::timeout(budget, fut).await {
             Err(_) => Outcome::TimedOut,
-            Ok(Ok(v)) => Outcome::Answer(v),
+            Ok(Ok(v)) => match failed(&v) {
+                Some((kind, message)) => Outcome::Failed(kind, message),
+                None => Outcome::Answer(v),
+            },
             Ok(Err(ServiceError::McpError(e))) => {
                 Outcome::Failed(e.code.0.to_string(), e.message.to_string())
             }
             Ok(Err(ServiceError::Timeout { .. })) => Outcome::TimedOut,
-            Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
-                Outcome::Lost(chain(&e))
-            }
+            Ok(Err(
+                e @ (ServiceError::TransportClosed
+                | ServiceError::TransportSend(_)
+                | ServiceError::Cancelled { .. }),
+            )) => Outcome::Lost(chain(&e)),
             Ok(Err(e)) => Outcome::Failed("protocol_error".into(), chain(&e)),
         };
         let secs = started.elapsed().as_secs_f64();
@@ -304,10 +369,17 @@ impl McpProbe {
                     st.responses_received += 1;
                     round.latencies_ms.push(secs * 1000.0);
                     self.observe(st, round, "initialize", None, None, secs);
-                    st.failures = 0;
                     st.retry_at = None;
                     st.last_connect_error = None;
                     st.conn = Some(conn);
+                    if left() < MIN_BUDGET {
+                        // Starting took the round's time; the next round measures the server.
+                        round.warnings.push(format!(
+                            "connected after {}; no time was left this round",
+                            ms(started.elapsed())
+                        ));
+                        return;
+                    }
                 }
                 Err(e) => {
                     st.connection_errors += 1;
@@ -319,14 +391,7 @@ impl McpProbe {
                         Some("connection_error".into()),
                         secs,
                     );
-                    st.failures += 1;
-                    let backoff = if st.failures <= 1 {
-                        Duration::ZERO
-                    } else {
-                        (self.interval * 2u32.saturating_pow(st.failures - 1)).min(MAX_BACKOFF)
-                    };
-                    st.retry_at = Some(Instant::now() + backoff);
-                    st.last_connect_error = Some(e.clone());
+                    st.back_off(self.interval, e.clone());
                     round.error = Some(format!("could not connect: {e}"));
                     return;
                 }
@@ -358,10 +423,14 @@ impl McpProbe {
         let caps = server.as_ref().map(|s| s.capabilities.clone());
 
         // A lost session or a server that stops answering ends the round and the connection.
+        // Lost again and again (a server that crashes after starting), reconnecting backs off too.
+        let interval = self.interval;
         let lost = |st: &mut State, round: &mut Round, what: &str, why: String| {
             st.connection_errors += 1;
             st.conn = None;
-            round.error = Some(format!("{what}: {why}{}", stderr_note_opt(&stderr)));
+            let error = format!("{what}: {why}{}", stderr_note_opt(&stderr));
+            st.back_off(interval, error.clone());
+            round.error = Some(error);
         };
 
         let ping = ClientRequest::PingRequest(PingRequest::default());
@@ -494,18 +563,19 @@ impl McpProbe {
                 .with_arguments(call.arguments.clone());
             let key = ("tools/call", Some(call.tool.as_str()));
             let result = self
-                .request(st, round, key, budget, peer.call_tool(params))
+                .request_checked(st, round, key, budget, peer.call_tool(params), |r| {
+                    (r.is_error == Some(true)).then(|| {
+                        (
+                            "tool_error".to_string(),
+                            first_text(r).unwrap_or_else(|| "no message".into()),
+                        )
+                    })
+                })
                 .await;
             match result {
-                Outcome::Answer(r) if r.is_error == Some(true) => {
-                    // The request was answered, but the tool failed: re-label the observation just recorded.
-                    relabel_last_as_tool_error(st, round, &call.tool);
-                    round.warnings.push(format!(
-                        "tool {} failed: {}",
-                        call.tool,
-                        first_text(&r).unwrap_or_else(|| "no message".into())
-                    ));
-                }
+                Outcome::Failed(kind, msg) if kind == "tool_error" => round
+                    .warnings
+                    .push(format!("tool {} failed: {msg}", call.tool)),
                 Outcome::Answer(_) => {}
                 Outcome::Failed(kind, msg) => round.warnings.push(format!(
                     "tools/call {} answered with error {kind}: {msg}",
@@ -532,15 +602,22 @@ impl McpProbe {
     async fn record_schema(&self, st: &mut State, hash: u32, listing: serde_json::Value) -> bool {
         if !st.schema_loaded {
             if let Some(pool) = &self.pool {
-                let latest: Option<i64> = sqlx::query_scalar(
+                let latest: Result<Option<i64>, _> = sqlx::query_scalar(
                     "SELECT hash FROM mcp_tool_schemas WHERE source = $1 ORDER BY seen_at DESC LIMIT 1",
                 )
                 .bind(&self.id)
                 .fetch_optional(pool)
-                .await
-                .unwrap_or(None);
-                st.schema_hash = latest.map(|h| h as u32);
-                st.schema_loaded = true;
+                .await;
+                match latest {
+                    Ok(latest) => {
+                        st.schema_hash = latest.map(|h| h as u32);
+                        st.schema_loaded = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(source = %self.id, error = %e, "reading the last tool list failed");
+                        return false;
+                    }
+                }
             }
         }
         if st.schema_hash == Some(hash) {
@@ -598,6 +675,9 @@ impl Source for McpProbe {
             warnings: Vec::new(),
         };
         self.round(&mut st, &mut round, deadline).await;
+        if round.error.is_none() && st.conn.is_some() {
+            st.failures = 0;
+        }
         Ok(self.snapshot(&st, round, ctx.now))
     }
 }
@@ -664,37 +744,6 @@ fn op_labels(key: &OpKey) -> Labels {
         labels.insert("error_type".into(), error.clone());
     }
     labels
-}
-
-/// Moves the observation just recorded for `tools/call tool` (answered) to `error_type="tool_error"`.
-fn relabel_last_as_tool_error(st: &mut State, round: &mut Round, tool: &str) {
-    let ok = OpKey {
-        method: "tools/call",
-        tool: Some(tool.to_string()),
-        error: None,
-    };
-    let Some(last) = round.metrics.last_mut() else {
-        return;
-    };
-    let secs = last.value / 1000.0;
-    last.labels.insert("error_type".into(), "tool_error".into());
-    if let Some(h) = st.histograms.get_mut(&ok) {
-        // Undo the success observation.
-        for (bound, n) in BOUNDS.iter().zip(h.buckets.iter_mut()) {
-            if secs <= *bound {
-                *n = n.saturating_sub(1);
-            }
-        }
-        h.count = h.count.saturating_sub(1);
-        h.sum -= secs;
-    }
-    st.histograms
-        .entry(OpKey {
-            error: Some("tool_error".into()),
-            ..ok
-        })
-        .or_default()
-        .observe(secs);
 }
 
 /// A stable hash of the tool list (sorted by name; names, descriptions, input and output schemas), and the
@@ -767,15 +816,43 @@ fn shell_words(command: &str, args: &[String]) -> String {
 }
 
 async fn keep_tail(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    // Read to the end whatever comes (not UTF-8, no newline): a stderr nobody drains blocks or kills the server.
+    let mut reader = tokio::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text: String = String::from_utf8_lossy(&line)
+            .trim_end()
+            .chars()
+            .take(500)
+            .collect();
+        if text.is_empty() {
+            continue;
+        }
         let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
         if tail.len() == STDERR_LINES {
             tail.pop_front();
         }
-        tail.push_back(line.chars().take(500).collect());
+        tail.push_back(text);
     }
+}
+
+/// Turns off rmcp's client-side response cache: every list must reach the server, or latency, request counts and
+/// schema changes would be measured from memory.
+async fn no_cache(client: &RunningService<RoleClient, ClientConfig>) {
+    client
+        .peer()
+        .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
+        .await;
 }
 
 fn stderr_note(tail: &Arc<Mutex<VecDeque<String>>>) -> String {

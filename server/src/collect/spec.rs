@@ -276,7 +276,8 @@ fn mcp_kind(
     problem: &mut impl FnMut(&'static str, String),
 ) -> Option<SourceKind> {
     let target = def.target.trim();
-    let looks_like_url = target.starts_with("http://") || target.starts_with("https://");
+    let lower = target.to_ascii_lowercase();
+    let looks_like_url = lower.starts_with("http://") || lower.starts_with("https://");
     let mut ok = true;
     let target = if looks_like_url {
         match url::Url::parse(target) {

@@ -54,7 +54,12 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     (
         "/api/fn/token_create",
         Access::Min(Role::Admin),
-        &[("name", "ci"), ("scopes", "ingest"), ("expires_in", "")],
+        &[
+            ("name", "ci"),
+            ("scopes", "ingest"),
+            ("expires_in", ""),
+            ("role", "viewer"),
+        ],
     ),
     ("/api/fn/tokens", Access::Min(Role::Admin), &[]),
     // Token 1 exists by then: the admin's call to token_create above made it.

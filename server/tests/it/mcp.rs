@@ -437,6 +437,16 @@ async fn unreachable_broken_and_hanging_servers_give_clear_errors() {
         r["error"].as_str().unwrap().contains("config file missing"),
         "{r}"
     );
+    // A stdio server sees its own `env` and a minimal environment, never mcpulse's (TEST_PYTHON, DATABASE_URL …).
+    let r = test(serde_json::json!({
+        "kind": "mcp", "target": python(), "env": {"GREETING": "hi"}, "interval": "5s",
+        "args": ["-c", "import os, sys; sys.exit('env: ' + ','.join(sorted(k for k in os.environ if k not in ('PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'USER', 'NODE_PATH'))))"],
+    }))
+    .await;
+    assert!(
+        r["error"].as_str().unwrap().contains("stderr: env: GREETING)"),
+        "{r}"
+    );
     // An HTTP endpoint that is not an MCP server.
     let r = test(serde_json::json!({"kind": "mcp", "target": format!("{}/health", app.base), "interval": "5s"})).await;
     assert_eq!(r["ok"], false);
@@ -474,6 +484,49 @@ async fn unreachable_broken_and_hanging_servers_give_clear_errors() {
             .contains("tools/call add: no answer within"),
         "{r}"
     );
+    // Secrets are shown redacted and kept when the form sends the placeholder back for the same server, but never
+    // follow a changed target.
+    let def = serde_json::json!({"id": "remote", "kind": "mcp", "target": "http://127.0.0.1:9/mcp", "interval": "1h",
+        "headers": {"Authorization": "Bearer s3cret"}, "enabled": false});
+    let res = client
+        .post(format!("{}/api/sources", app.base))
+        .json(&def)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let shown = health(&app, &client, "remote").await;
+    assert_eq!(
+        shown["definition"]["headers"]["Authorization"],
+        app::types::REDACTED,
+        "{shown}"
+    );
+    assert!(!shown.to_string().contains("s3cret"));
+    let mut back = shown["definition"].clone();
+    let res = client
+        .put(format!("{}/api/sources/remote", app.base))
+        .json(&back)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stored: String = sqlx::query_scalar(
+        "SELECT options->'headers'->>'Authorization' FROM sources WHERE id = 'remote'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, "Bearer s3cret");
+    back["target"] = "http://attacker.example/mcp".into();
+    let res = client
+        .put(format!("{}/api/sources/remote", app.base))
+        .json(&back)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["kind"]["Invalid"]["field"], "headers", "{body}");
     // Bad definitions are refused per field.
     for (def, field) in [
         (
@@ -510,9 +563,9 @@ async fn unreachable_broken_and_hanging_servers_give_clear_errors() {
     app.stop().await;
 }
 
-async fn token(app: &TestApp, name: &str, scopes: &[Scope], by: &str) -> String {
+async fn token(app: &TestApp, name: &str, scopes: &[Scope], by: &str, role: Role) -> String {
     Tokens::new(app.pool.clone())
-        .create(name, scopes, None, by)
+        .create_with_role(name, scopes, None, by, role)
         .await
         .unwrap()
         .1
@@ -545,8 +598,12 @@ async fn mcpulse_answers_the_mcp_inspector_and_refuses_calls_without_a_token() {
     let app = spawn_app().await;
     app.add_user("vera", Role::Viewer).await;
     app.add_user("ed", Role::Editor).await;
-    let viewer = token(&app, "agent", &[Scope::Mcp], "vera").await;
-    let ingest_only = token(&app, "pusher", &[Scope::Ingest], "ed").await;
+    // Vera is a viewer: her token asks for editor but acts as a viewer. Ed's editor token may change things, and so
+    // may an editor token made with the CLI (no user behind it).
+    let viewer = token(&app, "agent", &[Scope::Mcp], "vera", Role::Editor).await;
+    let editor = token(&app, "ed-agent", &[Scope::Mcp], "ed", Role::Editor).await;
+    let cli_editor = token(&app, "ops-agent", &[Scope::Mcp], "cli", Role::Editor).await;
+    let ingest_only = token(&app, "pusher", &[Scope::Ingest], "ed", Role::Editor).await;
     let url = format!("{}/mcp", app.base);
 
     // Raw HTTP: no token 401 (with a Bearer challenge), a token without the mcp scope 403.
@@ -680,6 +737,19 @@ async fn mcpulse_answers_the_mcp_inspector_and_refuses_calls_without_a_token() {
     assert_eq!(r.is_error, Some(true));
     assert!(text(&r).contains("state"), "{}", text(&r));
     let _ = client.cancel().await;
+    for secret in [editor, cli_editor] {
+        let client = connect(secret).await;
+        let r = client
+            .call_tool(
+                CallToolRequestParams::new("acknowledge_alert")
+                    .with_arguments(args(serde_json::json!({"rule_id": 99, "series_id": 99}))),
+            )
+            .await
+            .unwrap();
+        // Past the role check: there is no such alert.
+        assert!(!text(&r).contains("role"), "{}", text(&r));
+        let _ = client.cancel().await;
+    }
 
     // Each tool's calls are collected as source self-mcp.
     let rows = eventually(Duration::from_secs(15), "self-mcp metrics", || async {
