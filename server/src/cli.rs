@@ -243,7 +243,15 @@ fn init_tracing(filter: &str) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(filter));
+        .unwrap_or_else(|| {
+            // The MCP SDK logs every session's start, notification and end at info; the probe reports what matters in
+            // the source's health. Only its errors show unless asked for (`log.level = "info,rmcp=info"`).
+            if filter.contains("rmcp") {
+                tracing_subscriber::EnvFilter::new(filter)
+            } else {
+                tracing_subscriber::EnvFilter::new(format!("{filter},rmcp=error"))
+            }
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

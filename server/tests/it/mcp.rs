@@ -444,7 +444,10 @@ async fn unreachable_broken_and_hanging_servers_give_clear_errors() {
     }))
     .await;
     assert!(
-        r["error"].as_str().unwrap().contains("stderr: env: GREETING)"),
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("stderr: env: GREETING)"),
         "{r}"
     );
     // An HTTP endpoint that is not an MCP server.
