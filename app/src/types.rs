@@ -730,6 +730,14 @@ pub enum ReportSection {
         #[serde(default)]
         sources: Vec<String>,
     },
+    /// Per probed MCP server and tool (and protocol method): calls, error rate, latency percentiles.
+    McpTools {
+        #[serde(default)]
+        title: String,
+        /// Source ids of MCP probes (empty: all).
+        #[serde(default)]
+        sources: Vec<String>,
+    },
 }
 
 fn yes() -> bool {
@@ -737,10 +745,11 @@ fn yes() -> bool {
 }
 
 impl ReportSection {
-    pub const KINDS: [(&'static str, &'static str); 3] = [
+    pub const KINDS: [(&'static str, &'static str); 4] = [
         ("metrics_summary", "Metrics summary"),
         ("alerts_summary", "Alerts summary"),
         ("source_health", "Source health"),
+        ("mcp_tools", "MCP tools"),
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -748,6 +757,7 @@ impl ReportSection {
             ReportSection::MetricsSummary { .. } => "metrics_summary",
             ReportSection::AlertsSummary { .. } => "alerts_summary",
             ReportSection::SourceHealth { .. } => "source_health",
+            ReportSection::McpTools { .. } => "mcp_tools",
         }
     }
 
@@ -769,6 +779,10 @@ impl ReportSection {
                 title: String::new(),
                 sources: Vec::new(),
             },
+            "mcp_tools" => ReportSection::McpTools {
+                title: String::new(),
+                sources: Vec::new(),
+            },
             _ => return None,
         })
     }
@@ -777,7 +791,8 @@ impl ReportSection {
     pub fn title(&self) -> String {
         let (ReportSection::MetricsSummary { title, .. }
         | ReportSection::AlertsSummary { title, .. }
-        | ReportSection::SourceHealth { title, .. }) = self;
+        | ReportSection::SourceHealth { title, .. }
+        | ReportSection::McpTools { title, .. }) = self;
         if title.trim().is_empty() {
             Self::KINDS
                 .iter()

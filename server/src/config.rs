@@ -210,7 +210,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "reports.keep_for", env: &["MCPULSE_REPORTS_KEEP_FOR"], default: "90d", doc: "Generated reports older than this are deleted (1h–10y)." },
     Key { path: "smtp.url", env: &["MCPULSE_SMTP_URL"], default: "", doc: "SMTP server reports are emailed through: `smtp://user:password@host:port?from=reports@example.com&tls=starttls` (`tls=tls` or `tls=none` otherwise; `smtps://` implies `tls`). Empty: templates cannot have recipients." },
     Key { path: "mcp.allowed_hosts", env: &["MCPULSE_MCP_ALLOWED_HOSTS"], default: "localhost,127.0.0.1,::1", doc: "Comma-separated `Host` names (or `host:port`) that mcpulse's MCP endpoint `/mcp` answers, against DNS rebinding; the host of `server.public_url` is added. In a container reached by another name, list it (or `*` for any)." },
-    Key { path: "mcp.allowed_origins", env: &["MCPULSE_MCP_ALLOWED_ORIGINS"], default: "", doc: "Comma-separated browser origins (`https://agent.example.com:443`, `http://localhost:*`) allowed to call `/mcp`; requests from other origins are refused, requests without `Origin` (non-browser clients) pass." },
+    Key { path: "mcp.allowed_origins", env: &["MCPULSE_MCP_ALLOWED_ORIGINS"], default: "", doc: "Comma-separated browser origins (`https://agent.example.com:443`, `http://localhost:*`) allowed to call `/mcp` (they get CORS headers); requests from other origins are refused, requests without `Origin` (non-browser clients) pass." },
     Key { path: "log.level", env: &["MCPULSE_LOG"], default: "info", doc: "Log filter, e.g. `info` or `mcpulse=debug,tower_http=info` (`RUST_LOG` works too)." },
 ];
 
@@ -481,10 +481,17 @@ pub fn from_sources(
         mcp_allowed_hosts: p.get("mcp.allowed_hosts", |s| Ok(comma_list(s))),
         mcp_allowed_origins: p.get("mcp.allowed_origins", |s| {
             let origins = comma_list(s);
-            match origins
-                .iter()
-                .find(|o| *o != "null" && url::Url::parse(&o.replace(":*", "")).is_err())
-            {
+            let is_origin = |o: &str| {
+                o == "null"
+                    || url::Url::parse(o.strip_suffix(":*").unwrap_or(o)).is_ok_and(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.has_host()
+                            && u.path() == "/"
+                            && !o.trim_end_matches(":*").ends_with('/')
+                            && u.query().is_none()
+                    })
+            };
+            match origins.iter().find(|o| !is_origin(o)) {
                 Some(bad) => Err(format!(
                     "`{bad}` is not an origin such as https://example.com:443"
                 )),

@@ -96,7 +96,9 @@ pub fn router(state: AppState) -> Router {
                         state.shutdown.child_token(),
                     ),
                 )
-                .layer(from_fn_with_state(state.clone(), crate::mcp::authenticate)),
+                .layer(from_fn_with_state(state.clone(), crate::mcp::authenticate))
+                // Outermost: a browser's preflight is answered before the token check.
+                .layer(crate::mcp::cors(&state.mcp_settings.allowed_origins)),
         )
         .route("/health", get(health))
         .route("/ready", get(ready))

@@ -437,6 +437,56 @@ pub fn service(
     )
 }
 
+/// CORS for browser-based MCP clients on `mcp.allowed_origins` (none: no CORS headers, so browsers on other sites
+/// cannot read answers; rmcp refuses their requests anyway). `scheme://host:*` allows any port.
+pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    // (scheme, host, port; `None`: any port), with default ports filled in as browsers leave them out.
+    let parse = |s: &str| {
+        let u = url::Url::parse(s).ok()?;
+        Some((
+            u.scheme().to_string(),
+            u.host_str()?.to_string(),
+            u.port_or_known_default(),
+        ))
+    };
+    let null = origins.iter().any(|o| o == "null");
+    let entries: Vec<_> = origins
+        .iter()
+        .filter_map(|o| match o.strip_suffix(":*") {
+            Some(base) => parse(base).map(|(s, h, _)| (s, h, None)),
+            None => parse(o),
+        })
+        .collect();
+    let allowed = move |origin: &HeaderValue| {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        if origin == "null" {
+            return null;
+        }
+        let Some((scheme, host, port)) = parse(origin) else {
+            return false;
+        };
+        entries
+            .iter()
+            .any(|(s, h, p)| *s == scheme && *h == host && (p.is_none() || *p == port))
+    };
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| allowed(origin)))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::ACCEPT,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([HeaderName::from_static("mcp-session-id")])
+}
+
 /// Lets through requests with an API token that has the `mcp` scope, recording the caller and its role for the
 /// tools; 401 (with `WWW-Authenticate: Bearer`) or 403 otherwise.
 pub async fn authenticate(

@@ -94,7 +94,8 @@ impl SectionForm {
                 f.title.set(title.clone());
                 f.show_resolved.set(*show_resolved);
             }
-            ReportSection::SourceHealth { title, sources } => {
+            ReportSection::SourceHealth { title, sources }
+            | ReportSection::McpTools { title, sources } => {
                 f.title.set(title.clone());
                 f.sources.set(sources.join(", "));
             }
@@ -110,6 +111,10 @@ impl SectionForm {
                 show_resolved: self.show_resolved.get_untracked(),
             },
             "source_health" => ReportSection::SourceHealth {
+                title,
+                sources: split_list(&self.sources.get_untracked()),
+            },
+            "mcp_tools" => ReportSection::McpTools {
                 title,
                 sources: split_list(&self.sources.get_untracked()),
             },

@@ -891,47 +891,12 @@ pub async fn overview(
         .fetch_optional(pool)
         .await?;
         let info = info.map(|j| j.0).unwrap_or_default();
-        #[derive(sqlx::FromRow)]
-        struct Stat {
-            method: Option<String>,
-            tool: Option<String>,
-            calls: i64,
-            errors: i64,
-            p50: Option<f64>,
-            p95: Option<f64>,
-            p99: Option<f64>,
-            top_error: Option<String>,
-        }
-        let stats: Vec<Stat> = sqlx::query_as(
-            "SELECT s.labels->>'mcp_method_name' AS method, s.labels->>'gen_ai_tool_name' AS tool,
-                    count(*) AS calls,
-                    count(*) FILTER (WHERE s.labels ? 'error_type') AS errors,
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY x.value) AS p50,
-                    percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS p95,
-                    percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) AS p99,
-                    mode() WITHIN GROUP (ORDER BY s.labels->>'error_type')
-                        FILTER (WHERE s.labels ? 'error_type') AS top_error
-             FROM series s JOIN samples x ON x.series_id = s.id
-             WHERE s.source = $1 AND s.metric = 'mcp_probe_latency_ms' AND x.ts >= $2
-             GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .bind(&source.id)
-        .bind(since)
-        .fetch_all(pool)
-        .await?;
-        let operations: Vec<McpOperationStats> = stats
-            .into_iter()
-            .map(|s| McpOperationStats {
-                method: s.method.unwrap_or_default(),
-                tool: s.tool,
-                calls: s.calls,
-                errors: s.errors,
-                p50_ms: s.p50,
-                p95_ms: s.p95,
-                p99_ms: s.p99,
-                top_error: s.top_error,
-            })
-            .collect();
+        let operations: Vec<McpOperationStats> =
+            operation_stats(pool, std::slice::from_ref(&source.id), since, Utc::now())
+                .await?
+                .into_iter()
+                .map(|(_, o)| o)
+                .collect();
         let versions: Vec<(DateTime<Utc>, i64, sqlx::types::Json<serde_json::Value>)> =
             sqlx::query_as(
                 "SELECT seen_at, hash, tools FROM mcp_tool_schemas WHERE source = $1
@@ -969,6 +934,66 @@ pub async fn overview(
         });
     }
     Ok(out)
+}
+
+/// Per source (of `sources`; empty: every source), method and tool: requests, failures, latency percentiles and the
+/// most frequent error type over `[start, end)`, from the `mcp_probe_latency_ms` samples (one per request). Shared
+/// by the MCP page and the reports' `mcp_tools` section.
+pub async fn operation_stats(
+    pool: &sqlx::PgPool,
+    sources: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, app::types::McpOperationStats)>> {
+    #[derive(sqlx::FromRow)]
+    struct Stat {
+        source: String,
+        method: Option<String>,
+        tool: Option<String>,
+        calls: i64,
+        errors: i64,
+        p50: Option<f64>,
+        p95: Option<f64>,
+        p99: Option<f64>,
+        top_error: Option<String>,
+    }
+    let stats: Vec<Stat> = sqlx::query_as(
+        "SELECT s.source, s.labels->>'mcp_method_name' AS method, s.labels->>'gen_ai_tool_name' AS tool,
+                count(*) AS calls,
+                count(*) FILTER (WHERE s.labels ? 'error_type') AS errors,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY x.value) AS p50,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS p95,
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) AS p99,
+                mode() WITHIN GROUP (ORDER BY s.labels->>'error_type')
+                    FILTER (WHERE s.labels ? 'error_type') AS top_error
+         FROM series s JOIN samples x ON x.series_id = s.id
+         WHERE s.metric = 'mcp_probe_latency_ms' AND (cardinality($1::text[]) = 0 OR s.source = ANY($1))
+           AND x.ts >= $2 AND x.ts < $3
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .bind(sources)
+    .bind(start)
+    .bind(end)
+    .fetch_all(pool)
+    .await?;
+    Ok(stats
+        .into_iter()
+        .map(|s| {
+            (
+                s.source,
+                app::types::McpOperationStats {
+                    method: s.method.unwrap_or_default(),
+                    tool: s.tool,
+                    calls: s.calls,
+                    errors: s.errors,
+                    p50_ms: s.p50,
+                    p95_ms: s.p95,
+                    p99_ms: s.p99,
+                    top_error: s.top_error,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Versions (newest first) with what changed from the one before each.

@@ -51,6 +51,28 @@ pub enum SectionData {
         covered_from: Option<DateTime<Utc>>,
         sources: Vec<SourceAvailability>,
     },
+    McpTools {
+        title: String,
+        /// Set when the period starts before the oldest kept raw sample: the figures cover from this time.
+        covered_from: Option<DateTime<Utc>>,
+        /// Per probed server, method and tool (tool calls first).
+        operations: Vec<McpToolStats>,
+    },
+}
+
+/// Requests of one method (and tool) of one probed MCP server in the period.
+#[derive(Debug, Clone, Serialize)]
+pub struct McpToolStats {
+    pub source: String,
+    pub method: String,
+    pub tool: Option<String>,
+    pub calls: i64,
+    pub errors: i64,
+    pub error_rate_pct: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub top_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,6 +223,38 @@ pub async fn collect(
                 covered_from,
                 sources: availability(pool, sources, start, end).await?,
             },
+            Section::McpTools { title, sources } => {
+                let mut operations: Vec<McpToolStats> =
+                    crate::collect::probe::operation_stats(pool, sources, start, end)
+                        .await?
+                        .into_iter()
+                        .map(|(source, o)| McpToolStats {
+                            error_rate_pct: o.error_rate(),
+                            source,
+                            method: o.method,
+                            tool: o.tool,
+                            calls: o.calls,
+                            errors: o.errors,
+                            p50_ms: o.p50_ms,
+                            p95_ms: o.p95_ms,
+                            p99_ms: o.p99_ms,
+                            top_error: o.top_error,
+                        })
+                        .collect();
+                operations.sort_by(|a, b| {
+                    (&a.source, a.method != "tools/call", &a.tool, &a.method).cmp(&(
+                        &b.source,
+                        b.method != "tools/call",
+                        &b.tool,
+                        &b.method,
+                    ))
+                });
+                SectionData::McpTools {
+                    title: title.clone(),
+                    covered_from,
+                    operations,
+                }
+            }
         });
         progress(i + 1, template.sections.len());
     }

@@ -6,7 +6,8 @@
 //! `section,<kind>,<title>`, then a header row, then one row per item:
 //! - `metrics_summary`: `metric,source,labels,samples,min,avg,max,last,p95` (labels as `name=value` joined by `;`);
 //! - `alerts_summary`: `rule,severity,source,metric,labels,fired_at,resolved_at,duration_s,acknowledged_by,acknowledged_at,value`;
-//! - `source_health`: `source,rounds,availability_pct,outages,longest_outage_s,longest_outage_start`.
+//! - `source_health`: `source,rounds,availability_pct,outages,longest_outage_s,longest_outage_start`;
+//! - `mcp_tools`: `source,method,tool,calls,errors,error_rate_pct,p50_ms,p95_ms,p99_ms,top_error`.
 //!
 //! Times are RFC 3339 UTC; numbers are plain. Quoting follows RFC 4180; text cells starting with `=`, `+`, `-`,
 //! `@`, tab or carriage return are prefixed with `'` so a spreadsheet never runs them.
@@ -123,6 +124,38 @@ pub fn csv(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                     ])?;
                 }
             }
+            SectionData::McpTools {
+                title, operations, ..
+            } => {
+                out.write_record(["section", "mcp_tools", &inert_cell(title)])?;
+                out.write_record([
+                    "source",
+                    "method",
+                    "tool",
+                    "calls",
+                    "errors",
+                    "error_rate_pct",
+                    "p50_ms",
+                    "p95_ms",
+                    "p99_ms",
+                    "top_error",
+                ])?;
+                let num = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
+                for o in operations {
+                    out.write_record([
+                        inert_cell(&o.source).as_ref(),
+                        &inert_cell(&o.method),
+                        &inert_cell(o.tool.as_deref().unwrap_or("")),
+                        &o.calls.to_string(),
+                        &o.errors.to_string(),
+                        &format!("{:.3}", o.error_rate_pct),
+                        &num(o.p50_ms),
+                        &num(o.p95_ms),
+                        &num(o.p99_ms),
+                        &inert_cell(o.top_error.as_deref().unwrap_or("")),
+                    ])?;
+                }
+            }
         }
         bytes.extend(out.into_inner()?);
     }
@@ -151,6 +184,18 @@ struct PageSection {
     alerts_summary: String,
     alerts: Vec<PageAlert>,
     sources: Vec<PageSource>,
+    tools: Vec<PageTool>,
+}
+
+struct PageTool {
+    server: String,
+    operation: String,
+    calls: i64,
+    errors: String,
+    grade: &'static str,
+    p50: String,
+    p95: String,
+    p99: String,
 }
 
 struct PageMetric {
@@ -271,6 +316,7 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                     alerts_summary: String::new(),
                     alerts: Vec::new(),
                     sources: Vec::new(),
+                    tools: Vec::new(),
                 }
             }
             SectionData::AlertsSummary {
@@ -321,6 +367,7 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                         })
                         .collect(),
                     sources: Vec::new(),
+                    tools: Vec::new(),
                 }
             }
                         SectionData::SourceHealth {
@@ -364,7 +411,58 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                         },
                     })
                     .collect(),
+                tools: Vec::new(),
             },
+            SectionData::McpTools {
+                title,
+                covered_from,
+                operations,
+            } => {
+                let ms = |v: Option<f64>| {
+                    v.map(|v| format!("{v:.1} ms"))
+                        .unwrap_or_else(|| "—".into())
+                };
+                PageSection {
+                    title: title.clone(),
+                    kind: "mcp-tools",
+                    note: covered_from.map(|from| {
+                        format!(
+                            "Raw samples are kept for storage.retention: the figures cover {} onwards.",
+                            time(&from)
+                        )
+                    }),
+                    empty: operations
+                        .is_empty()
+                        .then(|| "No MCP server was probed in this period.".to_string()),
+                    metrics: Vec::new(),
+                    alerts_summary: String::new(),
+                    alerts: Vec::new(),
+                    sources: Vec::new(),
+                    tools: operations
+                        .iter()
+                        .map(|o| PageTool {
+                            server: o.source.clone(),
+                            operation: match &o.tool {
+                                Some(tool) => format!("{} {tool}", o.method),
+                                None => o.method.clone(),
+                            },
+                            calls: o.calls,
+                            errors: match &o.top_error {
+                                Some(e) => format!("{:.1} % ({e})", o.error_rate_pct),
+                                None => format!("{:.1} %", o.error_rate_pct),
+                            },
+                            grade: match o.error_rate_pct {
+                                r if r == 0.0 => "ok",
+                                r if r < 1.0 => "warn",
+                                _ => "bad",
+                            },
+                            p50: ms(o.p50_ms),
+                            p95: ms(o.p95_ms),
+                            p99: ms(o.p99_ms),
+                        })
+                        .collect(),
+                }
+            }
         })
         .collect();
     let page = Page {

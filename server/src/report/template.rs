@@ -160,6 +160,10 @@ pub enum Section {
         title: String,
         sources: Vec<String>,
     },
+    McpTools {
+        title: String,
+        sources: Vec<String>,
+    },
 }
 
 /// A checked template.
@@ -297,6 +301,10 @@ impl Template {
                     show_resolved: *show_resolved,
                 },
                 ReportSection::SourceHealth { sources, .. } => Section::SourceHealth {
+                    title,
+                    sources: clean(sources),
+                },
+                ReportSection::McpTools { sources, .. } => Section::McpTools {
                     title,
                     sources: clean(sources),
                 },

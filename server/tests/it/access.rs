@@ -382,9 +382,11 @@ async fn every_server_function_checks_the_callers_role() {
                 if *path != "/api/fn/logout" {
                     let client = &signed_in.iter().find(|(r, _)| r == min).unwrap().1;
                     let res = send(client, &url, args).send().await.unwrap();
-                    let passed = res.status() == StatusCode::OK
-                        || NOT_FOUND_PASSES.contains(path) && res.status() == StatusCode::NOT_FOUND;
-                    assert!(passed, "{path} as {min}: {}", res.status());
+                    let status = res.status();
+                    let passed = status == StatusCode::OK
+                        || NOT_FOUND_PASSES.contains(path) && status == StatusCode::NOT_FOUND;
+                    let body = res.text().await.unwrap_or_default();
+                    assert!(passed, "{path} as {min}: {status} {body}");
                 }
             }
         }

@@ -765,3 +765,54 @@ async fn mcpulse_answers_the_mcp_inspector_and_refuses_calls_without_a_token() {
     assert!(value(&rows, "active_connections", &[]).is_some());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn browser_clients_on_allowed_origins_pass_cors_and_others_are_refused() {
+    let app = crate::helpers::spawn_app_with(&[(
+        "MCPULSE_MCP_ALLOWED_ORIGINS",
+        "http://agent.test:*,https://console.example.com:443",
+    )])
+    .await;
+    app.add_user("vera", Role::Viewer).await;
+    let secret = token(&app, "browser-agent", &[Scope::Mcp], "vera", Role::Viewer).await;
+    let url = format!("{}/mcp", app.base);
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,mcp-session-id",
+            )
+            .send()
+    };
+    let res = preflight("http://agent.test:5173").await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://agent.test:5173"
+    );
+    let res = preflight("http://evil.test").await.unwrap();
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let post = |origin: &'static str| {
+        http.post(&url)
+            .bearer_auth(&secret)
+            .header("origin", origin)
+            .header("accept", "application/json, text/event-stream")
+            .json(&init)
+            .send()
+    };
+    let res = post("http://evil.test").await.unwrap();
+    assert_eq!(res.status(), 403, "an origin outside mcp.allowed_origins");
+    let res = post("https://console.example.com").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    app.stop().await;
+}

@@ -721,3 +721,104 @@ async fn concurrent_claims_run_a_due_time_once_and_downtime_runs_only_the_latest
     assert!(reports().claim_due(now).await.unwrap().is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_mcp_tools_section_has_each_tools_calls_errors_and_percentiles() {
+    let app = spawn_app_with(&[]).await;
+    app.add_user("ed", Role::Editor).await;
+    let client = app.signed_in("ed").await;
+    let from = (Utc::now() - chrono::Duration::hours(3))
+        .duration_trunc(chrono::Duration::hours(1))
+        .unwrap();
+    let to = from + chrono::Duration::hours(1);
+    // What a probe records: one sample per request, failures labelled with their error type.
+    let call = [
+        ("mcp_method_name", "tools/call"),
+        ("gen_ai_tool_name", "search"),
+    ];
+    let ok: Vec<f64> = (1..=20).map(f64::from).collect();
+    write(
+        &app.pool,
+        "mcp_probe_latency_ms",
+        "probe-a",
+        &call,
+        from,
+        &ok,
+    )
+    .await;
+    let failed = [
+        ("mcp_method_name", "tools/call"),
+        ("gen_ai_tool_name", "search"),
+        ("error_type", "tool_error"),
+    ];
+    write(
+        &app.pool,
+        "mcp_probe_latency_ms",
+        "probe-a",
+        &failed,
+        from + chrono::Duration::seconds(30),
+        &[100.0; 5],
+    )
+    .await;
+    write(
+        &app.pool,
+        "mcp_probe_latency_ms",
+        "probe-a",
+        &[("mcp_method_name", "ping")],
+        from,
+        &[2.0; 10],
+    )
+    .await;
+    // Another server, left out by the section's sources.
+    write(
+        &app.pool,
+        "mcp_probe_latency_ms",
+        "probe-b",
+        &call,
+        from,
+        &[5.0; 3],
+    )
+    .await;
+    let id = create(
+        &app,
+        &client,
+        json!({"name": "mcp weekly", "period": "1h", "formats": ["html", "json", "csv"],
+               "sections": [{"kind": "mcp_tools", "sources": ["probe-a"]}]}),
+    )
+    .await;
+    let report = run(&app, &client, id, from, to).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let rid = report["id"].as_i64().unwrap();
+    let (_, _, _, body) = file(&app, &client, rid, "json").await;
+    let data: Value = serde_json::from_str(&body).unwrap();
+    let ops = data["sections"][0]["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    let search = &ops[0];
+    assert_eq!(
+        (search["method"].as_str(), search["tool"].as_str()),
+        (Some("tools/call"), Some("search"))
+    );
+    assert_eq!(
+        (search["calls"].as_i64(), search["errors"].as_i64()),
+        (Some(25), Some(5))
+    );
+    assert_eq!(search["error_rate_pct"], 20.0);
+    // 25 latencies: 1 … 20 and five of 100 — the median is the 13th, p95 falls among the hundreds.
+    assert_eq!(search["p50_ms"], 13.0);
+    assert_eq!(search["p95_ms"], 100.0);
+    assert_eq!(search["top_error"], "tool_error");
+    assert_eq!(
+        (ops[1]["method"].as_str(), ops[1]["calls"].as_i64()),
+        (Some("ping"), Some(10))
+    );
+    let (_, _, _, csv) = file(&app, &client, rid, "csv").await;
+    assert!(
+        csv.contains("probe-a,tools/call,search,25,5,20.000,13.000,100.000,100.000,tool_error"),
+        "{csv}"
+    );
+    assert!(!csv.contains("probe-b"));
+    let (_, _, _, html) = file(&app, &client, rid, "html").await;
+    assert!(html.contains("tools/call search"), "{html}");
+    assert!(html.contains("20.0 % (tool_error)"));
+    app.stop().await;
+}
