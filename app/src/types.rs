@@ -278,12 +278,15 @@ pub const REDACTED: &str = "••••••";
 pub struct ToolCallDefinition {
     /// The tool's name.
     pub tool: String,
-    /// The arguments: a JSON object, written as such (TOML table, JSON object) or as JSON text.
-    #[serde(default, deserialize_with = "json_object_text")]
+    /// The arguments: a JSON object, written as such (TOML table, JSON object) or as JSON text. (The browser only
+    /// ever receives text, and leaves the structured form's code out.)
+    #[cfg_attr(feature = "ssr", serde(default, deserialize_with = "json_object_text"))]
+    #[cfg_attr(not(feature = "ssr"), serde(default))]
     pub arguments: String,
 }
 
 /// Accepts a JSON object either as text or as a structured value, and keeps it as text.
+#[cfg(feature = "ssr")]
 fn json_object_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

@@ -202,11 +202,14 @@ fn Sources(user: UserInfo) -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = Resource::new(move || version.get(), |_| sources());
     let form = Form::new();
-    // `?kind=mcp` (the MCP page's "Add an MCP server") starts the form on that kind.
+    // `?kind=mcp` (the MCP page's "Add an MCP server") starts the form on that kind — once hydrated, so the page
+    // hydrates exactly what the server rendered (the MCP fields' textareas appear in the browser).
     let query = leptos_router::hooks::use_query_map();
-    if query.with_untracked(|q| q.get("kind").as_deref() == Some("mcp")) {
-        form.kind.set("mcp".into());
-    }
+    Effect::new(move |_| {
+        if query.with_untracked(|q| q.get("kind").as_deref() == Some("mcp")) {
+            form.kind.set("mcp".into());
+        }
+    });
 
     let save = Action::new(|(editing, def): &(Option<String>, SourceDefinition)| {
         let (editing, def) = (editing.clone(), def.clone());
