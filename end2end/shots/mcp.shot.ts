@@ -7,7 +7,8 @@ const everything = path.resolve(__dirname, "../../node_modules/@modelcontextprot
 test("screenshot of the MCP page", async ({ page }) => {
   await page.setViewportSize({ width: 1280, height: 1000 });
   await signIn(page, ADMIN);
-  await page.goto("/sources?kind=mcp");
+  await page.getByRole("link", { name: "Sources", exact: true }).click();
+  await page.getByLabel("Kind").selectOption("mcp");
   await page.getByLabel("Id", { exact: true }).fill("everything");
   await page.getByLabel("Name", { exact: false }).first().fill("Everything (reference server)");
   await page.getByLabel("Server URL or command").fill("node");
@@ -17,7 +18,8 @@ test("screenshot of the MCP page", async ({ page }) => {
   await page.getByRole("button", { name: "Add source" }).click();
   await expect(page.locator('tr[data-source="everything"]')).toHaveCount(1);
   await page.waitForTimeout(20_000);
-  await page.goto("/mcp-servers");
+  // Client-side navigation, as users move around.
+  await page.getByRole("link", { name: "MCP", exact: true }).click();
   await expect(page.locator('section.mcp-server tr[data-tool="echo"] td.num').first()).not.toHaveText("");
   await page.screenshot({ path: path.resolve(__dirname, "../screenshots/mcp.png"), fullPage: true });
 });
