@@ -175,6 +175,7 @@ impl SourceRegistry {
         created_by: &str,
     ) -> Result<SourceStatus, AppError> {
         let spec = self.parse(def)?;
+        let stored = spec.definition();
         let _changing = self.changes.lock().await;
         if self.taken(&spec.id) {
             return Err(AppError::invalid(
@@ -188,14 +189,14 @@ impl SourceRegistry {
         )
         .bind(&spec.id)
         .bind(&spec.name)
-        .bind(kind_name(&spec))
-        .bind(target(&spec))
+        .bind(&stored.kind)
+        .bind(&stored.target)
         .bind(millis(spec.interval))
         .bind(millis(spec.timeout))
         .bind(labels_json(&spec))
         .bind(spec.enabled)
         .bind(created_by)
-        .bind(options_json(&spec))
+        .bind(options_json(&stored))
         .execute(&self.pool)
         .await
         .map_err(AppError::internal)?;
@@ -223,6 +224,7 @@ impl SourceRegistry {
         }
         self.unredact(&mut def)?;
         let spec = self.parse(&def)?;
+        let stored = spec.definition();
         let _changing = self.changes.lock().await;
         self.runtime_only(id)?;
         sqlx::query(
@@ -232,13 +234,13 @@ impl SourceRegistry {
         )
         .bind(&spec.id)
         .bind(&spec.name)
-        .bind(kind_name(&spec))
-        .bind(target(&spec))
+        .bind(&stored.kind)
+        .bind(&stored.target)
         .bind(millis(spec.interval))
         .bind(millis(spec.timeout))
         .bind(labels_json(&spec))
         .bind(spec.enabled)
-        .bind(options_json(&spec))
+        .bind(options_json(&stored))
         .execute(&self.pool)
         .await
         .map_err(AppError::internal)?;
@@ -430,21 +432,13 @@ fn describe(problems: &[Problem]) -> String {
         .join("; ")
 }
 
-fn kind_name(spec: &SourceSpec) -> String {
-    spec.definition().kind
-}
-
-fn target(spec: &SourceSpec) -> String {
-    spec.definition().target
-}
-
-fn options_json(spec: &SourceSpec) -> String {
-    let def = spec.definition();
+/// The `options` column of `def` (its MCP parts).
+fn options_json(def: &SourceDefinition) -> String {
     serde_json::to_string(&Options {
-        args: def.args,
-        env: def.env,
-        headers: def.headers,
-        calls: def.calls,
+        args: def.args.clone(),
+        env: def.env.clone(),
+        headers: def.headers.clone(),
+        calls: def.calls.clone(),
     })
     .unwrap_or_else(|_| "{}".into())
 }

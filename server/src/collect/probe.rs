@@ -501,53 +501,35 @@ impl McpProbe {
             }
         }
         if caps.as_ref().is_some_and(|c| c.resources.is_some()) {
-            match self
-                .request(
+            let listed = peer.list_all_resources();
+            let counted = self
+                .count_list(
                     st,
                     round,
-                    ("resources/list", None),
+                    "resources/list",
+                    "mcp_resources_count",
                     left(),
-                    peer.list_all_resources(),
+                    listed,
                 )
-                .await
-            {
-                Outcome::Answer(r) => round
-                    .metrics
-                    .push(Metric::new("mcp_resources_count", r.len() as f64)),
-                Outcome::Failed(kind, msg) => round
-                    .warnings
-                    .push(format!("resources/list answered with error {kind}: {msg}")),
-                Outcome::TimedOut => round
-                    .warnings
-                    .push("resources/list: no answer in time".into()),
-                Outcome::Lost(why) => {
-                    return lost(st, round, "the session was lost during resources/list", why)
-                }
+                .await;
+            if let Err(why) = counted {
+                return lost(st, round, "the session was lost during resources/list", why);
             }
         }
         if caps.as_ref().is_some_and(|c| c.prompts.is_some()) {
-            match self
-                .request(
+            let listed = peer.list_all_prompts();
+            let counted = self
+                .count_list(
                     st,
                     round,
-                    ("prompts/list", None),
+                    "prompts/list",
+                    "mcp_prompts_count",
                     left(),
-                    peer.list_all_prompts(),
+                    listed,
                 )
-                .await
-            {
-                Outcome::Answer(p) => round
-                    .metrics
-                    .push(Metric::new("mcp_prompts_count", p.len() as f64)),
-                Outcome::Failed(kind, msg) => round
-                    .warnings
-                    .push(format!("prompts/list answered with error {kind}: {msg}")),
-                Outcome::TimedOut => round
-                    .warnings
-                    .push("prompts/list: no answer in time".into()),
-                Outcome::Lost(why) => {
-                    return lost(st, round, "the session was lost during prompts/list", why)
-                }
+                .await;
+            if let Err(why) = counted {
+                return lost(st, round, "the session was lost during prompts/list", why);
             }
         }
         for call in &self.calls {
@@ -596,6 +578,28 @@ impl McpProbe {
                 }
             }
         }
+    }
+
+    /// A list the server offers besides tools (`resources/list`, `prompts/list`): its length as `metric`; a failure
+    /// is a warning; a lost session is the error (why).
+    async fn count_list<T>(
+        &self,
+        st: &mut State,
+        round: &mut Round,
+        method: &'static str,
+        metric: &str,
+        budget: Duration,
+        fut: impl std::future::Future<Output = Result<Vec<T>, ServiceError>>,
+    ) -> Result<(), String> {
+        match self.request(st, round, (method, None), budget, fut).await {
+            Outcome::Answer(items) => round.metrics.push(Metric::new(metric, items.len() as f64)),
+            Outcome::Failed(kind, msg) => round
+                .warnings
+                .push(format!("{method} answered with error {kind}: {msg}")),
+            Outcome::TimedOut => round.warnings.push(format!("{method}: no answer in time")),
+            Outcome::Lost(why) => return Err(why),
+        }
+        Ok(())
     }
 
     /// Records a tool-list version the first time it is seen; whether it differs from the previous one.
@@ -881,8 +885,17 @@ pub async fn overview(
 ) -> anyhow::Result<Vec<app::types::McpServerView>> {
     use app::types::{McpOperationStats, McpServerView, McpToolView};
     let since = Utc::now() - chrono::Duration::from_std(window)?;
+    let probes: Vec<_> = statuses.into_iter().filter(|s| s.kind == "mcp").collect();
+    if probes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = probes.iter().map(|s| s.id.clone()).collect();
+    let mut stats: BTreeMap<String, Vec<McpOperationStats>> = BTreeMap::new();
+    for (source, o) in operation_stats(pool, &ids, since, Utc::now()).await? {
+        stats.entry(source).or_default().push(o);
+    }
     let mut out = Vec::new();
-    for source in statuses.into_iter().filter(|s| s.kind == "mcp") {
+    for source in probes {
         let info: Option<sqlx::types::Json<BTreeMap<String, String>>> = sqlx::query_scalar(
             "SELECT labels FROM series WHERE source = $1 AND metric = 'mcp_server_info'
              ORDER BY last_ts DESC NULLS LAST LIMIT 1",
@@ -891,12 +904,7 @@ pub async fn overview(
         .fetch_optional(pool)
         .await?;
         let info = info.map(|j| j.0).unwrap_or_default();
-        let operations: Vec<McpOperationStats> =
-            operation_stats(pool, std::slice::from_ref(&source.id), since, Utc::now())
-                .await?
-                .into_iter()
-                .map(|(_, o)| o)
-                .collect();
+        let operations = stats.remove(&source.id).unwrap_or_default();
         let versions: Vec<(DateTime<Utc>, i64, sqlx::types::Json<serde_json::Value>)> =
             sqlx::query_as(
                 "SELECT seen_at, hash, tools FROM mcp_tool_schemas WHERE source = $1

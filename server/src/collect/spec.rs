@@ -100,30 +100,9 @@ impl SourceSpec {
             problem("name", "at most 128 characters".into());
         }
         let kind = match def.kind.trim() {
-            "prometheus" => match url::Url::parse(def.target.trim()) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
-                    Some(SourceKind::Prometheus { url })
-                }
-                Ok(url) if !matches!(url.scheme(), "http" | "https") => {
-                    problem(
-                        "target",
-                        format!(
-                            "{:?}: scheme must be http or https, not `{}`",
-                            def.target,
-                            url.scheme()
-                        ),
-                    );
-                    None
-                }
-                Ok(_) => {
-                    problem("target", format!("{:?}: the URL names no host", def.target));
-                    None
-                }
-                Err(e) => {
-                    problem("target", format!("{:?} is not a URL: {e}", def.target));
-                    None
-                }
-            },
+            "prometheus" => {
+                http_url(&def.target, &mut problem).map(|url| SourceKind::Prometheus { url })
+            }
             "mcp" => mcp_kind(def, &mut problem),
             other => {
                 problem(
@@ -280,56 +259,45 @@ fn mcp_kind(
     let looks_like_url = lower.starts_with("http://") || lower.starts_with("https://");
     let mut ok = true;
     let target = if looks_like_url {
-        match url::Url::parse(target) {
-            Ok(url) if url.has_host() => {
-                if !def.args.is_empty() {
+        http_url(target, &mut *problem).map(|url| {
+            if !def.args.is_empty() {
+                problem(
+                    "args",
+                    "arguments are for stdio servers (a command as the target)".into(),
+                );
+                ok = false;
+            }
+            if !def.env.is_empty() {
+                problem(
+                    "env",
+                    "environment variables are for stdio servers (a command as the target)".into(),
+                );
+                ok = false;
+            }
+            for (name, value) in &def.headers {
+                let lower = name.to_ascii_lowercase();
+                if TRANSPORT_HEADERS.contains(&lower.as_str()) {
                     problem(
-                        "args",
-                        "arguments are for stdio servers (a command as the target)".into(),
+                        "headers",
+                        format!("`{name}` is set by the MCP transport itself"),
+                    );
+                    ok = false;
+                } else if axum::http::HeaderName::try_from(name.as_str()).is_err() {
+                    problem("headers", format!("`{name}` is not a valid header name"));
+                    ok = false;
+                } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+                    problem(
+                        "headers",
+                        format!("the value of `{name}` is not a valid header value"),
                     );
                     ok = false;
                 }
-                if !def.env.is_empty() {
-                    problem(
-                        "env",
-                        "environment variables are for stdio servers (a command as the target)"
-                            .into(),
-                    );
-                    ok = false;
-                }
-                for (name, value) in &def.headers {
-                    let lower = name.to_ascii_lowercase();
-                    if TRANSPORT_HEADERS.contains(&lower.as_str()) {
-                        problem(
-                            "headers",
-                            format!("`{name}` is set by the MCP transport itself"),
-                        );
-                        ok = false;
-                    } else if axum::http::HeaderName::try_from(name.as_str()).is_err() {
-                        problem("headers", format!("`{name}` is not a valid header name"));
-                        ok = false;
-                    } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
-                        problem(
-                            "headers",
-                            format!("the value of `{name}` is not a valid header value"),
-                        );
-                        ok = false;
-                    }
-                }
-                Some(McpTarget::Http {
-                    url,
-                    headers: def.headers.clone(),
-                })
             }
-            Ok(_) => {
-                problem("target", format!("{:?}: the URL names no host", def.target));
-                None
+            McpTarget::Http {
+                url,
+                headers: def.headers.clone(),
             }
-            Err(e) => {
-                problem("target", format!("{:?} is not a URL: {e}", def.target));
-                None
-            }
-        }
+        })
     } else if target.is_empty() {
         problem(
             "target",
@@ -406,6 +374,31 @@ fn mcp_kind(
     match target {
         Some(target) if ok => Some(SourceKind::Mcp { target, calls }),
         _ => None,
+    }
+}
+
+/// `text` as an http(s) URL with a host, or the problem with it reported against `target`.
+fn http_url(text: &str, problem: &mut impl FnMut(&'static str, String)) -> Option<url::Url> {
+    match url::Url::parse(text.trim()) {
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            problem(
+                "target",
+                format!(
+                    "{text:?}: scheme must be http or https, not `{}`",
+                    url.scheme()
+                ),
+            );
+            None
+        }
+        Ok(url) if url.has_host() => Some(url),
+        Ok(_) => {
+            problem("target", format!("{text:?}: the URL names no host"));
+            None
+        }
+        Err(e) => {
+            problem("target", format!("{text:?} is not a URL: {e}"));
+            None
+        }
     }
 }
 

@@ -190,6 +190,22 @@ impl TestApp {
     }
 }
 
+/// Every stored sample of `source` as (metric, labels, value), latest per series.
+pub async fn stored(app: &TestApp, source: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let rows: Vec<(String, String, f64)> = sqlx::query_as(
+        "SELECT s.metric, s.labels::text, x.value FROM series s
+         JOIN LATERAL (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x ON true
+         WHERE s.source = $1 ORDER BY 1, 2",
+    )
+    .bind(source)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(m, l, v)| (m, serde_json::from_str(&l).unwrap(), v))
+        .collect()
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, failing after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -4,7 +4,7 @@
 //! schema) — and mcpulse's own `/mcp`, called by rmcp's client and by the MCP Inspector CLI.
 //! scripts/test installs the npm packages (node_modules) and the Python SDK (the interpreter named by TEST_PYTHON).
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with_config, TestApp};
+use crate::helpers::{eventually, spawn_app, spawn_app_with_config, stored, TestApp};
 use app::types::Role;
 use mcpulse::auth::tokens::{Scope, Tokens};
 use serde_json::Value;
@@ -97,22 +97,6 @@ async fn python_http(control: &std::path::Path, port: u16) -> Server {
     let server = Server(child);
     listening(port).await;
     server
-}
-
-/// Every stored sample of `source` as (metric, labels, value), latest per series.
-async fn stored(app: &TestApp, source: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
-    let rows: Vec<(String, String, f64)> = sqlx::query_as(
-        "SELECT s.metric, s.labels::text, x.value FROM series s
-         JOIN LATERAL (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x ON true
-         WHERE s.source = $1 ORDER BY 1, 2",
-    )
-    .bind(source)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(m, l, v)| (m, serde_json::from_str(&l).unwrap(), v))
-        .collect()
 }
 
 type Rows = [(String, BTreeMap<String, String>, f64)];

@@ -1,7 +1,7 @@
 //! OTLP/HTTP metrics ingest (`POST /v1/metrics`): protobuf and JSON, the mapping onto series, tokens, and a real
 //! OpenTelemetry SDK (Python's, installed by scripts/test into the interpreter named by TEST_PYTHON) pushing to it.
 
-use crate::helpers::{eventually, spawn_app, TestApp};
+use crate::helpers::{eventually, spawn_app, stored, TestApp};
 use mcpulse::auth::tokens::{Scope, Tokens};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -30,22 +30,6 @@ fn kv(key: &str, value: &str) -> KeyValue {
         }),
         ..Default::default()
     }
-}
-
-/// Every stored sample of `source` as (metric, labels, value), latest per series.
-async fn stored(app: &TestApp, source: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
-    let rows: Vec<(String, String, f64)> = sqlx::query_as(
-        "SELECT s.metric, s.labels::text, x.value FROM series s
-         JOIN LATERAL (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x ON true
-         WHERE s.source = $1 ORDER BY 1, 2",
-    )
-    .bind(source)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(m, l, v)| (m, serde_json::from_str(&l).unwrap(), v))
-        .collect()
 }
 
 fn value_of(
