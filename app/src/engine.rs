@@ -159,6 +159,12 @@ pub type SharedEngine = Arc<dyn Engine>;
 
 const SESSION_USER: &str = "uid";
 const SESSION_EPOCH: &str = "epoch";
+/// When the session was last extended (unix seconds).
+const SESSION_TOUCHED: &str = "touched";
+/// Set by the server's session store on a session id rotated away at sign-in and still in its grace period.
+const SESSION_ENDED: &str = "__ended";
+/// An active session's expiry is pushed back (one write) at most this often.
+const TOUCH_EVERY_SECS: i64 = 60;
 
 /// The one authorisation policy: the session must belong to an existing user whose role is at least `min`.
 /// Without a valid session: [`AppError::Unauthorized`]; with too low a role: [`AppError::Forbidden`].
@@ -186,11 +192,38 @@ pub async fn authorize(
     if user.role < min {
         return Err(AppError::Forbidden);
     }
+    touch(session).await?;
     Ok(user)
+}
+
+/// Activity extends the session: the store saves it (pushing its expiry `auth.session_ttl` ahead) when it was
+/// last extended a minute or more ago. A rotated id in its grace period is never extended.
+async fn touch(session: &Session) -> Result<(), AppError> {
+    let ended: Option<bool> = session
+        .get(SESSION_ENDED)
+        .await
+        .map_err(AppError::internal)?;
+    if ended.is_some() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let touched: Option<i64> = session
+        .get(SESSION_TOUCHED)
+        .await
+        .map_err(AppError::internal)?;
+    if touched.is_none_or(|t| now - t >= TOUCH_EVERY_SECS) {
+        session
+            .insert(SESSION_TOUCHED, now)
+            .await
+            .map_err(AppError::internal)?;
+    }
+    Ok(())
 }
 
 /// Binds `user` to the session under a fresh session id (so a fixated id is worthless).
 pub async fn sign_in(session: &Session, user: &UserInfo, epoch: i64) -> Result<(), AppError> {
+    // Nothing of the previous session carries over (another user's id, the store's grace flag).
+    session.clear().await;
     session.cycle_id().await.map_err(AppError::internal)?;
     session
         .insert(SESSION_USER, user.id)
@@ -200,11 +233,21 @@ pub async fn sign_in(session: &Session, user: &UserInfo, epoch: i64) -> Result<(
         .insert(SESSION_EPOCH, epoch)
         .await
         .map_err(AppError::internal)?;
+    session
+        .insert(SESSION_TOUCHED, chrono::Utc::now().timestamp())
+        .await
+        .map_err(AppError::internal)?;
     Ok(())
 }
 
-/// Deletes the session server-side; its cookie is worthless afterwards.
+/// Ends the session server-side at once; its cookie is worthless afterwards. The record is emptied before it ends,
+/// so requests still under way with the cookie are refused too (an ended record stays loadable for a short grace
+/// period, meant for ids rotated at sign-in).
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    if session.id().is_some() {
+        session.clear().await;
+        session.save().await.map_err(AppError::internal)?;
+    }
     session.flush().await.map_err(AppError::internal)
 }
 

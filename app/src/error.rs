@@ -24,6 +24,13 @@ pub enum AppError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A configured limit was reached (the message names it); nothing of the request was stored.
+    #[error("{0}")]
+    LimitReached(String),
+    /// The database (or another dependency) cannot be reached right now; nothing of the request was stored and it
+    /// may be retried.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(
         "Something went wrong on the server (reference {0}); the details are in the server log."
     )]
@@ -59,7 +66,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => 415,
             AppError::Conflict(_) => 409,
             AppError::Invalid { .. } => 422,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::LimitReached(_) => 429,
+            AppError::Unavailable(_) => 503,
             AppError::Transport(_) => 400,
             AppError::Internal(_) => 500,
         }

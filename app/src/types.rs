@@ -458,6 +458,9 @@ pub struct RuleDraft {
     pub labels: std::collections::BTreeMap<String, String>,
     /// `summary`, `runbook_url`, …
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// What an active alert does while its series has no sample within the lookback: `keep` (default: it stays
+    /// as it was, marked NoData), `alerting` (counts as holding) or `ok` (counts as not holding, so it resolves).
+    pub no_data: String,
 }
 
 impl Default for RuleDraft {
@@ -478,6 +481,7 @@ impl Default for RuleDraft {
             enabled: true,
             labels: Default::default(),
             annotations: Default::default(),
+            no_data: "keep".into(),
         }
     }
 }
@@ -492,6 +496,14 @@ pub struct RuleInfo {
     pub updated_at: DateTime<Utc>,
     /// `api` (made in the UI or API) or `config` (declared in mcpulse.toml: read-only).
     pub origin: String,
+    /// The latest evaluation: `ok`, `nodata` (no series had a sample within the lookback), `error` (the query
+    /// failed: see `health_error`) or `unknown` (not evaluated yet).
+    #[serde(default)]
+    pub health: String,
+    #[serde(default)]
+    pub health_error: Option<String>,
+    #[serde(default)]
+    pub evaluated_at: Option<DateTime<Utc>>,
 }
 
 /// One alert: a rule's state for one series.
@@ -519,6 +531,12 @@ pub struct AlertInfo {
     pub firing_since: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub flapping: bool,
+    /// `ok`, `nodata` (its series has had no sample within the lookback since `health_since`; the state is kept
+    /// or changed as the rule's `no_data` says) or `error` (its rule's query failed; the state is kept).
+    #[serde(default)]
+    pub health: String,
+    #[serde(default)]
+    pub health_since: Option<DateTime<Utc>>,
 }
 
 /// A contact point as forms and the REST API write it.
@@ -570,6 +588,15 @@ pub struct ContactPointInfo {
     /// Notices waiting for delivery (retrying included), and given up on.
     pub queued: i64,
     pub failed: i64,
+    #[serde(default)]
+    pub delivered: i64,
+    /// The latest delivery attempt, its error (None: it was delivered), and when the next retry is due.
+    #[serde(default)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub next_retry_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// A silence as forms and the REST API write it.
@@ -611,7 +638,7 @@ pub struct AlertEvent {
     pub at: DateTime<Utc>,
     /// The state after the event: pending, firing, resolved or inactive.
     pub state: String,
-    /// The notice sent, if any: firing, resolved, flapping.
+    /// The notice sent, if any: firing, resolved, flapping, no_data, error.
     pub notice: Option<String>,
     pub value: Option<f64>,
 }

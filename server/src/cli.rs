@@ -158,7 +158,7 @@ enum TokenCommand {
     Create {
         /// A name for the token; pushes with it land in the source of that name unless `?source=` says otherwise.
         name: String,
-        /// Comma-separated scopes: ingest, read, mcp.
+        /// Comma-separated scopes: ingest, read, write, mcp.
         #[arg(long, default_value = "ingest")]
         scopes: String,
         /// What the token may do on /mcp: viewer (read), editor (also acknowledge and silence alerts) or admin.

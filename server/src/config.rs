@@ -23,6 +23,12 @@ pub struct Config {
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
     pub max_connections: u32,
+    /// Pushed sources (ids that push ingest and OTLP may create) before new ones are refused.
+    pub ingest_max_sources: usize,
+    /// Series a source may have before its new ones are refused.
+    pub ingest_max_series_per_source: usize,
+    /// A request (report downloads, `/mcp` streams and websockets excepted) is answered 503 after this long.
+    pub request_timeout: Duration,
     pub collection_interval: Duration,
     pub retention: Duration,
     pub rollup_1m_retention: Duration,
@@ -85,6 +91,7 @@ const RULE_FIELDS: &[&str] = &[
     "enabled",
     "labels",
     "annotations",
+    "no_data",
 ];
 
 /// Checks one `[[rules]]` entry through the same parser as rules made in the UI, pushing every problem found.
@@ -192,6 +199,9 @@ pub const KEYS: &[Key] = &[
     Key { path: "database.url", env: &["MCPULSE_DATABASE_URL", "DATABASE_URL"], default: "", doc: "PostgreSQL URL (`postgres://user@host:5432/db`). Empty: mcpulse runs its own private PostgreSQL under `database.data_dir`." },
     Key { path: "database.data_dir", env: &["MCPULSE_DATA_DIR"], default: "./data", doc: "Where the zero-setup PostgreSQL cluster lives (`<data_dir>/postgres`)." },
     Key { path: "database.max_connections", env: &["MCPULSE_DATABASE_MAX_CONNECTIONS"], default: "10", doc: "Size of the connection pool." },
+    Key { path: "ingest.max_sources", env: &["MCPULSE_INGEST_MAX_SOURCES"], default: "1000", doc: "Sources that push ingest and OTLP may create (`?source=`, token names); a push that would create one more is refused with 429 and nothing of it is stored." },
+    Key { path: "ingest.max_series_per_source", env: &["MCPULSE_INGEST_MAX_SERIES_PER_SOURCE"], default: "10000", doc: "Series one source may have; samples of its new series beyond that are dropped and counted (`mcpulse_rejected_samples_total`)." },
+    Key { path: "server.request_timeout", env: &["MCPULSE_REQUEST_TIMEOUT"], default: "60s", doc: "A request still unanswered after this long gets 503 and its work is abandoned (nothing half-stored); report downloads, `/mcp` streams and `/ws` are exempt (1s–1h)." },
     Key { path: "collection.interval", env: &["MCPULSE_COLLECTION_INTERVAL", "COLLECTION_INTERVAL"], default: "10s", doc: "How often built-in sources are collected (1s–1h)." },
     Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },
     Key { path: "storage.rollup_1m_retention", env: &["MCPULSE_ROLLUP_1M_RETENTION"], default: "30d", doc: "How long per-minute rollups (min, max, sum, count, last per series) are kept; never less than `storage.retention`." },
@@ -391,6 +401,19 @@ pub fn from_sources(
         max_connections: p.get("database.max_connections", |s| match s.parse::<u32>() {
             Ok(n @ 2..=1000) => Ok(n),
             _ => Err("expected a whole number between 2 and 1000".into()),
+        }),
+        ingest_max_sources: p.get("ingest.max_sources", |s| match s.parse::<usize>() {
+            Ok(n @ 1..=1_000_000) => Ok(n),
+            _ => Err("expected a whole number from 1 to 1000000".into()),
+        }),
+        ingest_max_series_per_source: p.get("ingest.max_series_per_source", |s| {
+            match s.parse::<usize>() {
+                Ok(n @ 1..=100_000_000) => Ok(n),
+                _ => Err("expected a whole number from 1 to 100000000".into()),
+            }
+        }),
+        request_timeout: p.get("server.request_timeout", |s| {
+            duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
         }),
         collection_interval: p.get("collection.interval", |s| {
             duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))

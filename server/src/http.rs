@@ -3,6 +3,7 @@
 //! first-run redirects) and mcpulse's own request telemetry. `router(state)` is a pure function of the state, so
 //! tests can drive it without a socket.
 
+use crate::auth::sessions::PgSessions;
 use crate::engine::EngineImpl;
 use crate::live::Hub;
 use crate::store::Store;
@@ -25,7 +26,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 /// Everything request handlers share.
 #[derive(Clone)]
@@ -46,6 +46,8 @@ pub struct AppState {
     /// What `/mcp` served (collected as source `self-mcp`).
     pub mcp: Arc<crate::mcp::McpTelemetry>,
     pub mcp_settings: crate::mcp::McpSettings,
+    /// `server.request_timeout`.
+    pub request_timeout: Duration,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -65,7 +67,7 @@ pub fn router(state: AppState) -> Router {
     let context_engine = engine.clone();
     let options = state.leptos_options.clone();
 
-    let session_layer = SessionManagerLayer::new(PostgresStore::new(state.pool.clone()))
+    let session_layer = SessionManagerLayer::new(PgSessions::new(state.pool.clone()))
         .with_name("mcpulse_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -107,12 +109,40 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(from_fn_with_state((engine, page_paths), page_guard))
         .layer(session_layer)
+        .layer(from_fn_with_state(state.request_timeout, request_timeout))
         .layer(from_fn(cross_site_guard))
         .layer(from_fn_with_state(
             state.telemetry.clone(),
             crate::telemetry::track,
         ))
         .with_state(state)
+}
+
+/// Answers 503 when a request is still unanswered after `server.request_timeout`, abandoning its work (a write in
+/// progress rolls back: nothing half-stored, nothing acknowledged). Streams are exempt: `/mcp`, `/ws` and report
+/// downloads (`/api/reports/{id}/{format}`).
+async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let download = path
+        .strip_prefix("/api/reports/")
+        .is_some_and(|rest| rest.split('/').count() == 2);
+    if path == "/mcp" || path.starts_with("/mcp/") || path == "/ws" || download {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout = ?limit, "request abandoned after server.request_timeout");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "error": format!("the request took longer than server.request_timeout ({}) and was abandoned; nothing of it was stored",
+                        humantime::format_duration(limit))
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// `GET /health`: the process is alive.

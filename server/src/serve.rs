@@ -39,11 +39,30 @@ pub async fn start(
     db::migrate(&pool).await?;
 
     let telemetry = Arc::new(HttpTelemetry::default());
-    let store = Arc::new(Store::new(pool.clone()));
+    let store = Arc::new(Store::with_limits(
+        pool.clone(),
+        config.ingest_max_series_per_source,
+        config.ingest_max_sources,
+    ));
     let hub = Arc::new(Hub::default());
     let tokens = Arc::new(crate::auth::tokens::Tokens::new(pool.clone()));
     let tasks = CancellationToken::new();
-    let collector = Collector::new(store.clone(), hub.clone(), tasks.clone(), config.retention);
+    // Collection stops as soon as shutdown begins (no new rounds; writes under way finish), the rest after the
+    // HTTP server has drained.
+    let collection = tasks.child_token();
+    {
+        let (collection, shutdown) = (collection.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            collection.cancel();
+        });
+    }
+    let collector = Collector::new(
+        store.clone(),
+        hub.clone(),
+        collection.clone(),
+        config.retention,
+    );
     collector.add(
         Arc::new(SelfSource::new(telemetry.clone()).with_store(store.clone())),
         Schedule::every(config.collection_interval),
@@ -69,7 +88,8 @@ pub async fn start(
         .with_send_timeout(
             crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
             config.alerts_send_timeout,
-        )?,
+        )?
+        .with_lookback_floor(config.collection_interval * 2),
     );
     let reports = Arc::new(crate::report::Reports::new(
         pool.clone(),
@@ -105,6 +125,7 @@ pub async fn start(
         tokens,
         retention: config.retention,
         mcp: mcp_telemetry,
+        request_timeout: config.request_timeout,
         mcp_settings: crate::mcp::McpSettings {
             allowed_hosts: config.mcp_allowed_hosts.clone(),
             allowed_origins: config.mcp_allowed_origins.clone(),
@@ -314,7 +335,7 @@ fn spawn_session_cleanup(
 ) -> tokio::task::JoinHandle<()> {
     use tower_sessions::session_store::ExpiredDeletion;
     tokio::spawn(async move {
-        let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+        let store = crate::auth::sessions::PgSessions::new(pool);
         let mut ticks = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tokio::select! {

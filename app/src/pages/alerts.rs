@@ -196,6 +196,7 @@ fn AlertTable(
                     <td>
                         <span class=format!("badge {}", a.state)>{a.state.clone()}</span>
                         {a.flapping.then(|| view! { <span class="badge">"flapping"</span> })}
+                        {health_badge(&a.health, a.health_since)}
                         {a.acknowledged_by.clone().map(|by| view! { <div class="small muted">"acknowledged by " {by}</div> })}
                     </td>
                     <td><code>{a.source.clone()}</code> <div class="small muted">{labels}</div></td>
@@ -243,6 +244,7 @@ struct RuleForm {
     threshold: RwSignal<String>,
     for_: RwSignal<String>,
     keep_firing_for: RwSignal<String>,
+    no_data: RwSignal<String>,
     severity: RwSignal<String>,
     labels: RwSignal<String>,
     summary: RwSignal<String>,
@@ -267,6 +269,7 @@ impl RuleForm {
             threshold: RwSignal::new(String::new()),
             for_: RwSignal::new(String::new()),
             keep_firing_for: RwSignal::new(String::new()),
+            no_data: RwSignal::new(String::new()),
             severity: RwSignal::new(String::new()),
             labels: RwSignal::new(String::new()),
             summary: RwSignal::new(String::new()),
@@ -291,6 +294,7 @@ impl RuleForm {
         self.threshold.set(d.threshold.clone());
         self.for_.set(d.for_.clone());
         self.keep_firing_for.set(d.keep_firing_for.clone());
+        self.no_data.set(d.no_data.clone());
         self.severity.set(d.severity.clone());
         self.labels.set(format_pairs(&d.labels));
         self.summary
@@ -321,6 +325,7 @@ impl RuleForm {
             threshold: self.threshold.get_untracked().trim().to_string(),
             for_: self.for_.get_untracked().trim().to_string(),
             keep_firing_for: self.keep_firing_for.get_untracked().trim().to_string(),
+            no_data: self.no_data.get_untracked(),
             severity: self.severity.get_untracked(),
             enabled: self.enabled.get_untracked(),
             labels: parse_pairs(&self.labels.get_untracked())
@@ -361,10 +366,14 @@ fn RuleTable(
             let pending = active.iter().filter(|a| a.rule_id == r.id && a.state == "pending").count();
             let state = if !r.rule.enabled {
                 ("disabled", "disabled".to_string())
+            } else if r.health == "error" {
+                ("error", "error".to_string())
             } else if firing > 0 {
                 ("firing", format!("{firing} firing"))
             } else if pending > 0 {
                 ("pending", format!("{pending} pending"))
+            } else if r.health == "nodata" {
+                ("nodata", "no data".to_string())
             } else {
                 ("ok", "ok".to_string())
             };
@@ -491,12 +500,14 @@ const RULE_FIELDS: &[&str] = &[
     "threshold",
     "for",
     "keep_firing_for",
+    "no_data",
     "severity",
     "labels",
     "annotations",
 ];
 
 const REDUCE_OPTIONS: &[&str] = &["last", "avg", "min", "max", "sum", "count"];
+const NO_DATA_OPTIONS: &[&str] = &["keep", "alerting", "ok"];
 const CONDITION_OPTIONS: &[&str] = &[">", ">=", "<", "<=", "==", "!="];
 const SEVERITY_OPTIONS: &[&str] = &["info", "warning", "error", "critical"];
 
@@ -642,6 +653,7 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
                 <TextField id="rule-threshold" label="Threshold" required=true value=form.threshold error_id=described("threshold")>{err("threshold")}</TextField>
                 <TextField id="rule-for" label="For" hint="(holds this long before firing)" placeholder="0" value=form.for_ error_id=described("for")>{err("for")}</TextField>
                 <TextField id="rule-keep" label="Keep firing for" placeholder="0" value=form.keep_firing_for error_id=described("keep_firing_for")>{err("keep_firing_for")}</TextField>
+                <SelectField id="rule-no-data" label="When no data" options=NO_DATA_OPTIONS value=form.no_data error_id=described("no_data")>{err("no_data")}</SelectField>
                 <SelectField id="rule-severity" label="Severity" options=SEVERITY_OPTIONS value=form.severity error_id=described("severity")>{err("severity")}</SelectField>
                 <TextField id="rule-labels" label="Labels" hint="(team=search)" value=form.labels error_id=described("labels")>{err("labels")}</TextField>
                 <TextField id="rule-summary" label="Summary" hint="(sent with notifications)" wide=true value=form.summary error_id=described("annotations")>{err("annotations")}</TextField>
@@ -1085,4 +1097,18 @@ mod tests {
         assert_eq!(parse_duration_ms("5min"), Some(300_000));
         assert_eq!(parse_duration_ms("-5m"), None);
     }
+}
+
+/// "no data" or "error" beside an alert's state, with the time it started; nothing when the alert could be checked.
+fn health_badge(
+    health: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<impl IntoView> {
+    let (class, text) = match health {
+        "nodata" => ("badge nodata", "no data"),
+        "error" => ("badge error", "query failed"),
+        _ => return None,
+    };
+    let title = since.map(|t| format!("since {}", date_time(Some(t))));
+    Some(view! { <span class=class title=title data-health=health.to_string()>{text}</span> })
 }

@@ -216,8 +216,8 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
     .into_any()
 }
 
-/// API tokens: for push ingest (`ingest`), reading the API (`read`) and mcpulse's MCP endpoint `/mcp` (`mcp`, acting
-/// with the role of the user who made the token).
+/// API tokens: for push ingest (`ingest`), reading and changing things through the REST API (`read`, `write`) and
+/// mcpulse's MCP endpoint `/mcp` (`mcp`); the REST API and `/mcp` act with the token's role, capped by its creator's.
 #[component]
 fn Tokens() -> impl IntoView {
     let version = RwSignal::new(0u32);
@@ -231,6 +231,7 @@ fn Tokens() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let ingest = RwSignal::new(true);
     let read = RwSignal::new(false);
+    let write = RwSignal::new(false);
     let mcp = RwSignal::new(false);
     let mcp_role = RwSignal::new("viewer".to_string());
     let expires = RwSignal::new(String::new());
@@ -282,7 +283,7 @@ fn Tokens() -> impl IntoView {
             <h3>"Create a token"</h3>
             <form id="token-form" class="source-form" novalidate on:submit=move |ev| {
                 ev.prevent_default();
-                let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read"), (mcp.get_untracked(), "mcp")]
+                let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read"), (write.get_untracked(), "write"), (mcp.get_untracked(), "mcp")]
                     .into_iter().filter(|(on, _)| *on).map(|(_, s)| s).collect::<Vec<_>>().join(",");
                 create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string(), mcp_role.get_untracked()));
             }>
@@ -296,11 +297,12 @@ fn Tokens() -> impl IntoView {
                     <legend>"Scopes"</legend>
                     <label><input type="checkbox" prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
                     <label><input type="checkbox" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
+                    <label title="state-changing REST routes (editor or admin role)"><input type="checkbox" prop:checked=move || write.get() on:change=move |ev| write.set(event_target_checked(&ev))/> " write"</label>
                     <label title="mcpulse's MCP endpoint /mcp"><input type="checkbox" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev))/> " mcp"</label>
                     {err("scopes")}
                 </fieldset>
                 <div class="field">
-                    <label for="token-role">"Role on /mcp " <span class="muted">"(editors may acknowledge and silence)"</span></label>
+                    <label for="token-role">"Role " <span class="muted">"(on the REST API and /mcp; editors may acknowledge and silence)"</span></label>
                     <select id="token-role" aria-describedby="token-role-error"
                         on:change=move |ev| mcp_role.set(event_target_value(&ev))>
                         <option value="viewer" selected>"viewer"</option>
@@ -342,7 +344,7 @@ fn TokenTable(
                         view! {
                             <tr data-token=t.name.clone() data-revoked=t.revoked.to_string()>
                                 <td><strong>{t.name.clone()}</strong> " " <code class="muted">{format!("{}…", t.prefix)}</code></td>
-                                <td>{t.scopes.join(", ")} {t.scopes.iter().any(|s| s == "mcp").then(|| view! { <div class="small muted">{format!("as {}", t.role)}</div> })}</td>
+                                <td>{t.scopes.join(", ")} {t.scopes.iter().any(|s| s != "ingest").then(|| view! { <div class="small muted">{format!("as {}", t.role)}</div> })}</td>
                                 <td class="muted">{date_time(Some(t.created_at))} <div class="small">{format!("by {}", t.created_by)}</div></td>
                                 <td class="muted">{t.expires_at.map(|e| date_time(Some(e))).unwrap_or_else(|| "never".into())}</td>
                                 <td class="muted">{t.last_used_at.map(|e| date_time(Some(e))).unwrap_or_else(|| "never".into())}</td>

@@ -16,10 +16,10 @@ use anyhow::Context;
 use app::error::AppError;
 use app::types::{AlertEvent, AlertInfo, RuleDraft, RuleInfo};
 use chrono::{DateTime, Utc};
-use rule::{Reduce, Rule};
+use rule::{NoData, Reduce, Rule};
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgPool, Postgres, QueryBuilder};
-use state::{elapsed, AlertState, Notice, Phase, Timing};
+use state::{elapsed, AlertState, Health, Notice, Phase, Timing};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -34,6 +34,9 @@ pub struct Alerting {
     pub silences: silence::Silences,
     pub contact_points: notify::ContactPoints,
     pub dispatcher: std::sync::Arc<notify::Dispatcher>,
+    /// The shortest lookback of a `last` rule: a series is "no data" only after this long without a sample (twice
+    /// the collection interval, so one late round is not a gap).
+    pub lookback_floor: Duration,
 }
 
 /// One rule's series observed in an evaluation: its id and the value compared with the threshold.
@@ -67,8 +70,15 @@ impl Alerting {
             silences: silence::Silences::new(pool.clone()),
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
             dispatcher: notify::Dispatcher::new(pool.clone(), allowed, notify::SEND_TIMEOUT)?,
+            lookback_floor: Duration::ZERO,
             pool,
         })
+    }
+
+    /// `last` rules look back at least `floor` for a sample (see [`Alerting::lookback_floor`]).
+    pub fn with_lookback_floor(mut self, floor: Duration) -> Self {
+        self.lookback_floor = floor;
+        self
     }
 
     /// Receivers get `timeout` to answer (default [`notify::SEND_TIMEOUT`]).
@@ -241,7 +251,7 @@ impl Alerting {
         let rows: Vec<RuleRow> = sqlx::query_as(
             "SELECT id, name, description, metric, sources, matchers, reduce, window_ms, condition, threshold, for_ms,
                     keep_firing_for_ms, severity, enabled, labels::text AS labels, annotations::text AS annotations,
-                    created_by, updated_at, origin
+                    created_by, updated_at, origin, no_data, eval_health, eval_error, evaluated_at
              FROM alert_rules WHERE $1::bigint IS NULL OR id = $1 ORDER BY lower(name)",
         )
         .bind(id)
@@ -267,6 +277,7 @@ impl Alerting {
                 enabled: r.enabled,
                 labels: serde_json::from_str(&r.labels).unwrap_or_default(),
                 annotations: serde_json::from_str(&r.annotations).unwrap_or_default(),
+                no_data: r.no_data,
             };
             match Rule::parse(&draft) {
                 Ok(rule) => out.push((
@@ -276,6 +287,9 @@ impl Alerting {
                         created_by: r.created_by,
                         updated_at: r.updated_at,
                         origin: r.origin,
+                        health: r.eval_health,
+                        health_error: r.eval_error,
+                        evaluated_at: r.evaluated_at,
                     },
                     rule,
                 )),
@@ -315,13 +329,27 @@ impl Alerting {
         .fetch_one(&mut *tx)
         .await?
         .map(|ms| Duration::from_millis(ms.max(0) as u64));
+        let mut healths: Vec<(i64, Health, Option<String>)> = Vec::with_capacity(rules.len());
         for (info, rule) in &rules {
-            let observed = self.observe(rule, now).await?;
-            figures.series += observed.len();
+            // A failed query is the rule's Error state: its alerts keep their state (nothing is known).
+            let observed = match self.observe(rule, now).await {
+                Ok(observed) => Ok(observed),
+                Err(e) => {
+                    tracing::warn!(rule = %rule.name, error = %format!("{e:#}"), "rule evaluation failed");
+                    Err(format!("{e:#}"))
+                }
+            };
+            let observed_ok = observed.as_ref().map(Vec::as_slice).unwrap_or(&[]);
+            healths.push(match &observed {
+                Err(e) => (info.id, Health::Error, Some(e.clone())),
+                Ok(o) if o.is_empty() => (info.id, Health::NoData, None),
+                Ok(_) => (info.id, Health::Ok, None),
+            });
+            figures.series += observed_ok.len();
             let mut states = load_states(&mut tx, info.id).await?;
             let values: HashMap<i64, f64> =
-                observed.iter().map(|o| (o.series_id, o.value)).collect();
-            for o in &observed {
+                observed_ok.iter().map(|o| (o.series_id, o.value)).collect();
+            for o in observed_ok {
                 states.entry(o.series_id).or_default();
             }
             let timing = Timing {
@@ -335,11 +363,44 @@ impl Alerting {
                 Vec::new();
             for (series_id, stored) in states.iter_mut() {
                 let value = values.get(series_id).copied();
-                let held = value.is_some_and(|v| rule.condition.holds(v, rule.threshold));
                 let before = stored.clone();
-                let mut notices = stored.state.step(now, held, &timing);
-                if stored.state.phase != Phase::Firing {
-                    // Acknowledgement lasts until the alert resolves.
+                let active = matches!(stored.state.phase, Phase::Pending | Phase::Firing);
+                // Whether the condition held, or None where the state must not step; and the series' health.
+                let (held, health) = match (&observed, value) {
+                    (Err(_), _) => (None, Health::Error),
+                    (Ok(_), Some(v)) => (Some(rule.condition.holds(v, rule.threshold)), Health::Ok),
+                    // No data never resolves by itself: the rule's `no_data` says what an active alert does.
+                    (Ok(_), None) if active || stored.health != Health::Ok => match rule.no_data {
+                        NoData::Keep => (None, Health::NoData),
+                        NoData::Alerting => (Some(true), Health::NoData),
+                        NoData::Ok => (Some(false), Health::NoData),
+                    },
+                    // An inactive or resolved alert whose series went quiet: nothing to say.
+                    (Ok(_), None) => (None, Health::Ok),
+                };
+                let mut notices = match held {
+                    Some(held) => stored.state.step(now, held, &timing),
+                    None => Vec::new(),
+                };
+                if health != stored.health {
+                    if health != Health::Ok {
+                        tracing::info!(rule = %rule.name, series = series_id, health = health.as_str(),
+                            phase = stored.state.phase.as_str(), "alert cannot be checked");
+                    }
+                    stored.health = health;
+                    stored.health_since = (health != Health::Ok).then_some(now);
+                    // Said once, of an alert that stays as it was (the other policies notify by their own steps).
+                    let kept = health == Health::Error || rule.no_data == NoData::Keep;
+                    if kept && active && notices.is_empty() {
+                        match health {
+                            Health::NoData => notices.push(Notice::NoData),
+                            Health::Error => notices.push(Notice::Error),
+                            Health::Ok => {}
+                        }
+                    }
+                }
+                if matches!(stored.state.phase, Phase::Inactive | Phase::Resolved) {
+                    // Acknowledgement lasts until the alert really ends.
                     stored.acknowledged = None;
                 }
                 // Dampening: a firing alert is repeated every repeat interval until acknowledged.
@@ -427,6 +488,7 @@ impl Alerting {
             save_states(&mut tx, info.id, &saves, now).await?;
             save_events(&mut tx, info.id, &events, now).await?;
         }
+        save_rule_health(&mut tx, &healths, now).await?;
         tx.commit().await?;
         if figures.notices > 0 {
             self.dispatcher.wake.notify_one();
@@ -441,6 +503,14 @@ impl Alerting {
         series_id: i64,
         by: &str,
     ) -> Result<(), AppError> {
+        // Under the evaluation lock: an evaluation in progress would otherwise write back the state it read before
+        // this acknowledgement, and the acknowledgement would be lost.
+        let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVALUATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
         // The history records who acknowledged (reports list it).
         let done = sqlx::query(
             "WITH acked AS (
@@ -453,25 +523,38 @@ impl Alerting {
         .bind(rule_id)
         .bind(series_id)
         .bind(by)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(AppError::internal)?;
         if done.rows_affected() == 0 {
             return Err(AppError::NotFound);
         }
+        tx.commit().await.map_err(AppError::internal)?;
         Ok(())
     }
 
-    /// The value of every series of the rule at `now`.
+    /// The value of every series of the rule at `now`, read as of `now`: for `last`, the latest sample at or before
+    /// `now` within the lookback (the rule's window, at least [`Alerting::lookback_floor`]), so a sample stored while
+    /// the evaluation runs (stamped after `now`) never hides the one before it; for the reductions, the samples in
+    /// `(now - window, now]`. A series without such samples is absent (no data).
     async fn observe(&self, rule: &Rule, now: DateTime<Utc>) -> anyhow::Result<Vec<Observation>> {
         let since = now - chrono::Duration::from_std(rule.window)?;
         let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
         match rule.reduce {
             Reduce::Last => {
-                sql.push("SELECT s.id, s.last_value FROM series s WHERE s.last_ts >= ")
-                    .push_bind(since)
-                    .push(" AND s.last_ts <= ")
+                let since = now - chrono::Duration::from_std(rule.window.max(self.lookback_floor))?;
+                // The latest value is kept on the series row; only when a newer sample arrived meanwhile is the
+                // one at `now` looked up among the samples.
+                sql.push("SELECT s.id, CASE WHEN s.last_ts <= ")
                     .push_bind(now)
+                    .push(
+                        " THEN s.last_value ELSE (SELECT x.value FROM samples x WHERE x.series_id = s.id AND x.ts >= ",
+                    )
+                    .push_bind(since)
+                    .push(" AND x.ts <= ")
+                    .push_bind(now)
+                    .push(" ORDER BY x.ts DESC LIMIT 1) END FROM series s WHERE s.last_ts >= ")
+                    .push_bind(since)
                     .push(" AND ");
                 push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
             }
@@ -578,10 +661,13 @@ impl Alerting {
             i64,
             Option<DateTime<Utc>>,
             Option<String>,
+            String,
+            Option<DateTime<Utc>>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.rule_id, a.phase, a.active_since, a.firing_since, a.resolved_at, a.flapping, a.value,
-                    s.source, s.metric, s.labels::text, a.series_id, a.acknowledged_at, a.acknowledged_by
+                    s.source, s.metric, s.labels::text, a.series_id, a.acknowledged_at, a.acknowledged_by,
+                    a.health, a.health_since
              FROM alert_states a JOIN series s ON s.id = a.series_id
              WHERE a.phase <> 'inactive'
              ORDER BY CASE a.phase WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, a.updated_at DESC",
@@ -615,6 +701,8 @@ impl Alerting {
                     firing_since: r.3,
                     resolved_at: r.4,
                     flapping: r.5,
+                    health: r.13,
+                    health_since: r.14,
                 })
             })
             .collect())
@@ -642,6 +730,10 @@ struct RuleRow {
     created_by: String,
     updated_at: DateTime<Utc>,
     origin: String,
+    no_data: String,
+    eval_health: String,
+    eval_error: Option<String>,
+    evaluated_at: Option<DateTime<Utc>>,
 }
 
 /// Deletes row `id` of `table`; `NotFound` when there is none.
@@ -663,15 +755,17 @@ pub(crate) async fn delete_by_id(
 
 /// Stores a rule: [`insert_args`] binds it.
 const INSERT_RULE: &str = "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms,
-        condition, threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations, created_by, origin)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17) RETURNING id";
+        condition, threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations, no_data, created_by,
+        origin)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18)
+     RETURNING id";
 
-/// Replaces rule `$16`: [`rule_args`] with the id binds it.
+/// Replaces rule `$17`: [`rule_args`] with the id binds it.
 const UPDATE_RULE: &str = "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4,
         matchers = $5, reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
         keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb, annotations = $15::jsonb,
-        updated_at = now()
-     WHERE id = $16";
+        no_data = $16, updated_at = now()
+     WHERE id = $17";
 
 /// The arguments of [`INSERT_RULE`]: the rule, who made it, and where it comes from (`api` or `config`).
 fn insert_args(rule: &Rule, by: &str, origin: &'static str) -> Result<PgArguments, AppError> {
@@ -681,7 +775,7 @@ fn insert_args(rule: &Rule, by: &str, origin: &'static str) -> Result<PgArgument
     Ok(args)
 }
 
-/// A rule's fields as `$1`…`$15` in the column order of `alert_rules`, then `tail`.
+/// A rule's fields as `$1`…`$16` in the column order of `alert_rules`, then `tail`.
 fn rule_args<T>(rule: &Rule, tail: T) -> Result<PgArguments, AppError>
 where
     T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
@@ -709,6 +803,7 @@ where
         args.add(rule.enabled)?;
         args.add(serde_json::to_string(&rule.labels)?)?;
         args.add(serde_json::to_string(&rule.annotations)?)?;
+        args.add(rule.no_data.as_str())?;
         args.add(tail)?;
         Ok(())
     };
@@ -732,6 +827,8 @@ struct Stored {
     state: AlertState,
     acknowledged: Option<(DateTime<Utc>, String)>,
     last_sent: Option<DateTime<Utc>>,
+    health: Health,
+    health_since: Option<DateTime<Utc>>,
 }
 
 async fn load_states(
@@ -751,10 +848,12 @@ async fn load_states(
         acknowledged_at: Option<DateTime<Utc>>,
         acknowledged_by: Option<String>,
         last_sent_at: Option<DateTime<Utc>>,
+        health: String,
+        health_since: Option<DateTime<Utc>>,
     }
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT series_id, phase, active_since, firing_since, resolved_at, last_held, changes, flapping,
-                acknowledged_at, acknowledged_by, last_sent_at
+                acknowledged_at, acknowledged_by, last_sent_at, health, health_since
          FROM alert_states WHERE rule_id = $1",
     )
     .bind(rule_id)
@@ -777,6 +876,8 @@ async fn load_states(
                     },
                     acknowledged: r.acknowledged_at.zip(r.acknowledged_by),
                     last_sent: r.last_sent_at,
+                    health: Health::parse(&r.health),
+                    health_since: r.health_since,
                 },
             )
         })
@@ -822,20 +923,22 @@ async fn save_states(
         .collect();
     sqlx::query(
         "INSERT INTO alert_states (rule_id, series_id, phase, active_since, firing_since, resolved_at, last_held,
-            changes, flapping, value, updated_at, acknowledged_at, acknowledged_by, last_sent_at)
+            changes, flapping, value, updated_at, acknowledged_at, acknowledged_by, last_sent_at, health,
+            health_since)
          SELECT $1, u.series_id, u.phase, u.active_since, u.firing_since, u.resolved_at, u.last_held,
-                u.changes::timestamptz[], u.flapping, u.value, $2, u.acknowledged_at, u.acknowledged_by, u.last_sent_at
+                u.changes::timestamptz[], u.flapping, u.value, $2, u.acknowledged_at, u.acknowledged_by, u.last_sent_at,
+                u.health, u.health_since
          FROM UNNEST($3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
                      $8::timestamptz[], $9::text[], $10::bool[], $11::float8[], $12::timestamptz[], $13::text[],
-                     $14::timestamptz[])
+                     $14::timestamptz[], $15::text[], $16::timestamptz[])
            AS u(series_id, phase, active_since, firing_since, resolved_at, last_held, changes, flapping, value,
-                acknowledged_at, acknowledged_by, last_sent_at)
+                acknowledged_at, acknowledged_by, last_sent_at, health, health_since)
          ON CONFLICT (rule_id, series_id) DO UPDATE SET phase = EXCLUDED.phase,
             active_since = EXCLUDED.active_since, firing_since = EXCLUDED.firing_since,
             resolved_at = EXCLUDED.resolved_at, last_held = EXCLUDED.last_held, changes = EXCLUDED.changes,
             flapping = EXCLUDED.flapping, value = EXCLUDED.value, updated_at = EXCLUDED.updated_at,
             acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
-            last_sent_at = EXCLUDED.last_sent_at",
+            last_sent_at = EXCLUDED.last_sent_at, health = EXCLUDED.health, health_since = EXCLUDED.health_since",
     )
     .bind(rule_id)
     .bind(now)
@@ -851,6 +954,40 @@ async fn save_states(
     .bind(column(&|s| s.acknowledged.as_ref().map(|a| a.0)))
     .bind(&acked_by)
     .bind(column(&|s| s.last_sent))
+    .bind(
+        saves
+            .iter()
+            .map(|(_, s, _)| s.health.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(&|s| s.health_since))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records each rule's latest evaluation: its health (`since` kept while it stays the same) and error.
+async fn save_rule_health(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    healths: &[(i64, Health, Option<String>)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if healths.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = healths.iter().map(|h| h.0).collect();
+    let names: Vec<&str> = healths.iter().map(|h| h.1.as_str()).collect();
+    let errors: Vec<Option<String>> = healths.iter().map(|h| h.2.clone()).collect();
+    sqlx::query(
+        "UPDATE alert_rules r SET eval_health = u.health, eval_error = u.error, evaluated_at = $1,
+            eval_health_since = CASE WHEN r.eval_health = u.health THEN r.eval_health_since ELSE $1 END
+         FROM UNNEST($2::bigint[], $3::text[], $4::text[]) AS u(id, health, error)
+         WHERE r.id = u.id",
+    )
+    .bind(now)
+    .bind(&ids)
+    .bind(&names)
+    .bind(&errors)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -85,9 +85,9 @@ fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// Checks that `url` may be posted to: http(s), and every address its host resolves to is public or the host is
-/// allow-listed.
-async fn check_target(url: &url::Url, allowed: &AllowList) -> Result<(), String> {
+/// Checks that `url` may be posted to: http(s) (smtp(s) for email), and its host is allow-listed or every
+/// address it resolves to (through the same [`GuardedResolver`] the HTTP client connects with) is public.
+async fn check_target(url: &url::Url, resolver: &GuardedResolver) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https" | "smtp" | "smtps") {
         return Err(format!(
             "scheme must be http or https (smtp or smtps for email), not `{}`",
@@ -95,22 +95,84 @@ async fn check_target(url: &url::Url, allowed: &AllowList) -> Result<(), String>
         ));
     }
     let host = url.host_str().ok_or("the URL has no host")?;
-    if allowed.allows(host.trim_matches(|c| c == '[' || c == ']')) {
-        return Ok(());
+    let host = host.trim_matches(|c| c == '[' || c == ']');
+    resolver.addresses(host).await.map(|_| ())
+}
+
+/// How a [`GuardedResolver`] looks names up (the system resolver, or a fixed answer in tests).
+pub type Lookup = Arc<
+    dyn Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>>
+        + Send
+        + Sync,
+>;
+
+/// The one resolver of outgoing notifications: it looks a host up and refuses it when any address is loopback,
+/// private or link-local (unless the host is allow-listed). The HTTP client connects only to the addresses it
+/// returns, so a name that resolves to a public address when checked and to an internal one when connecting (DNS
+/// rebinding) is refused at the connection too.
+#[derive(Clone)]
+pub struct GuardedResolver {
+    allowed: AllowList,
+    lookup: Lookup,
+}
+
+impl GuardedResolver {
+    pub fn new(allowed: AllowList) -> Self {
+        Self::with_lookup(
+            allowed,
+            Arc::new(|host: String| {
+                Box::pin(async move {
+                    Ok(tokio::net::lookup_host((host.as_str(), 0))
+                        .await?
+                        .map(|a| a.ip())
+                        .collect())
+                })
+            }),
+        )
     }
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addrs = tokio::net::lookup_host((host.trim_matches(|c| c == '[' || c == ']'), port))
-        .await
-        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?;
-    for addr in addrs {
-        if is_internal(addr.ip()) {
+
+    pub fn with_lookup(allowed: AllowList, lookup: Lookup) -> Self {
+        GuardedResolver { allowed, lookup }
+    }
+
+    /// The addresses `host` may be reached at, or why it may not.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        let ips = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => (self.lookup)(host.to_string())
+                .await
+                .map_err(|e| format!("cannot resolve `{host}`: {e}"))?,
+        };
+        if self.allowed.allows(host) {
+            return Ok(ips);
+        }
+        if let Some(ip) = ips.iter().find(|ip| is_internal(**ip)) {
             return Err(format!(
-                "`{host}` is an internal address ({}); an admin may allow it in alerts.allowed_hosts",
-                addr.ip()
+                "`{host}` is an internal address ({ip}); an admin may allow it in alerts.allowed_hosts"
             ));
         }
+        if ips.is_empty() {
+            return Err(format!("`{host}` has no address"));
+        }
+        Ok(ips)
     }
-    Ok(())
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let ips = this
+                .addresses(&host)
+                .await
+                .map_err(|why| -> Box<dyn std::error::Error + Send + Sync> { why.into() })?;
+            // The connector sets the URL's port.
+            let addrs: reqwest::dns::Addrs =
+                Box::new(ips.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
 }
 
 /// `scheme://host/…`: enough to recognise a URL without revealing its secret path or query.
@@ -196,7 +258,7 @@ impl ContactPoints {
                 if email {
                     Smtp::parse(&url).map_err(|e| AppError::invalid("url", e))?;
                 }
-                check_target(&url, &self.allowed)
+                check_target(&url, &GuardedResolver::new(self.allowed.clone()))
                     .await
                     .map_err(|e| AppError::invalid("url", e))?;
                 json!({ "url": url.as_str() })
@@ -269,11 +331,20 @@ impl ContactPoints {
             i64,
             Option<i64>,
             Vec<String>,
+            i64,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT c.id, c.name, c.kind, coalesce(c.settings->>'url', ''), c.min_severity, c.enabled,
                     count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL),
-                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL), c.escalate_after_ms, c.matchers
+                    count(o.id) FILTER (WHERE o.failed_at IS NOT NULL), c.escalate_after_ms, c.matchers,
+                    count(o.id) FILTER (WHERE o.delivered_at IS NOT NULL),
+                    max(o.last_attempt_at),
+                    min(o.next_attempt_at) FILTER (WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.attempts > 0),
+                    (SELECT l.last_error FROM outbox l WHERE l.contact_point_id = c.id AND l.last_attempt_at IS NOT NULL
+                     ORDER BY l.last_attempt_at DESC, l.id DESC LIMIT 1)
              FROM contact_points c LEFT JOIN outbox o ON o.contact_point_id = c.id
              GROUP BY c.id ORDER BY lower(c.name)",
         )
@@ -299,6 +370,10 @@ impl ContactPoints {
                 matchers: r.9,
                 queued: r.6,
                 failed: r.7,
+                delivered: r.10,
+                last_attempt_at: r.11,
+                next_retry_at: r.12,
+                last_error: r.13,
             })
             .collect())
     }
@@ -504,6 +579,8 @@ pub fn notice_name(notice: Notice) -> &'static str {
         Notice::Firing => "firing",
         Notice::Resolved => "resolved",
         Notice::Flapping => "flapping",
+        Notice::NoData => "no_data",
+        Notice::Error => "error",
     }
 }
 
@@ -531,10 +608,11 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
         .unwrap_or_else(|| "no data".into());
     let summary = format!(
         "[{}] {}: {} {} = {} ({} {}){}",
-        if n.notice == Notice::Flapping {
-            "FLAPPING".into()
-        } else {
-            status.to_uppercase()
+        match n.notice {
+            Notice::Flapping => "FLAPPING".into(),
+            Notice::NoData => "NO DATA".into(),
+            Notice::Error => "ERROR".into(),
+            _ => status.to_uppercase(),
         },
         n.rule.name,
         n.source,
@@ -542,10 +620,11 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
         value,
         n.rule.condition.as_str(),
         n.rule.threshold,
-        if n.notice == Notice::Flapping {
-            "; notifications held back until it calms down"
-        } else {
-            ""
+        match n.notice {
+            Notice::Flapping => "; notifications held back until it calms down",
+            Notice::NoData => "; the series has stopped reporting, the alert keeps its state",
+            Notice::Error => "; the rule's query failed, the alert keeps its state",
+            _ => "",
         }
     );
     let starts_at = n
@@ -627,10 +706,19 @@ fn fingerprint(rule_id: i64, series_id: i64) -> u64 {
 }
 
 /// The outbox's consumer: delivers due rows, per contact point in order, with retries.
+/// A batch of outbox rows claimed for one send.
+struct Claim {
+    ids: Vec<i64>,
+    /// Of the batch's first row (the backoff follows it).
+    attempts: i32,
+    key: String,
+    payloads: Vec<Value>,
+}
+
 pub struct Dispatcher {
     pool: PgPool,
     client: reqwest::Client,
-    allowed: AllowList,
+    resolver: GuardedResolver,
     timeout: Duration,
     /// Rung after an evaluation wrote to the outbox, so delivery does not wait for the next tick.
     pub wake: tokio::sync::Notify,
@@ -650,15 +738,25 @@ enum Outcome {
 
 impl Dispatcher {
     pub fn new(pool: PgPool, allowed: AllowList, timeout: Duration) -> anyhow::Result<Arc<Self>> {
+        Self::with_resolver(pool, GuardedResolver::new(allowed), timeout)
+    }
+
+    /// A dispatcher whose HTTP client resolves (and checks) names with `resolver` only.
+    pub fn with_resolver(
+        pool: PgPool,
+        resolver: GuardedResolver,
+        timeout: Duration,
+    ) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("mcpulse/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
+            .dns_resolver(Arc::new(resolver.clone()))
             .build()?;
         Ok(Arc::new(Dispatcher {
             pool,
             client,
-            allowed,
+            resolver,
             timeout,
             wake: tokio::sync::Notify::new(),
         }))
@@ -684,7 +782,7 @@ impl Dispatcher {
             "SELECT DISTINCT c.id, c.name, c.kind, coalesce(c.settings->>'url', '') FROM contact_points c
              JOIN outbox o ON o.contact_point_id = c.id
              WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
-               AND o.not_before <= now()",
+               AND o.not_before <= now() AND coalesce(o.leased_until <= now(), true)",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -698,6 +796,11 @@ impl Dispatcher {
     }
 
     /// A contact point's due rows, oldest first, stopping at the first that must wait (order is kept).
+    ///
+    /// Delivery by lease: a batch is claimed in a short transaction (its rows locked, `leased_until` set, committed),
+    /// then sent with no transaction, lock or pooled connection held, then its outcome recorded. However slow a
+    /// receiver is, it holds no database resources; a dispatcher that dies mid-send leaves a lease that expires, and
+    /// the batch is sent again under the same idempotency key.
     async fn deliver_queue(
         &self,
         contact_point: i64,
@@ -706,85 +809,167 @@ impl Dispatcher {
         url: String,
     ) -> anyhow::Result<()> {
         loop {
-            let mut tx = self.pool.begin().await?;
-            // The rows stay locked while they are sent: two dispatchers never send them twice at once.
-            let row: Option<(i64, i32, Option<String>, bool)> = sqlx::query_as(
-                "SELECT id, attempts, group_key, next_attempt_at <= now() AND not_before <= now() FROM outbox
-                 WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
-                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(contact_point)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((first, attempts, group, due)) = row else {
+            let Some(claim) = self.claim(contact_point).await? else {
                 return Ok(());
             };
-            if !due {
-                // Order is kept: later rows wait for the first.
-                return Ok(());
-            }
-            // The whole group's batch goes as one notification.
-            let batch: Vec<(i64, String, String)> = sqlx::query_as(
-                "SELECT id, idempotency_key, payload::text FROM outbox
-                 WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
-                   AND (id = $2 OR group_key = $3)
-                 ORDER BY id FOR UPDATE",
-            )
-            .bind(contact_point)
-            .bind(first)
-            .bind(&group)
-            .fetch_all(&mut *tx)
-            .await?;
-            let ids: Vec<i64> = batch.iter().map(|b| b.0).collect();
-            let key = match batch.len() {
-                1 => batch[0].1.clone(),
-                n => format!("{}+{}", batch[0].1, n - 1),
-            };
-            let payloads: Vec<Value> = batch
-                .iter()
-                .map(|b| serde_json::from_str(&b.2).unwrap_or_default())
-                .collect();
-            let mut combined = combine(&kind, &payloads);
+            let mut combined = combine(&kind, &claim.payloads);
             if kind == "webhook" {
-                combined["idempotencyKey"] = json!(key);
+                combined["idempotencyKey"] = json!(claim.key);
             }
-            let payload = combined.to_string();
-            let outcome = self.send(&kind, &url, &key, &payload).await;
-            match &outcome {
-                Outcome::Delivered => {
-                    sqlx::query("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
-                        .bind(&ids)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Outcome::Retry(why) => {
-                    let wait = backoff(attempts as u32);
-                    tracing::warn!(contact_point = %name, attempt = attempts + 1, retry_in = ?wait, error = %why,
-                        "notification not delivered; will retry");
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                            next_attempt_at = now() + make_interval(secs => $3) WHERE id = ANY($1)",
-                    )
-                    .bind(&ids)
-                    .bind(why)
-                    .bind(wait.as_secs_f64())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Outcome::GiveUp(why) => {
-                    tracing::error!(contact_point = %name, error = %why, "notification refused by the receiver; not retried");
-                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now() WHERE id = ANY($1)")
-                        .bind(&ids)
-                        .bind(why)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            tx.commit().await?;
+            let outcome = self
+                .send(&kind, &url, &claim.key, &combined.to_string())
+                .await;
+            self.record(&name, &claim, &outcome).await?;
             if matches!(outcome, Outcome::Retry(_)) {
                 return Ok(());
             }
         }
+    }
+
+    /// Claims the contact point's oldest undelivered batch if it is due and not leased: the row, with the rest of
+    /// its group, leased for longer than a send can take.
+    async fn claim(&self, contact_point: i64) -> anyhow::Result<Option<Claim>> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, i32, Option<String>, bool)> = sqlx::query_as(
+            "SELECT id, attempts, group_key,
+                    next_attempt_at <= now() AND not_before <= now() AND coalesce(leased_until <= now(), true)
+             FROM outbox
+             WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(contact_point)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((first, attempts, group, due)) = row else {
+            return Ok(None);
+        };
+        if !due {
+            // Order is kept: later rows wait for the first (also while another dispatcher holds its lease).
+            return Ok(None);
+        }
+        // The whole group's batch goes as one notification.
+        let batch: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT id, idempotency_key, payload::text FROM outbox
+             WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
+               AND (id = $2 OR group_key = $3) AND coalesce(leased_until <= now(), true)
+             ORDER BY id FOR UPDATE SKIP LOCKED",
+        )
+        .bind(contact_point)
+        .bind(first)
+        .bind(&group)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: Vec<i64> = batch.iter().map(|b| b.0).collect();
+        sqlx::query(
+            "UPDATE outbox SET leased_until = now() + make_interval(secs => $2), last_attempt_at = now()
+             WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .bind(self.lease().as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let key = match batch.len() {
+            1 => batch[0].1.clone(),
+            n => format!("{}+{}", batch[0].1, n - 1),
+        };
+        Ok(Some(Claim {
+            ids,
+            attempts,
+            key,
+            payloads: batch
+                .iter()
+                .map(|b| serde_json::from_str(&b.2).unwrap_or_default())
+                .collect(),
+        }))
+    }
+
+    /// How long a claimed batch is ours: well beyond a send's timeout (SMTP has several steps).
+    fn lease(&self) -> Duration {
+        self.timeout * 3 + Duration::from_secs(10)
+    }
+
+    /// Writes a send's outcome and ends the lease.
+    async fn record(&self, name: &str, claim: &Claim, outcome: &Outcome) -> anyhow::Result<()> {
+        match outcome {
+            Outcome::Delivered => {
+                sqlx::query(
+                    "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL,
+                        leased_until = NULL WHERE id = ANY($1)",
+                )
+                .bind(&claim.ids)
+                .execute(&self.pool)
+                .await?;
+            }
+            Outcome::Retry(why) => {
+                let wait = backoff(claim.attempts as u32);
+                tracing::warn!(contact_point = %name, attempt = claim.attempts + 1, retry_in = ?wait, error = %why,
+                    "notification not delivered; will retry");
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, leased_until = NULL,
+                        next_attempt_at = now() + make_interval(secs => $3) WHERE id = ANY($1)",
+                )
+                .bind(&claim.ids)
+                .bind(why)
+                .bind(wait.as_secs_f64())
+                .execute(&self.pool)
+                .await?;
+            }
+            Outcome::GiveUp(why) => {
+                tracing::error!(contact_point = %name, error = %why, "notification refused by the receiver; not retried");
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now(),
+                        leased_until = NULL WHERE id = ANY($1)",
+                )
+                .bind(&claim.ids)
+                .bind(why)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a test notification to contact point `id` now, outside the outbox: whether it was delivered, and
+    /// what happened.
+    pub async fn test(&self, id: i64) -> Result<(bool, String), AppError> {
+        let point: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT name, kind, coalesce(settings->>'url', '') FROM contact_points WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        let Some((name, kind, url)) = point else {
+            return Err(AppError::NotFound);
+        };
+        let key = format!("test:{id}:{}", Utc::now().timestamp_millis());
+        let summary = format!("[TEST] mcpulse test notification for contact point {name}");
+        let payload = match kind.as_str() {
+            "webhook" => json!({
+                "version": "4", "status": "firing", "receiver": name, "groupKey": "{}:test",
+                "groupLabels": {}, "commonLabels": {"alertname": "mcpulse test"}, "commonAnnotations": {"summary": summary},
+                "externalURL": "", "truncatedAlerts": 0, "idempotencyKey": key,
+                "alerts": [{"status": "firing", "labels": {"alertname": "mcpulse test"}, "annotations": {"summary": summary},
+                    "startsAt": Utc::now().to_rfc3339(), "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                    "fingerprint": "0000000000000000", "flapping": false}],
+            }),
+            "slack" => json!({ "text": summary }),
+            "email" => {
+                json!({ "subject": summary, "body": format!("{summary}\n\nIf you can read this, mcpulse can reach you.\n") })
+            }
+            _ => {
+                json!({ "@timestamp": Utc::now().to_rfc3339(), "message": summary, "notice": "test", "status": "firing" })
+            }
+        };
+        Ok(
+            match self.send(&kind, &url, &key, &payload.to_string()).await {
+                Outcome::Delivered => (true, format!("delivered to {name}")),
+                Outcome::Retry(why) | Outcome::GiveUp(why) => {
+                    (false, format!("not delivered: {why}"))
+                }
+            },
+        )
     }
 
     async fn send(&self, kind: &str, url: &str, key: &str, payload: &str) -> Outcome {
@@ -796,7 +981,7 @@ impl Dispatcher {
             Ok(u) => u,
             Err(e) => return Outcome::GiveUp(format!("bad URL: {e}")),
         };
-        if let Err(why) = check_target(&url, &self.allowed).await {
+        if let Err(why) = check_target(&url, &self.resolver).await {
             return Outcome::GiveUp(why);
         }
         if kind == "email" {
@@ -823,7 +1008,21 @@ impl Dispatcher {
             Err(e) if e.is_timeout() => {
                 Outcome::Retry(format!("{shown} did not answer within {:?}", self.timeout))
             }
-            Err(e) => Outcome::Retry(format!("{shown}: {}", e.without_url())),
+            Err(e) => {
+                // The causes say what happened (a refused address, a reset connection…).
+                let e = e.without_url();
+                let mut why = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !why.contains(&text) {
+                        why.push_str(": ");
+                        why.push_str(&text);
+                    }
+                    cause = c.source();
+                }
+                Outcome::Retry(format!("{shown}: {why}"))
+            }
         }
     }
 }
@@ -1019,11 +1218,69 @@ mod tests {
     #[tokio::test]
     async fn loopback_targets_need_the_allow_list() {
         let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
-        assert!(check_target(&url, &AllowList::default()).await.is_err());
-        assert!(check_target(&url, &AllowList(vec!["127.0.0.1".into()]))
-            .await
-            .is_ok());
+        let strict = GuardedResolver::new(AllowList::default());
+        assert!(check_target(&url, &strict).await.is_err());
+        assert!(check_target(
+            &url,
+            &GuardedResolver::new(AllowList(vec!["127.0.0.1".into()]))
+        )
+        .await
+        .is_ok());
         let ftp = url::Url::parse("ftp://example.com/x").unwrap();
-        assert!(check_target(&ftp, &AllowList::default()).await.is_err());
+        assert!(check_target(&ftp, &strict).await.is_err());
+    }
+
+    /// DNS rebinding: the name resolves to a public address when checked and to 127.0.0.1 when connecting. The
+    /// client connects only through the guarded resolver, so the second answer is refused and nothing reaches the
+    /// local listener.
+    #[tokio::test]
+    async fn a_name_that_rebinds_to_loopback_is_refused_at_connect() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                use tokio::io::AsyncWriteExt;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let seen = lookups.clone();
+        let lookup: Lookup = Arc::new(move |_host: String| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                Ok(vec![if n == 0 {
+                    "93.184.216.34".parse().unwrap()
+                } else {
+                    "127.0.0.1".parse().unwrap()
+                }])
+            })
+        });
+        let resolver = GuardedResolver::with_lookup(AllowList::default(), lookup);
+        let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let dispatcher = Dispatcher::with_resolver(pool, resolver, Duration::from_secs(5)).unwrap();
+        let url = format!("http://rebind.example:{port}/hook");
+        let outcome = dispatcher.send("webhook", &url, "k", "{}").await;
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            2,
+            "checked once, resolved again to connect"
+        );
+        match outcome {
+            Outcome::Retry(why) | Outcome::GiveUp(why) => {
+                assert!(why.contains("internal address (127.0.0.1)"), "{why}")
+            }
+            Outcome::Delivered => panic!("delivered to a name that resolved to 127.0.0.1"),
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            0,
+            "nothing reached the loopback listener"
+        );
     }
 }

@@ -129,6 +129,37 @@ impl Reduce {
     }
 }
 
+/// What an active alert does while its series has no sample within the lookback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoData {
+    /// Stays as it was (marked NoData): no data never resolves an alert.
+    #[default]
+    Keep,
+    /// Counts as holding.
+    Alerting,
+    /// Counts as not holding: the alert resolves as if the value were fine.
+    Ok,
+}
+
+impl NoData {
+    pub fn parse(s: &str) -> Option<NoData> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "keep" | "keep_last_state" => NoData::Keep,
+            "alerting" | "alert" => NoData::Alerting,
+            "ok" => NoData::Ok,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoData::Keep => "keep",
+            NoData::Alerting => "alerting",
+            NoData::Ok => "ok",
+        }
+    }
+}
+
 /// A checked alert rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -150,6 +181,7 @@ pub struct Rule {
     pub labels: Labels,
     /// `summary`, `runbook_url`, … shown with the alert and sent with notifications.
     pub annotations: BTreeMap<String, String>,
+    pub no_data: NoData,
 }
 
 /// The longest `for`, `keep_firing_for` and window a rule may have.
@@ -229,6 +261,12 @@ impl Rule {
                 ),
             )
         })?;
+        let no_data = NoData::parse(&draft.no_data).ok_or_else(|| {
+            AppError::invalid(
+                "no_data",
+                format!("`{}`: expected keep, alerting or ok", draft.no_data.trim()),
+            )
+        })?;
         let sources: Vec<String> = draft
             .sources
             .iter()
@@ -276,6 +314,7 @@ impl Rule {
             enabled: draft.enabled,
             labels,
             annotations: draft.annotations.clone(),
+            no_data,
         })
     }
 
@@ -304,6 +343,7 @@ impl Rule {
             enabled: self.enabled,
             labels: self.labels.clone(),
             annotations: self.annotations.clone(),
+            no_data: self.no_data.as_str().to_string(),
         }
     }
 }

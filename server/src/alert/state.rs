@@ -75,6 +75,39 @@ pub enum Notice {
     Resolved,
     /// The alert started flapping: its Firing/Resolved notices are held back from now on.
     Flapping,
+    /// An active alert's series stopped reporting (no sample within the lookback).
+    NoData,
+    /// The rule's query failed: an active alert's state is kept but cannot be checked.
+    Error,
+}
+
+/// Whether an alert's series could be checked at the latest evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Health {
+    #[default]
+    Ok,
+    /// No sample within the lookback.
+    NoData,
+    /// The rule's query failed.
+    Error,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::NoData => "nodata",
+            Health::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Health {
+        match s {
+            "nodata" => Health::NoData,
+            "error" => Health::Error,
+            _ => Health::Ok,
+        }
+    }
 }
 
 /// The persisted state of one rule for one series.

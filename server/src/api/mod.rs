@@ -1,7 +1,9 @@
 //! REST data routes and the `/ws` websocket. Every route is declared in [`DATA_ROUTES`] with the role it needs; the
 //! router is built from that table and the role check is the first thing each handler does, via
-//! `app::engine::authorize` — the same policy server functions use.
+//! [`caller::Caller::authorize`]: a browser's session goes through `app::engine::authorize` (the same policy server
+//! functions use), an API token (`read` scope for GET, `write` for the rest) acts with its role.
 
+pub mod caller;
 pub mod exposition;
 pub mod reports;
 
@@ -19,6 +21,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use caller::Caller;
 use serde_json::json;
 use tower_sessions::Session;
 
@@ -43,6 +46,7 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("DELETE", "/api/silences/{id}", Role::Editor),
     ("GET", "/api/contact-points", Role::Admin),
     ("POST", "/api/contact-points", Role::Admin),
+    ("POST", "/api/contact-points/{id}/test", Role::Admin),
     ("DELETE", "/api/contact-points/{id}", Role::Admin),
     ("GET", "/api/users", Role::Admin),
     ("GET", "/api/report-templates", Role::Viewer),
@@ -82,6 +86,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/contact-points/{id}",
             axum::routing::delete(delete_contact_point),
+        )
+        .route(
+            "/api/contact-points/{id}/test",
+            axum::routing::post(test_contact_point),
         )
         .route("/api/users", get(users))
         .route(
@@ -169,11 +177,10 @@ async fn ingest(
         body: &body,
     };
     let samples = push::decode(payload, &source, chrono::Utc::now(), state.retention)?;
-    let outcome = state
-        .store
-        .write(&samples)
-        .await
-        .map_err(AppError::internal)?;
+    admit(&state, [&source]).await?;
+    // Not spawned: a request abandoned by its client or the request timeout rolls its transaction back, so what
+    // was not acknowledged is not stored either.
+    let outcome = state.store.write(&samples).await.map_err(storage_error)?;
     state
         .engine
         .collector
@@ -182,6 +189,36 @@ async fn ingest(
         Json(json!({ "source": source, "accepted": outcome.stored, "rejected": outcome.rejected }))
             .into_response(),
     )
+}
+
+/// Admits every pushed source (existing ones always, new ones within `ingest.max_sources`), before anything is
+/// stored: a push beyond the limit is refused whole (429).
+async fn admit<'a>(
+    state: &AppState,
+    sources: impl IntoIterator<Item = &'a String>,
+) -> Result<(), AppError> {
+    for source in sources {
+        match state.store.admit_source(source).await {
+            Ok(Ok(())) => {}
+            Ok(Err(limit)) => {
+                tracing::warn!(source = %source, limit = limit.limit, "push refused: ingest.max_sources reached");
+                return Err(AppError::LimitReached(limit.to_string()));
+            }
+            Err(e) => return Err(storage_error(e)),
+        }
+    }
+    Ok(())
+}
+
+/// A failed write: 503 when the database cannot be reached (the client may retry; nothing was stored), else an
+/// internal error.
+pub(crate) fn storage_error(e: anyhow::Error) -> AppError {
+    if crate::store::is_unavailable(&e) {
+        tracing::warn!(error = %format!("{e:#}"), "write refused: the database is unavailable");
+        AppError::Unavailable("the database is unavailable; nothing was stored, retry later".into())
+    } else {
+        AppError::internal(format!("{e:#}"))
+    }
 }
 
 /// `POST /v1/metrics[?source=ID]`: OTLP/HTTP metrics (protobuf or JSON, optionally gzip) with an API token that
@@ -254,8 +291,9 @@ async fn otlp_metrics(
             ));
         }
     }
+    admit(&state, by_source.keys()).await?;
     let all: Vec<crate::store::Sample> = by_source.values().flatten().cloned().collect();
-    let outcome = state.store.write(&all).await.map_err(AppError::internal)?;
+    let outcome = state.store.write(&all).await.map_err(storage_error)?;
     for (source, samples) in &by_source {
         state
             .engine
@@ -291,8 +329,8 @@ async fn prometheus_metrics(State(state): State<AppState>) -> Result<Response, A
 }
 
 /// `GET /api/sources`: every registered source with its health.
-async fn sources(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+async fn sources(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Viewer).await?;
     Ok(Json(json!({ "sources": state.engine.sources().await? })).into_response())
 }
 
@@ -304,10 +342,10 @@ pub(crate) fn bad_body(rejection: JsonRejection) -> AppError {
 /// `POST /api/sources` (admin): creates a runtime source from a JSON [`SourceDefinition`]; 201 with its status.
 async fn create_source(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     body: Result<Json<SourceDefinition>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let admin = caller.authorize(&state, Role::Admin).await?;
     let Json(definition) = body.map_err(bad_body)?;
     let status = state
         .engine
@@ -319,11 +357,11 @@ async fn create_source(
 /// `PUT /api/sources/{id}` (admin): replaces a runtime source's definition (the `id` in the body may be omitted).
 async fn update_source(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<SourceDefinition>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let admin = caller.authorize(&state, Role::Admin).await?;
     let Json(definition) = body.map_err(bad_body)?;
     let status = state
         .engine
@@ -335,10 +373,10 @@ async fn update_source(
 /// `DELETE /api/sources/{id}` (admin): stops and deletes a runtime source; 204.
 async fn delete_source(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let admin = caller.authorize(&state, Role::Admin).await?;
     state.engine.delete_source(&id, &admin.username).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -346,11 +384,11 @@ async fn delete_source(
 /// `POST /api/sources/test` (admin): one collection round of a JSON [`SourceDefinition`], stored nowhere.
 async fn test_source(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(action): Path<String>,
     body: Result<Json<SourceDefinition>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    caller.authorize(&state, Role::Admin).await?;
     if action != "test" {
         return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
     }
@@ -363,10 +401,10 @@ async fn test_source(
 /// `points: [{timestamp, value}]` is included too. `format=csv` (layout in `export`) or `format=json` makes it a download.
 async fn timeseries(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     uri: axum::http::Uri,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let mut req = app::types::QueryRequest::default();
     let mut format = None;
     for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
@@ -457,8 +495,8 @@ async fn timeseries(
 }
 
 /// `GET /api/alerts`: current alert states (pending, firing, resolved), firing first, as the seed names them.
-async fn alerts(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+async fn alerts(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Viewer).await?;
     Ok(Json(json!({ "alerts": state.engine.alerts().await? })).into_response())
 }
 
@@ -473,10 +511,10 @@ struct HistoryQuery {
 /// newest first.
 async fn alert_history(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let axum::extract::Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
     let events = state
         .engine
@@ -495,10 +533,10 @@ struct AlertKey {
 /// `POST /api/alerts/ack` (editor) with `{"rule_id", "series_id"}`: acknowledges a pending or firing alert; 204.
 async fn acknowledge_alert(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     body: Result<Json<AlertKey>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     let Json(key) = body.map_err(bad_body)?;
     state
         .engine
@@ -508,18 +546,18 @@ async fn acknowledge_alert(
 }
 
 /// `GET /api/silences`: every silence, newest first, with whether it is active.
-async fn silences(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+async fn silences(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Viewer).await?;
     Ok(Json(json!({ "silences": state.engine.silences().await? })).into_response())
 }
 
 /// `POST /api/silences` (editor): creates a silence from a JSON [`SilenceDraft`]; 201.
 async fn create_silence(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     body: Result<Json<SilenceDraft>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     let Json(draft) = body.map_err(bad_body)?;
     let silence = state
         .engine
@@ -531,28 +569,28 @@ async fn create_silence(
 /// `DELETE /api/silences/{id}` (editor): ends a silence by deleting it; 204.
 async fn delete_silence(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    caller.authorize(&state, Role::Editor).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     state.engine.delete_silence(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/rules`: every alert rule.
-async fn rules(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+async fn rules(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Viewer).await?;
     Ok(Json(json!({ "rules": state.engine.rules().await? })).into_response())
 }
 
 /// `POST /api/rules` (editor): creates a rule from a JSON [`RuleDraft`]; 201 with the stored rule.
 async fn create_rule(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     body: Result<Json<RuleDraft>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     let Json(draft) = body.map_err(bad_body)?;
     let rule = state.engine.create_rule(&draft, &editor.username).await?;
     Ok((StatusCode::CREATED, Json(json!({ "rule": rule }))).into_response())
@@ -561,11 +599,11 @@ async fn create_rule(
 /// `PUT /api/rules/{id}` (editor): replaces a rule.
 async fn update_rule(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<RuleDraft>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    caller.authorize(&state, Role::Editor).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let Json(draft) = body.map_err(bad_body)?;
     let rule = state.engine.update_rule(id, &draft).await?;
@@ -575,10 +613,10 @@ async fn update_rule(
 /// `DELETE /api/rules/{id}` (editor): deletes a rule with its alerts; 204.
 async fn delete_rule(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    caller.authorize(&state, Role::Editor).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     state.engine.delete_rule(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -587,19 +625,19 @@ async fn delete_rule(
 /// `GET /api/contact-points` (admin): contact points with their queues; URLs redacted.
 async fn contact_points(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    caller.authorize(&state, Role::Admin).await?;
     Ok(Json(json!({ "contact_points": state.engine.contact_points().await? })).into_response())
 }
 
 /// `POST /api/contact-points` (admin): creates one from a JSON [`ContactPointDraft`]; 201.
 async fn create_contact_point(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     body: Result<Json<ContactPointDraft>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let admin = authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    let admin = caller.authorize(&state, Role::Admin).await?;
     let Json(draft) = body.map_err(bad_body)?;
     let point = state
         .engine
@@ -611,18 +649,31 @@ async fn create_contact_point(
 /// `DELETE /api/contact-points/{id}` (admin): deletes one with its queue; 204.
 async fn delete_contact_point(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+    caller.authorize(&state, Role::Admin).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     state.engine.delete_contact_point(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /api/contact-points/{id}/test` (admin): sends a test notification now (not through the outbox) and
+/// answers `{"delivered": bool, "message": …}`: what the receiver did, in words.
+async fn test_contact_point(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Admin).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let (delivered, message) = state.engine.alerting.dispatcher.test(id).await?;
+    Ok(Json(json!({ "delivered": delivered, "message": message })).into_response())
+}
+
 /// `GET /api/users` (admin): every account with its role.
-async fn users(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Admin).await?;
+async fn users(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Admin).await?;
     let users = state.engine.list_users().await?;
     Ok(Json(json!({ "users": users })).into_response())
 }
@@ -630,9 +681,9 @@ async fn users(State(state): State<AppState>, session: Session) -> Result<Respon
 /// `GET /api/metrics`: the current value of every metric of every source, grouped by source.
 async fn current_metrics(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let values = state
         .store
         .current_values()
@@ -676,14 +727,8 @@ async fn live_socket(
             Box::pin(async move {
                 // The session object keeps its record in memory: ask the store whether it still exists (a sign-out
                 // deletes it) and has not expired, then whether its user and epoch still hold.
-                let id = session.id().map(|id| id.to_string());
-                let stored: Result<Option<bool>, _> = sqlx::query_scalar(
-                    "SELECT expiry_date > now() FROM tower_sessions.session WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&pool)
-                .await;
-                if matches!(stored, Ok(None) | Ok(Some(false))) {
+                let id = session.id().map(|id| id.to_string()).unwrap_or_default();
+                if let Ok(false) = crate::auth::sessions::is_live(&pool, &id).await {
                     return false;
                 }
                 !matches!(

@@ -3,9 +3,10 @@
 //! [`super::DATA_ROUTES`].
 
 use super::bad_body;
+use super::caller::Caller;
 use crate::http::AppState;
 use crate::report::template::Format;
-use app::engine::{authorize, Engine};
+use app::engine::Engine;
 use app::error::AppError;
 use app::types::{ReportFilter, ReportTemplateDraft, Role};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -15,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tower_sessions::Session;
 
 fn id(text: &str) -> Result<i64, AppError> {
     text.parse().map_err(|_| AppError::NotFound)
@@ -24,9 +24,9 @@ fn id(text: &str) -> Result<i64, AppError> {
 /// `GET /api/report-templates` (viewer).
 pub async fn templates(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let templates = state.engine.report_templates().await?;
     Ok(Json(json!({ "templates": templates })).into_response())
 }
@@ -34,10 +34,10 @@ pub async fn templates(
 /// `POST /api/report-templates` (editor): creates a template from a JSON [`ReportTemplateDraft`]; 201.
 pub async fn create_template(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     body: Result<Json<ReportTemplateDraft>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     let Json(draft) = body.map_err(bad_body)?;
     let template = state
         .engine
@@ -49,11 +49,11 @@ pub async fn create_template(
 /// `PUT /api/report-templates/{id}` (editor): replaces a template.
 pub async fn update_template(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(tid): Path<String>,
     body: Result<Json<ReportTemplateDraft>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     let tid = id(&tid)?;
     let Json(draft) = body.map_err(bad_body)?;
     let template = state
@@ -66,10 +66,10 @@ pub async fn update_template(
 /// `DELETE /api/report-templates/{id}` (editor); 204.
 pub async fn delete_template(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(tid): Path<String>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     state
         .engine
         .delete_report_template(id(&tid)?, &editor.username)
@@ -89,11 +89,11 @@ pub struct RunRequest {
 /// the background; 202 with the report (status `running`). Without a range, the template's period ending now.
 pub async fn run_template(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(tid): Path<String>,
     body: Result<Option<Json<RunRequest>>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let editor = authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    let editor = caller.authorize(&state, Role::Editor).await?;
     let tid = id(&tid)?;
     let request = body.map_err(bad_body)?.map(|Json(r)| r).unwrap_or_default();
     let report = match (request.from, request.to) {
@@ -120,10 +120,10 @@ pub async fn run_template(
 /// `GET /api/reports?template_id=&from=&to=&limit=` (viewer): generated reports, newest first.
 pub async fn reports(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     query: Result<Query<ReportFilter>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let Query(filter) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
     let reports = state.engine.reports(&filter).await?;
     Ok(Json(json!({ "reports": reports })).into_response())
@@ -132,10 +132,10 @@ pub async fn reports(
 /// `GET /api/reports/{id}` (viewer): one report with its status, error and files.
 pub async fn report(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(rid): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let report = state.engine.reports.report(id(&rid)?).await?;
     Ok(Json(json!({ "report": report })).into_response())
 }
@@ -143,10 +143,10 @@ pub async fn report(
 /// `DELETE /api/reports/{id}` (editor); 204.
 pub async fn delete_report(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path(rid): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Editor).await?;
+    caller.authorize(&state, Role::Editor).await?;
     state.engine.delete_report(id(&rid)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -162,11 +162,11 @@ pub struct FileQuery {
 /// content type and a file name; `?inline=true` shows it in the browser. 404 while running or after a failure.
 pub async fn file(
     State(state): State<AppState>,
-    session: Session,
+    caller: Caller,
     Path((rid, format)): Path<(String, String)>,
     query: Result<Query<FileQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    authorize(&session, state.engine.as_ref(), Role::Viewer).await?;
+    caller.authorize(&state, Role::Viewer).await?;
     let Query(q) = query.map_err(|e| AppError::invalid("inline", e.body_text()))?;
     let format = Format::parse(&format).ok_or(AppError::NotFound)?;
     let (bytes, name) = state.engine.reports.file(id(&rid)?, format).await?;

@@ -1,8 +1,9 @@
 //! Users and passwords: argon2id hashes in the `users` table, username/password rules, and the sign-in check with
-//! its attempt limits. Sessions themselves are tower-sessions rows (see `http`); the authorisation policy is
+//! its attempt limits. Sessions are tower-sessions records in `sessions.rs`; the authorisation policy is
 //! `app::engine::authorize`.
 
 pub mod limiter;
+pub mod sessions;
 pub mod tokens;
 
 use anyhow::Context;

@@ -18,8 +18,10 @@ const PREFIX: &str = "mcpulse_";
 pub enum Scope {
     /// `POST /api/v1/ingest`.
     Ingest,
-    /// Reading metrics (REST queries).
+    /// The REST data routes' GET requests (acting with the token's role).
     Read,
+    /// The REST data routes' state-changing requests (acting with the token's role: editor or admin).
+    Write,
     /// mcpulse's MCP endpoint `/mcp` (the token acts with its creator's role).
     Mcp,
 }
@@ -29,6 +31,7 @@ impl Scope {
         match self {
             Scope::Ingest => "ingest",
             Scope::Read => "read",
+            Scope::Write => "write",
             Scope::Mcp => "mcp",
         }
     }
@@ -46,9 +49,10 @@ impl FromStr for Scope {
         match s.trim() {
             "ingest" => Ok(Scope::Ingest),
             "read" => Ok(Scope::Read),
+            "write" => Ok(Scope::Write),
             "mcp" => Ok(Scope::Mcp),
             other => Err(format!(
-                "unknown scope `{other}` (expected ingest, read or mcp)"
+                "unknown scope `{other}` (expected ingest, read, write or mcp)"
             )),
         }
     }
@@ -68,7 +72,7 @@ pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, AppError> {
     if scopes.is_empty() {
         return Err(AppError::invalid(
             "scopes",
-            "name at least one scope (ingest, read, mcp)",
+            "name at least one scope (ingest, read, write, mcp)",
         ));
     }
     Ok(scopes)
@@ -242,6 +246,32 @@ impl Tokens {
         .await
         .map_err(AppError::internal)?;
         Ok(row.into())
+    }
+
+    /// Who a token acts as: its creator, with the token's role capped by the creator's current role (a demotion
+    /// reaches their tokens at once). A token whose creator is not a user (made by the CLI) has its own role.
+    pub async fn acting_as(&self, token: &TokenInfo) -> Result<app::types::UserInfo, AppError> {
+        let creator: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT id, username, role FROM users WHERE lower(username) = lower($1)",
+        )
+        .bind(&token.created_by)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        Ok(match creator {
+            Some((id, username, role)) => app::types::UserInfo {
+                id,
+                username,
+                role: role
+                    .parse::<app::types::Role>()
+                    .map_or(app::types::Role::Viewer, |r| token.role.min(r)),
+            },
+            None => app::types::UserInfo {
+                id: 0,
+                username: format!("token:{}", token.name),
+                role: token.role,
+            },
+        })
     }
 }
 

@@ -193,6 +193,9 @@ pub struct Collector {
     sources: Mutex<BTreeMap<String, Running>>,
     /// Sources that push (no schedule): health by source id.
     pushed: Mutex<BTreeMap<String, Health>>,
+    /// Writes of collected rounds. A write runs in its own task so cancelling a round (removing or replacing its
+    /// source, shutting down) never cancels a write that has begun; [`Collector::join`] waits for them.
+    writes: tokio_util::task::TaskTracker,
 }
 
 impl Collector {
@@ -209,6 +212,7 @@ impl Collector {
             stop,
             sources: Mutex::new(BTreeMap::new()),
             pushed: Mutex::new(BTreeMap::new()),
+            writes: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -378,6 +382,13 @@ impl Collector {
         for Running { task, .. } in running {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
+        self.writes.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.writes.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("collected samples were still being stored 10 s after shutdown began");
+        }
     }
 
     /// One round: collect under the timeout, store durably, record health, then announce to live clients.
@@ -417,7 +428,22 @@ impl Collector {
             ts: ctx.now,
             value: up,
         });
-        let stored = self.store.write(&samples).await;
+        // Finishes even if this round is cancelled now.
+        let store = self.store.clone();
+        let (samples, stored) = match self
+            .writes
+            .spawn(async move {
+                let stored = store.write(&samples).await;
+                (samples, stored)
+            })
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => (
+                Vec::new(),
+                Err(anyhow::anyhow!("the write task failed: {e}")),
+            ),
+        };
         {
             let mut h = lock(&scheduled.health);
             h.last_duration = Some(took);

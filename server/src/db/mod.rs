@@ -1,6 +1,6 @@
 //! The database: a connection pool to PostgreSQL — the server named by `database.url`, or the private cluster of
 //! [`embedded`] — and the schema in `migrations/`, embedded at compile time and applied on start and by
-//! `mcpulse migrate`. Sessions get their table from tower-sessions' store at the same time.
+//! `mcpulse migrate`.
 
 pub mod embedded;
 
@@ -45,10 +45,8 @@ impl Database {
                 (cluster.connect_options(), Some((cluster, ownership)))
             }
         };
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+        let pool = pool_options(config.max_connections)
+            .connect_with(session_settings(options))
             .await
             .context("connecting to PostgreSQL")?;
         Ok(Database { pool, cluster })
@@ -67,13 +65,46 @@ impl Database {
     }
 }
 
-/// Applies pending migrations (ours and the session store's).
+/// A connection idle inside a transaction this long is ended by the server (its transaction rolled back), so a
+/// transaction left open by a bug can never hold locks or hide writes for longer.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+
+/// Every mcpulse connection's server settings.
+pub fn session_settings(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([(
+        "idle_in_transaction_session_timeout",
+        IDLE_IN_TRANSACTION_TIMEOUT,
+    )])
+}
+
+/// The pool's settings: at most `max_connections`, a 10 s wait for one, and a check on every release that the
+/// connection is not inside a transaction.
+///
+/// sqlx 0.8 can hand back a connection whose `BEGIN` reached the server while the future that sent it was
+/// cancelled: the server is then inside a transaction that sqlx does not know of, and every later statement on that
+/// connection would run in it, unseen by others and lost when the connection closes. Inside a transaction `now()`
+/// is the transaction's start, before the statement's own start; such a connection is closed (rolling it back)
+/// instead of reused.
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_release(|conn, _meta| {
+            Box::pin(async move {
+                let outside: bool = sqlx::query_scalar("SELECT now() = statement_timestamp()")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if !outside {
+                    tracing::warn!("a pooled connection was left inside a transaction; closed");
+                }
+                Ok(outside)
+            })
+        })
+}
+
+/// Applies pending migrations.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("applying migrations")?;
-    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
-        .migrate()
-        .await
-        .context("creating the session table")?;
     Ok(())
 }
 

@@ -22,6 +22,28 @@ use std::time::Duration;
 /// A label set, ordered so equal sets serialise identically.
 pub type Labels = BTreeMap<String, String>;
 
+/// Whether a storage error means the database cannot be reached now (connection lost, server shutting down or
+/// starting, pool exhausted) rather than a fault of the request or of mcpulse.
+pub fn is_unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // Class 08 (connection exception), 57P01–57P05 (shutdown, crash, cannot connect now…), 53300 (too many
+            // connections).
+            Some(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+            _ => cause.downcast_ref::<std::io::Error>().is_some(),
+        })
+}
+
 /// One value of one series at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -49,6 +71,24 @@ pub struct WriteOutcome {
 
 /// Series a source may have before new ones are refused.
 pub const DEFAULT_MAX_SERIES_PER_SOURCE: usize = 10_000;
+/// Sources pushes may create before a new one is refused.
+pub const DEFAULT_MAX_SOURCES: usize = 1_000;
+
+/// A push that would create a source beyond `ingest.max_sources`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLimit {
+    pub limit: usize,
+}
+
+impl std::fmt::Display for SourceLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "mcpulse already stores {} sources (ingest.max_sources); push under an existing source id",
+            self.limit
+        )
+    }
+}
 
 pub struct Store {
     pool: PgPool,
@@ -61,6 +101,9 @@ pub struct Store {
     series: Mutex<HashMap<SeriesKey, i64>>,
     /// Partitions known to exist: table and first day.
     partitions: Mutex<HashSet<(&'static str, NaiveDate)>>,
+    max_sources: usize,
+    /// Every source id with series (read once, then kept), for the source limit.
+    sources: tokio::sync::Mutex<Option<HashSet<String>>>,
 }
 
 impl Store {
@@ -69,7 +112,15 @@ impl Store {
     }
 
     pub fn with_series_limit(pool: PgPool, max_series_per_source: usize) -> Self {
+        Self::with_limits(pool, max_series_per_source, DEFAULT_MAX_SOURCES)
+    }
+
+    /// A store refusing new series of a source beyond `max_series_per_source` and new pushed sources beyond
+    /// `max_sources`.
+    pub fn with_limits(pool: PgPool, max_series_per_source: usize, max_sources: usize) -> Self {
         Store {
+            max_sources,
+            sources: tokio::sync::Mutex::new(None),
             pool,
             max_series_per_source,
             series_per_source: Mutex::new(HashMap::new()),
@@ -134,8 +185,11 @@ impl Store {
                 *entry = (*t, *v);
             }
         }
+        // In id order: concurrent batches sharing series lock their rows in the same order (no deadlock).
+        let mut latest: Vec<(i64, (DateTime<Utc>, f64))> = latest.into_iter().collect();
+        latest.sort_unstable_by_key(|(id, _)| *id);
         let (latest_ids, (latest_ts, latest_values)): (Vec<i64>, (Vec<DateTime<Utc>>, Vec<f64>)) =
-            latest.into_iter().map(|(id, (t, v))| (id, (t, v))).unzip();
+            latest.into_iter().unzip();
 
         let mut tx = self.pool.begin().await?;
         // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse bench ingest`).
@@ -148,6 +202,12 @@ impl Store {
             .context("copying samples")?;
         copy.finish().await.context("finishing the sample copy")?;
         // The batch's time range goes to the rollup job in the same transaction, so rollups never miss a sample.
+        // The rows are locked first, in id order (an UPDATE … FROM may visit them in any order the plan picks).
+        sqlx::query("SELECT 1 FROM series WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&latest_ids)
+            .execute(&mut *tx)
+            .await
+            .context("locking the batch's series")?;
         sqlx::query(
             "WITH pending AS (INSERT INTO rollup_pending (from_ts, to_ts) VALUES ($4, $5))
              UPDATE series s SET last_ts = u.ts, last_value = u.value
@@ -169,6 +229,30 @@ impl Store {
             stored: kept_ids.len(),
             rejected,
         })
+    }
+
+    /// Admits a pushed source: an existing one always, a new one while fewer than `ingest.max_sources` exist (it
+    /// counts from now on, even before its first sample is stored).
+    pub async fn admit_source(&self, source: &str) -> anyhow::Result<Result<(), SourceLimit>> {
+        let mut sources = self.sources.lock().await;
+        if sources.is_none() {
+            let all: Vec<String> = sqlx::query_scalar("SELECT DISTINCT source FROM series")
+                .fetch_all(&self.pool)
+                .await
+                .context("reading the source ids")?;
+            *sources = Some(all.into_iter().collect());
+        }
+        let known = sources.get_or_insert_with(HashSet::new);
+        if known.contains(source) {
+            return Ok(Ok(()));
+        }
+        if known.len() >= self.max_sources {
+            return Ok(Err(SourceLimit {
+                limit: self.max_sources,
+            }));
+        }
+        known.insert(source.to_string());
+        Ok(Ok(()))
     }
 
     /// Samples committed since start.
@@ -215,6 +299,11 @@ impl Store {
                 }
             }
             if !allowed.is_empty() {
+                // In key order: concurrent inserts of the same new series wait for each other instead of
+                // deadlocking on the unique index; the loser of each race reuses the winner's row.
+                allowed.sort_unstable_by(|a, b| {
+                    (&a.metric, &a.source, &a.labels).cmp(&(&b.metric, &b.source, &b.labels))
+                });
                 let (metrics, sources, labels) = columns(&allowed);
                 sqlx::query(
                     "INSERT INTO series (metric, source, labels)

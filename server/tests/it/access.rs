@@ -381,15 +381,7 @@ async fn every_server_function_checks_the_callers_role() {
                 }
                 if *path != "/api/fn/logout" {
                     let client = &signed_in.iter().find(|(r, _)| r == min).unwrap().1;
-                    let mut res = send(client, &url, args).send().await.unwrap();
-                    if res.status() == StatusCode::UNAUTHORIZED {
-                        // Seen about once in 15 runs under load: the client's session record is gone from the store
-                        // ("record not found in store"). Not what this test is about (and under investigation, see
-                        // the session note): sign in again once; a second refusal still fails.
-                        eprintln!("{path}: the {min} session vanished; signing in again");
-                        let again = app.signed_in(&format!("{min}-user")).await;
-                        res = send(&again, &url, args).send().await.unwrap();
-                    }
+                    let res = send(client, &url, args).send().await.unwrap();
                     let status = res.status();
                     let passed = status == StatusCode::OK
                         || NOT_FOUND_PASSES.contains(path) && status == StatusCode::NOT_FOUND;
@@ -501,6 +493,138 @@ async fn every_data_route_and_page_checks_the_callers_role() {
     assert!(
         html.contains("data-metric=\"requests_total\"") && html.contains("<svg"),
         "dashboard rendered: {html}"
+    );
+    app.stop().await;
+}
+
+/// A client that sends `token` as `Authorization: Bearer` on every request (and keeps no cookies).
+fn with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_data_route_takes_api_tokens_with_the_scope_and_role_it_needs() {
+    use mcpulse::auth::tokens::{Scope, Tokens};
+    let app = spawn_app().await;
+    app.add_user("token-admin", Role::Admin).await;
+    let tokens = Tokens::new(app.pool.clone());
+    let make = |name: &'static str, scopes: &'static [Scope], role: Role| {
+        let tokens = &tokens;
+        async move {
+            tokens
+                .create_with_role(name, scopes, None, "token-admin", role)
+                .await
+                .unwrap()
+        }
+    };
+    let mut by_role = Vec::new();
+    for role in Role::ALL {
+        let (_, secret) = make(
+            Box::leak(format!("rw-{role}").into_boxed_str()),
+            &[Scope::Read, Scope::Write],
+            role,
+        )
+        .await;
+        by_role.push((role, with_token(&secret)));
+    }
+    let (_, ingest_only) = make("ingest-only", &[Scope::Ingest], Role::Admin).await;
+    let (_, read_only) = make("read-only", &[Scope::Read], Role::Admin).await;
+    let (revoked_info, revoked) = make("revoked", &[Scope::Read, Scope::Write], Role::Admin).await;
+    tokens.revoke(revoked_info.id).await.unwrap();
+    let (expired_info, expired) = make("expired", &[Scope::Read, Scope::Write], Role::Admin).await;
+    sqlx::query("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(expired_info.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (ingest_only, read_only, revoked, expired) = (
+        with_token(&ingest_only),
+        with_token(&read_only),
+        with_token(&revoked),
+        with_token(&expired),
+    );
+
+    for (method, path, min) in DATA_ROUTES {
+        if *path == "/ws" {
+            continue; // the browser's live socket: sessions only
+        }
+        let status = |res: reqwest::Response| res.status();
+        assert_eq!(
+            status(request(&app, &revoked, method, path).await),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a revoked token"
+        );
+        assert_eq!(
+            status(request(&app, &expired, method, path).await),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with an expired token"
+        );
+        assert_eq!(
+            status(request(&app, &ingest_only, method, path).await),
+            StatusCode::FORBIDDEN,
+            "{method} {path} with a token of another scope"
+        );
+        if *method != "GET" {
+            assert_eq!(
+                status(request(&app, &read_only, method, path).await),
+                StatusCode::FORBIDDEN,
+                "{method} {path} with a read-only token"
+            );
+        }
+        if let Some(low) = below(*min) {
+            let client = &by_role.iter().find(|(r, _)| *r == low).unwrap().1;
+            assert_eq!(
+                status(request(&app, client, method, path).await),
+                StatusCode::FORBIDDEN,
+                "{method} {path} with a {low} token"
+            );
+        }
+        let client = &by_role.iter().find(|(r, _)| r == min).unwrap().1;
+        let res = request(&app, client, method, path).await;
+        let got = res.status();
+        assert!(
+            got.is_success()
+                || NOT_FOUND_PASSES.contains(path) && got == StatusCode::NOT_FOUND
+                || *method == "GET"
+                    && got != StatusCode::UNAUTHORIZED
+                    && got != StatusCode::FORBIDDEN,
+            "{method} {path} with a {min} token: {got} {}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+
+    // A token acts with at most its creator's current role: demoting the creator demotes the token at once.
+    let admin_token = &by_role.iter().find(|(r, _)| *r == Role::Admin).unwrap().1;
+    assert_eq!(
+        admin_token
+            .get(format!("{}/api/users", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    sqlx::query("UPDATE users SET role = 'viewer' WHERE username = 'token-admin'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        admin_token
+            .get(format!("{}/api/users", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
     );
     app.stop().await;
 }

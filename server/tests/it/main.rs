@@ -13,6 +13,7 @@ mod live;
 mod mcp;
 mod otlp;
 mod query;
+mod reliability;
 mod reports;
 mod scrape;
 mod sign_in;

@@ -1,0 +1,494 @@
+//! The paths users rely on every minute, under load: alerts that follow data (no data is NoData, never
+//! "resolved"), pushes of the same series by several clients at once (no deadlock, every sample stored once),
+//! sessions that survive concurrent requests and activity, contact points that hang without starving anyone, and
+//! collection writes that survive their source being cancelled.
+//!
+//! Load comes from the test itself: clients pushing batches of many series, the 1 s collection of `self`, and a
+//! busy loop on one core (`Busy`). `MCPULSE_SOAK_SECS` lengthens the alert soak (default 20 s).
+
+use crate::helpers::{eventually, spawn_app_with, TestApp};
+use app::types::Role;
+use mcpulse::auth::tokens::{Scope, Tokens};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A thread spinning on one core until dropped: the machine is busy, as under a build.
+struct Busy(Arc<AtomicBool>);
+
+impl Busy {
+    fn start() -> Busy {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut x: u64 = 1;
+            while !flag.load(Ordering::Relaxed) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                std::hint::black_box(x);
+            }
+        });
+        Busy(stop)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn ingest_token(app: &TestApp, name: &str) -> String {
+    Tokens::new(app.pool.clone())
+        .create(name, &[Scope::Ingest], None, "test")
+        .await
+        .unwrap()
+        .1
+}
+
+/// Prometheus text of `series` gauges `load_<i>{shard}` at `ts_ms`, `points` samples each a second apart.
+fn batch(series: usize, points: usize, ts_ms: i64, value: f64) -> String {
+    let mut out = String::with_capacity(series * points * 40);
+    for i in 0..series {
+        for p in 0..points {
+            out.push_str(&format!(
+                "load_{}{{shard=\"{}\"}} {} {}\n",
+                i % 10,
+                i / 10,
+                value + p as f64,
+                ts_ms + p as i64 * 1000
+            ));
+        }
+    }
+    out
+}
+
+async fn push_text(
+    client: &reqwest::Client,
+    app: &TestApp,
+    token: &str,
+    source: &str,
+    body: String,
+) -> StatusCode {
+    client
+        .post(format!("{}/api/v1/ingest?source={source}", app.base))
+        .bearer_auth(token)
+        .header("content-type", "text/plain; version=0.0.4")
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
+}
+
+async fn history(app: &TestApp, rule: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT e.phase, e.notice FROM alert_events e JOIN alert_rules r ON r.id = e.rule_id
+         WHERE r.name = $1 ORDER BY e.id",
+    )
+    .bind(rule)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn alert_of(app: &TestApp, client: &reqwest::Client, rule: &str) -> Option<Value> {
+    let body: Value = app.get(client, "/api/alerts").await.json().await.ok()?;
+    body["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["rule_name"] == rule)
+        .cloned()
+}
+
+/// Rules on `self` and on a pushed series hold for the whole soak while four clients push batches and a core is
+/// busy: they fire once and never resolve. Then the pushed series stops: after its lookback the alert is NoData
+/// (still firing, still acknowledged, one `no_data` notice), and when data returns it is plain firing again.
+#[tokio::test]
+async fn alerts_follow_data_under_load_and_no_data_never_resolves() {
+    let app = spawn_app_with(&[
+        ("MCPULSE_ALERTS_INTERVAL", "1s"),
+        ("COLLECTION_INTERVAL", "1s"),
+    ])
+    .await;
+    app.add_user("oncall", Role::Editor).await;
+    let client = app.signed_in("oncall").await;
+    let token = ingest_token(&app, "gateway").await;
+    let _busy = Busy::start();
+
+    // The watched pushed series, pushed every 300 ms by its own task.
+    let pushing = Arc::new(AtomicBool::new(true));
+    let heartbeat = {
+        let (base, token, pushing) = (app.base.clone(), token.clone(), pushing.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                if pushing.load(Ordering::Relaxed) {
+                    let _ = http
+                        .post(format!("{base}/api/v1/ingest?source=watched"))
+                        .bearer_auth(&token)
+                        .header("content-type", "text/plain")
+                        .body("queue_depth 50\n")
+                        .send()
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+    // Background load: four clients pushing 500 series × 5 points each, in a loop.
+    let stop_load = Arc::new(AtomicBool::new(false));
+    let pushed_batches = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for c in 0..4 {
+        let (base, token, stop, count) = (
+            app.base.clone(),
+            token.clone(),
+            stop_load.clone(),
+            pushed_batches.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut round = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                let ts = chrono::Utc::now().timestamp_millis() - 60_000 + c * 7 + round;
+                let res = http
+                    .post(format!("{base}/api/v1/ingest?source=load"))
+                    .bearer_auth(&token)
+                    .header("content-type", "text/plain")
+                    .body(batch(500, 5, ts, round as f64))
+                    .send()
+                    .await;
+                assert_eq!(
+                    res.map(|r| r.status()).ok(),
+                    Some(StatusCode::OK),
+                    "a load push failed"
+                );
+                count.fetch_add(1, Ordering::Relaxed);
+                round += 1;
+            }
+        }));
+    }
+    eventually(Duration::from_secs(20), "the watched series", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM series WHERE source = 'watched'")
+            .fetch_one(&app.pool)
+            .await
+            .ok()?;
+        (n > 0).then_some(())
+    })
+    .await;
+    for rule in [
+        json!({ "name": "Memory", "metric": "process_resident_memory_bytes", "sources": ["self"],
+                "condition": ">", "threshold": "1048576", "for": "2s" }),
+        json!({ "name": "Queue", "metric": "queue_depth", "sources": ["watched"],
+                "condition": ">", "threshold": "10", "for": "1s", "window": "3s" }),
+    ] {
+        let res = client
+            .post(format!("{}/api/rules", app.base))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
+    }
+    for rule in ["Memory", "Queue"] {
+        eventually(
+            Duration::from_secs(20),
+            &format!("{rule} firing"),
+            || async {
+                alert_of(&app, &client, rule)
+                    .await
+                    .filter(|a| a["state"] == "firing")
+            },
+        )
+        .await;
+    }
+    let queue = alert_of(&app, &client, "Queue").await.unwrap();
+    let res = client
+        .post(format!("{}/api/alerts/ack", app.base))
+        .json(&json!({ "rule_id": queue["rule_id"], "series_id": queue["series_id"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // The soak: evaluations run every second against data arriving all the time.
+    let soak: u64 = std::env::var("MCPULSE_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let evaluated_before: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT min(evaluated_at) FROM alert_rules")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_secs(soak)).await;
+    let evaluated_after: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT min(evaluated_at) FROM alert_rules")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        evaluated_after > evaluated_before,
+        "the rules were evaluated during the soak"
+    );
+    let expected = vec![
+        ("pending".to_string(), None),
+        ("firing".to_string(), Some("firing".to_string())),
+    ];
+    assert_eq!(
+        history(&app, "Memory").await,
+        expected,
+        "Memory: no spurious transition"
+    );
+    let queue_history = history(&app, "Queue").await;
+    assert_eq!(
+        queue_history
+            .iter()
+            .filter(|(phase, notice)| notice.as_deref() != Some("acknowledged") || phase != "firing")
+            .cloned()
+            .collect::<Vec<_>>(),
+        expected,
+        "Queue: no spurious transition"
+    );
+    assert!(
+        pushed_batches.load(Ordering::Relaxed) >= 8,
+        "the load ran: {} batches",
+        pushed_batches.load(Ordering::Relaxed)
+    );
+
+    // A gap longer than the lookback: NoData, not resolved; the acknowledgement stays.
+    pushing.store(false, Ordering::Relaxed);
+    let quiet = eventually(Duration::from_secs(20), "Queue no data", || async {
+        alert_of(&app, &client, "Queue")
+            .await
+            .filter(|a| a["health"] == "nodata")
+    })
+    .await;
+    assert_eq!(quiet["state"], "firing", "{quiet}");
+    assert_eq!(quiet["acknowledged_by"], "oncall", "{quiet}");
+    let rules: Value = app.get(&client, "/api/rules").await.json().await.unwrap();
+    let queue_rule = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Queue")
+        .unwrap();
+    assert_eq!(queue_rule["health"], "nodata", "{queue_rule}");
+    pushing.store(true, Ordering::Relaxed);
+    let back = eventually(Duration::from_secs(20), "Queue data again", || async {
+        alert_of(&app, &client, "Queue")
+            .await
+            .filter(|a| a["health"] == "ok")
+    })
+    .await;
+    assert_eq!(back["state"], "firing");
+    assert_eq!(back["acknowledged_by"], "oncall", "{back}");
+    let notices: Vec<Option<String>> = history(&app, "Queue")
+        .await
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(
+        notices,
+        vec![
+            None,
+            Some("firing".into()),
+            Some("acknowledged".into()),
+            Some("no_data".into())
+        ],
+        "one no_data notice and nothing resolved"
+    );
+    assert_eq!(history(&app, "Memory").await, expected);
+
+    stop_load.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    heartbeat.abort();
+    app.stop().await;
+}
+
+/// `no_data = "ok"` is the user's explicit choice that silence means fine: then, and only then, a gap resolves.
+#[tokio::test]
+async fn no_data_ok_resolves_on_a_gap_and_no_data_alerting_fires_on_one() {
+    let app = spawn_app_with(&[("MCPULSE_ALERTS_INTERVAL", "1s")]).await;
+    app.add_user("oncall", Role::Editor).await;
+    let client = app.signed_in("oncall").await;
+    let token = ingest_token(&app, "gw").await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        push_text(&http, &app, &token, "gap", "depth 50\n".into()).await,
+        StatusCode::OK
+    );
+    for (name, no_data, threshold) in [
+        ("Fine when quiet", "ok", "10"),
+        ("Page when quiet", "alerting", "100"),
+    ] {
+        let res = client
+            .post(format!("{}/api/rules", app.base))
+            .json(
+                &json!({ "name": name, "metric": "depth", "condition": ">", "threshold": threshold,
+                           "window": "2s", "no_data": no_data }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let bad = client
+        .post(format!("{}/api/rules", app.base))
+        .json(&json!({ "name": "x", "metric": "depth", "condition": ">", "threshold": "1", "no_data": "maybe" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = bad.json().await.unwrap();
+    assert_eq!(err["kind"]["Invalid"]["field"], "no_data", "{err}");
+
+    eventually(
+        Duration::from_secs(15),
+        "Fine when quiet firing",
+        || async {
+            alert_of(&app, &client, "Fine when quiet")
+                .await
+                .filter(|a| a["state"] == "firing")
+        },
+    )
+    .await;
+    // The series goes quiet (nothing more is pushed): with `ok` the alert resolves; "Page when quiet" was never
+    // active (50 < 100), so nothing of it changes.
+    let resolved = eventually(
+        Duration::from_secs(15),
+        "Fine when quiet resolved",
+        || async {
+            alert_of(&app, &client, "Fine when quiet")
+                .await
+                .filter(|a| a["state"] == "resolved")
+        },
+    )
+    .await;
+    assert_eq!(resolved["health"], "nodata", "{resolved}");
+    assert!(alert_of(&app, &client, "Page when quiet").await.is_none());
+    app.stop().await;
+}
+
+/// Eight clients push the same 1,100 new series at once, then in a loop: every request 200 and every sample stored
+/// exactly once (no deadlock between their transactions, one row per series).
+#[tokio::test]
+async fn eight_clients_pushing_the_same_series_never_deadlock() {
+    let app = spawn_app_with(&[]).await;
+    let token = ingest_token(&app, "gateways").await;
+    let _busy = Busy::start();
+    const CLIENTS: i64 = 8;
+    const ROUNDS: i64 = 16;
+    const SERIES: usize = 1100;
+    const POINTS: usize = 2;
+    let start_ms = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let barrier = Arc::new(tokio::sync::Barrier::new(CLIENTS as usize));
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let (base, token, barrier) = (app.base.clone(), token.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            for round in 0..ROUNDS {
+                // Each client and round has its own instants, so every sample is distinct.
+                let ts = start_ms + (c * ROUNDS + round) * (POINTS as i64) * 1000;
+                let body = batch(SERIES, POINTS, ts, c as f64);
+                if round == 0 {
+                    barrier.wait().await; // all first pushes at once: every series is new to all of them
+                }
+                let res = http
+                    .post(format!("{base}/api/v1/ingest?source=shared"))
+                    .bearer_auth(&token)
+                    .header("content-type", "text/plain")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                statuses.push((status, res.text().await.unwrap_or_default()));
+            }
+            statuses
+        }));
+    }
+    for task in tasks {
+        for (status, body) in task.await.unwrap() {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let series: i64 = sqlx::query_scalar("SELECT count(*) FROM series WHERE source = 'shared'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(series, SERIES as i64, "one row per series");
+    let (samples, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT (x.series_id, x.ts)) FROM samples x
+         JOIN series s ON s.id = x.series_id WHERE s.source = 'shared'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let expected = CLIENTS * ROUNDS * (SERIES * POINTS) as i64;
+    assert_eq!(
+        (samples, distinct),
+        (expected, expected),
+        "every sample stored exactly once"
+    );
+    app.stop().await;
+}
+
+/// A push that would create one source more than `ingest.max_sources` is refused whole, naming the limit; existing
+/// sources keep flowing.
+#[tokio::test]
+async fn pushes_beyond_max_sources_are_refused_whole() {
+    let app = spawn_app_with(&[("MCPULSE_INGEST_MAX_SOURCES", "3")]).await;
+    let token = ingest_token(&app, "gw").await;
+    let http = reqwest::Client::new();
+    // `self` and `self-mcp` are two sources already.
+    assert_eq!(
+        push_text(&http, &app, &token, "one", "x 1\n".into()).await,
+        StatusCode::OK
+    );
+    let res = http
+        .post(format!("{}/api/v1/ingest?source=two", app.base))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("x 1\n")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    // Depending on whether self-mcp has stored a round yet, `two` may still fit; a fourth never does.
+    if status == StatusCode::OK {
+        let res = http
+            .post(format!("{}/api/v1/ingest?source=three", app.base))
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .body("x 1\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.text().await.unwrap().contains("ingest.max_sources"));
+    } else {
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert!(body.contains("ingest.max_sources"), "{body}");
+    }
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM series WHERE source IN ('three') OR (source = 'two' AND $1)",
+    )
+    .bind(status != StatusCode::OK)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 0, "nothing of a refused push is stored");
+    assert_eq!(
+        push_text(&http, &app, &token, "one", "x 2\n".into()).await,
+        StatusCode::OK
+    );
+    app.stop().await;
+}
