@@ -163,7 +163,7 @@ const SESSION_EPOCH: &str = "epoch";
 const SESSION_TOUCHED: &str = "touched";
 /// Set by the server's session store on a session id rotated away at sign-in and still in its grace period.
 const SESSION_ENDED: &str = "__ended";
-/// An active session's expiry is pushed back (one write) at most this often.
+/// An active session's expiry is pushed back (one write) at most this often (or every half TTL, if shorter).
 const TOUCH_EVERY_SECS: i64 = 60;
 
 /// The one authorisation policy: the session must belong to an existing user whose role is at least `min`.
@@ -206,12 +206,18 @@ async fn touch(session: &Session) -> Result<(), AppError> {
     if ended.is_some() {
         return Ok(());
     }
+    let every = match session.expiry() {
+        Some(tower_sessions::Expiry::OnInactivity(ttl)) => {
+            TOUCH_EVERY_SECS.min(ttl.whole_seconds() / 2).max(1)
+        }
+        _ => TOUCH_EVERY_SECS,
+    };
     let now = chrono::Utc::now().timestamp();
     let touched: Option<i64> = session
         .get(SESSION_TOUCHED)
         .await
         .map_err(AppError::internal)?;
-    if touched.is_none_or(|t| now - t >= TOUCH_EVERY_SECS) {
+    if touched.is_none_or(|t| now - t >= every) {
         session
             .insert(SESSION_TOUCHED, now)
             .await

@@ -473,7 +473,7 @@ pub fn from_sources(
             duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
         }),
         session_ttl: p.get("auth.session_ttl", |s| {
-            duration_between(s, Duration::from_secs(60), Duration::from_secs(366 * 86400))
+            duration_between(s, Duration::from_secs(5), Duration::from_secs(366 * 86400))
         }),
         reports_enabled: p.get("reports.enabled", |s| {
             match s.to_ascii_lowercase().as_str() {

@@ -83,17 +83,20 @@ pub fn session_settings(options: PgConnectOptions) -> PgConnectOptions {
 /// sqlx 0.8 can hand back a connection whose `BEGIN` reached the server while the future that sent it was
 /// cancelled: the server is then inside a transaction that sqlx does not know of, and every later statement on that
 /// connection would run in it, unseen by others and lost when the connection closes. Inside a transaction `now()`
-/// is the transaction's start, before the statement's own start; such a connection is closed (rolling it back)
-/// instead of reused.
+/// is the transaction's start, before the statement's own start (asked in one simple-protocol message, where the
+/// two are equal outside a transaction); such a connection is closed (rolling it back) instead of reused.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .after_release(|conn, _meta| {
             Box::pin(async move {
-                let outside: bool = sqlx::query_scalar("SELECT now() = statement_timestamp()")
-                    .fetch_one(&mut *conn)
+                use sqlx::{Executor, Row};
+                // A plain string runs as one simple query (no Parse/Bind/Execute, each with its own timestamp).
+                let row = conn
+                    .fetch_one("SELECT now() = statement_timestamp()")
                     .await?;
+                let outside: bool = row.try_get(0)?;
                 if !outside {
                     tracing::warn!("a pooled connection was left inside a transaction; closed");
                 }

@@ -492,3 +492,147 @@ async fn pushes_beyond_max_sources_are_refused_whole() {
     );
     app.stop().await;
 }
+
+/// sqlx 0.8 returns a connection to its pool inside a transaction when the future that sent `BEGIN` is cancelled
+/// before the answer arrives; every later statement on it would run in that transaction, unseen and finally lost.
+/// mcpulse's pool checks each released connection and closes such a one: after hundreds of cancelled `BEGIN`s, no
+/// connection handed out is inside a transaction. (The same loop on a plain pool is printed as evidence.)
+#[tokio::test]
+async fn a_begin_cancelled_midway_never_leaks_a_transaction() {
+    let (url, name) = crate::helpers::fresh_database().await;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    async fn leaks(pool: &sqlx::PgPool) -> usize {
+        let mut leaked = 0;
+        for i in 0..300u64 {
+            // Cancel at different points of the exchange.
+            let _ =
+                tokio::time::timeout(Duration::from_micros(20 + (i % 40) * 10), pool.begin()).await;
+            // Asked in one simple-protocol message (a plain string), where both are equal outside a transaction.
+            use sqlx::{Executor, Row};
+            let row = pool
+                .fetch_one("SELECT now() <> statement_timestamp()")
+                .await
+                .unwrap();
+            leaked += row.get::<bool, _>(0) as usize;
+        }
+        leaked
+    }
+    let plain = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    let plain_leaks = leaks(&plain).await;
+    plain.close().await;
+    let ours = mcpulse::db::pool_options(1)
+        .connect_with(mcpulse::db::session_settings(options))
+        .await
+        .unwrap();
+    let our_leaks = leaks(&ours).await;
+    let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&ours)
+        .await
+        .unwrap();
+    ours.close().await;
+    eprintln!("cancelled BEGINs: a plain sqlx pool handed out {plain_leaks} connections inside a transaction in 300 tries; mcpulse's pool {our_leaks}");
+    assert_eq!(
+        our_leaks, 0,
+        "mcpulse's pool never hands out a connection inside a transaction"
+    );
+    assert_eq!(timeout, "1min");
+    crate::helpers::drop_database(&name).await;
+}
+
+/// Sources are replaced and deleted while their rounds are being written, in a loop: each round's batch (its
+/// samples plus `up`) is stored whole or not at all, and no connection is left idle inside a transaction.
+#[tokio::test]
+async fn replacing_sources_mid_write_stores_whole_batches_only() {
+    use axum::routing::get;
+    // An exporter with 300 series per scrape.
+    let body: String = (0..300)
+        .map(|i| format!("wide_metric{{n=\"{i}\"}} {i}\n"))
+        .collect();
+    let exporter = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, exporter).await });
+
+    let app = spawn_app_with(&[]).await;
+    app.add_user("root", Role::Admin).await;
+    let client = app.signed_in("root").await;
+    let _busy = Busy::start();
+    let definition = |interval: &str| json!({ "id": "churn", "kind": "prometheus", "target": target, "interval": interval });
+    let res = client
+        .post(format!("{}/api/sources", app.base))
+        .json(&definition("1s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for i in 0..40u64 {
+        tokio::time::sleep(Duration::from_millis(80 + (i % 7) * 40)).await;
+        let res = if i % 10 == 9 {
+            client
+                .delete(format!("{}/api/sources/churn", app.base))
+                .send()
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client
+                .post(format!("{}/api/sources", app.base))
+                .json(&definition("1s"))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            client
+                .put(format!("{}/api/sources/churn", app.base))
+                .json(&definition(if i % 2 == 0 { "1s" } else { "2s" }))
+                .send()
+                .await
+                .unwrap()
+        };
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    // Let the last round land, then count per round: every stored round has all 300 series and its `up`.
+    eventually(Duration::from_secs(10), "a few rounds stored", || async {
+        let rounds: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.source = 'churn' AND s.metric = 'up'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .ok()?;
+        (rounds >= 5).then_some(())
+    })
+    .await;
+    client
+        .delete(format!("{}/api/sources/churn", app.base))
+        .send()
+        .await
+        .unwrap();
+    let rounds: Vec<(chrono::DateTime<chrono::Utc>, i64)> = sqlx::query_as(
+        "SELECT x.ts, count(*) FROM samples x JOIN series s ON s.id = x.series_id
+         WHERE s.source = 'churn' GROUP BY x.ts ORDER BY x.ts",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(rounds.len() >= 5, "rounds were stored: {rounds:?}");
+    for (ts, n) in &rounds {
+        assert_eq!(*n, 301, "round at {ts} stored whole (300 series + up)");
+    }
+    let idle_in_tx: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(idle_in_tx, 0, "no connection is left inside a transaction");
+    app.stop().await;
+}

@@ -121,8 +121,27 @@ async fn sign_in_cycles_the_session_id_and_sign_out_invalidates_it_server_side()
             .header(COOKIE, cookie)
             .send()
     };
+    // A request sent with the old id before the browser saw the new one (another tab, a slow request) still
+    // works for the rotation grace period, and its answer sets no cookie (which would overwrite the new one).
+    let late = metrics(first.clone()).await.unwrap();
+    assert_eq!(late.status(), StatusCode::OK, "in flight during sign-in");
     assert_eq!(
-        metrics(first.clone()).await.unwrap().status(),
+        session_cookie(&late),
+        None,
+        "no cookie replaces the new session's"
+    );
+    assert_eq!(
+        metrics(second.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // After the grace period (its clock moved back in the database) the old id is dead; the new one lives on.
+    sqlx::query("UPDATE sessions SET ended_at = ended_at - interval '31 seconds' WHERE ended_at IS NOT NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let dead = metrics(first.clone()).await.unwrap();
+    assert_eq!(
+        dead.status(),
         StatusCode::UNAUTHORIZED,
         "the old id is dead"
     );
@@ -139,11 +158,100 @@ async fn sign_in_cycles_the_session_id_and_sign_out_invalidates_it_server_side()
         .unwrap();
     assert_eq!(out.status(), StatusCode::OK);
     assert_eq!(
-        metrics(second).await.unwrap().status(),
+        metrics(second.clone()).await.unwrap().status(),
         StatusCode::UNAUTHORIZED,
-        "a replayed cookie is refused after sign-out"
+        "a replayed cookie is refused at once after sign-out (no grace)"
+    );
+    // A request finishing after the sign-out cannot bring the record back.
+    let revived: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND data <> '{}'::jsonb",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(revived, 0, "no live session is left");
+    app.stop().await;
+}
+
+/// Activity extends a session: a user who keeps using mcpulse is not signed out `auth.session_ttl` after sign-in.
+#[tokio::test]
+async fn an_active_session_outlives_the_session_ttl_an_idle_one_does_not() {
+    let app = crate::helpers::spawn_app_with(&[("MCPULSE_SESSION_TTL", "6s")]).await;
+    app.add_user("dora", Role::Viewer).await;
+    let active = app.signed_in("dora").await;
+    let idle = app.signed_in("dora").await;
+    let started = std::time::Instant::now();
+    // Requests every 500 ms for three TTLs.
+    while started.elapsed() < std::time::Duration::from_secs(18) {
+        let res = app.get(&active, "/api/metrics").await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "active session refused after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        app.get(&idle, "/api/metrics").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the idle session expired"
     );
     app.stop().await;
+}
+
+/// The session store compares expiry with the database's own clock: on a database whose `TimeZone` is west of UTC,
+/// the sweep deletes no live session (it used to compare with a local-time timestamp, 8 hours off).
+#[tokio::test]
+async fn the_session_sweep_keeps_live_sessions_whatever_the_database_time_zone() {
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::session_store::{ExpiredDeletion, SessionStore};
+    let (url, name) = crate::helpers::fresh_database().await;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    // sqlx asks for UTC when it connects; the session is switched afterwards, as a server's TimeZone would be.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute("SET TimeZone = 'America/Los_Angeles'").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .unwrap();
+    let tz: String = sqlx::query_scalar("SHOW TimeZone")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tz, "America/Los_Angeles");
+    mcpulse::db::migrate(&pool).await.unwrap();
+    let store = mcpulse::auth::sessions::PgSessions::new(pool.clone());
+    let mut live = Record {
+        id: Id::default(),
+        data: [("uid".to_string(), serde_json::json!(1))].into(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store.create(&mut live).await.unwrap();
+    let mut gone = Record {
+        id: Id::default(),
+        data: [("uid".to_string(), serde_json::json!(2))].into(),
+        expiry_date: time::OffsetDateTime::now_utc() - time::Duration::seconds(1),
+    };
+    store.create(&mut gone).await.unwrap();
+    store.delete_expired().await.unwrap();
+    assert!(
+        store.load(&live.id).await.unwrap().is_some(),
+        "the live session survived the sweep"
+    );
+    assert!(store.load(&gone.id).await.unwrap().is_none());
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "only the expired one was deleted");
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
 }
 
 #[tokio::test]
