@@ -48,9 +48,26 @@ impl AppError {
         }
     }
 
-    /// Logs `cause` with a fresh reference and returns an error that shows only the reference.
+    /// Logs `cause` with a fresh reference and returns an error that shows only the reference; a database that
+    /// cannot be reached right now is [`AppError::Unavailable`] instead (503: retry later, nothing was changed).
     #[cfg(feature = "ssr")]
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
+    pub fn internal(cause: impl std::fmt::Display + 'static) -> Self {
+        let any: &dyn std::any::Any = &cause;
+        let unavailable = any
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(database_unavailable)
+            || any.downcast_ref::<anyhow::Error>().is_some_and(|e| {
+                e.chain()
+                    .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+                    .any(database_unavailable)
+            });
+        if unavailable {
+            tracing::warn!(error = %cause, "the database is unavailable");
+            return AppError::Unavailable(
+                "The database cannot be reached right now; nothing was changed. Try again shortly."
+                    .into(),
+            );
+        }
         let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         tracing::error!(reference = %reference, error = %cause, "internal error");
         AppError::Internal(reference)
@@ -106,5 +123,25 @@ impl axum::response::IntoResponse for AppError {
             }
         }
         response
+    }
+}
+
+/// Whether a database error means PostgreSQL cannot be reached right now (connection lost or refused, the server
+/// shutting down or starting, the pool exhausted) rather than a fault of the request or of mcpulse.
+#[cfg(feature = "ssr")]
+pub fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception), 57P01–57P05 (shutdown, crash, cannot connect now…), 53300 (too many
+        // connections).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
     }
 }

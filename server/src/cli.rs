@@ -161,7 +161,7 @@ enum TokenCommand {
         /// Comma-separated scopes: ingest, read, write, mcp.
         #[arg(long, default_value = "ingest")]
         scopes: String,
-        /// What the token may do on /mcp: viewer (read), editor (also acknowledge and silence alerts) or admin.
+        /// The role the token acts with on the REST API and /mcp (capped by its creator's): viewer, editor or admin.
         #[arg(long, default_value = "viewer")]
         role: app::types::Role,
         /// Lifetime such as 90d (default: never expires).

@@ -27,20 +27,8 @@ pub type Labels = BTreeMap<String, String>;
 pub fn is_unavailable(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::WorkerCrashed,
-            ) => true,
-            // Class 08 (connection exception), 57P01–57P05 (shutdown, crash, cannot connect now…), 53300 (too many
-            // connections).
-            Some(sqlx::Error::Database(db)) => db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
-            _ => cause.downcast_ref::<std::io::Error>().is_some(),
+            Some(e) => app::error::database_unavailable(e),
+            None => cause.downcast_ref::<std::io::Error>().is_some(),
         })
 }
 

@@ -7,6 +7,7 @@ mod access;
 mod alerts;
 mod cli;
 mod embedded;
+mod faults;
 mod helpers;
 mod ingest;
 mod live;
