@@ -60,12 +60,12 @@ pub async fn setup(username: String, password: String, confirm: String) -> Resul
 /// Signs out: the session is deleted server-side.
 #[server(prefix = "/api/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::engine::{require_role, respond, session, sign_out};
+    use crate::engine::{engine, require_role, respond, session, sign_out};
     use crate::types::Role;
     respond(
         async {
             require_role(Role::Viewer).await?;
-            sign_out(&session().await?).await?;
+            sign_out(&session().await?, engine()?.as_ref()).await?;
             leptos_axum::redirect("/login");
             Ok(())
         }

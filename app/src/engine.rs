@@ -25,6 +25,9 @@ pub trait Engine: Send + Sync + 'static {
     /// The user behind a session, if it still exists and `epoch` is current (a password change or session revocation
     /// bumps the epoch and so signs out every session of the user).
     async fn session_user(&self, user_id: i64, epoch: i64) -> Result<Option<UserInfo>, AppError>;
+    /// Ends browser session `id` at once, emptying it in the same statement (sign-out): no request under way can
+    /// write it back.
+    async fn end_session(&self, id: &str) -> Result<(), AppError>;
     /// Checks a password, applying the per-address and per-account attempt limits. Returns the user and its session
     /// epoch.
     async fn verify_login(
@@ -246,13 +249,11 @@ pub async fn sign_in(session: &Session, user: &UserInfo, epoch: i64) -> Result<(
     Ok(())
 }
 
-/// Ends the session server-side at once; its cookie is worthless afterwards. The record is emptied before it ends,
-/// so requests still under way with the cookie are refused too (an ended record stays loadable for a short grace
-/// period, meant for ids rotated at sign-in).
-pub async fn sign_out(session: &Session) -> Result<(), AppError> {
-    if session.id().is_some() {
-        session.clear().await;
-        session.save().await.map_err(AppError::internal)?;
+/// Ends the session server-side at once (emptied and ended in one statement); its cookie is worthless
+/// afterwards, also for requests still under way with it.
+pub async fn sign_out(session: &Session, engine: &dyn Engine) -> Result<(), AppError> {
+    if let Some(id) = session.id() {
+        engine.end_session(&id.to_string()).await?;
     }
     session.flush().await.map_err(AppError::internal)
 }

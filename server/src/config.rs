@@ -200,7 +200,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "database.data_dir", env: &["MCPULSE_DATA_DIR"], default: "./data", doc: "Where the zero-setup PostgreSQL cluster lives (`<data_dir>/postgres`)." },
     Key { path: "database.max_connections", env: &["MCPULSE_DATABASE_MAX_CONNECTIONS"], default: "10", doc: "Size of the connection pool." },
     Key { path: "ingest.max_sources", env: &["MCPULSE_INGEST_MAX_SOURCES"], default: "1000", doc: "Sources that push ingest and OTLP may create (`?source=`, token names); a push that would create one more is refused with 429 and nothing of it is stored." },
-    Key { path: "ingest.max_series_per_source", env: &["MCPULSE_INGEST_MAX_SERIES_PER_SOURCE"], default: "10000", doc: "Series one source may have; samples of its new series beyond that are dropped and counted (`mcpulse_rejected_samples_total`)." },
+    Key { path: "ingest.max_series_per_source", env: &["MCPULSE_INGEST_MAX_SERIES_PER_SOURCE"], default: "10000", doc: "Series one source may have; samples of its new series beyond that are dropped and counted (`mcpulse_samples_rejected_total` in `/metrics`)." },
     Key { path: "server.request_timeout", env: &["MCPULSE_REQUEST_TIMEOUT"], default: "60s", doc: "A request still unanswered after this long gets 503 and its work is abandoned (nothing half-stored); report downloads, `/mcp` streams and `/ws` are exempt (1s–1h)." },
     Key { path: "collection.interval", env: &["MCPULSE_COLLECTION_INTERVAL", "COLLECTION_INTERVAL"], default: "10s", doc: "How often built-in sources are collected (1s–1h)." },
     Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },

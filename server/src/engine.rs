@@ -51,6 +51,12 @@ impl Engine for EngineImpl {
             .map_err(AppError::internal)
     }
 
+    async fn end_session(&self, id: &str) -> Result<(), AppError> {
+        crate::auth::sessions::end(self.store.pool(), id)
+            .await
+            .map_err(AppError::internal)
+    }
+
     async fn verify_login(
         &self,
         username: &str,
@@ -280,7 +286,9 @@ impl Engine for EngineImpl {
         series_id: i64,
         by: &str,
     ) -> Result<(), AppError> {
-        self.alerting.acknowledge(rule_id, series_id, by).await?;
+        self.alerting
+            .acknowledge(rule_id, series_id, by, chrono::Utc::now())
+            .await?;
         self.announce_alerts().await;
         Ok(())
     }

@@ -136,7 +136,7 @@ async fn request_timeout(State(limit): State<Duration>, request: Request, next: 
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({
-                    "error": format!("the request took longer than server.request_timeout ({}) and was abandoned; nothing of it was stored",
+                    "error": format!("the request took longer than server.request_timeout ({}) and was abandoned; a write still under way was rolled back (one that had just committed stays)",
                         humantime::format_duration(limit))
                 })),
             )

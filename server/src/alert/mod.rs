@@ -132,6 +132,25 @@ impl Alerting {
             .execute(&mut *tx)
             .await
             .map_err(AppError::internal)?;
+        } else {
+            // Alerts of series the rule no longer selects end now (they would otherwise wait for data forever).
+            let mut sql: QueryBuilder<Postgres> =
+                QueryBuilder::new("WITH ended AS (DELETE FROM alert_states a WHERE a.rule_id = ");
+            sql.push_bind(id)
+                .push(" AND NOT EXISTS (SELECT 1 FROM series s WHERE s.id = a.series_id AND ");
+            push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
+            sql.push(
+                ") RETURNING a.series_id, a.phase, a.value)
+                 INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value) SELECT ",
+            )
+            .push_bind(id)
+            .push(
+                ", series_id, now(), 'resolved', 'rule_changed', value FROM ended WHERE phase IN ('pending', 'firing')",
+            );
+            sql.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(AppError::internal)?;
         }
         tx.commit().await.map_err(AppError::internal)?;
         self.rule(id).await
@@ -305,6 +324,11 @@ impl Alerting {
     /// in one transaction. Returns the figures and logs every notice.
     pub async fn evaluate(&self, now: DateTime<Utc>) -> anyhow::Result<Evaluated> {
         let mut tx = self.pool.begin().await?;
+        // This transaction waits while the rules' queries run on other connections: however long they take, the
+        // server must not end it as idle.
+        sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         // One evaluator at a time, also across mcpulse processes sharing the database; rules are read after the
         // lock, so a rule disabled meanwhile is not evaluated once more.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -367,15 +391,18 @@ impl Alerting {
                 let active = matches!(stored.state.phase, Phase::Pending | Phase::Firing);
                 // Whether the condition held, or None where the state must not step; and the series' health.
                 let (held, health) = match (&observed, value) {
-                    (Err(_), _) => (None, Health::Error),
+                    (Err(_), _) if active => (None, Health::Error),
+                    (Err(_), _) => (None, stored.health),
                     (Ok(_), Some(v)) => (Some(rule.condition.holds(v, rule.threshold)), Health::Ok),
                     // No data never resolves by itself: the rule's `no_data` says what an active alert does.
-                    (Ok(_), None) if active || stored.health != Health::Ok => match rule.no_data {
+                    (Ok(_), None) if active => match rule.no_data {
                         NoData::Keep => (None, Health::NoData),
                         NoData::Alerting => (Some(true), Health::NoData),
                         NoData::Ok => (Some(false), Health::NoData),
                     },
-                    // An inactive or resolved alert whose series went quiet: nothing to say.
+                    // An inactive or resolved alert whose series went quiet: nothing to say (a resolved one keeps
+                    // the no-data mark that resolved it under `no_data = "ok"`).
+                    (Ok(_), None) if stored.state.phase == Phase::Resolved => (None, stored.health),
                     (Ok(_), None) => (None, Health::Ok),
                 };
                 let mut notices = match held {
@@ -390,8 +417,9 @@ impl Alerting {
                     stored.health = health;
                     stored.health_since = (health != Health::Ok).then_some(now);
                     // Said once, of an alert that stays as it was (the other policies notify by their own steps).
+                    // Only of firing alerts: a receiver never heard of a pending one.
                     let kept = health == Health::Error || rule.no_data == NoData::Keep;
-                    if kept && active && notices.is_empty() {
+                    if kept && stored.state.phase == Phase::Firing && notices.is_empty() {
                         match health {
                             Health::NoData => notices.push(Notice::NoData),
                             Health::Error => notices.push(Notice::Error),
@@ -404,7 +432,9 @@ impl Alerting {
                     stored.acknowledged = None;
                 }
                 // Dampening: a firing alert is repeated every repeat interval until acknowledged.
+                // Not while it cannot be checked: the NoData/Error notice said so once.
                 let repeat_due = stored.state.phase == Phase::Firing
+                    && stored.health == Health::Ok
                     && !stored.state.flapping
                     && stored.acknowledged.is_none()
                     && stored
@@ -496,12 +526,13 @@ impl Alerting {
         Ok(figures)
     }
 
-    /// Acknowledges a pending or firing alert: its repeats stop until it resolves.
+    /// Acknowledges a pending or firing alert at `at`: its repeats stop until it resolves.
     pub async fn acknowledge(
         &self,
         rule_id: i64,
         series_id: i64,
         by: &str,
+        at: DateTime<Utc>,
     ) -> Result<(), AppError> {
         // Under the evaluation lock: an evaluation in progress would otherwise write back the state it read before
         // this acknowledgement, and the acknowledgement would be lost.
@@ -514,15 +545,16 @@ impl Alerting {
         // The history records who acknowledged (reports list it).
         let done = sqlx::query(
             "WITH acked AS (
-                 UPDATE alert_states SET acknowledged_at = now(), acknowledged_by = $3
+                 UPDATE alert_states SET acknowledged_at = $4, acknowledged_by = $3
                  WHERE rule_id = $1 AND series_id = $2 AND phase IN ('pending', 'firing')
                  RETURNING rule_id, series_id, phase, value)
              INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value, actor)
-             SELECT rule_id, series_id, now(), phase, 'acknowledged', value, $3 FROM acked",
+             SELECT rule_id, series_id, $4, phase, 'acknowledged', value, $3 FROM acked",
         )
         .bind(rule_id)
         .bind(series_id)
         .bind(by)
+        .bind(at)
         .execute(&mut *tx)
         .await
         .map_err(AppError::internal)?;

@@ -482,11 +482,11 @@ async fn insert(
     let group = matches!(kind, Kind::Webhook | Kind::Slack | Kind::Email)
         .then(|| serde_json::to_string(&group_labels(n)).unwrap_or_default());
     Ok(sqlx::query(
-        "INSERT INTO outbox (contact_point_id, idempotency_key, payload, group_key, not_before)
-         VALUES ($1, $2, $3::jsonb, $4, CASE WHEN $4::text IS NULL THEN now() ELSE coalesce(
+        "INSERT INTO outbox (contact_point_id, idempotency_key, payload, group_key, created_at, not_before)
+         VALUES ($1, $2, $3::jsonb, $4, $7, CASE WHEN $4::text IS NULL THEN $7 ELSE coalesce(
              (SELECT min(not_before) FROM outbox WHERE contact_point_id = $1 AND group_key = $4
                 AND delivered_at IS NULL AND failed_at IS NULL),
-             greatest(now() + make_interval(secs => $5),
+             greatest($7 + make_interval(secs => $5),
                       (SELECT max(delivered_at) FROM outbox WHERE contact_point_id = $1 AND group_key = $4)
                         + make_interval(secs => $6))) END)
          ON CONFLICT (contact_point_id, idempotency_key) DO NOTHING",
@@ -497,6 +497,8 @@ async fn insert(
     .bind(group)
     .bind(n.grouping.wait.as_secs_f64())
     .bind(n.grouping.interval.as_secs_f64())
+    // The evaluation's clock, not the database's: a notice is due `group wait` after the instant it was decided.
+    .bind(n.at)
     .execute(&mut **tx)
     .await?
     .rows_affected())
@@ -709,6 +711,8 @@ fn fingerprint(rule_id: i64, series_id: i64) -> u64 {
 /// A batch of outbox rows claimed for one send.
 struct Claim {
     ids: Vec<i64>,
+    /// When the lease ends: the rows' `leased_until`, compared when the outcome is written.
+    lease: DateTime<Utc>,
     /// Of the batch's first row (the backoff follows it).
     attempts: i32,
     key: String,
@@ -816,9 +820,19 @@ impl Dispatcher {
             if kind == "webhook" {
                 combined["idempotencyKey"] = json!(claim.key);
             }
-            let outcome = self
-                .send(&kind, &url, &claim.key, &combined.to_string())
-                .await;
+            // Never longer than the lease: a send still under way when it ends is given up (and retried).
+            let outcome = match tokio::time::timeout(
+                self.lease() - Duration::from_secs(5),
+                self.send(&kind, &url, &claim.key, &combined.to_string()),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry(format!(
+                    "the send took longer than its lease ({:?})",
+                    self.lease() - Duration::from_secs(5)
+                )),
+            };
             self.record(&name, &claim, &outcome).await?;
             if matches!(outcome, Outcome::Retry(_)) {
                 return Ok(());
@@ -830,12 +844,18 @@ impl Dispatcher {
     /// its group, leased for longer than a send can take.
     async fn claim(&self, contact_point: i64) -> anyhow::Result<Option<Claim>> {
         let mut tx = self.pool.begin().await?;
+        // One claim of a contact point at a time (across processes), so its queue keeps its order and a group is
+        // never split between two claims. (NO KEY UPDATE: evaluations may still add rows referring to it.)
+        sqlx::query("SELECT 1 FROM contact_points WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(contact_point)
+            .execute(&mut *tx)
+            .await?;
         let row: Option<(i64, i32, Option<String>, bool)> = sqlx::query_as(
             "SELECT id, attempts, group_key,
                     next_attempt_at <= now() AND not_before <= now() AND coalesce(leased_until <= now(), true)
              FROM outbox
              WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+             ORDER BY id LIMIT 1",
         )
         .bind(contact_point)
         .fetch_optional(&mut *tx)
@@ -852,7 +872,7 @@ impl Dispatcher {
             "SELECT id, idempotency_key, payload::text FROM outbox
              WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
                AND (id = $2 OR group_key = $3) AND coalesce(leased_until <= now(), true)
-             ORDER BY id FOR UPDATE SKIP LOCKED",
+             ORDER BY id FOR UPDATE",
         )
         .bind(contact_point)
         .bind(first)
@@ -860,13 +880,14 @@ impl Dispatcher {
         .fetch_all(&mut *tx)
         .await?;
         let ids: Vec<i64> = batch.iter().map(|b| b.0).collect();
-        sqlx::query(
+        // The lease's end is also its token: only the holder of this lease records the outcome.
+        let lease: DateTime<Utc> = sqlx::query_scalar(
             "UPDATE outbox SET leased_until = now() + make_interval(secs => $2), last_attempt_at = now()
-             WHERE id = ANY($1)",
+             WHERE id = ANY($1) RETURNING leased_until",
         )
         .bind(&ids)
         .bind(self.lease().as_secs_f64())
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         let key = match batch.len() {
@@ -875,6 +896,7 @@ impl Dispatcher {
         };
         Ok(Some(Claim {
             ids,
+            lease,
             attempts,
             key,
             payloads: batch
@@ -895,9 +917,10 @@ impl Dispatcher {
             Outcome::Delivered => {
                 sqlx::query(
                     "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL,
-                        leased_until = NULL WHERE id = ANY($1)",
+                        leased_until = NULL WHERE id = ANY($1) AND leased_until = $2",
                 )
                 .bind(&claim.ids)
+                .bind(claim.lease)
                 .execute(&self.pool)
                 .await?;
             }
@@ -907,11 +930,13 @@ impl Dispatcher {
                     "notification not delivered; will retry");
                 sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2, leased_until = NULL,
-                        next_attempt_at = now() + make_interval(secs => $3) WHERE id = ANY($1)",
+                        next_attempt_at = now() + make_interval(secs => $3)
+                     WHERE id = ANY($1) AND leased_until = $4",
                 )
                 .bind(&claim.ids)
                 .bind(why)
                 .bind(wait.as_secs_f64())
+                .bind(claim.lease)
                 .execute(&self.pool)
                 .await?;
             }
@@ -919,10 +944,11 @@ impl Dispatcher {
                 tracing::error!(contact_point = %name, error = %why, "notification refused by the receiver; not retried");
                 sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now(),
-                        leased_until = NULL WHERE id = ANY($1)",
+                        leased_until = NULL WHERE id = ANY($1) AND leased_until = $3",
                 )
                 .bind(&claim.ids)
                 .bind(why)
+                .bind(claim.lease)
                 .execute(&self.pool)
                 .await?;
             }

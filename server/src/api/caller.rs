@@ -25,10 +25,13 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // Only a bearer token counts: a browser behind a basic-auth proxy sends `Authorization: Basic …` with
+        // every request and keeps using its session.
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
             .map(str::to_string);
         // A request with a token does not touch the session at all.
         let session = match bearer {

@@ -9,7 +9,7 @@
 //! - Ending a record marks it (`ended_at`) instead of deleting it. Rotation at sign-in ends the old id while other
 //!   requests of the same browser (another tab, a websocket) may still carry it: for [`ROTATION_GRACE`] they still
 //!   load it, flagged with [`ENDED_KEY`], so they are neither refused nor answered with a cookie that removes the
-//!   new one. Sign-out empties the record before ending it, so it signs out at once.
+//!   new one. Sign-out empties the record as it ends it ([`end`]), so it signs out at once.
 //! - `save` only updates a record that has not ended: a request finishing after sign-out (or rotation) never
 //!   brings its session back to life.
 //! - Expiry is compared with the database's own `now()` (a `timestamptz`), whatever the server's `TimeZone`.
@@ -163,4 +163,14 @@ pub async fn is_live(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
     .fetch_optional(pool)
     .await?;
     Ok(live == Some(true))
+}
+
+/// Signs session `id` out: emptied and ended in one statement, so no save of a request under way can bring its
+/// data back during the grace period.
+pub async fn end(pool: &PgPool, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET data = '{}'::jsonb, ended_at = coalesce(ended_at, now()) WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

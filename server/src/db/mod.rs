@@ -67,7 +67,7 @@ impl Database {
 
 /// A connection idle inside a transaction this long is ended by the server (its transaction rolled back), so a
 /// transaction left open by a bug can never hold locks or hide writes for longer.
-pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "5min";
 
 /// Every mcpulse connection's server settings.
 pub fn session_settings(options: PgConnectOptions) -> PgConnectOptions {

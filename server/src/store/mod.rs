@@ -61,6 +61,8 @@ pub struct WriteOutcome {
 pub const DEFAULT_MAX_SERIES_PER_SOURCE: usize = 10_000;
 /// Sources pushes may create before a new one is refused.
 pub const DEFAULT_MAX_SOURCES: usize = 1_000;
+/// Series ids kept in memory at most (about 200 bytes each); beyond it the cache starts over.
+pub const MAX_CACHED_SERIES: usize = 1_000_000;
 
 /// A push that would create a source beyond `ingest.max_sources`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,24 +257,30 @@ impl Store {
 
     /// The series id of every key, creating series as needed within the per-source limit (`None`: over it).
     async fn series_ids(&self, keys: &[SeriesKey]) -> anyhow::Result<Vec<Option<i64>>> {
+        // The ids of this batch are collected here, not read back from the shared cache (which another writer may
+        // clear meanwhile).
+        let mut found: HashMap<SeriesKey, i64> = HashMap::new();
         let missing: Vec<SeriesKey> = {
             let known = lock(&self.series);
             let mut seen = HashSet::new();
             keys.iter()
-                .filter(|k| !known.contains_key(*k) && seen.insert(*k))
+                .filter(|k| match known.get(*k) {
+                    Some(id) => {
+                        found.insert((*k).clone(), *id);
+                        false
+                    }
+                    None => seen.insert(*k),
+                })
                 .cloned()
                 .collect()
         };
         if !missing.is_empty() {
             // Series that exist already (e.g. created before a restart) never count against the limit.
-            self.load_ids(&missing).await?;
-            let new: Vec<SeriesKey> = {
-                let known = lock(&self.series);
-                missing
-                    .into_iter()
-                    .filter(|k| !known.contains_key(k))
-                    .collect()
-            };
+            found.extend(self.load_ids(&missing).await?);
+            let new: Vec<SeriesKey> = missing
+                .into_iter()
+                .filter(|k| !found.contains_key(k))
+                .collect();
             let mut allowed = Vec::with_capacity(new.len());
             for key in new {
                 let count = self.series_count(&key.source).await?;
@@ -304,15 +312,14 @@ impl Store {
                 .execute(&self.pool)
                 .await
                 .context("creating series")?;
-                self.load_ids(&allowed).await?;
+                found.extend(self.load_ids(&allowed).await?);
             }
         }
-        let known = lock(&self.series);
-        Ok(keys.iter().map(|k| known.get(k).copied()).collect())
+        Ok(keys.iter().map(|k| found.get(k).copied()).collect())
     }
 
-    /// Reads the ids of existing series among `keys` into the cache.
-    async fn load_ids(&self, keys: &[SeriesKey]) -> anyhow::Result<()> {
+    /// Reads the ids of existing series among `keys`, keeps them in the cache and returns them.
+    async fn load_ids(&self, keys: &[SeriesKey]) -> anyhow::Result<Vec<(SeriesKey, i64)>> {
         let (metrics, sources, labels) = columns(keys);
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT x.i, s.id FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(m, src, l, i)
@@ -324,13 +331,27 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context("reading series ids")?;
+        let ids: Vec<(SeriesKey, i64)> = rows
+            .into_iter()
+            .filter_map(|(ordinal, id)| {
+                let key = usize::try_from(ordinal - 1)
+                    .ok()
+                    .and_then(|i| keys.get(i))?;
+                Some((key.clone(), id))
+            })
+            .collect();
         let mut known = lock(&self.series);
-        for (ordinal, id) in rows {
-            if let Some(key) = usize::try_from(ordinal - 1).ok().and_then(|i| keys.get(i)) {
-                known.insert(key.clone(), id);
-            }
+        if known.len() + ids.len() > MAX_CACHED_SERIES {
+            // Bounded memory: start over (ids are read again from the database as series are written).
+            tracing::info!(
+                cached = known.len(),
+                limit = MAX_CACHED_SERIES,
+                "series id cache full; cleared"
+            );
+            known.clear();
         }
-        Ok(())
+        known.extend(ids.iter().cloned());
+        Ok(ids)
     }
 
     /// How many series `source` has (read once, then tracked in memory).

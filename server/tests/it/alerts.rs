@@ -45,6 +45,28 @@ async fn state_becomes(app: &TestApp, client: &reqwest::Client, rule: &str, stat
     .await
 }
 
+/// Waits until `n` whole evaluations of every enabled rule have started after this call (each rule's
+/// `evaluated_at` passed the database's clock `n` times): what an evaluation would have done is done by then.
+pub(crate) async fn after_evaluations(pool: &sqlx::PgPool, n: usize) {
+    for _ in 0..n {
+        let t: chrono::DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        eventually(Duration::from_secs(20), "an evaluation", || async {
+            let behind: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM alert_rules WHERE enabled AND (evaluated_at IS NULL OR evaluated_at <= $1)",
+            )
+            .bind(t)
+            .fetch_one(pool)
+            .await
+            .ok()?;
+            (behind == 0).then_some(())
+        })
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn a_threshold_crossing_fires_after_for_resolves_and_survives_a_restart() {
     let app = spawn_app_with(&[("MCPULSE_ALERTS_INTERVAL", "1s")]).await;
@@ -103,8 +125,8 @@ async fn a_threshold_crossing_fires_after_for_resolves_and_survives_a_restart() 
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
 
-    // Below the threshold: no alert.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Below the threshold: no alert, once the rules have been evaluated.
+    after_evaluations(&app.pool, 2).await;
     assert!(alert(&app, &client, "Slow lookups").await.is_none());
 
     push(&app, 250.0).await;
@@ -130,7 +152,7 @@ async fn a_threshold_crossing_fires_after_for_resolves_and_survives_a_restart() 
     // A restart resumes from the stored state: the pending alert keeps its start, the firing one its time.
     let app = app.restart().await;
     let client = app.signed_in("ed").await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    after_evaluations(&app.pool, 2).await;
     let after = alert(&app, &client, "Patient").await.expect("still there");
     assert_eq!(after["state"], "pending");
     assert_eq!(after["active_since"], waiting["active_since"]);
@@ -304,7 +326,17 @@ async fn notifications_reach_real_receivers_once_through_retries() {
         "{:?}",
         slack.2
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once nothing is left to deliver, nothing more is sent.
+    eventually(Duration::from_secs(20), "the outbox delivered", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .ok()?;
+        (left == 0).then_some(())
+    })
+    .await;
     let hook_posts: Vec<_> = hook
         .posts
         .lock()
@@ -387,8 +419,13 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
 
     push(&app, 250.0).await;
     let firing = state_becomes(&app, &client, "Slow lookups", "firing").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    after_evaluations(&app.pool, 3).await;
     let posts = || hook.posts.lock().unwrap().clone();
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "silenced notices never enter the outbox");
     assert!(posts().is_empty(), "silenced: {:?}", posts());
 
     // The silence ends: the next repeat goes out, and repeats follow every 2 s.
@@ -415,10 +452,18 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let acked = alert(&app, &client, "Slow lookups").await.unwrap();
     assert_eq!(acked["acknowledged_by"], "boss");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let settled = posts().len();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(posts().len(), settled, "no repeats after acknowledgement");
+    // An evaluation under way during the acknowledgement may still have queued a repeat; after that, the
+    // evaluations of more than two repeat intervals queue none.
+    after_evaluations(&app.pool, 1).await;
+    let queued = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let settled = queued().await;
+    after_evaluations(&app.pool, 5).await;
+    assert_eq!(queued().await, settled, "no repeats after acknowledgement");
     push(&app, 30.0).await;
     eventually(
         Duration::from_secs(15),
@@ -536,7 +581,7 @@ async fn after_kill_9_pending_alerts_keep_their_start_firing_ones_are_not_resent
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let mut child = serve(&url, port).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    after_evaluations(&pool, 2).await;
     let after = find("Patient").await.unwrap();
     assert_eq!(
         (after.state.as_str(), after.active_since),
@@ -756,7 +801,18 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
         (!to("manager").is_empty()).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Evaluations after the escalation queue no second one; whatever was queued is delivered.
+    after_evaluations(&app.pool, 2).await;
+    eventually(Duration::from_secs(15), "the outbox delivered", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .ok()?;
+        (left == 0).then_some(())
+    })
+    .await;
     assert_eq!(
         to("manager"),
         vec!["search"],
@@ -1038,12 +1094,25 @@ async fn disabling_a_firing_rule_ends_its_alerts_and_keeps_the_rest_of_the_rule(
     let last = &history["events"][0];
     assert_eq!(last["state"], "resolved", "{history}");
     assert_eq!(last["notice"], "disabled", "{history}");
-    // And stays that way while disabled.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // And stays that way while disabled: a witness rule shows two more evaluations ran (skipping this one).
+    let res = client
+        .post(format!("{}/api/rules", app.base))
+        .json(&json!({ "name": "Witness", "metric": "tool_latency_ms", "condition": ">", "threshold": "1e9" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    after_evaluations(&app.pool, 2).await;
     assert!(alert(&app, &client, "Slow")
         .await
         .is_none_or(|a| a["state"] != "firing"));
     let rules: Value = app.get(&client, "/api/rules").await.json().await.unwrap();
-    assert_eq!(rules["rules"][0]["enabled"], false);
+    let slow = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Slow")
+        .unwrap();
+    assert_eq!(slow["enabled"], false);
     app.stop().await;
 }
