@@ -106,11 +106,8 @@ impl Alerting {
     pub async fn update_rule(&self, id: i64, draft: &RuleDraft) -> Result<RuleInfo, AppError> {
         self.refuse_config(id).await?;
         let rule = self.check(draft).await?;
-        let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
         // Not while an evaluation is writing this rule's states.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(EVALUATION_LOCK)
-            .execute(&mut *tx)
+        let mut tx = evaluation_locked(&self.pool)
             .await
             .map_err(AppError::internal)?;
         let updated = sqlx::query_with(UPDATE_RULE, rule_args(&rule, id)?)
@@ -536,10 +533,7 @@ impl Alerting {
     ) -> Result<(), AppError> {
         // Under the evaluation lock: an evaluation in progress would otherwise write back the state it read before
         // this acknowledgement, and the acknowledgement would be lost.
-        let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(EVALUATION_LOCK)
-            .execute(&mut *tx)
+        let mut tx = evaluation_locked(&self.pool)
             .await
             .map_err(AppError::internal)?;
         // The history records who acknowledged (reports list it).
@@ -766,6 +760,18 @@ struct RuleRow {
     eval_health: String,
     eval_error: Option<String>,
     evaluated_at: Option<DateTime<Utc>>,
+}
+
+/// A transaction holding the evaluation lock: no evaluation runs until it ends.
+async fn evaluation_locked(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(EVALUATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Deletes row `id` of `table`; `NotFound` when there is none.

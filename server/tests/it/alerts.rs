@@ -45,6 +45,20 @@ async fn state_becomes(app: &TestApp, client: &reqwest::Client, rule: &str, stat
     .await
 }
 
+/// Waits until nothing in the outbox waits for delivery (after that, nothing more is sent).
+async fn outbox_drained(pool: &sqlx::PgPool) {
+    eventually(Duration::from_secs(20), "the outbox delivered", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        (left == 0).then_some(())
+    })
+    .await;
+}
+
 /// Waits until `n` whole evaluations of every enabled rule have started after this call (each rule's
 /// `evaluated_at` passed the database's clock `n` times): what an evaluation would have done is done by then.
 pub(crate) async fn after_evaluations(pool: &sqlx::PgPool, n: usize) {
@@ -327,16 +341,7 @@ async fn notifications_reach_real_receivers_once_through_retries() {
         slack.2
     );
     // Once nothing is left to deliver, nothing more is sent.
-    eventually(Duration::from_secs(20), "the outbox delivered", || async {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .ok()?;
-        (left == 0).then_some(())
-    })
-    .await;
+    outbox_drained(&app.pool).await;
     let hook_posts: Vec<_> = hook
         .posts
         .lock()
@@ -803,16 +808,7 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
     .await;
     // Evaluations after the escalation queue no second one; whatever was queued is delivered.
     after_evaluations(&app.pool, 2).await;
-    eventually(Duration::from_secs(15), "the outbox delivered", || async {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .ok()?;
-        (left == 0).then_some(())
-    })
-    .await;
+    outbox_drained(&app.pool).await;
     assert_eq!(
         to("manager"),
         vec!["search"],
