@@ -636,3 +636,86 @@ async fn replacing_sources_mid_write_stores_whole_batches_only() {
     assert_eq!(idle_in_tx, 0, "no connection is left inside a transaction");
     app.stop().await;
 }
+
+async fn only_alert(alerting: &mcpulse::alert::Alerting) -> Option<(String, String)> {
+    let a = alerting.alerts().await.unwrap();
+    a.first().map(|a| (a.state.clone(), a.health.clone()))
+}
+
+/// The root cause of alerts resolving while their condition held: the evaluator read a series' latest value only
+/// if it was stamped at or before the evaluation instant, so a sample stored while an evaluation ran (stamped after
+/// its `now`) made the series vanish — "no data" — and the alert resolved. Now the value is the latest sample at
+/// or before `now` within the lookback, and a series without one is NoData, never resolved.
+#[tokio::test]
+async fn a_sample_stored_after_the_evaluation_instant_never_hides_the_one_before_it() {
+    use mcpulse::store::{Labels, Sample, Store};
+    let (url, name) = crate::helpers::fresh_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    mcpulse::db::migrate(&pool).await.unwrap();
+    let store = Store::new(pool.clone());
+    let now = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let sample = |at: chrono::DateTime<chrono::Utc>, value: f64| Sample {
+        metric: "rss_bytes".into(),
+        source: "edge".into(),
+        labels: Labels::new(),
+        ts: at,
+        value,
+    };
+    store
+        .write(&[sample(now - chrono::Duration::seconds(8), 5e6)])
+        .await
+        .unwrap();
+    let alerting = mcpulse::alert::Alerting::new(
+        pool.clone(),
+        mcpulse::alert::notify::AllowList::default(),
+        Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(),
+    )
+    .unwrap()
+    .with_lookback_floor(Duration::from_secs(20));
+    let draft = app::types::RuleDraft {
+        name: "Memory".into(),
+        metric: "rss_bytes".into(),
+        condition: ">".into(),
+        threshold: "1048576".into(),
+        window: "30s".into(),
+        ..Default::default()
+    };
+    alerting.create_rule(&draft, "test").await.unwrap();
+    alerting.evaluate(now).await.unwrap();
+    assert_eq!(
+        only_alert(&alerting).await,
+        Some(("firing".into(), "ok".into()))
+    );
+    // A round lands a second after the evaluation instant (stored while an evaluation at `now` + 1 s runs).
+    store
+        .write(&[sample(now + chrono::Duration::seconds(3), 6e6)])
+        .await
+        .unwrap();
+    alerting
+        .evaluate(now + chrono::Duration::seconds(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        only_alert(&alerting).await,
+        Some(("firing".into(), "ok".into())),
+        "the sample before the instant still counts: the alert holds"
+    );
+    // Long after the last sample (beyond the lookback): no data, and still firing.
+    alerting
+        .evaluate(now + chrono::Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        only_alert(&alerting).await,
+        Some(("firing".into(), "nodata".into()))
+    );
+    let resolved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM alert_events WHERE phase = 'resolved'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(resolved, 0, "nothing resolved");
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}
