@@ -515,19 +515,10 @@ pub async fn authenticate(
                 .into_response(),
             Err(e) => return e.into_response(),
         };
-    let role: Option<String> =
-        match sqlx::query_scalar("SELECT role FROM users WHERE lower(username) = lower($1)")
-            .bind(&token.created_by)
-            .fetch_optional(&state.pool)
-            .await
-        {
-            Ok(role) => role,
-            Err(e) => return AppError::internal(e).into_response(),
-        };
-    // A user's demotion reaches their tokens at once.
-    let role = match role.and_then(|r| r.parse::<Role>().ok()) {
-        Some(creator) => token.role.min(creator),
-        None => token.role,
+    // A user's demotion reaches their tokens at once (the same rule as on the REST API).
+    let role = match state.tokens.acting_as(&token).await {
+        Ok(acting) => acting.role,
+        Err(e) => return e.into_response(),
     };
     request.extensions_mut().insert(Caller {
         name: format!("token:{}", token.name),

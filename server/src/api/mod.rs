@@ -179,8 +179,12 @@ async fn ingest(
     let samples = push::decode(payload, &source, chrono::Utc::now(), state.retention)?;
     admit(&state, [&source]).await?;
     // Not spawned: a request abandoned by its client or the request timeout rolls its transaction back, so what
-    // was not acknowledged is not stored either.
-    let outcome = state.store.write(&samples).await.map_err(storage_error)?;
+    // was not acknowledged is not stored either. An unreachable database answers 503 (`AppError::internal`).
+    let outcome = state
+        .store
+        .write(&samples)
+        .await
+        .map_err(AppError::internal)?;
     state
         .engine
         .collector
@@ -204,21 +208,10 @@ async fn admit<'a>(
                 tracing::warn!(source = %source, limit = limit.limit, "push refused: ingest.max_sources reached");
                 return Err(AppError::LimitReached(limit.to_string()));
             }
-            Err(e) => return Err(storage_error(e)),
+            Err(e) => return Err(AppError::internal(e)),
         }
     }
     Ok(())
-}
-
-/// A failed write: 503 when the database cannot be reached (the client may retry; nothing was stored), else an
-/// internal error.
-pub(crate) fn storage_error(e: anyhow::Error) -> AppError {
-    if crate::store::is_unavailable(&e) {
-        tracing::warn!(error = %format!("{e:#}"), "write refused: the database is unavailable");
-        AppError::Unavailable("the database is unavailable; nothing was stored, retry later".into())
-    } else {
-        AppError::internal(format!("{e:#}"))
-    }
 }
 
 /// `POST /v1/metrics[?source=ID]`: OTLP/HTTP metrics (protobuf or JSON, optionally gzip) with an API token that
@@ -293,7 +286,7 @@ async fn otlp_metrics(
     }
     admit(&state, by_source.keys()).await?;
     let all: Vec<crate::store::Sample> = by_source.values().flatten().cloned().collect();
-    let outcome = state.store.write(&all).await.map_err(storage_error)?;
+    let outcome = state.store.write(&all).await.map_err(AppError::internal)?;
     for (source, samples) in &by_source {
         state
             .engine

@@ -22,16 +22,6 @@ use std::time::Duration;
 /// A label set, ordered so equal sets serialise identically.
 pub type Labels = BTreeMap<String, String>;
 
-/// Whether a storage error means the database cannot be reached now (connection lost, server shutting down or
-/// starting, pool exhausted) rather than a fault of the request or of mcpulse.
-pub fn is_unavailable(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(e) => app::error::database_unavailable(e),
-            None => cause.downcast_ref::<std::io::Error>().is_some(),
-        })
-}
-
 /// One value of one series at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
