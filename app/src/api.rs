@@ -522,6 +522,20 @@ pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {
     )
 }
 
+/// Admin: sends a test notification to a contact point now, outside its queue.
+#[server(prefix = "/api/fn", endpoint = "contact_point_test")]
+pub async fn test_contact_point(id: i64) -> Result<crate::types::ContactPointTest, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.test_contact_point(id).await
+        }
+        .await,
+    )
+}
+
 /// Editor: acknowledges alert (`rule_id`, `series_id`): its repeats stop until it resolves.
 #[server(prefix = "/api/fn", endpoint = "alert_ack")]
 pub async fn acknowledge_alert(rule_id: i64, series_id: i64) -> Result<(), AppError> {

@@ -7,10 +7,10 @@
 
 use crate::error::AppError;
 use crate::types::{
-    AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
-    McpServerView, MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo,
-    ReportTemplateDraft, ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
-    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, ContactPointTest, CreatedToken,
+    CurrentValue, McpServerView, MetricCatalog, QueryRequest, QueryResult, ReportFilter,
+    ReportInfo, ReportTemplateDraft, ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft,
+    SilenceInfo, SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -120,6 +120,8 @@ pub trait Engine: Send + Sync + 'static {
         by: &str,
     ) -> Result<ContactPointInfo, AppError>;
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError>;
+    /// Sends a test notification to contact point `id` now (not through the queue): whether it arrived, in words.
+    async fn test_contact_point(&self, id: i64) -> Result<ContactPointTest, AppError>;
     /// Acknowledges a pending or firing alert (its repeats stop until it resolves).
     async fn acknowledge_alert(
         &self,

@@ -537,6 +537,19 @@ pub struct AlertInfo {
     pub health: String,
     #[serde(default)]
     pub health_since: Option<DateTime<Utc>>,
+    /// The silence muting its notifications now, if one does (the one ending last).
+    #[serde(default)]
+    pub silenced: Option<SilencedBy>,
+}
+
+/// Who silenced an alert, until when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilencedBy {
+    /// The silence's id.
+    pub id: i64,
+    pub by: String,
+    pub until: DateTime<Utc>,
+    pub comment: String,
 }
 
 /// A contact point as forms and the REST API write it.
@@ -597,6 +610,14 @@ pub struct ContactPointInfo {
     pub next_retry_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_error: Option<String>,
+}
+
+/// What a contact point's test notification did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPointTest {
+    pub delivered: bool,
+    /// What the receiver did, in words (e.g. "delivered: 200 OK", or the error).
+    pub message: String,
 }
 
 /// A silence as forms and the REST API write it.

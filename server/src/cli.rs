@@ -45,6 +45,9 @@ enum Command {
     /// Benchmarks that print figures (they need database.url with the right to create databases).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Write brotli and gzip copies of the site's files (`/pkg`), as `serve` does at start: run after a build so
+    /// the first visitor already gets them.
+    Precompress,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +211,26 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Precompress) = &cli.command {
+        let dir = crate::http::pkg_dir(&crate::serve::leptos_options());
+        return match crate::assets::precompress(&dir) {
+            Ok(done) => {
+                println!(
+                    "{}: {} file(s) compressed, {} up to date; {} KiB → {} KiB (brotli)",
+                    dir.display(),
+                    done.written,
+                    done.kept,
+                    done.bytes / 1024,
+                    done.brotli_bytes / 1024
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mcpulse: compressing {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Config(ConfigCommand::Keys)) = &cli.command {
         print!("{}", config::reference_markdown());
         return ExitCode::SUCCESS;
@@ -265,7 +288,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
-        Command::Config(ConfigCommand::Keys) => Ok(()),
+        Command::Config(ConfigCommand::Keys) | Command::Precompress => Ok(()),
         Command::Migrate => {
             with_database(&config, |pool| async move {
                 db::migrate(&pool).await?;

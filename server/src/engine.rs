@@ -9,10 +9,10 @@ use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{
-    AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, CreatedToken, CurrentValue,
-    MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo, ReportTemplateDraft,
-    ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, SourceDefinition,
-    SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, ContactPointTest, CreatedToken,
+    CurrentValue, MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo,
+    ReportTemplateDraft, ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -280,6 +280,11 @@ impl Engine for EngineImpl {
         self.alerting.contact_points.delete(id).await
     }
 
+    async fn test_contact_point(&self, id: i64) -> Result<ContactPointTest, AppError> {
+        let (delivered, message) = self.alerting.dispatcher.test(id).await?;
+        Ok(ContactPointTest { delivered, message })
+    }
+
     async fn acknowledge_alert(
         &self,
         rule_id: i64,
@@ -302,11 +307,16 @@ impl Engine for EngineImpl {
         draft: &SilenceDraft,
         by: &str,
     ) -> Result<SilenceInfo, AppError> {
-        self.alerting.silences.create(draft, by).await
+        let created = self.alerting.silences.create(draft, by).await?;
+        // Live lists show which alerts it mutes at once.
+        self.announce_alerts().await;
+        Ok(created)
     }
 
     async fn delete_silence(&self, id: i64) -> Result<(), AppError> {
-        self.alerting.silences.delete(id).await
+        self.alerting.silences.delete(id).await?;
+        self.announce_alerts().await;
+        Ok(())
     }
 
     async fn report_templates(&self) -> Result<Vec<ReportTemplateInfo>, AppError> {

@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .nest_service("/pkg", crate::assets::service(pkg_dir(&options)))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
@@ -111,11 +112,25 @@ pub fn router(state: AppState) -> Router {
         .layer(session_layer)
         .layer(from_fn_with_state(state.request_timeout, request_timeout))
         .layer(from_fn(cross_site_guard))
+        // Pages and JSON compressed as the browser accepts (files under /pkg come precompressed; event streams and
+        // tiny answers are left alone); nothing a signed-in user sees is kept by a shared cache.
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-cache"),
+            ),
+        )
         .layer(from_fn_with_state(
             state.telemetry.clone(),
             crate::telemetry::track,
         ))
         .with_state(state)
+}
+
+/// The directory `/pkg` is served from: `<site root>/<site pkg dir>`.
+pub fn pkg_dir(options: &LeptosOptions) -> std::path::PathBuf {
+    std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref())
 }
 
 /// Answers 503 when a request is still unanswered after `server.request_timeout`, abandoning its work (a write in

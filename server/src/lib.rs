@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod bench;
 pub mod cli;

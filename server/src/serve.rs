@@ -132,6 +132,18 @@ pub async fn start(
         },
     };
 
+    // Compressed copies of the browser's files, if the build did not write them (see `assets`).
+    let pkg = crate::http::pkg_dir(&state.leptos_options);
+    tokio::task::spawn_blocking(move || match crate::assets::precompress(&pkg) {
+        Ok(done) if done.written > 0 => {
+            tracing::info!(files = done.written, dir = %pkg.display(), "wrote compressed copies of the site's files")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %pkg.display(), "cannot write compressed copies of the site's files; they are sent uncompressed")
+        }
+    });
+
     let mut background = vec![
         spawn_retention(store.clone(), config.retention_policy(), tasks.clone()),
         spawn_rollups(store, tasks.clone()),

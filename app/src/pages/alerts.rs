@@ -10,7 +10,7 @@
 use crate::api::{
     acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
     delete_contact_point, delete_rule, delete_silence, list_alerts, list_contact_points,
-    list_rules, list_silences, query_series, update_rule,
+    list_rules, list_silences, query_series, test_contact_point, update_rule,
 };
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
@@ -28,43 +28,68 @@ use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
 /// visited, so the first load carries only the dashboard and sign-in.
-pub struct AlertsRoute;
+///
+/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
+/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
+/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
+/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
+/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+#[derive(Clone, Copy)]
+pub struct AlertsRoute {
+    version: Version,
+    alerts: Resource<Result<Vec<AlertInfo>, AppError>>,
+    rules: Resource<Result<Vec<RuleInfo>, AppError>>,
+    silences: Resource<Result<Vec<SilenceInfo>, AppError>>,
+    history: Resource<Result<Vec<crate::types::AlertEvent>, AppError>>,
+    contacts_version: Version,
+    /// Admins only (for others the server refuses and nothing shows it).
+    contacts: Resource<Result<Vec<ContactPointInfo>, AppError>>,
+}
 
 #[lazy_route]
 impl LazyRoute for AlertsRoute {
     fn data() -> Self {
-        AlertsRoute
+        let version: Version = RwSignal::new(0);
+        let contacts_version: Version = RwSignal::new(0);
+        AlertsRoute {
+            version,
+            alerts: Resource::new(move || version.get(), |_| list_alerts()),
+            rules: Resource::new(move || version.get(), |_| list_rules()),
+            silences: Resource::new(move || version.get(), |_| list_silences()),
+            history: Resource::new(move || version.get(), |_| alert_history(None, 50)),
+            contacts_version,
+            contacts: Resource::new(move || contacts_version.get(), |_| list_contact_points()),
+        }
     }
 
     fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <AlertsPage/> }.into_any()
+        view! { <SignedIn title="Alerts" page=move |user| view! { <Alerts user data=this/> }/> }
+            .into_any()
     }
-}
-
-#[component]
-pub fn AlertsPage() -> impl IntoView {
-    view! { <SignedIn title="Alerts" page=|user| view! { <Alerts user/> }/> }
 }
 
 /// Bumped after every change (ours, or announced by the server) to fetch the lists again.
 type Version = RwSignal<u32>;
 
 #[component]
-fn Alerts(user: UserInfo) -> impl IntoView {
+fn Alerts(user: UserInfo, data: AlertsRoute) -> impl IntoView {
     let editor = user.role >= Role::Editor;
     let admin = user.role >= Role::Admin;
-    let version: Version = RwSignal::new(0);
+    let AlertsRoute {
+        version,
+        alerts,
+        rules,
+        silences,
+        history,
+        contacts_version,
+        contacts,
+    } = data;
     let live = use_live();
     Effect::new(move |_| {
         if live.alerts.get().is_some() {
             version.update(|v| *v += 1);
         }
     });
-    let alerts = Resource::new(move || version.get(), |_| list_alerts());
-    let rules = Resource::new(move || version.get(), |_| list_rules());
-    let silences = Resource::new(move || version.get(), |_| list_silences());
-    let history = Resource::new(move || version.get(), |_| alert_history(None, 50));
     let rule_form = RuleForm::new();
     let silence_form = SilenceForm::new();
 
@@ -141,7 +166,7 @@ fn Alerts(user: UserInfo) -> impl IntoView {
                     })}
                 </Transition>
             </section>
-            {admin.then(|| view! { <ContactPoints/> })}
+            {admin.then(|| view! { <ContactPoints version=contacts_version list=contacts/> })}
         </main>
     }
     .into_any()
@@ -187,7 +212,8 @@ fn AlertTable(
                 }
             });
             view! {
-                <tr data-rule=a.rule_name.clone() data-state=a.state.clone() data-acknowledged=a.acknowledged_at.is_some().to_string()>
+                <tr data-rule=a.rule_name.clone() data-state=a.state.clone() data-acknowledged=a.acknowledged_at.is_some().to_string()
+                    data-silenced=a.silenced.is_some().to_string()>
                     <td>
                         <strong>{a.rule_name.clone()}</strong>
                         {a.annotations.get("summary").cloned().map(|s| view! { <div class="small muted">{s}</div> })}
@@ -197,7 +223,18 @@ fn AlertTable(
                         <span class=format!("badge {}", a.state)>{a.state.clone()}</span>
                         {a.flapping.then(|| view! { <span class="badge">"flapping"</span> })}
                         {health_badge(&a.health, a.health_since)}
-                        {a.acknowledged_by.clone().map(|by| view! { <div class="small muted">"acknowledged by " {by}</div> })}
+                        {a.acknowledged_by.clone().map(|by| view! {
+                            <div class="small muted" data-acknowledged-by=by.clone()>
+                                {format!("acknowledged by {by}{}", a.acknowledged_at.map(|t| format!(" at {}", time_of_day(Some(t)))).unwrap_or_default())}
+                            </div>
+                        })}
+                        {a.silenced.clone().map(|s| view! {
+                            <div class="small" data-silenced-by=s.by.clone()>
+                                <span class="badge silenced">"silenced"</span>
+                                {format!(" by {} until {}{}", s.by, date_time(Some(s.until)),
+                                    if s.comment.is_empty() { String::new() } else { format!(" ({})", s.comment) })}
+                            </div>
+                        })}
                     </td>
                     <td><code>{a.source.clone()}</code> <div class="small muted">{labels}</div></td>
                     <td>{a.value.map(|v| format_value(v, unit)).unwrap_or_else(|| "–".into())}
@@ -901,9 +938,10 @@ const CONTACT_FIELDS: &[&str] = &[
 
 /// Admin: contact points with their queues, a form to add one, and deletion.
 #[component]
-fn ContactPoints() -> impl IntoView {
-    let version = RwSignal::new(0u32);
-    let list = Resource::new(move || version.get(), |_| list_contact_points());
+fn ContactPoints(
+    version: Version,
+    list: Resource<Result<Vec<ContactPointInfo>, AppError>>,
+) -> impl IntoView {
     let save = Action::new(|d: &ContactPointDraft| create_contact_point(d.clone()));
     let remove = Action::new(|id: &i64| delete_contact_point(*id));
     let draft = RwSignal::new(ContactPointDraft::default());
@@ -1007,10 +1045,31 @@ fn ContactTable(
     remove: Action<i64, Result<(), AppError>>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(None::<i64>);
+    // The last test's answer per contact point.
+    let test = Action::new(|id: &i64| {
+        let id = *id;
+        async move { (id, test_contact_point(id).await) }
+    });
+    let tested = move |id: i64| {
+        move || {
+            test.value().with(|v| match v {
+                Some((at, result)) if *at == id => Some(match result {
+                    Ok(t) => view! {
+                        <p class=if t.delivered { "small ok-text" } else { "small error-text" } role="status" data-test-result=if t.delivered { "delivered" } else { "failed" }>
+                            {format!("Test: {}", t.message)}
+                        </p>
+                    }
+                    .into_any(),
+                    Err(e) => view! { <p class="small error-text" role="status" data-test-result="failed">{format!("Test: {e}")}</p> }.into_any(),
+                }),
+                _ => None,
+            })
+        }
+    };
     view! {
         <div class="table-scroll">
             <table class="sources contacts-table">
-                <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Routing"</th><th scope="col">"Queue"</th><th scope="col">"Actions"</th></tr></thead>
+                <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Routing"</th><th scope="col">"Delivery"</th><th scope="col">"Actions"</th></tr></thead>
                 <tbody>
                     {all.into_iter().map(|c| {
                         let id = c.id;
@@ -1026,9 +1085,18 @@ fn ContactTable(
                                 <td>{c.kind.clone()}</td>
                                 <td><code>{c.url.clone()}</code></td>
                                 <td class="small">{routing}</td>
-                                <td class="small">{format!("{} queued", c.queued)} {(c.failed > 0).then(|| view! { <span class="error-text">{format!(" · {} failed", c.failed)}</span> })}</td>
+                                <td class="small delivery" data-delivered=c.delivered data-queued=c.queued data-failed=c.failed>
+                                    {delivery_summary(&c)}
+                                    {c.last_attempt_at.map(|t| view! { <br/><span class="muted">{format!("last attempt {}", time_of_day(Some(t)))}</span> })}
+                                    {c.next_retry_at.filter(|_| c.queued > 0).map(|t| view! { <span class="muted">{format!(" · next retry {}", time_of_day(Some(t)))}</span> })}
+                                    {c.last_error.clone().map(|e| view! { <br/><span class="error-text" data-last-error="">{format!("last error: {e}")}</span> })}
+                                    {tested(id)}
+                                </td>
                                 <td>
                                     <Show when=move || confirming.get() == Some(id) fallback=move || view! {
+                                        <button type="button" class="secondary" data-action="test" disabled=move || test.pending().get()
+                                            on:click=move |_| { test.dispatch(id); }>"Test"</button>
+                                        " "
                                         <button type="button" class="secondary danger" on:click=move |_| confirming.set(Some(id))>"Delete"</button>
                                     }>
                                         <span class="confirm" role="group" aria-label="Confirm deletion">
@@ -1045,6 +1113,17 @@ fn ContactTable(
         </div>
     }
     .into_any()
+}
+
+/// "12 delivered · 3 queued · 1 failed": what happened to a contact point's notifications.
+fn delivery_summary(c: &ContactPointInfo) -> impl IntoView {
+    let mut parts = vec![format!("{} delivered", c.delivered)];
+    if c.queued > 0 {
+        parts.push(format!("{} queued", c.queued));
+    }
+    let failed = (c.failed > 0)
+        .then(|| view! { <span class="error-text">{format!(" · {} failed", c.failed)}</span> });
+    view! { <span>{parts.join(" · ")}</span> {failed} }
 }
 
 #[cfg(test)]

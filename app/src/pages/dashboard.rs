@@ -293,13 +293,16 @@ fn ActiveAlerts(alerts: RwSignal<Vec<AlertInfo>>) -> impl IntoView {
                         <tr><th scope="col">"Alert"</th><th scope="col">"Severity"</th><th scope="col">"State"</th><th scope="col">"Source"</th><th scope="col">"Value"</th><th scope="col">"Since"</th></tr>
                     </thead>
                     <tbody>
-                        <For each=move || alerts.get() key=|a| (a.rule_id, a.series_id, a.state.clone(), a.acknowledged_at) let:a>
-                            <tr data-rule=a.rule_name.clone() data-state=a.state.clone()>
+                        <For each=move || alerts.get() key=|a| (a.rule_id, a.series_id, a.state.clone(), a.acknowledged_at, a.silenced.as_ref().map(|s| (s.id, s.until))) let:a>
+                            <tr data-rule=a.rule_name.clone() data-state=a.state.clone() data-silenced=a.silenced.is_some().to_string()>
                                 <td><strong>{a.rule_name.clone()}</strong></td>
                                 <td><span class=format!("badge sev-{}", a.severity)>{a.severity.clone()}</span></td>
                                 <td>
                                     <span class=format!("badge {}", a.state)>{a.state.clone()}</span>
                                     {a.acknowledged_by.clone().map(|by| view! { <span class="small muted">" acknowledged by " {by}</span> })}
+                                    {a.silenced.clone().map(|s| view! {
+                                        " " <span class="badge silenced" title=format!("by {} until {}", s.by, time_of_day(Some(s.until)))>"silenced"</span>
+                                    })}
                                 </td>
                                 <td><code>{a.source.clone()}</code></td>
                                 <td>{a.value.map(|v| format_value(v, unit_of(&a.metric))).unwrap_or_else(|| "–".into())}

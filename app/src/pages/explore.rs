@@ -6,8 +6,9 @@
 
 use crate::api::{metric_catalog, query_series};
 use crate::chart::{Chart, ChartSeries};
+use crate::error::AppError;
 use crate::pages::{format_pairs, split_list, SignedIn, Topbar};
-use crate::types::{unit_of, QueryRequest, UserInfo};
+use crate::types::{unit_of, QueryRequest, QueryResult, UserInfo};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
@@ -167,42 +168,47 @@ fn encode(v: &str) -> String {
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
 /// visited, so the first load carries only the dashboard and sign-in.
-pub struct ExploreRoute;
+/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
+/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
+/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
+/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
+/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+#[derive(Clone, Copy)]
+pub struct ExploreRoute {
+    view_state: Memo<ExploreView>,
+    data: Resource<Result<Option<QueryResult>, AppError>>,
+}
 
 #[lazy_route]
 impl LazyRoute for ExploreRoute {
     fn data() -> Self {
-        ExploreRoute
+        let query = use_query_map();
+        let view_state = Memo::new(move |_| ExploreView::from_query(&query.read()));
+        let data = Resource::new(
+            move || view_state.get(),
+            |v| async move {
+                if v.metric.is_empty() {
+                    Ok(None)
+                } else {
+                    query_series(v.request()).await.map(Some)
+                }
+            },
+        );
+        ExploreRoute { view_state, data }
     }
 
     fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <ExplorePage/> }.into_any()
+        view! { <SignedIn title="Explore" page=move |user| view! { <Explore user route=this/> }/> }
+            .into_any()
     }
 }
 
 #[component]
-pub fn ExplorePage() -> impl IntoView {
-    view! { <SignedIn title="Explore" page=|user| view! { <Explore user/> }/> }
-}
-
-#[component]
-fn Explore(user: UserInfo) -> impl IntoView {
-    let query = use_query_map();
-    let view_state = Memo::new(move |_| ExploreView::from_query(&query.read()));
+fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
+    let ExploreRoute { view_state, data } = route;
     // Suggestions only: fetched in the browser after hydration, so no Suspense sits inside the form (a streamed
     // boundary inside <datalist> could race hydration).
     let catalog = LocalResource::new(metric_catalog);
-    let data = Resource::new(
-        move || view_state.get(),
-        |v| async move {
-            if v.metric.is_empty() {
-                Ok(None)
-            } else {
-                query_series(v.request()).await.map(Some)
-            }
-        },
-    );
     let navigate = use_navigate();
     let on_zoom = Callback::new(move |range: Option<(i64, i64)>| {
         if let Some((a, b)) = range {

@@ -9,9 +9,12 @@ use leptos_meta::Title;
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let pending = login.pending();
+    // Effects run only in the browser: the attribute says the page is interactive (tests wait for it).
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
         <Title text="Sign in · mcpulse"/>
-        <main class="centered">
+        <main class="centered" data-hydrated=move || hydrated.get().to_string()>
             <section class="card auth-card">
                 <h1 class="brand">"mcpulse"</h1>
                 <p class="muted">"Sign in to watch your MCP fleet."</p>

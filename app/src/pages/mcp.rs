@@ -9,34 +9,48 @@ use crate::types::{McpOperationStats, McpServerView, Role, UserInfo};
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 
-pub struct McpRoute;
+/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
+/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
+/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
+/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
+/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+#[derive(Clone, Copy)]
+pub struct McpRoute {
+    window: RwSignal<String>,
+    version: RwSignal<u32>,
+    list: Resource<Result<Vec<McpServerView>, crate::error::AppError>>,
+}
 
 #[lazy_route]
 impl LazyRoute for McpRoute {
     fn data() -> Self {
-        McpRoute
+        let window = RwSignal::new("1h".to_string());
+        let version = RwSignal::new(0u32);
+        let list = Resource::new(
+            move || (window.get(), version.get()),
+            |(w, _)| mcp_servers(w),
+        );
+        McpRoute {
+            window,
+            version,
+            list,
+        }
     }
 
     fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <McpPage/> }.into_any()
+        view! { <SignedIn title="MCP servers" page=move |user| view! { <McpServers user data=this/> }/> }
+            .into_any()
     }
 }
 
 #[component]
-pub fn McpPage() -> impl IntoView {
-    view! { <SignedIn title="MCP servers" page=|user| view! { <McpServers user/> }/> }
-}
-
-#[component]
-fn McpServers(user: UserInfo) -> impl IntoView {
+fn McpServers(user: UserInfo, data: McpRoute) -> impl IntoView {
     let admin = user.role >= Role::Admin;
-    let window = RwSignal::new("1h".to_string());
-    let version = RwSignal::new(0u32);
-    let list = Resource::new(
-        move || (window.get(), version.get()),
-        |(w, _)| mcp_servers(w),
-    );
+    let McpRoute {
+        window,
+        version,
+        list,
+    } = data;
     let body = move || {
         Suspend::new(async move {
             match list.await {

@@ -18,23 +18,66 @@ use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: its code is a separate WASM chunk, fetched on the first visit.
-pub struct ReportsRoute;
+///
+/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
+/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
+/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
+/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
+/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+#[derive(Clone, Copy)]
+pub struct ReportsRoute {
+    version: RwSignal<u32>,
+    reports_version: RwSignal<u32>,
+    templates: Resource<Result<Vec<ReportTemplateInfo>, AppError>>,
+    filter_template: RwSignal<String>,
+    filter_from: RwSignal<String>,
+    filter_to: RwSignal<String>,
+    reports: Resource<Result<Vec<ReportInfo>, AppError>>,
+}
 
 #[lazy_route]
 impl LazyRoute for ReportsRoute {
     fn data() -> Self {
-        ReportsRoute
+        let version = RwSignal::new(0u32);
+        let reports_version = RwSignal::new(0u32);
+        let templates = Resource::new(move || version.get(), |_| report_templates());
+        // Filters of the generated reports.
+        let filter_template = RwSignal::new(String::new());
+        let filter_from = RwSignal::new(String::new());
+        let filter_to = RwSignal::new(String::new());
+        let reports = Resource::new(
+            move || {
+                (
+                    reports_version.get(),
+                    filter_template.get(),
+                    filter_from.get(),
+                    filter_to.get(),
+                )
+            },
+            |(_, template, from, to)| {
+                list_reports(ReportFilter {
+                    template_id: template.parse().ok(),
+                    from: Some(from).filter(|s| !s.is_empty()),
+                    to: Some(to).filter(|s| !s.is_empty()),
+                    limit: Some(200),
+                })
+            },
+        );
+        ReportsRoute {
+            version,
+            reports_version,
+            templates,
+            filter_template,
+            filter_from,
+            filter_to,
+            reports,
+        }
     }
 
     fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <ReportsPage/> }.into_any()
+        view! { <SignedIn title="Reports" page=move |user| view! { <Reports user data=this/> }/> }
+            .into_any()
     }
-}
-
-#[component]
-pub fn ReportsPage() -> impl IntoView {
-    view! { <SignedIn title="Reports" page=|user| view! { <Reports user/> }/> }
 }
 
 const TEMPLATE_FIELDS: &[&str] = &[
@@ -237,35 +280,19 @@ impl TemplateForm {
 }
 
 #[component]
-fn Reports(user: UserInfo) -> impl IntoView {
+fn Reports(user: UserInfo, data: ReportsRoute) -> impl IntoView {
     let editor = user.role >= Role::Editor;
     // Templates and generated reports refresh separately: polling a running report leaves the templates table
     // (and a pending "Delete?" in it) alone.
-    let version = RwSignal::new(0u32);
-    let reports_version = RwSignal::new(0u32);
-    let templates = Resource::new(move || version.get(), |_| report_templates());
-    // Filters of the generated reports.
-    let filter_template = RwSignal::new(String::new());
-    let filter_from = RwSignal::new(String::new());
-    let filter_to = RwSignal::new(String::new());
-    let reports = Resource::new(
-        move || {
-            (
-                reports_version.get(),
-                filter_template.get(),
-                filter_from.get(),
-                filter_to.get(),
-            )
-        },
-        |(_, template, from, to)| {
-            list_reports(ReportFilter {
-                template_id: template.parse().ok(),
-                from: Some(from).filter(|s| !s.is_empty()),
-                to: Some(to).filter(|s| !s.is_empty()),
-                limit: Some(200),
-            })
-        },
-    );
+    let ReportsRoute {
+        version,
+        reports_version,
+        templates,
+        filter_template,
+        filter_from,
+        filter_to,
+        reports,
+    } = data;
     let generate = Action::new(|id: &i64| generate_report(*id));
     let remove_template = Action::new(|id: &i64| delete_report_template(*id));
     let remove_report = Action::new(|id: &i64| delete_report(*id));

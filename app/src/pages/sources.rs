@@ -16,23 +16,29 @@ use std::collections::BTreeMap;
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
 /// visited, so the first load carries only the dashboard and sign-in.
-pub struct SourcesRoute;
+/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
+/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
+/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
+/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
+/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+pub struct SourcesRoute {
+    version: RwSignal<u32>,
+    list: Resource<Result<Vec<SourceStatus>, AppError>>,
+}
 
 #[lazy_route]
 impl LazyRoute for SourcesRoute {
     fn data() -> Self {
-        SourcesRoute
+        // Bumped after every change, to fetch the list again.
+        let version = RwSignal::new(0u32);
+        let list = Resource::new(move || version.get(), |_| sources());
+        SourcesRoute { version, list }
     }
 
     fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <SourcesPage/> }.into_any()
+        let SourcesRoute { version, list } = this;
+        view! { <SignedIn title="Sources" page=move |user| view! { <Sources user version list/> }/> }.into_any()
     }
-}
-
-#[component]
-pub fn SourcesPage() -> impl IntoView {
-    view! { <SignedIn title="Sources" page=|user| view! { <Sources user/> }/> }
 }
 
 /// The form's fields, as text the user edits.
@@ -196,11 +202,12 @@ impl Form {
 }
 
 #[component]
-fn Sources(user: UserInfo) -> impl IntoView {
+fn Sources(
+    user: UserInfo,
+    version: RwSignal<u32>,
+    list: Resource<Result<Vec<SourceStatus>, AppError>>,
+) -> impl IntoView {
     let admin = user.role >= Role::Admin;
-    // Bumped after every change, to fetch the list again.
-    let version = RwSignal::new(0u32);
-    let list = Resource::new(move || version.get(), |_| sources());
     let form = Form::new();
     // `?kind=mcp` (the MCP page's "Add an MCP server") starts the form on that kind — once hydrated, so the page
     // hydrates exactly what the server rendered (the MCP fields' textareas appear in the browser).

@@ -16,30 +16,43 @@ use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
 /// visited, so the first load carries only the dashboard and sign-in.
-pub struct UsersRoute;
+///
+/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
+/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
+/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
+/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
+/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+#[derive(Clone, Copy)]
+pub struct UsersRoute {
+    version: RwSignal<u32>,
+    users: Resource<Result<Vec<UserInfo>, AppError>>,
+    tokens_version: RwSignal<u32>,
+    tokens: Resource<Result<Vec<TokenInfo>, AppError>>,
+}
 
 #[lazy_route]
 impl LazyRoute for UsersRoute {
     fn data() -> Self {
-        UsersRoute
+        let version = RwSignal::new(0u32);
+        let tokens_version = RwSignal::new(0u32);
+        UsersRoute {
+            version,
+            users: Resource::new(move || version.get(), |_| list_users()),
+            tokens_version,
+            tokens: Resource::new(move || tokens_version.get(), |_| list_tokens()),
+        }
     }
 
     fn view(this: Self) -> AnyView {
-        let _ = this;
-        view! { <UsersPage/> }.into_any()
+        view! { <SignedIn title="Users" min=Role::Admin page=move |user| view! { <Users user data=this/> }/> }
+            .into_any()
     }
 }
 
 #[component]
-pub fn UsersPage() -> impl IntoView {
-    view! { <SignedIn title="Users" min=Role::Admin page=|user| view! { <Users user/> }/> }
-}
-
-#[component]
-fn Users(user: UserInfo) -> impl IntoView {
+fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
     let me = user.id;
-    let version = RwSignal::new(0u32);
-    let users = Resource::new(move || version.get(), |_| list_users());
+    let UsersRoute { version, users, .. } = data;
     let change_role = Action::new(|(id, role): &(i64, Role)| set_user_role(*id, *role));
     let revoke = Action::new(|id: &i64| revoke_sessions(*id));
     let reset = Action::new(|(id, password): &(i64, String)| reset_password(*id, password.clone()));
@@ -156,7 +169,7 @@ fn Users(user: UserInfo) -> impl IntoView {
                 </div>
                 <NewUser version/>
             </section>
-            <Tokens/>
+            <Tokens version=data.tokens_version tokens=data.tokens/>
         </main>
     }
     .into_any()
@@ -219,9 +232,10 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
 /// API tokens: for push ingest (`ingest`), reading and changing things through the REST API (`read`, `write`) and
 /// mcpulse's MCP endpoint `/mcp` (`mcp`); the REST API and `/mcp` act with the token's role, capped by its creator's.
 #[component]
-fn Tokens() -> impl IntoView {
-    let version = RwSignal::new(0u32);
-    let tokens = Resource::new(move || version.get(), |_| list_tokens());
+fn Tokens(
+    version: RwSignal<u32>,
+    tokens: Resource<Result<Vec<TokenInfo>, AppError>>,
+) -> impl IntoView {
     let create = Action::new(
         |(name, scopes, expires, role): &(String, String, String, String)| {
             create_token(name.clone(), scopes.clone(), expires.clone(), role.clone())

@@ -342,7 +342,7 @@ impl Alerting {
             rules: rules.len(),
             ..Default::default()
         };
-        let silences = silence::active(&mut tx, now).await?;
+        let silences = silence::active(&mut *tx, now).await?;
         // The earliest escalation step, if any: alerts firing unacknowledged that long are escalated.
         let first_escalation: Option<Duration> = sqlx::query_scalar::<_, Option<i64>>(
             "SELECT min(escalate_after_ms) FROM contact_points WHERE enabled",
@@ -701,14 +701,29 @@ impl Alerting {
         .fetch_all(&self.pool)
         .await
         .map_err(AppError::internal)?;
+        let silences = silence::active(&self.pool, Utc::now())
+            .await
+            .map_err(AppError::internal)?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
                 let (info, rule) = rules.get(&r.0)?;
-                let mut labels: BTreeMap<String, String> =
+                let series_labels: BTreeMap<String, String> =
                     serde_json::from_str(&r.9).unwrap_or_default();
+                // Silenced as the evaluator decides it: by the alert's full label set.
+                let known_by = alert_labels(rule, &r.7, &r.8, &series_labels);
+                let silenced = silences.iter().find(|s| s.matches(&known_by)).map(|s| {
+                    app::types::SilencedBy {
+                        id: s.id,
+                        by: s.created_by.clone(),
+                        until: s.ends_at,
+                        comment: s.comment.clone(),
+                    }
+                });
+                let mut labels = series_labels;
                 labels.extend(rule.labels.clone());
                 Some(AlertInfo {
+                    silenced,
                     rule_id: r.0,
                     series_id: r.10,
                     acknowledged_at: r.11,

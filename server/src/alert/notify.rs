@@ -482,8 +482,9 @@ async fn insert(
     let group = matches!(kind, Kind::Webhook | Kind::Slack | Kind::Email)
         .then(|| serde_json::to_string(&group_labels(n)).unwrap_or_default());
     Ok(sqlx::query(
-        "INSERT INTO outbox (contact_point_id, idempotency_key, payload, group_key, created_at, not_before)
-         VALUES ($1, $2, $3::jsonb, $4, $7, CASE WHEN $4::text IS NULL THEN $7 ELSE coalesce(
+        "INSERT INTO outbox (contact_point_id, idempotency_key, payload, group_key, created_at, next_attempt_at,
+                             not_before)
+         VALUES ($1, $2, $3::jsonb, $4, $7, $7, CASE WHEN $4::text IS NULL THEN $7 ELSE coalesce(
              (SELECT min(not_before) FROM outbox WHERE contact_point_id = $1 AND group_key = $4
                 AND delivered_at IS NULL AND failed_at IS NULL),
              greatest($7 + make_interval(secs => $5),
@@ -769,7 +770,7 @@ impl Dispatcher {
     /// Delivers until `stop`: after every wake-up, and at least every second for retries.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         loop {
-            if let Err(e) = self.deliver_due().await {
+            if let Err(e) = self.deliver_due(Utc::now()).await {
                 tracing::warn!(error = %format!("{e:#}"), "delivering notifications failed");
             }
             tokio::select! {
@@ -780,19 +781,23 @@ impl Dispatcher {
         }
     }
 
-    /// One pass: every contact point's due rows, contact points concurrently.
-    pub async fn deliver_due(&self) -> anyhow::Result<()> {
+    /// One pass at `now`: every contact point's due rows, contact points concurrently. Every time the pass
+    /// compares or writes (due, lease, next retry) is `now` plus the time the pass has taken, never the database's
+    /// clock: the same clock as the evaluation that queued the rows, and one a test can set.
+    pub async fn deliver_due(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let clock = Clock::starting_at(now);
         let points: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT DISTINCT c.id, c.name, c.kind, coalesce(c.settings->>'url', '') FROM contact_points c
              JOIN outbox o ON o.contact_point_id = c.id
-             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
-               AND o.not_before <= now() AND coalesce(o.leased_until <= now(), true)",
+             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= $1
+               AND o.not_before <= $1 AND coalesce(o.leased_until <= $1, true)",
         )
+        .bind(clock.now())
         .fetch_all(&self.pool)
         .await?;
         let work = points
             .into_iter()
-            .map(|(id, name, kind, url)| self.deliver_queue(id, name, kind, url));
+            .map(|(id, name, kind, url)| self.deliver_queue(&clock, id, name, kind, url));
         for result in futures::future::join_all(work).await {
             result?;
         }
@@ -807,13 +812,14 @@ impl Dispatcher {
     /// the batch is sent again under the same idempotency key.
     async fn deliver_queue(
         &self,
+        clock: &Clock,
         contact_point: i64,
         name: String,
         kind: String,
         url: String,
     ) -> anyhow::Result<()> {
         loop {
-            let Some(claim) = self.claim(contact_point).await? else {
+            let Some(claim) = self.claim(clock, contact_point).await? else {
                 return Ok(());
             };
             let mut combined = combine(&kind, &claim.payloads);
@@ -833,7 +839,7 @@ impl Dispatcher {
                     self.lease() - Duration::from_secs(5)
                 )),
             };
-            self.record(&name, &claim, &outcome).await?;
+            self.record(clock, &name, &claim, &outcome).await?;
             if matches!(outcome, Outcome::Retry(_)) {
                 return Ok(());
             }
@@ -842,7 +848,8 @@ impl Dispatcher {
 
     /// Claims the contact point's oldest undelivered batch if it is due and not leased: the row, with the rest of
     /// its group, leased for longer than a send can take.
-    async fn claim(&self, contact_point: i64) -> anyhow::Result<Option<Claim>> {
+    async fn claim(&self, clock: &Clock, contact_point: i64) -> anyhow::Result<Option<Claim>> {
+        let now = clock.now();
         let mut tx = self.pool.begin().await?;
         // One claim of a contact point at a time (across processes), so its queue keeps its order and a group is
         // never split between two claims. (NO KEY UPDATE: evaluations may still add rows referring to it.)
@@ -852,12 +859,13 @@ impl Dispatcher {
             .await?;
         let row: Option<(i64, i32, Option<String>, bool)> = sqlx::query_as(
             "SELECT id, attempts, group_key,
-                    next_attempt_at <= now() AND not_before <= now() AND coalesce(leased_until <= now(), true)
+                    next_attempt_at <= $2 AND not_before <= $2 AND coalesce(leased_until <= $2, true)
              FROM outbox
              WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
              ORDER BY id LIMIT 1",
         )
         .bind(contact_point)
+        .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((first, attempts, group, due)) = row else {
@@ -871,22 +879,24 @@ impl Dispatcher {
         let batch: Vec<(i64, String, String)> = sqlx::query_as(
             "SELECT id, idempotency_key, payload::text FROM outbox
              WHERE contact_point_id = $1 AND delivered_at IS NULL AND failed_at IS NULL
-               AND (id = $2 OR group_key = $3) AND coalesce(leased_until <= now(), true)
+               AND (id = $2 OR group_key = $3) AND coalesce(leased_until <= $4, true)
              ORDER BY id FOR UPDATE",
         )
         .bind(contact_point)
         .bind(first)
         .bind(&group)
+        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         let ids: Vec<i64> = batch.iter().map(|b| b.0).collect();
         // The lease's end is also its token: only the holder of this lease records the outcome.
         let lease: DateTime<Utc> = sqlx::query_scalar(
-            "UPDATE outbox SET leased_until = now() + make_interval(secs => $2), last_attempt_at = now()
+            "UPDATE outbox SET leased_until = $3::timestamptz + make_interval(secs => $2), last_attempt_at = $3
              WHERE id = ANY($1) RETURNING leased_until",
         )
         .bind(&ids)
         .bind(self.lease().as_secs_f64())
+        .bind(now)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -912,15 +922,23 @@ impl Dispatcher {
     }
 
     /// Writes a send's outcome and ends the lease.
-    async fn record(&self, name: &str, claim: &Claim, outcome: &Outcome) -> anyhow::Result<()> {
+    async fn record(
+        &self,
+        clock: &Clock,
+        name: &str,
+        claim: &Claim,
+        outcome: &Outcome,
+    ) -> anyhow::Result<()> {
+        let now = clock.now();
         match outcome {
             Outcome::Delivered => {
                 sqlx::query(
-                    "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL,
+                    "UPDATE outbox SET delivered_at = $3, attempts = attempts + 1, last_error = NULL,
                         leased_until = NULL WHERE id = ANY($1) AND leased_until = $2",
                 )
                 .bind(&claim.ids)
                 .bind(claim.lease)
+                .bind(now)
                 .execute(&self.pool)
                 .await?;
             }
@@ -930,25 +948,27 @@ impl Dispatcher {
                     "notification not delivered; will retry");
                 sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2, leased_until = NULL,
-                        next_attempt_at = now() + make_interval(secs => $3)
+                        next_attempt_at = $5::timestamptz + make_interval(secs => $3)
                      WHERE id = ANY($1) AND leased_until = $4",
                 )
                 .bind(&claim.ids)
                 .bind(why)
                 .bind(wait.as_secs_f64())
                 .bind(claim.lease)
+                .bind(now)
                 .execute(&self.pool)
                 .await?;
             }
             Outcome::GiveUp(why) => {
                 tracing::error!(contact_point = %name, error = %why, "notification refused by the receiver; not retried");
                 sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now(),
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = $4,
                         leased_until = NULL WHERE id = ANY($1) AND leased_until = $3",
                 )
                 .bind(&claim.ids)
                 .bind(why)
                 .bind(claim.lease)
+                .bind(now)
                 .execute(&self.pool)
                 .await?;
             }
@@ -1011,7 +1031,7 @@ impl Dispatcher {
             return Outcome::GiveUp(why);
         }
         if kind == "email" {
-            return send_email(&url, key, payload, self.timeout).await;
+            return send_email(&url, key, payload, self.timeout, &self.resolver).await;
         }
         let shown = redact(url.as_str());
         let sent = self
@@ -1126,22 +1146,26 @@ impl Smtp {
 }
 
 impl Smtp {
-    /// A client for this server that gives up after `timeout`.
+    /// A client for this server that gives up after `timeout`. With `connect_to`, it connects to that address (one
+    /// the caller has checked) while TLS still verifies the certificate against the host name.
     pub(crate) fn transport(
         &self,
         timeout: Duration,
+        connect_to: Option<IpAddr>,
     ) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, String> {
+        use lettre::transport::smtp::client::{Tls, TlsParameters};
         use lettre::{AsyncSmtpTransport, Tokio1Executor};
-        let builder = match self.tls {
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
-            _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &self.host,
-            )),
+        let parameters =
+            || TlsParameters::new(self.host.clone()).map_err(|e| format!("SMTP TLS setup: {e}"));
+        let tls = match self.tls {
+            "tls" => Tls::Wrapper(parameters()?),
+            "starttls" => Tls::Required(parameters()?),
+            _ => Tls::None,
         };
-        let mut builder = builder
-            .map_err(|e| format!("SMTP setup: {e}"))?
+        let server = connect_to.map_or_else(|| self.host.clone(), |ip| ip.to_string());
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
             .port(self.port)
+            .tls(tls)
             .timeout(Some(timeout));
         if let Some((user, password)) = self.credentials.clone() {
             builder = builder.credentials(
@@ -1152,11 +1176,23 @@ impl Smtp {
     }
 }
 
-async fn send_email(url: &url::Url, key: &str, payload: &str, timeout: Duration) -> Outcome {
+/// Sends an email notification through the server `url` names, connecting only to an address `resolver` allows
+/// (the same guard as HTTP receivers: a name that rebinds to an internal address is refused).
+async fn send_email(
+    url: &url::Url,
+    key: &str,
+    payload: &str,
+    timeout: Duration,
+    resolver: &GuardedResolver,
+) -> Outcome {
     use lettre::AsyncTransport;
     let smtp = match Smtp::parse(url) {
         Ok(s) => s,
         Err(e) => return Outcome::GiveUp(e),
+    };
+    let address = match resolver.addresses(&smtp.host).await {
+        Ok(ips) => ips[0],
+        Err(why) => return Outcome::Retry(why),
     };
     let body: Value = serde_json::from_str(payload).unwrap_or_default();
     let mut message = lettre::Message::builder()
@@ -1170,7 +1206,7 @@ async fn send_email(url: &url::Url, key: &str, payload: &str, timeout: Duration)
         Ok(m) => m,
         Err(e) => return Outcome::GiveUp(format!("building the message: {e}")),
     };
-    let transport = match smtp.transport(timeout) {
+    let transport = match smtp.transport(timeout, Some(address)) {
         Ok(t) => t,
         Err(e) => return Outcome::GiveUp(e),
     };
@@ -1187,6 +1223,26 @@ fn backoff(attempts: u32) -> Duration {
     let exp = RETRY_BASE.saturating_mul(1u32 << attempts.min(16));
     let capped = exp.min(RETRY_CAP);
     capped.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2))
+}
+
+/// A delivery pass's clock: the instant it started at (the caller's, e.g. `Utc::now()`) plus the monotonic time
+/// since, so a long pass's leases and retries still move forward.
+struct Clock {
+    at: DateTime<Utc>,
+    started: std::time::Instant,
+}
+
+impl Clock {
+    fn starting_at(at: DateTime<Utc>) -> Clock {
+        Clock {
+            at,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.at + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -1256,6 +1312,27 @@ mod tests {
         assert!(check_target(&ftp, &strict).await.is_err());
     }
 
+    /// A resolver whose name answers a public address first and 127.0.0.1 after, counting its lookups.
+    fn rebinding_resolver() -> (Arc<std::sync::atomic::AtomicUsize>, GuardedResolver) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let seen = lookups.clone();
+        let lookup: Lookup = Arc::new(move |_host: String| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                Ok(vec![if n == 0 {
+                    "93.184.216.34".parse().unwrap()
+                } else {
+                    "127.0.0.1".parse().unwrap()
+                }])
+            })
+        });
+        (
+            lookups,
+            GuardedResolver::with_lookup(AllowList::default(), lookup),
+        )
+    }
+
     /// DNS rebinding: the name resolves to a public address when checked and to 127.0.0.1 when connecting. The
     /// client connects only through the guarded resolver, so the second answer is refused and nothing reaches the
     /// local listener.
@@ -1275,19 +1352,7 @@ mod tests {
                     .await;
             }
         });
-        let lookups = Arc::new(AtomicUsize::new(0));
-        let seen = lookups.clone();
-        let lookup: Lookup = Arc::new(move |_host: String| {
-            let n = seen.fetch_add(1, Ordering::SeqCst);
-            Box::pin(async move {
-                Ok(vec![if n == 0 {
-                    "93.184.216.34".parse().unwrap()
-                } else {
-                    "127.0.0.1".parse().unwrap()
-                }])
-            })
-        });
-        let resolver = GuardedResolver::with_lookup(AllowList::default(), lookup);
+        let (lookups, resolver) = rebinding_resolver();
         let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
         let dispatcher = Dispatcher::with_resolver(pool, resolver, Duration::from_secs(5)).unwrap();
         let url = format!("http://rebind.example:{port}/hook");
@@ -1308,5 +1373,30 @@ mod tests {
             0,
             "nothing reached the loopback listener"
         );
+    }
+
+    /// The same rebinding against an email contact point: the SMTP client connects only to the address the guard
+    /// returned, so the second answer (127.0.0.1) is refused before any connection.
+    #[tokio::test]
+    async fn an_smtp_host_that_rebinds_to_loopback_is_refused() {
+        use std::sync::atomic::Ordering;
+        let (lookups, resolver) = rebinding_resolver();
+        let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let dispatcher = Dispatcher::with_resolver(pool, resolver, Duration::from_secs(5)).unwrap();
+        let url = "smtp://rebind.example:2525?tls=none&from=a@example.com&to=b@example.com";
+        let outcome = dispatcher
+            .send("email", url, "k", r#"{"subject":"s","body":"b"}"#)
+            .await;
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            2,
+            "checked, then resolved to connect"
+        );
+        match outcome {
+            Outcome::Retry(why) | Outcome::GiveUp(why) => {
+                assert!(why.contains("internal address (127.0.0.1)"), "{why}")
+            }
+            Outcome::Delivered => panic!("mailed a name that resolved to 127.0.0.1"),
+        }
     }
 }

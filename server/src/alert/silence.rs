@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 pub struct Active {
     pub id: i64,
     matchers: Vec<LabelMatcher>,
+    pub created_by: String,
+    pub ends_at: DateTime<Utc>,
+    pub comment: String,
 }
 
 impl Active {
@@ -22,24 +25,32 @@ impl Active {
     }
 }
 
-/// The silences in effect at `now`.
-pub async fn active(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
+/// The silences in effect at `now`, the one ending last first.
+pub async fn active<'e>(
+    db: impl sqlx::Executor<'e, Database = Postgres>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Active>> {
-    let rows: Vec<(i64, Vec<String>)> =
-        sqlx::query_as("SELECT id, matchers FROM silences WHERE starts_at <= $1 AND ends_at > $1")
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?;
+    let rows: Vec<(i64, Vec<String>, String, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT id, matchers, created_by, ends_at, comment FROM silences
+         WHERE starts_at <= $1 AND ends_at > $1 ORDER BY ends_at DESC, id",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, matchers)| {
+        .filter_map(|(id, matchers, created_by, ends_at, comment)| {
             let matchers = matchers
                 .iter()
                 .map(|m| m.parse().ok())
                 .collect::<Option<Vec<LabelMatcher>>>()?;
-            Some(Active { id, matchers })
+            Some(Active {
+                id,
+                matchers,
+                created_by,
+                ends_at,
+                comment,
+            })
         })
         .collect())
 }

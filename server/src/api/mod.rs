@@ -177,6 +177,7 @@ async fn ingest(
         body: &body,
     };
     let samples = push::decode(payload, &source, chrono::Utc::now(), state.retention)?;
+    drop(body); // freed before the write: a request holds its body only while decoding it
     admit(&state, [&source]).await?;
     // Not spawned: a request abandoned by its client or the request timeout rolls its transaction back, so what
     // was not acknowledged is not stored either. An unreachable database answers 503 (`AppError::internal`).
@@ -260,7 +261,7 @@ async fn otlp_metrics(
                 push::MAX_BODY_BYTES / (1024 * 1024)
             ))
         })?;
-    let samples = otlp::decode(
+    let mut samples = otlp::decode(
         &body,
         encoding,
         header_str(header::CONTENT_ENCODING),
@@ -269,12 +270,13 @@ async fn otlp_metrics(
         chrono::Utc::now(),
         state.retention,
     )?;
-    let mut by_source: std::collections::BTreeMap<String, Vec<crate::store::Sample>> =
-        Default::default();
-    for s in samples {
-        by_source.entry(s.source.clone()).or_default().push(s);
-    }
-    for source in by_source.keys() {
+    // Grouped by source in place (no second copy of the batch): one admission check and one push record each.
+    drop(body);
+    samples.sort_by(|a, b| a.source.cmp(&b.source));
+    let by_source: Vec<&[crate::store::Sample]> =
+        samples.chunk_by(|a, b| a.source == b.source).collect();
+    for group in &by_source {
+        let source = &group[0].source;
         if state.engine.collector.is_scheduled(source) || state.engine.sources.is_declared(source) {
             return Err(AppError::invalid(
                 "source",
@@ -284,14 +286,18 @@ async fn otlp_metrics(
             ));
         }
     }
-    admit(&state, by_source.keys()).await?;
-    let all: Vec<crate::store::Sample> = by_source.values().flatten().cloned().collect();
-    let outcome = state.store.write(&all).await.map_err(AppError::internal)?;
-    for (source, samples) in &by_source {
+    let sources: Vec<String> = by_source.iter().map(|g| g[0].source.clone()).collect();
+    admit(&state, &sources).await?;
+    let outcome = state
+        .store
+        .write(&samples)
+        .await
+        .map_err(AppError::internal)?;
+    for group in &by_source {
         state
             .engine
             .collector
-            .record_push(source, samples, outcome, started.elapsed());
+            .record_push(&group[0].source, group, outcome, started.elapsed());
     }
     Ok((
         [(header::CONTENT_TYPE, encoding.content_type())],

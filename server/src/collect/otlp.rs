@@ -84,7 +84,7 @@ pub fn decode(
 ) -> Result<Vec<Sample>, AppError> {
     let body = decompress(body, content_encoding)?;
     let request: ExportMetricsServiceRequest = match encoding {
-        Encoding::Protobuf => prost::Message::decode(body.as_slice()).map_err(|e| {
+        Encoding::Protobuf => prost::Message::decode(&*body).map_err(|e| {
             AppError::invalid(
                 "body",
                 format!("not an OTLP ExportMetricsServiceRequest: {e}"),

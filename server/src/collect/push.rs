@@ -8,6 +8,8 @@ use crate::store::{Labels, Sample};
 use app::error::AppError;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::time::Duration;
 
@@ -63,28 +65,16 @@ pub fn decode(
         }
     };
     match media.as_str() {
-        "application/json" => {
-            let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
-                .map_err(|e| AppError::invalid("body", format!("not a JSON array of samples: {e}")))?;
-            if items.is_empty() {
-                return Err(AppError::invalid("body", "the batch is empty"));
-            }
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let at = format!("item {i}");
-                    let item: JsonItem = serde_json::from_value(item).map_err(|e| AppError::invalid(&at, e.to_string()))?;
-                    let ts = match &item.timestamp {
-                        None => now,
-                        Some(v) => parse_json_time(v).map_err(|e| AppError::invalid(&at, e))?,
-                    };
-                    let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
-                    check(&item.metric, &item.labels, item.value, true).map_err(|e| AppError::invalid(&at, e))?;
-                    Ok(Sample { metric: item.metric, source: source.to_string(), labels: item.labels, ts, value: item.value })
-                })
-                .collect()
-        }
+        "application/json" => decode_json(&body, |i, item| {
+            let at = format!("item {i}");
+            let ts = match &item.timestamp {
+                None => now,
+                Some(v) => parse_json_time(v).map_err(|e| AppError::invalid(&at, e))?,
+            };
+            let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
+            check(&item.metric, &item.labels, item.value, true).map_err(|e| AppError::invalid(&at, e))?;
+            Ok(Sample { metric: item.metric, source: source.to_string(), labels: item.labels, ts, value: item.value })
+        }),
         "text/plain" | "application/openmetrics-text" | "" => {
             let text = std::str::from_utf8(&body).map_err(|_| AppError::invalid("body", "not UTF-8 text"))?;
             let exposition = parse::parse(text, Format::from_content_type(&media))
@@ -115,6 +105,68 @@ pub fn decode(
     }
 }
 
+/// Reads a JSON array of samples item by item, straight into samples (no document tree: a batch costs about what
+/// its samples do). A syntax error is the body's; an item of the wrong shape, or one `each` refuses, is named.
+fn decode_json(
+    body: &[u8],
+    each: impl FnMut(usize, JsonItem) -> Result<Sample, AppError>,
+) -> Result<Vec<Sample>, AppError> {
+    use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
+
+    struct Items<'a, F> {
+        /// The item being read, while one is.
+        current: &'a Cell<Option<usize>>,
+        refused: &'a RefCell<Option<AppError>>,
+        each: F,
+    }
+    impl<'de, F: FnMut(usize, JsonItem) -> Result<Sample, AppError>> Visitor<'de> for Items<'_, F> {
+        type Value = Vec<Sample>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of samples")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Vec<Sample>, A::Error> {
+            let mut out = Vec::new();
+            loop {
+                self.current.set(Some(out.len()));
+                let Some(item) = seq.next_element::<JsonItem>()? else {
+                    break;
+                };
+                match (self.each)(out.len(), item) {
+                    Ok(sample) => out.push(sample),
+                    Err(e) => {
+                        *self.refused.borrow_mut() = Some(e);
+                        return Err(A::Error::custom("refused"));
+                    }
+                }
+            }
+            self.current.set(None);
+            Ok(out)
+        }
+    }
+
+    let current = Cell::new(None);
+    let refused = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = de
+        .deserialize_seq(Items {
+            current: &current,
+            refused: &refused,
+            each,
+        })
+        .and_then(|samples| de.end().map(|()| samples));
+    match read {
+        Ok(samples) if samples.is_empty() => Err(AppError::invalid("body", "the batch is empty")),
+        Ok(samples) => Ok(samples),
+        Err(e) => Err(match (refused.into_inner(), current.get()) {
+            (Some(refused), _) => refused,
+            (None, Some(i)) if e.classify() == serde_json::error::Category::Data => {
+                AppError::invalid(format!("item {i}"), e.to_string())
+            }
+            _ => AppError::invalid("body", format!("not a JSON array of samples: {e}")),
+        }),
+    }
+}
+
 fn check(metric: &str, labels: &Labels, value: f64, finite: bool) -> Result<(), String> {
     super::check_sample(metric, labels)?;
     if finite && !value.is_finite() {
@@ -140,7 +192,11 @@ fn parse_json_time(v: &serde_json::Value) -> Result<DateTime<Utc>, String> {
     }
 }
 
-pub(crate) fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, AppError> {
+/// The body as sent (borrowed), or inflated (bounded by [`MAX_BODY_BYTES`]).
+pub(crate) fn decompress<'a>(
+    body: &'a [u8],
+    encoding: Option<&str>,
+) -> Result<Cow<'a, [u8]>, AppError> {
     let too_large = || {
         AppError::TooLarge(format!(
             "the body is larger than {} MiB",
@@ -148,8 +204,8 @@ pub(crate) fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>,
         ))
     };
     match encoding.map(|e| e.trim().to_ascii_lowercase()) {
-        None => Ok(body.to_vec()),
-        Some(e) if e.is_empty() || e == "identity" => Ok(body.to_vec()),
+        None => Ok(Cow::Borrowed(body)),
+        Some(e) if e.is_empty() || e == "identity" => Ok(Cow::Borrowed(body)),
         Some(e) if e == "gzip" => {
             let mut out = Vec::new();
             // Read one byte past the limit to tell "exactly at the limit" from "over it".
@@ -160,7 +216,7 @@ pub(crate) fn decompress(body: &[u8], encoding: Option<&str>) -> Result<Vec<u8>,
             if out.len() > MAX_BODY_BYTES {
                 return Err(too_large());
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Some(other) => Err(AppError::UnsupportedMediaType(format!(
             "content encoding `{other}` is not accepted (use gzip)"

@@ -444,7 +444,8 @@ impl Reports {
             Ok(m) => m,
             Err(e) => return format!("not sent: {e}"),
         };
-        let transport = match smtp.transport(SMTP_TIMEOUT) {
+        // The admin's own server (`smtp.url`), resolved as configured: no user chooses this address.
+        let transport = match smtp.transport(SMTP_TIMEOUT, None) {
             Ok(t) => t,
             Err(e) => return format!("not sent: {e}"),
         };

@@ -121,20 +121,32 @@ impl Store {
         if samples.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let keys: Vec<SeriesKey> = samples
+        // One key per distinct series (a batch is mostly many points of fewer series): no copy per sample.
+        let mut keys: Vec<SeriesKey> = Vec::new();
+        let mut distinct: HashMap<(&str, &str, &Labels), usize> = HashMap::new();
+        let key_of: Vec<usize> = samples
             .iter()
-            .map(|s| SeriesKey {
-                metric: s.metric.clone(),
-                source: s.source.clone(),
-                labels: serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into()),
+            .map(|s| {
+                *distinct
+                    .entry((&s.metric, &s.source, &s.labels))
+                    .or_insert_with(|| {
+                        keys.push(SeriesKey {
+                            metric: s.metric.clone(),
+                            source: s.source.clone(),
+                            labels: serde_json::to_string(&s.labels)
+                                .unwrap_or_else(|_| "{}".into()),
+                        });
+                        keys.len() - 1
+                    })
             })
             .collect();
+        drop(distinct);
         let ids = self.series_ids(&keys).await?;
         let mut kept_ids = Vec::with_capacity(samples.len());
         let mut ts = Vec::with_capacity(samples.len());
         let mut values = Vec::with_capacity(samples.len());
-        for (sample, id) in samples.iter().zip(&ids) {
-            if let Some(id) = id {
+        for (sample, key) in samples.iter().zip(&key_of) {
+            if let Some(id) = &ids[*key] {
                 kept_ids.push(*id);
                 ts.push(sample.ts);
                 values.push(sample.value);

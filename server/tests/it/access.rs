@@ -132,6 +132,12 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
             ("contact_point[kind]", "console"),
         ],
     ),
+    // Contact point 1 (console, made just above) gets a test notification before it is deleted.
+    (
+        "/api/fn/contact_point_test",
+        Access::Min(Role::Admin),
+        &[("id", "1")],
+    ),
     (
         "/api/fn/contact_point_delete",
         Access::Min(Role::Admin),

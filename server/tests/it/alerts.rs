@@ -432,6 +432,10 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
         .unwrap();
     assert_eq!(queued, 0, "silenced notices never enter the outbox");
     assert!(posts().is_empty(), "silenced: {:?}", posts());
+    // The alert says who silenced it, until when and why.
+    assert_eq!(firing["silenced"]["by"], "boss", "{firing}");
+    assert_eq!(firing["silenced"]["comment"], "deploying");
+    assert_eq!(firing["silenced"]["id"], silence["silence"]["id"]);
 
     // The silence ends: the next repeat goes out, and repeats follow every 2 s.
     let id = silence["silence"]["id"].as_i64().unwrap();
@@ -441,6 +445,8 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let unmuted = alert(&app, &client, "Slow lookups").await.unwrap();
+    assert!(unmuted["silenced"].is_null(), "{unmuted}");
     eventually(Duration::from_secs(15), "two repeats", || async {
         (posts().len() >= 2).then_some(())
     })
@@ -862,9 +868,25 @@ async fn rules_of_mcpulse_toml_are_read_only_and_a_bad_reload_keeps_them() {
         .env("MCPULSE_PORT", port.to_string())
         .env("MCPULSE_CONFIG", &file)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The log is the witness that a reload was tried (and refused), so the test never sleeps to prove nothing changed.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    {
+        let (log, stderr) = (log.clone(), child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let names = || async {
         sqlx::query_scalar::<_, String>(
@@ -910,7 +932,14 @@ async fn rules_of_mcpulse_toml_are_read_only_and_a_bad_reload_keeps_them() {
     )
     .unwrap();
     hangup();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let refused = eventually(Duration::from_secs(15), "the refused reload", || async {
+        let log = log.lock().unwrap();
+        log.lines()
+            .find(|l| l.contains("the configuration file has problems"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(refused.contains("threshold"), "names the field: {refused}");
     assert_eq!(
         names().await,
         vec!["Down:config".to_string()],

@@ -13,6 +13,7 @@ mod ingest;
 mod live;
 mod mcp;
 mod otlp;
+mod pages;
 mod query;
 mod reliability;
 mod reports;

@@ -720,3 +720,117 @@ async fn a_sample_stored_after_the_evaluation_instant_never_hides_the_one_before
     pool.close().await;
     crate::helpers::drop_database(&name).await;
 }
+
+/// The dispatcher runs on the clock it is given, as the evaluator does: a group's first notice waits `group wait`
+/// after the evaluation instant, a failed send is retried only once its backoff has passed, and what it writes
+/// (delivered at) is that clock's time, not the database's. No waiting in real time: each pass is one awaited call.
+#[tokio::test]
+async fn deliveries_wait_for_their_time_on_the_dispatchers_clock() {
+    use chrono::Duration as Span;
+    use mcpulse::store::{Labels, Sample, Store};
+    let (url, name) = crate::helpers::fresh_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    mcpulse::db::migrate(&pool).await.unwrap();
+
+    // A receiver that answers 500 three times, then 200.
+    let posts = Arc::new(AtomicU64::new(0));
+    let counted = posts.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let allowed = mcpulse::alert::notify::AllowList(vec!["127.0.0.1".into()]);
+    let alerting = mcpulse::alert::Alerting::new(
+        pool.clone(),
+        allowed,
+        Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(), // group wait 5 s
+    )
+    .unwrap()
+    .with_lookback_floor(Duration::from_secs(60));
+    alerting
+        .contact_points
+        .create(
+            &app::types::ContactPointDraft {
+                name: "hook".into(),
+                kind: "webhook".into(),
+                url: format!("http://127.0.0.1:{port}/hook"),
+                min_severity: "info".into(),
+                enabled: true,
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let t = chrono::Utc::now();
+    Store::new(pool.clone())
+        .write(&[Sample {
+            metric: "rss_bytes".into(),
+            source: "edge".into(),
+            labels: Labels::new(),
+            ts: t - Span::seconds(5),
+            value: 5e6,
+        }])
+        .await
+        .unwrap();
+    alerting
+        .create_rule(
+            &app::types::RuleDraft {
+                name: "Memory".into(),
+                metric: "rss_bytes".into(),
+                condition: ">".into(),
+                threshold: "1".into(),
+                window: "30s".into(),
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(alerting.evaluate(t).await.unwrap().notices, 1);
+    let (dispatcher, seen) = (&alerting.dispatcher, &posts);
+    let pass = |at: chrono::DateTime<chrono::Utc>| async move {
+        dispatcher.deliver_due(at).await.unwrap();
+        seen.load(Ordering::SeqCst)
+    };
+    assert_eq!(pass(t + Span::seconds(1)).await, 0, "group wait holds it");
+    assert_eq!(
+        pass(t + Span::seconds(6)).await,
+        1,
+        "due after group wait: 500"
+    );
+    assert_eq!(pass(t + Span::seconds(60)).await, 2, "retried: 500");
+    assert_eq!(pass(t + Span::seconds(120)).await, 3, "retried: 500");
+    // The third failure waits about 2 s (1.6–2.4 s) on the dispatcher's clock: not due in the same instant.
+    assert_eq!(pass(t + Span::seconds(120)).await, 3, "backoff holds it");
+    assert_eq!(pass(t + Span::seconds(3600)).await, 4, "retried: 200");
+    assert_eq!(pass(t + Span::seconds(7200)).await, 4, "delivered once");
+    let (delivered_at, attempts): (chrono::DateTime<chrono::Utc>, i32) =
+        sqlx::query_as("SELECT delivered_at, attempts FROM outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 4);
+    let off = (delivered_at - (t + Span::seconds(3600))).num_seconds();
+    assert!(
+        (0..60).contains(&off),
+        "delivered at the dispatcher's clock: {delivered_at} vs {}",
+        t + Span::seconds(3600)
+    );
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}
