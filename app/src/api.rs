@@ -508,6 +508,23 @@ pub async fn create_contact_point(
     )
 }
 
+/// Admin: changes a contact point (an empty URL keeps the stored one).
+#[server(prefix = "/api/fn", endpoint = "contact_point_update")]
+pub async fn update_contact_point(
+    id: i64,
+    contact_point: crate::types::ContactPointDraft,
+) -> Result<crate::types::ContactPointInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            engine()?.update_contact_point(id, &contact_point).await
+        }
+        .await,
+    )
+}
+
 /// Admin: deletes a contact point and its queue.
 #[server(prefix = "/api/fn", endpoint = "contact_point_delete")]
 pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {

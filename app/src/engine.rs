@@ -119,6 +119,12 @@ pub trait Engine: Send + Sync + 'static {
         draft: &ContactPointDraft,
         by: &str,
     ) -> Result<ContactPointInfo, AppError>;
+    /// Changes a contact point; an empty URL keeps the stored one (the list shows it redacted).
+    async fn update_contact_point(
+        &self,
+        id: i64,
+        draft: &ContactPointDraft,
+    ) -> Result<ContactPointInfo, AppError>;
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError>;
     /// Sends a test notification to contact point `id` now (not through the queue): whether it arrived, in words.
     async fn test_contact_point(&self, id: i64) -> Result<ContactPointTest, AppError>;

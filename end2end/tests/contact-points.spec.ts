@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { AddressInfo } from "node:net";
 import { ADMIN, signIn } from "../helpers";
 
-test("an admin tests a contact point: the receiver's refusal and then its delivery are shown, with the delivery counts", async ({ page }) => {
+test("an admin tests a contact point (the receiver's refusal, then its delivery, with the counts) and changes it in place", async ({ page }) => {
   // A receiver that refuses (500) until told otherwise.
   let status = 500;
   const posts: string[] = [];
@@ -40,6 +40,19 @@ test("an admin tests a contact point: the receiver's refusal and then its delive
     await row.getByRole("button", { name: "Test" }).click();
     await expect(result).toHaveAttribute("data-test-result", "delivered");
     expect(posts.length).toBe(2);
+
+    // Changed in place: renamed, the URL left empty (kept as it was); the renamed one still reaches the receiver.
+    await row.getByRole("button", { name: "Edit" }).click();
+    await expect(form.getByLabel("Name")).toHaveValue("e2e-hook");
+    await form.getByLabel("Name").fill("e2e-hook-renamed");
+    await form.getByRole("button", { name: "Save changes" }).click();
+    const renamed = page.locator('tr[data-contact="e2e-hook-renamed"]');
+    await expect(renamed).toHaveCount(1);
+    await expect(row).toHaveCount(0);
+    await expect(form.getByRole("button", { name: "Add contact point" })).toBeVisible();
+    await renamed.getByRole("button", { name: "Test" }).click();
+    await expect(renamed.locator("[data-test-result]")).toHaveAttribute("data-test-result", "delivered");
+    expect(posts.length).toBe(3);
   } finally {
     receiver.close();
   }

@@ -276,6 +276,14 @@ impl Engine for EngineImpl {
         self.alerting.contact_points.create(draft, by).await
     }
 
+    async fn update_contact_point(
+        &self,
+        id: i64,
+        draft: &ContactPointDraft,
+    ) -> Result<ContactPointInfo, AppError> {
+        self.alerting.contact_points.update(id, draft).await
+    }
+
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError> {
         self.alerting.contact_points.delete(id).await
     }

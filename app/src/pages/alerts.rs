@@ -10,7 +10,7 @@
 use crate::api::{
     acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
     delete_contact_point, delete_rule, delete_silence, list_alerts, list_contact_points,
-    list_rules, list_silences, query_series, test_contact_point, update_rule,
+    list_rules, list_silences, query_series, test_contact_point, update_contact_point, update_rule,
 };
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
@@ -942,15 +942,44 @@ fn ContactPoints(
     version: Version,
     list: Resource<Result<Vec<ContactPointInfo>, AppError>>,
 ) -> impl IntoView {
-    let save = Action::new(|d: &ContactPointDraft| create_contact_point(d.clone()));
+    // `Some(id)` while changing contact point `id` in the form.
+    let editing = RwSignal::new(None::<i64>);
+    let save = Action::new(|(id, d): &(Option<i64>, ContactPointDraft)| {
+        let (id, d) = (*id, d.clone());
+        async move {
+            match id {
+                Some(id) => update_contact_point(id, d).await,
+                None => create_contact_point(d).await,
+            }
+        }
+    });
     let remove = Action::new(|id: &i64| delete_contact_point(*id));
     let draft = RwSignal::new(ContactPointDraft::default());
     let matchers = RwSignal::new(String::new());
     let local = RwSignal::new(None::<(String, String)>);
+    let start_edit = Callback::new(move |c: ContactPointInfo| {
+        editing.set(Some(c.id));
+        draft.set(ContactPointDraft {
+            name: c.name,
+            kind: c.kind,
+            // Shown redacted: left empty, the stored URL stays.
+            url: String::new(),
+            min_severity: c.min_severity,
+            enabled: c.enabled,
+            escalate_after: c.escalate_after.unwrap_or_default(),
+            matchers: Vec::new(),
+        });
+        matchers.set(c.matchers.join(", "));
+        scroll_to("contact-form");
+    });
+    let cancel_edit = move || {
+        editing.set(None);
+        draft.set(ContactPointDraft::default());
+        matchers.set(String::new());
+    };
     Effect::new(move |_| {
         if save.value().with(|v| matches!(v, Some(Ok(_)))) {
-            draft.set(ContactPointDraft::default());
-            matchers.set(String::new());
+            cancel_edit();
             version.update(|v| *v += 1);
         }
         if remove.value().with(|v| matches!(v, Some(Ok(_)))) {
@@ -964,7 +993,7 @@ fn ContactPoints(
         ev.prevent_default();
         let mut d = draft.get_untracked();
         d.matchers = split_list(&matchers.get_untracked());
-        save.dispatch(d);
+        save.dispatch((editing.get_untracked(), d));
     };
     let text = move |get: fn(&ContactPointDraft) -> &String,
                      set: fn(&mut ContactPointDraft, String)| {
@@ -982,7 +1011,7 @@ fn ContactPoints(
         Suspend::new(async move {
             match list.await {
                 Ok(all) if all.is_empty() => view! { <p class="muted" data-empty="">"No contact points: alerts are only logged."</p> }.into_any(),
-                Ok(all) => view! { <ContactTable all remove/> }.into_any(),
+                Ok(all) => view! { <ContactTable all remove edit=start_edit/> }.into_any(),
                 Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
             }
         })
@@ -992,7 +1021,7 @@ fn ContactPoints(
             <h2 id="contact-heading">"Contact points " <span class="muted small">"where notifications go"</span></h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
             {move || remove.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
-            <h3>"Add a contact point"</h3>
+            <h3>{move || if editing.get().is_some() { "Change the contact point" } else { "Add a contact point" }}</h3>
             <form id="contact-form" class="source-form" on:submit=submit novalidate>
                 <div class="field">
                     <label for="cp-name">"Name"</label>
@@ -1007,7 +1036,11 @@ fn ContactPoints(
                     {err("kind")}
                 </div>
                 <div class="field wide">
-                    <label for="cp-url">"URL " <span class="muted">"(https://…, or smtp://host:25?from=…&to=… for email)"</span></label>
+                    <label for="cp-url">"URL " <span class="muted">{move || if editing.get().is_some() {
+                        "(empty: keep the current one)"
+                    } else {
+                        "(https://…, or smtp://host:25?from=…&to=… for email)"
+                    }}</span></label>
                     <input id="cp-url" type="text" aria-describedby="cp-url-error" prop:value=url_get on:input=url_set/>
                     {err("url")}
                 </div>
@@ -1031,7 +1064,12 @@ fn ContactPoints(
                 </div>
                 {other_error(value, CONTACT_FIELDS)}
                 <div class="form-actions">
-                    <button type="submit" disabled=save.pending()>"Add contact point"</button>
+                    <button type="submit" disabled=save.pending()>
+                        {move || if editing.get().is_some() { "Save changes" } else { "Add contact point" }}
+                    </button>
+                    {move || editing.get().is_some().then(|| view! {
+                        <button type="button" class="secondary" on:click=move |_| cancel_edit()>"Cancel"</button>
+                    })}
                 </div>
             </form>
         </section>
@@ -1043,6 +1081,8 @@ fn ContactPoints(
 fn ContactTable(
     all: Vec<ContactPointInfo>,
     remove: Action<i64, Result<(), AppError>>,
+    /// Fills the form with a contact point to change it.
+    edit: Callback<ContactPointInfo>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(None::<i64>);
     // The last test's answer per contact point.
@@ -1073,6 +1113,7 @@ fn ContactTable(
                 <tbody>
                     {all.into_iter().map(|c| {
                         let id = c.id;
+                        let for_edit = c.clone();
                         let routing = [
                             Some(format!("{}+", c.min_severity)),
                             c.escalate_after.clone().map(|e| format!("after {e} unacknowledged")),
@@ -1096,6 +1137,9 @@ fn ContactTable(
                                     <Show when=move || confirming.get() == Some(id) fallback=move || view! {
                                         <button type="button" class="secondary" data-action="test" disabled=move || test.pending().get()
                                             on:click=move |_| { test.dispatch(id); }>"Test"</button>
+                                        " "
+                                        <button type="button" class="secondary" data-action="edit"
+                                            on:click={ let c = for_edit.clone(); move |_| edit.run(c.clone()) }>"Edit"</button>
                                         " "
                                         <button type="button" class="secondary danger" on:click=move |_| confirming.set(Some(id))>"Delete"</button>
                                     }>

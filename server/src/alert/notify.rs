@@ -207,6 +207,27 @@ impl Default for Grouping {
     }
 }
 
+/// A contact point draft, checked.
+struct Checked {
+    name: String,
+    kind: Kind,
+    settings: Value,
+    severity: Severity,
+    escalate_after: Option<i64>,
+    matchers: Vec<String>,
+}
+
+/// A unique-name violation as the field error it is.
+fn name_taken(e: sqlx::Error, name: &str) -> AppError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::invalid(
+            "name",
+            format!("a contact point named `{name}` exists already"),
+        ),
+        _ => AppError::internal(e),
+    }
+}
+
 /// The contact points' store and the outbox's producer side.
 pub struct ContactPoints {
     pool: PgPool,
@@ -223,6 +244,75 @@ impl ContactPoints {
         draft: &ContactPointDraft,
         by: &str,
     ) -> Result<ContactPointInfo, AppError> {
+        let c = self.check(draft, None).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by, escalate_after_ms,
+                matchers)
+             VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(c.settings.to_string())
+        .bind(c.severity.as_str())
+        .bind(draft.enabled)
+        .bind(by)
+        .bind(c.escalate_after)
+        .bind(&c.matchers)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| name_taken(e, &c.name))?;
+        self.get(id).await
+    }
+
+    /// Changes contact point `id` (its queue stays); an empty URL keeps the stored one when the kind is unchanged.
+    pub async fn update(
+        &self,
+        id: i64,
+        draft: &ContactPointDraft,
+    ) -> Result<ContactPointInfo, AppError> {
+        let current: Option<(String, String)> =
+            sqlx::query_as("SELECT kind, settings::text FROM contact_points WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(AppError::internal)?;
+        let Some((kind, settings)) = current else {
+            return Err(AppError::NotFound);
+        };
+        let settings: Value = serde_json::from_str(&settings).unwrap_or_default();
+        let c = self.check(draft, Some((kind.as_str(), &settings))).await?;
+        sqlx::query(
+            "UPDATE contact_points SET name = $2, kind = $3, settings = $4::jsonb, min_severity = $5, enabled = $6,
+                escalate_after_ms = $7, matchers = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(c.settings.to_string())
+        .bind(c.severity.as_str())
+        .bind(draft.enabled)
+        .bind(c.escalate_after)
+        .bind(&c.matchers)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| name_taken(e, &c.name))?;
+        self.get(id).await
+    }
+
+    async fn get(&self, id: i64) -> Result<ContactPointInfo, AppError> {
+        self.list()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(AppError::NotFound)
+    }
+
+    /// A draft checked field by field; `keep` is the stored kind and settings when changing one.
+    async fn check(
+        &self,
+        draft: &ContactPointDraft,
+        keep: Option<(&str, &Value)>,
+    ) -> Result<Checked, AppError> {
         let name = draft.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(AppError::invalid(
@@ -241,6 +331,11 @@ impl ContactPoints {
         })?;
         let settings = match kind {
             Kind::Console => json!({}),
+            // Changing a contact point without retyping its (redacted) URL keeps the stored one.
+            _ if draft.url.trim().is_empty() && keep.is_some_and(|(k, _)| k == kind.as_str()) => {
+                keep.map(|(_, settings)| settings.clone())
+                    .unwrap_or_default()
+            }
             _ => {
                 let url = url::Url::parse(draft.url.trim())
                     .map_err(|e| AppError::invalid("url", format!("not a URL: {e}")))?;
@@ -285,33 +380,14 @@ impl ContactPoints {
             .filter(|m| !m.trim().is_empty())
             .map(|m| m.parse().map_err(|e| AppError::invalid("matchers", e)))
             .collect::<Result<_, _>>()?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contact_points (name, kind, settings, min_severity, enabled, created_by, escalate_after_ms,
-                matchers)
-             VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(name)
-        .bind(kind.as_str())
-        .bind(settings.to_string())
-        .bind(severity.as_str())
-        .bind(draft.enabled)
-        .bind(by)
-        .bind(escalate_after)
-        .bind(matchers.iter().map(ToString::to_string).collect::<Vec<_>>())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => AppError::invalid(
-                "name",
-                format!("a contact point named `{name}` exists already"),
-            ),
-            _ => AppError::internal(e),
-        })?;
-        self.list()
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or(AppError::NotFound)
+        Ok(Checked {
+            name: name.to_string(),
+            kind,
+            settings,
+            severity,
+            escalate_after,
+            matchers: matchers.iter().map(ToString::to_string).collect(),
+        })
     }
 
     pub async fn delete(&self, id: i64) -> Result<(), AppError> {

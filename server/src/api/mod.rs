@@ -46,6 +46,7 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("DELETE", "/api/silences/{id}", Role::Editor),
     ("GET", "/api/contact-points", Role::Admin),
     ("POST", "/api/contact-points", Role::Admin),
+    ("PUT", "/api/contact-points/{id}", Role::Admin),
     ("POST", "/api/contact-points/{id}/test", Role::Admin),
     ("DELETE", "/api/contact-points/{id}", Role::Admin),
     ("GET", "/api/users", Role::Admin),
@@ -85,7 +86,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/contact-points/{id}",
-            axum::routing::delete(delete_contact_point),
+            put(update_contact_point).delete(delete_contact_point),
         )
         .route(
             "/api/contact-points/{id}/test",
@@ -643,6 +644,20 @@ async fn create_contact_point(
         .create_contact_point(&draft, &admin.username)
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "contact_point": point }))).into_response())
+}
+
+/// `PUT /api/contact-points/{id}` (admin): changes one (its queue stays; an empty `url` keeps the stored one).
+async fn update_contact_point(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<ContactPointDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Admin).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let point = state.engine.update_contact_point(id, &draft).await?;
+    Ok(Json(json!({ "contact_point": point })).into_response())
 }
 
 /// `DELETE /api/contact-points/{id}` (admin): deletes one with its queue; 204.

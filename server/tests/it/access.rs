@@ -132,6 +132,15 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
             ("contact_point[kind]", "console"),
         ],
     ),
+    (
+        "/api/fn/contact_point_update",
+        Access::Min(Role::Admin),
+        &[
+            ("id", "1"),
+            ("contact_point[name]", "acc"),
+            ("contact_point[kind]", "console"),
+        ],
+    ),
     // Contact point 1 (console, made just above) gets a test notification before it is deleted.
     (
         "/api/fn/contact_point_test",

@@ -1141,3 +1141,72 @@ async fn disabling_a_firing_rule_ends_its_alerts_and_keeps_the_rest_of_the_rule(
     assert_eq!(slow["enabled"], false);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_contact_point_changed_in_place_keeps_its_url_unless_given_and_names_bad_fields() {
+    let app = spawn_app_with(&[("MCPULSE_ALERTS_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    app.add_user("boss", Role::Admin).await;
+    let client = app.signed_in("boss").await;
+    let create = |body: Value| {
+        let client = client.clone();
+        let url = format!("{}/api/contact-points", app.base);
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    let put = |id: i64, body: Value| {
+        let client = client.clone();
+        let url = format!("{}/api/contact-points/{id}", app.base);
+        async move { client.put(url).json(&body).send().await.unwrap() }
+    };
+    let res = create(
+        json!({ "name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9/secret-path" }),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ops: Value = res.json().await.unwrap();
+    let id = ops["contact_point"]["id"].as_i64().unwrap();
+    let res = create(json!({ "name": "other", "kind": "console" })).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // Renamed and raised to warnings, the URL left out: the stored one stays.
+    let res = put(id, json!({ "name": "ops-team", "kind": "webhook", "min_severity": "warning", "enabled": true })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["contact_point"]["name"], "ops-team");
+    assert_eq!(changed["contact_point"]["min_severity"], "warning");
+    assert_eq!(changed["contact_point"]["url"], ops["contact_point"]["url"]);
+    let stored: String =
+        sqlx::query_scalar("SELECT settings->>'url' FROM contact_points WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, "http://127.0.0.1:9/secret-path");
+
+    // Bad changes are refused, naming the field, and change nothing.
+    for (body, field) in [
+        (json!({ "name": "other", "kind": "webhook" }), "name"),
+        (json!({ "name": "ops-team", "kind": "pager" }), "kind"),
+        (json!({ "name": "ops-team", "kind": "slack" }), "url"),
+    ] {
+        let res = put(id, body.clone()).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(
+            answer["kind"]["Invalid"]["field"], field,
+            "{body}: {answer}"
+        );
+    }
+    let name: String = sqlx::query_scalar("SELECT name FROM contact_points WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "ops-team");
+    assert_eq!(
+        put(9999, json!({ "name": "x", "kind": "console" }))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
