@@ -81,6 +81,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let entry = entry?;
         let path = entry.path();
         let kind = entry.file_type()?;
+        if entry.file_name().to_string_lossy().contains(".partial-") {
+            // Left by a process that stopped mid-copy.
+            std::fs::remove_file(&path)?;
+            continue;
+        }
         if kind.is_dir() {
             collect(&path, out)?;
         } else if kind.is_file()
@@ -141,6 +146,8 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("tiny.js"), "x").unwrap();
         std::fs::write(dir.join("logo.png"), vec![7u8; 4096]).unwrap();
+        // Left by a process stopped mid-copy: removed.
+        std::fs::write(dir.join("app.wasm.br.partial-1"), b"half").unwrap();
 
         let first = precompress(&dir).unwrap();
         assert_eq!(
@@ -150,6 +157,7 @@ mod tests {
         );
         assert!(first.brotli_bytes < first.bytes / 2, "{first:?}");
         assert!(!dir.join("tiny.js.br").exists() && !dir.join("logo.png.br").exists());
+        assert!(!dir.join("app.wasm.br.partial-1").exists());
 
         let mut inflated = Vec::new();
         brotli::BrotliDecompress(

@@ -132,9 +132,10 @@ pub async fn start(
         },
     };
 
-    // Compressed copies of the browser's files, if the build did not write them (see `assets`).
+    // Compressed copies of the browser's files, if the build did not write them (see `assets`). On a plain thread,
+    // not the runtime's blocking pool: shutdown never waits for it (copies are renamed into place whole).
     let pkg = crate::http::pkg_dir(&state.leptos_options);
-    tokio::task::spawn_blocking(move || match crate::assets::precompress(&pkg) {
+    std::thread::spawn(move || match crate::assets::precompress(&pkg) {
         Ok(done) if done.written > 0 => {
             tracing::info!(files = done.written, dir = %pkg.display(), "wrote compressed copies of the site's files")
         }
