@@ -508,6 +508,22 @@ pub async fn create_contact_point(
     )
 }
 
+/// Viewer: the pending and firing alerts a silence of `matchers` would mute now (the silence form's preview).
+#[server(prefix = "/api/fn", endpoint = "silence_preview")]
+pub async fn preview_silence(
+    matchers: Vec<String>,
+) -> Result<Vec<crate::types::AlertInfo>, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.preview_silence(&matchers).await
+        }
+        .await,
+    )
+}
+
 /// Admin: changes a contact point (an empty URL keeps the stored one).
 #[server(prefix = "/api/fn", endpoint = "contact_point_update")]
 pub async fn update_contact_point(

@@ -126,6 +126,8 @@ pub trait Engine: Send + Sync + 'static {
         draft: &ContactPointDraft,
     ) -> Result<ContactPointInfo, AppError>;
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError>;
+    /// The pending and firing alerts a silence of `matchers` would mute now.
+    async fn preview_silence(&self, matchers: &[String]) -> Result<Vec<AlertInfo>, AppError>;
     /// Sends a test notification to contact point `id` now (not through the queue): whether it arrived, in words.
     async fn test_contact_point(&self, id: i64) -> Result<ContactPointTest, AppError>;
     /// Acknowledges a pending or firing alert (its repeats stop until it resolves).

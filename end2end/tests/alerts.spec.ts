@@ -71,6 +71,21 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
   await expect(current).toContainText("acknowledged by e2e-admin");
   await expect(page.locator(`.history tr[data-rule="${RULE}"][data-state="firing"]`).first()).toBeVisible();
 
+  // Silence it from its row: the form previews what it will mute, and the alert then says who silenced it.
+  await current.getByRole("button", { name: "Silence…" }).click();
+  const silence = page.locator("#silence-form");
+  await expect(silence.locator("[data-mutes]")).toHaveAttribute("data-mutes", "1");
+  await expect(silence.locator("[data-mutes]")).toContainText(RULE);
+  await silence.getByLabel("Silence alerts matching").fill("alertname=nothing-like-it");
+  await expect(silence.locator("[data-mutes]")).toHaveAttribute("data-mutes", "0");
+  await silence.getByLabel("Silence alerts matching").fill(`alertname=${RULE}`);
+  await expect(silence.locator("[data-mutes]")).toHaveAttribute("data-mutes", "1");
+  await silence.getByLabel("Comment").fill("e2e maintenance");
+  await silence.getByRole("button", { name: "Create silence" }).click();
+  await expect(current).toHaveAttribute("data-silenced", "true");
+  await expect(current.locator("[data-silenced-by]")).toContainText("by e2e-admin");
+  await expect(current.locator("[data-silenced-by]")).toContainText("e2e maintenance");
+
   // Zoom the metric's chart by dragging, then read a hovered value.
   await page.goto("/?chart=e2e-push/e2e_latency_ms");
   await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");

@@ -3,7 +3,7 @@ import { ADMIN, signIn } from "../helpers";
 
 // Bytes on the wire, as the browser counts them (headers + encoded bodies of every response of the load), for a
 // first visit with an empty cache. The WASM must arrive compressed, and a second visit must revalidate it
-// (304, a few hundred bytes) instead of downloading it again.
+// (a few hundred bytes) instead of downloading it again.
 //
 // The UI issue's target is 350 kB per first load; today's first-load WASM alone is ~384 KiB brotli, so this
 // budget (420 kB) guards against growth until the WASM is made smaller (see the README's figures).
@@ -71,8 +71,9 @@ test("first loads of /login and / stay within 350 kB on the wire, compressed, an
   const again = await fresh.context.newPage();
   const second = await measure(again, "/", ".topbar");
   report("/, second visit", second);
+  // Chromium reports a revalidated file with its cached status; what counts is that its body did not travel again.
   const wasmAgain = second.files.find((f) => f.url.endsWith(".wasm"));
-  if (wasmAgain) expect(wasmAgain.status).toBe(304);
+  if (wasmAgain) expect(wasmAgain.bytes).toBeLessThan(2048);
   expect(second.total).toBeLessThan(dashboard.total / 4);
   await fresh.context.close();
 });

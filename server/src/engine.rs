@@ -284,6 +284,10 @@ impl Engine for EngineImpl {
         self.alerting.contact_points.update(id, draft).await
     }
 
+    async fn preview_silence(&self, matchers: &[String]) -> Result<Vec<AlertInfo>, AppError> {
+        crate::alert::silence::preview(matchers, self.alerting.alerts().await?)
+    }
+
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError> {
         self.alerting.contact_points.delete(id).await
     }

@@ -10,7 +10,8 @@
 use crate::api::{
     acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
     delete_contact_point, delete_rule, delete_silence, list_alerts, list_contact_points,
-    list_rules, list_silences, query_series, test_contact_point, update_contact_point, update_rule,
+    list_rules, list_silences, preview_silence, query_series, test_contact_point,
+    update_contact_point, update_rule,
 };
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
@@ -902,6 +903,38 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
     let err = move |field: &'static str| {
         field_error(value, local, field, format!("silence-{field}-error"))
     };
+    // What it would mute, as the matchers are typed (fetched in the browser only: nothing to hydrate).
+    let preview = LocalResource::new(move || {
+        let matchers = split_list(&form.matchers.get());
+        async move {
+            if matchers.is_empty() {
+                None
+            } else {
+                Some(preview_silence(matchers).await)
+            }
+        }
+    });
+    let preview_view = move || {
+        preview.get().flatten().map(|answer| match answer {
+            Ok(alerts) if alerts.is_empty() => {
+                view! { <p class="small muted" data-mutes="0">"Mutes no current alert."</p> }.into_any()
+            }
+            Ok(alerts) => {
+                let names = alerts
+                    .iter()
+                    .map(|a| format!("{} ({}, {})", a.rule_name, a.source, a.state))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                view! {
+                    <p class="small" data-mutes=alerts.len()>
+                        {format!("Mutes {} current alert{}: {names}", alerts.len(), if alerts.len() == 1 { "" } else { "s" })}
+                    </p>
+                }
+                .into_any()
+            }
+            Err(e) => view! { <p class="small error-text" data-mutes="error">{e.to_string()}</p> }.into_any(),
+        })
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         local.set(None);
@@ -918,6 +951,7 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
                 value=form.matchers error_id="silence-matchers-error".to_string()>{err("matchers")}</TextField>
             <TextField id="silence-duration" label="For" value=form.duration error_id="silence-duration-error".to_string()>{err("duration")}</TextField>
             <TextField id="silence-comment" label="Comment" value=form.comment error_id="silence-comment-error".to_string()>{err("comment")}</TextField>
+            <div class="field wide silence-preview" aria-live="polite">{preview_view}</div>
             {other_error(value, SILENCE_FIELDS)}
             <div class="form-actions">
                 <button type="submit" disabled=save.pending()>"Create silence"</button>

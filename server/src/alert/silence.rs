@@ -4,7 +4,7 @@
 
 use crate::store::query::LabelMatcher;
 use app::error::AppError;
-use app::types::{SilenceDraft, SilenceInfo};
+use app::types::{AlertInfo, SilenceDraft, SilenceInfo};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres};
 use std::collections::BTreeMap;
@@ -51,6 +51,34 @@ pub async fn active<'e>(
                 ends_at,
                 comment,
             })
+        })
+        .collect())
+}
+
+/// The alerts of `alerts` a silence of `matchers` would mute now (matched as the evaluator matches: the alert's
+/// labels plus `alertname`, `severity`, `source` and `metric`), or the first matcher that does not parse.
+pub fn preview(matchers: &[String], alerts: Vec<AlertInfo>) -> Result<Vec<AlertInfo>, AppError> {
+    let matchers = matchers
+        .iter()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| {
+            m.parse::<LabelMatcher>()
+                .map_err(|e| AppError::invalid("matchers", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if matchers.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(alerts
+        .into_iter()
+        .filter(|a| a.is_active())
+        .filter(|a| {
+            let mut labels = a.labels.clone();
+            labels.insert("alertname".into(), a.rule_name.clone());
+            labels.insert("severity".into(), a.severity.clone());
+            labels.insert("source".into(), a.source.clone());
+            labels.insert("metric".into(), a.metric.clone());
+            matchers.iter().all(|m| m.matches(&labels))
         })
         .collect())
 }

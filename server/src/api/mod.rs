@@ -43,6 +43,7 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/alerts/ack", Role::Editor),
     ("GET", "/api/silences", Role::Viewer),
     ("POST", "/api/silences", Role::Editor),
+    ("POST", "/api/silences/preview", Role::Viewer),
     ("DELETE", "/api/silences/{id}", Role::Editor),
     ("GET", "/api/contact-points", Role::Admin),
     ("POST", "/api/contact-points", Role::Admin),
@@ -77,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/alerts/history", get(alert_history))
         .route("/api/alerts/ack", axum::routing::post(acknowledge_alert))
         .route("/api/silences", get(silences).post(create_silence))
+        .route(
+            "/api/silences/preview",
+            axum::routing::post(preview_silence),
+        )
         .route("/api/silences/{id}", axum::routing::delete(delete_silence))
         .route("/api/rules", get(rules).post(create_rule))
         .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
@@ -564,6 +569,19 @@ async fn create_silence(
         .create_silence(&draft, &editor.username)
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "silence": silence }))).into_response())
+}
+
+/// `POST /api/silences/preview` (viewer): the pending and firing alerts a silence with the draft's matchers would
+/// mute now, as `{"alerts": [...]}`; a matcher that does not parse is a 422 naming `matchers`.
+async fn preview_silence(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<SilenceDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Viewer).await?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let alerts = state.engine.preview_silence(&draft.matchers).await?;
+    Ok(Json(json!({ "alerts": alerts })).into_response())
 }
 
 /// `DELETE /api/silences/{id}` (editor): ends a silence by deleting it; 204.

@@ -119,6 +119,11 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "/api/fn/silence_preview",
+        Access::Min(Role::Viewer),
+        &[("matchers[0]", "alertname=acc")],
+    ),
+    (
         "/api/fn/silence_delete",
         Access::Min(Role::Editor),
         &[("id", "1")],

@@ -432,6 +432,18 @@ async fn silences_hold_notices_back_repeats_go_out_until_acknowledged() {
         .unwrap();
     assert_eq!(queued, 0, "silenced notices never enter the outbox");
     assert!(posts().is_empty(), "silenced: {:?}", posts());
+    // The preview names the alerts a silence would mute, and refuses a bad matcher by name.
+    let preview = |matchers: Value| post("/api/silences/preview", json!({ "matchers": matchers }));
+    let res = preview(json!(["alertname=Slow lookups", "source=search"])).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let muted: Value = res.json().await.unwrap();
+    assert_eq!(muted["alerts"].as_array().map(Vec::len), Some(1), "{muted}");
+    assert_eq!(muted["alerts"][0]["rule_name"], "Slow lookups");
+    let res = preview(json!(["alertname=Other"])).await;
+    let muted: Value = res.json().await.unwrap();
+    assert_eq!(muted["alerts"].as_array().map(Vec::len), Some(0), "{muted}");
+    let res = preview(json!(["alertname"])).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // The alert says who silenced it, until when and why.
     assert_eq!(firing["silenced"]["by"], "boss", "{firing}");
     assert_eq!(firing["silenced"]["comment"], "deploying");
