@@ -47,7 +47,7 @@ async function freshPage(browser: Browser, storageState?: any) {
   return { context, page: await context.newPage() };
 }
 
-test("first loads of /login and / stay within 350 kB on the wire, compressed, and revalidate afterwards", async ({ browser }) => {
+test("first loads of /login and / arrive compressed within the 420 kB guard and revalidate afterwards", async ({ browser }) => {
   const anonymous = await freshPage(browser);
   const login = await measure(anonymous.page, "/login", "main[data-hydrated]");
   report("/login, first visit", login);
