@@ -218,6 +218,20 @@ pub async fn reset_password(id: i64, password: String) -> Result<(), AppError> {
     )
 }
 
+/// Admin: deletes user `id` (never the last admin, never oneself); their sessions end at once.
+#[server(prefix = "/api/fn", endpoint = "user_delete")]
+pub async fn delete_user(id: i64) -> Result<(), AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            let admin = require_role(Role::Admin).await?;
+            engine()?.delete_user(id, &admin.username).await
+        }
+        .await,
+    )
+}
+
 /// Admin: signs user `id` out of every session.
 #[server(prefix = "/api/fn", endpoint = "user_revoke_sessions")]
 pub async fn revoke_sessions(id: i64) -> Result<(), AppError> {

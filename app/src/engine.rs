@@ -56,6 +56,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn set_user_role(&self, id: i64, role: Role, by: &str) -> Result<UserInfo, AppError>;
     /// Sets a new password and signs the user out everywhere.
     async fn reset_password(&self, id: i64, password: &str, by: &str) -> Result<(), AppError>;
+    /// Deletes an account (never the last admin, never the caller's own) and closes its sessions.
+    async fn delete_user(&self, id: i64, by: &str) -> Result<(), AppError>;
     /// Signs the user out everywhere.
     async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError>;
     /// Creates an API token (`scopes`: `ingest,read`; `expires_in`: a duration like `30d`, or empty for never).

@@ -45,6 +45,13 @@ test("an admin adds a user, changes its role, signs it out, and creates and revo
   await tokenRow.getByRole("button", { name: "Yes, revoke" }).click();
   await expect(tokenRow).toHaveAttribute("data-revoked", "true");
   expect((await push()).status()).toBe(401);
+
+  // Carol's account is deleted (after a confirmation); the admin's own row has no Delete.
+  await expect(page.locator(`tr[data-user="${ADMIN.username}"]`).getByRole("button", { name: "Delete…" })).toHaveCount(0);
+  await row.getByRole("button", { name: "Delete…" }).click();
+  await row.getByRole("button", { name: "Yes, delete" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "User deleted" })).toBeVisible();
+  await expect(page.locator('tr[data-user="e2e-carol"]')).toHaveCount(0);
 });
 
 test("a viewer cannot reach user management", async ({ page }) => {

@@ -128,6 +128,18 @@ impl Engine for EngineImpl {
         Ok(())
     }
 
+    async fn delete_user(&self, id: i64, by: &str) -> Result<(), AppError> {
+        if self.users.username(id).await? == by {
+            return Err(AppError::Conflict(
+                "you cannot delete your own account; another admin can".into(),
+            ));
+        }
+        let user = self.users.delete(id).await?;
+        self.hub.sessions_revoked(id);
+        tracing::info!(user = %user.username, by, "user deleted");
+        Ok(())
+    }
+
     async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError> {
         self.users.revoke_sessions(id).await?;
         self.hub.sessions_revoked(id);

@@ -5,8 +5,8 @@
 //! Everything goes through the admin-only server functions of `api`; other roles get a clear refusal.
 
 use crate::api::{
-    create_token, create_user, list_tokens, list_users, reset_password, revoke_sessions,
-    revoke_token, set_user_role,
+    create_token, create_user, delete_user, list_tokens, list_users, reset_password,
+    revoke_sessions, revoke_token, set_user_role,
 };
 use crate::error::AppError;
 use crate::pages::{date_time, field_error, other_error, SignedIn, Topbar};
@@ -55,11 +55,21 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
     let UsersRoute { version, users, .. } = data;
     let change_role = Action::new(|(id, role): &(i64, Role)| set_user_role(*id, *role));
     let revoke = Action::new(|id: &i64| revoke_sessions(*id));
+    let remove = Action::new(|id: &i64| delete_user(*id));
+    // The user whose deletion waits for a confirmation.
+    let deleting = RwSignal::new(None::<i64>);
     let reset = Action::new(|(id, password): &(i64, String)| reset_password(*id, password.clone()));
     // The user whose new password is being typed, and the text.
     let resetting = RwSignal::new(None::<i64>);
     let new_password = RwSignal::new(String::new());
     let done = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(())) = remove.value().get() {
+            deleting.set(None);
+            done.set(Some("User deleted; their sessions are signed out.".into()));
+            version.update(|v| *v += 1);
+        }
+    });
     Effect::new(move |_| {
         match change_role.value().get() {
             Some(Ok(u)) => {
@@ -91,7 +101,8 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
             .value()
             .with(|v| v.clone().and_then(Result::err))
             .or_else(|| revoke.value().with(|v| v.clone().and_then(Result::err)))
-            .or_else(|| reset.value().with(|v| v.clone().and_then(Result::err)));
+            .or_else(|| reset.value().with(|v| v.clone().and_then(Result::err)))
+            .or_else(|| remove.value().with(|v| v.clone().and_then(Result::err)));
         e.map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
     };
 
@@ -137,6 +148,18 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
                                         </Show>
                                         <button type="button" class="secondary" data-action="revoke-sessions"
                                             on:click=move |_| { revoke.dispatch(id); }>"Sign out everywhere"</button>
+                                        {(id != me).then(|| view! {
+                                            <Show when=move || deleting.get() == Some(id) fallback=move || view! {
+                                                <button type="button" class="secondary danger" data-action="delete"
+                                                    on:click=move |_| deleting.set(Some(id))>"Delete…"</button>
+                                            }>
+                                                <span class="confirm" role="group" aria-label="Confirm deletion">
+                                                    <button type="button" class="secondary danger" data-action="confirm-delete"
+                                                        on:click=move |_| { remove.dispatch(id); }>"Yes, delete"</button>
+                                                    <button type="button" class="secondary" on:click=move |_| deleting.set(None)>"Keep"</button>
+                                                </span>
+                                            </Show>
+                                        })}
                                     </div>
                                 </td>
                             </tr>

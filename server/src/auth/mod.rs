@@ -274,6 +274,46 @@ impl Users {
         Ok(row.info())
     }
 
+    /// Deletes user `id`: their sessions stop working at once (a session names a user that no longer exists). The
+    /// last admin cannot be deleted.
+    pub async fn delete(&self, id: i64) -> Result<UserInfo, AppError> {
+        let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
+        // Serialised with role changes: two admins deleting each other cannot both succeed.
+        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, username, role, password_hash, session_epoch FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+        let Some(row) = row else {
+            return Err(AppError::NotFound);
+        };
+        let user = row.info();
+        if user.role == Role::Admin {
+            let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(AppError::internal)?;
+            if admins <= 1 {
+                return Err(AppError::Conflict(
+                    "this is the last admin: make someone else admin first".into(),
+                ));
+            }
+        }
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+        tx.commit().await.map_err(AppError::internal)?;
+        Ok(user)
+    }
+
     /// Signs out every session of user `id` (their cookies stop working at once).
     pub async fn revoke_sessions(&self, id: i64) -> Result<(), AppError> {
         let done = sqlx::query(

@@ -217,6 +217,12 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
             ("role", "viewer"),
         ],
     ),
+    // User 4 is the one just created (users 1-3 are the role clients).
+    (
+        "/api/fn/user_delete",
+        Access::Min(Role::Admin),
+        &[("id", "4")],
+    ),
     // Last: they act on user 1 (viewer-user), whose session the checks above use.
     (
         "/api/fn/user_role",

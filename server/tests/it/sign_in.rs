@@ -589,3 +589,64 @@ async fn admins_manage_users_roles_passwords_and_sessions() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_user_is_signed_out_at_once_and_the_last_admin_stays() {
+    let app = spawn_app().await;
+    app.add_user("boss", Role::Admin).await;
+    app.add_user("carol", Role::Viewer).await;
+    let boss = app.signed_in("boss").await;
+    let carol = app.signed_in("carol").await;
+    let id = |name: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE username = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (carol_id, boss_id) = (id("carol").await, id("boss").await);
+    assert_eq!(app.call(&carol, "me", &[]).await.status(), StatusCode::OK);
+    // Not oneself, not by a non-admin.
+    let own = app
+        .call(&boss, "user_delete", &[("id", &boss_id.to_string())])
+        .await;
+    assert_eq!(own.status(), StatusCode::CONFLICT);
+    let by_viewer = app
+        .call(&carol, "user_delete", &[("id", &boss_id.to_string())])
+        .await;
+    assert_eq!(by_viewer.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .call(&boss, "user_delete", &[("id", &carol_id.to_string())])
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    assert_eq!(
+        app.call(&carol, "me", &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "her session ended"
+    );
+    let again = app
+        .call(&boss, "user_delete", &[("id", &carol_id.to_string())])
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    // The last admin cannot be deleted: with boss gone, eve is the last one.
+    app.add_user("eve", Role::Admin).await;
+    let eve = app.signed_in("eve").await;
+    let res = app
+        .call(&eve, "user_delete", &[("id", &boss_id.to_string())])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let last = Users::new(app.pool.clone()).delete(id("eve").await).await;
+    assert!(
+        matches!(last, Err(app::error::AppError::Conflict(_))),
+        "{last:?}"
+    );
+    app.stop().await;
+}
