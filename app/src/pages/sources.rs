@@ -16,11 +16,7 @@ use std::collections::BTreeMap;
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
 /// visited, so the first load carries only the dashboard and sign-in.
-/// The page's resources, created when the route is chosen — never inside the sign-in check's `Suspend`. On the
-/// server, Suspense walks its children more than once before rendering (`dry_resolve`), so a resource created in
-/// there was created and fetched two or three times, each getting the next serialization id; the browser creates
-/// it once and read the first copy's value while the HTML showed a later copy's. Under load the copies differ (a
-/// source's health, a token's last use, an alert's value) and hydration hit a node it did not expect and panicked.
+/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
 pub struct SourcesRoute {
     version: RwSignal<u32>,
     list: Resource<Result<Vec<SourceStatus>, AppError>>,

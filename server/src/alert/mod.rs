@@ -1086,8 +1086,35 @@ pub fn alert_labels(
 ) -> BTreeMap<String, String> {
     let mut labels = series_labels.clone();
     labels.extend(rule.labels.clone());
-    labels.insert("alertname".into(), rule.name.clone());
-    labels.insert("severity".into(), rule.severity.to_string());
+    known_by(
+        labels,
+        &rule.name,
+        &rule.severity.to_string(),
+        source,
+        metric,
+    )
+}
+
+/// The same label set from an alert as listed (its `labels` are already the series' and the rule's).
+pub fn listed_alert_labels(alert: &AlertInfo) -> BTreeMap<String, String> {
+    known_by(
+        alert.labels.clone(),
+        &alert.rule_name,
+        &alert.severity,
+        &alert.source,
+        &alert.metric,
+    )
+}
+
+fn known_by(
+    mut labels: BTreeMap<String, String>,
+    alertname: &str,
+    severity: &str,
+    source: &str,
+    metric: &str,
+) -> BTreeMap<String, String> {
+    labels.insert("alertname".into(), alertname.to_string());
+    labels.insert("severity".into(), severity.to_string());
     labels.insert("source".into(), source.to_string());
     labels.insert("metric".into(), metric.to_string());
     labels

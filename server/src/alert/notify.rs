@@ -374,12 +374,7 @@ impl ContactPoints {
                     .as_millis() as i64,
             ),
         };
-        let matchers: Vec<crate::store::query::LabelMatcher> = draft
-            .matchers
-            .iter()
-            .filter(|m| !m.trim().is_empty())
-            .map(|m| m.parse().map_err(|e| AppError::invalid("matchers", e)))
-            .collect::<Result<_, _>>()?;
+        let matchers = crate::store::query::LabelMatcher::parse_list(&draft.matchers)?;
         Ok(Checked {
             name: name.to_string(),
             kind,

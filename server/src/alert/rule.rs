@@ -279,15 +279,7 @@ impl Rule {
                 format!("`{bad}` is not a source id"),
             ));
         }
-        let matchers = draft
-            .matchers
-            .iter()
-            .filter(|m| !m.trim().is_empty())
-            .map(|m| {
-                m.parse::<LabelMatcher>()
-                    .map_err(|e| AppError::invalid("matchers", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let matchers = LabelMatcher::parse_list(&draft.matchers)?;
         let labels: Labels = draft.labels.clone();
         check_sample(&metric, &labels).map_err(|e| AppError::invalid("labels", e))?;
         for key in draft.annotations.keys() {

@@ -58,14 +58,7 @@ pub async fn active<'e>(
 /// The alerts of `alerts` a silence of `matchers` would mute now (matched as the evaluator matches: the alert's
 /// labels plus `alertname`, `severity`, `source` and `metric`), or the first matcher that does not parse.
 pub fn preview(matchers: &[String], alerts: Vec<AlertInfo>) -> Result<Vec<AlertInfo>, AppError> {
-    let matchers = matchers
-        .iter()
-        .filter(|m| !m.trim().is_empty())
-        .map(|m| {
-            m.parse::<LabelMatcher>()
-                .map_err(|e| AppError::invalid("matchers", e))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let matchers = LabelMatcher::parse_list(matchers)?;
     if matchers.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,11 +66,7 @@ pub fn preview(matchers: &[String], alerts: Vec<AlertInfo>) -> Result<Vec<AlertI
         .into_iter()
         .filter(|a| a.is_active())
         .filter(|a| {
-            let mut labels = a.labels.clone();
-            labels.insert("alertname".into(), a.rule_name.clone());
-            labels.insert("severity".into(), a.severity.clone());
-            labels.insert("source".into(), a.source.clone());
-            labels.insert("metric".into(), a.metric.clone());
+            let labels = super::listed_alert_labels(a);
             matchers.iter().all(|m| m.matches(&labels))
         })
         .collect())
@@ -94,12 +83,7 @@ impl Silences {
 
     /// Checks and stores a silence, naming the first bad field.
     pub async fn create(&self, draft: &SilenceDraft, by: &str) -> Result<SilenceInfo, AppError> {
-        let matchers: Vec<LabelMatcher> = draft
-            .matchers
-            .iter()
-            .filter(|m| !m.trim().is_empty())
-            .map(|m| m.parse().map_err(|e| AppError::invalid("matchers", e)))
-            .collect::<Result<_, _>>()?;
+        let matchers = LabelMatcher::parse_list(&draft.matchers)?;
         if matchers.is_empty() {
             return Err(AppError::invalid(
                 "matchers",

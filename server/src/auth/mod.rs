@@ -71,6 +71,29 @@ impl NewPassword {
     }
 }
 
+/// Serialises role changes and deletions, so two admins demoting or deleting each other cannot both succeed.
+async fn lock_users(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), AppError> {
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut **tx)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// Refuses to take away the last admin (nobody could manage users any more); call under [`lock_users`].
+async fn refuse_last_admin(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), AppError> {
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(AppError::internal)?;
+    if admins <= 1 {
+        return Err(AppError::Conflict(
+            "this is the last admin: make someone else admin first".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Hashes with argon2id (OWASP-recommended defaults of the `argon2` crate). CPU-heavy: runs on the blocking pool.
 pub async fn hash_password(password: NewPassword) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
@@ -236,11 +259,7 @@ impl Users {
     /// Changes user `id`'s role. The last admin cannot be demoted (nobody could manage users any more).
     pub async fn set_role(&self, id: i64, role: Role) -> Result<UserInfo, AppError> {
         let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
-        // Serialises role changes, so two admins demoting each other cannot both succeed.
-        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+        lock_users(&mut tx).await?;
         let current: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -250,15 +269,7 @@ impl Users {
             return Err(AppError::NotFound);
         };
         if current == "admin" && role != Role::Admin {
-            let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
-            if admins <= 1 {
-                return Err(AppError::Conflict(
-                    "this is the last admin: make someone else admin first".into(),
-                ));
-            }
+            refuse_last_admin(&mut tx).await?;
         }
         // A changed role takes effect on the next request (sessions look the user up each time).
         let row: UserRow = sqlx::query_as(
@@ -278,11 +289,7 @@ impl Users {
     /// last admin cannot be deleted.
     pub async fn delete(&self, id: i64) -> Result<UserInfo, AppError> {
         let mut tx = self.pool.begin().await.map_err(AppError::internal)?;
-        // Serialised with role changes: two admins deleting each other cannot both succeed.
-        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+        lock_users(&mut tx).await?;
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, username, role, password_hash, session_epoch FROM users WHERE id = $1",
         )
@@ -295,15 +302,7 @@ impl Users {
         };
         let user = row.info();
         if user.role == Role::Admin {
-            let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
-            if admins <= 1 {
-                return Err(AppError::Conflict(
-                    "this is the last admin: make someone else admin first".into(),
-                ));
-            }
+            refuse_last_admin(&mut tx).await?;
         }
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)

@@ -108,6 +108,15 @@ pub struct LabelMatcher {
 }
 
 impl LabelMatcher {
+    /// A form's or request's matcher list (blank entries skipped), or an `Invalid` error on field `matchers` naming
+    /// the first that does not parse.
+    pub fn parse_list(list: &[String]) -> Result<Vec<LabelMatcher>, AppError> {
+        list.iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| m.parse().map_err(|e| AppError::invalid("matchers", e)))
+            .collect()
+    }
+
     /// Whether `labels` satisfy the matcher (a missing label is the empty string; regexes are anchored).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.name).map(String::as_str).unwrap_or("");
