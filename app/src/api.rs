@@ -142,13 +142,14 @@ pub fn parse_chart(chart: &str) -> Result<(String, String), AppError> {
     }
 }
 
-/// The dashboard chart's query: the last 15 minutes of one metric of one source, averaged over its label sets.
+/// The dashboard chart's query: the last 15 minutes of one metric of one source, averaged over its label sets (a
+/// counter: its rate, summed over them).
 pub fn chart_query(source: &str, metric: &str) -> QueryRequest {
     QueryRequest {
         metric: metric.to_string(),
         sources: vec![source.to_string()],
         start: Some(format!("-{DASHBOARD_WINDOW_SECS}s")),
-        aggregation: Some("avg".into()),
+        aggregation: Some(crate::types::default_aggregation(metric).into()),
         max_points: Some(450),
         ..Default::default()
     }
@@ -624,6 +625,23 @@ pub async fn create_silence(
         async {
             let editor = require_role(Role::Editor).await?;
             engine()?.create_silence(&silence, &editor.username).await
+        }
+        .await,
+    )
+}
+
+/// Editor: changes a silence in place (matchers, start, length, comment); bad fields answer 422 naming each.
+#[server(prefix = "/api/fn", endpoint = "silence_update")]
+pub async fn update_silence(
+    id: i64,
+    silence: crate::types::SilenceDraft,
+) -> Result<crate::types::SilenceInfo, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Editor).await?;
+            engine()?.update_silence(id, &silence).await
         }
         .await,
     )

@@ -142,6 +142,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn silences(&self) -> Result<Vec<SilenceInfo>, AppError>;
     async fn create_silence(&self, draft: &SilenceDraft, by: &str)
         -> Result<SilenceInfo, AppError>;
+    /// Changes silence `id` in place (its creator stays).
+    async fn update_silence(&self, id: i64, draft: &SilenceDraft) -> Result<SilenceInfo, AppError>;
     async fn delete_silence(&self, id: i64) -> Result<(), AppError>;
     /// Every report template with its next due time.
     async fn report_templates(&self) -> Result<Vec<ReportTemplateInfo>, AppError>;

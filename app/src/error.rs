@@ -14,8 +14,15 @@ pub enum AppError {
     InvalidCredentials,
     #[error("Too many sign-in attempts. Try again in {} minute(s).", retry_after_secs.div_ceil(60).max(1))]
     RateLimited { retry_after_secs: u64 },
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    /// Bad input: the first problem, and in `more` every other one found in the same request (forms show each
+    /// under its field). Nothing was changed.
+    #[error("{field}: {message}{}", more.iter().map(|p| format!("; {}: {}", p.field, p.message)).collect::<String>())]
+    Invalid {
+        field: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        more: Vec<Problem>,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("Not found.")]
@@ -40,12 +47,111 @@ pub enum AppError {
     Transport(String),
 }
 
+/// One field's problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+/// Collects every problem of a request before answering, so a form learns all of them at once:
+/// `let name = problems.take(parse_name(..));` … `problems.finish()?;`.
+#[derive(Debug, Default)]
+pub struct Problems {
+    found: Vec<Problem>,
+    /// An error that is not about a field (it is answered instead).
+    other: Option<AppError>,
+}
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a problem with `field` (one per field: the first is kept).
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let field = field.into();
+        if !self.found.iter().any(|p| p.field == field) {
+            self.found.push(Problem {
+                field,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// The value of `result`, or `None` after recording its problems.
+    pub fn take<T>(&mut self, result: Result<T, AppError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                match e.problems() {
+                    list if list.is_empty() => {
+                        self.other.get_or_insert(e);
+                    }
+                    list => {
+                        for p in list {
+                            self.add(p.field, p.message);
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty() && self.other.is_none()
+    }
+
+    /// `Ok` when nothing was found; else every problem in one `Invalid` (or the first error not about a field).
+    pub fn finish(self) -> Result<(), AppError> {
+        if let Some(e) = self.other {
+            return Err(e);
+        }
+        let mut found = self.found.into_iter();
+        match found.next() {
+            None => Ok(()),
+            Some(first) => Err(AppError::Invalid {
+                field: first.field,
+                message: first.message,
+                more: found.collect(),
+            }),
+        }
+    }
+}
+
 impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::Invalid {
             field: field.into(),
             message: message.into(),
+            more: Vec::new(),
         }
+    }
+
+    /// Every field problem of an `Invalid` error, first first (none for other errors).
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            AppError::Invalid {
+                field,
+                message,
+                more,
+            } => std::iter::once(Problem {
+                field: field.clone(),
+                message: message.clone(),
+            })
+            .chain(more.iter().cloned())
+            .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The problem with `field`, if this error names it.
+    pub fn problem_with(&self, field: &str) -> Option<String> {
+        self.problems()
+            .into_iter()
+            .find(|p| p.field == field)
+            .map(|p| p.message)
     }
 
     /// Logs `cause` with a fresh reference and returns an error that shows only the reference; a database that

@@ -106,8 +106,13 @@ pub struct QueryRequest {
     pub end: Option<String>,
     /// Bucket width, e.g. `1m` or seconds; grows to respect `max_points`.
     pub step: Option<String>,
-    /// sum, avg (default), min, max, count, last.
+    /// sum, avg (default), min, max, count, last; of counters: rate (per second) or increase (per bucket), with
+    /// Prometheus' reset and extrapolation rules, summed over each group's series.
     pub aggregation: Option<String>,
+    /// The window `rate`/`increase` look back over per bucket (at least the step); default: the larger of the
+    /// step and four sample intervals.
+    #[serde(default)]
+    pub window: Option<String>,
     /// Empty: one series of everything; `series`: one per stored series; `source,zone`: one per value of those.
     pub group_by: Option<String>,
     /// Most buckets per series (about two per pixel column of the chart).
@@ -355,6 +360,22 @@ pub const SELF_METRICS: &[(&str, &str)] = &[
 /// Formats a value for a tile: integers without decimals, bytes in binary units.
 /// The unit a metric's values are in: known for `self`'s metrics, else read from the name's suffix as Prometheus
 /// naming conventions have it (`_bytes`, `_seconds`, `_ms`).
+/// Whether a metric is by its name a counter (Prometheus' naming rules: `_total`), so charting it raw would
+/// mislead: charts show its rate.
+pub fn is_counter(metric: &str) -> bool {
+    metric.ends_with("_total")
+}
+
+/// The aggregation a metric is charted with when the view names none: the per-second rate for counters, else the
+/// average.
+pub fn default_aggregation(metric: &str) -> &'static str {
+    if is_counter(metric) {
+        "rate"
+    } else {
+        "avg"
+    }
+}
+
 pub fn unit_of(metric: &str) -> &'static str {
     if let Some((_, unit)) = SELF_METRICS.iter().find(|(m, _)| *m == metric) {
         return unit;
@@ -375,6 +396,10 @@ pub fn format_value(value: f64, unit: &str) -> String {
     if !value.is_finite() {
         return value.to_string();
     }
+    // A rate: the unit's value per second.
+    if let Some(base) = unit.strip_suffix("/s") {
+        return format!("{}/s", format_value(value, base));
+    }
     match unit {
         "bytes" => {
             let mut v = value;
@@ -389,6 +414,10 @@ pub fn format_value(value: f64, unit: &str) -> String {
         _ => {
             let s = if value.fract() == 0.0 && value.abs() < 1e15 {
                 format!("{value:.0}")
+            } else if value.abs() < 1.0 {
+                // Small rates keep three significant digits (0.0333, not 0.03).
+                let digits = (2 - value.abs().log10().floor() as i32).clamp(2, 12) as usize;
+                format!("{value:.digits$}")
             } else {
                 format!("{value:.2}")
             };
@@ -421,6 +450,8 @@ mod tests {
             (2.5, "ms", "2.50 ms"),
             (3.0 * 1024.0 * 1024.0, "bytes", "3.0 MiB"),
             (f64::NAN, "", "NaN"),
+            (1.0 / 30.0, "/s", "0.0333/s"),
+            (2048.0, "bytes/s", "2.0 KiB/s"),
         ];
         for (value, unit, want) in cases {
             assert_eq!(format_value(value, unit), want, "{value} {unit}");

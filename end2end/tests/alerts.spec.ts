@@ -86,6 +86,18 @@ test("an editor creates a rule in the form, sees it fire on the dashboard live, 
   await expect(current.locator("[data-silenced-by]")).toContainText("by e2e-admin");
   await expect(current.locator("[data-silenced-by]")).toContainText("e2e maintenance");
 
+  // Changed in place: a longer silence with a new comment, still one silence, the alert still silenced.
+  const silenceRow = page.locator("tr[data-silence]").filter({ hasText: `alertname=${RULE}` });
+  await expect(silenceRow).toHaveCount(1);
+  await silenceRow.getByRole("button", { name: "Edit" }).click();
+  await expect(silence.getByLabel("Silence alerts matching")).toHaveValue(`alertname=${RULE}`);
+  await silence.getByLabel("For", { exact: true }).fill("3h");
+  await silence.getByLabel("Comment").fill("e2e maintenance, extended");
+  await silence.getByRole("button", { name: "Save silence" }).click();
+  await expect(silenceRow).toContainText("e2e maintenance, extended");
+  await expect(page.locator("tr[data-silence]").filter({ hasText: `alertname=${RULE}` })).toHaveCount(1);
+  await expect(current.locator("[data-silenced-by]")).toContainText("extended");
+
   // Zoom the metric's chart by dragging, then read a hovered value.
   await page.goto("/?chart=e2e-push/e2e_latency_ms");
   await expect(page.locator(".live-status")).toHaveAttribute("data-status", "live");

@@ -45,6 +45,7 @@ test("explore a metric: search it, pick a range, share the URL, download CSV and
 
   // Dragging zooms in and moves the URL to that custom range.
   await expect(chart).toHaveAttribute("data-interactive", "true");
+  await chart.scrollIntoViewIfNeeded();
   const box = (await chart.boundingBox())!;
   const y = box.y + box.height / 2;
   await page.mouse.move(box.x + box.width * 0.5, y);

@@ -126,8 +126,10 @@ fn rule_draft(
     };
     match crate::alert::rule::Rule::parse(&draft) {
         Ok(_) => Some(draft),
-        Err(app::error::AppError::Invalid { field, message }) => {
-            problems.push(format!("rules[{index}].{field}: {message}"));
+        Err(e @ app::error::AppError::Invalid { .. }) => {
+            for p in e.problems() {
+                problems.push(format!("rules[{index}].{}: {}", p.field, p.message));
+            }
             None
         }
         Err(e) => {

@@ -74,8 +74,7 @@ impl Engine for EngineImpl {
         username: &str,
         password: &str,
     ) -> Result<(UserInfo, i64), AppError> {
-        let username = Username::parse(username)?;
-        let password = NewPassword::parse(password)?;
+        let (username, password) = new_account(username, password)?;
         let created = self.users.create_first_admin(&username, password).await?;
         tracing::info!(user = %username.as_str(), "first admin created through the setup page");
         Ok(created)
@@ -99,8 +98,7 @@ impl Engine for EngineImpl {
         role: Role,
         by: &str,
     ) -> Result<UserInfo, AppError> {
-        let username = Username::parse(username)?;
-        let password = NewPassword::parse(password)?;
+        let (username, password) = new_account(username, password)?;
         let (user, _) = self.users.create(&username, password, role).await?;
         tracing::info!(user = %user.username, role = %role, by, "user created");
         Ok(user)
@@ -155,28 +153,38 @@ impl Engine for EngineImpl {
         role: &str,
         created_by: &str,
     ) -> Result<CreatedToken, AppError> {
-        let scopes = parse_scopes(scopes)?;
-        let role: Role = match role.trim() {
-            "" => Role::Viewer,
-            r => r
-                .parse()
-                .map_err(|e: String| AppError::invalid("role", e))?,
+        // Every field checked, every problem named at once.
+        let mut problems = app::error::Problems::new();
+        if name.trim().is_empty() || name.trim().len() > 64 {
+            problems.add("name", "give the token a name of 1 to 64 characters");
+        }
+        let scopes = problems.take(parse_scopes(scopes));
+        let role: Option<Role> = match role.trim() {
+            "" => Some(Role::Viewer),
+            r => problems.take(r.parse().map_err(|e: String| AppError::invalid("role", e))),
         };
         let expires_at = match expires_in.trim() {
-            "" | "never" => None,
-            text => {
-                let d = humantime::parse_duration(text).map_err(|e| {
-                    AppError::invalid(
-                        "expires_in",
-                        format!("`{text}`: {e} (e.g. 30d, or empty for never)"),
-                    )
-                })?;
-                Some(
-                    chrono::Utc::now()
-                        + chrono::Duration::from_std(d)
-                            .map_err(|_| AppError::invalid("expires_in", "too long"))?,
-                )
-            }
+            "" | "never" => Some(None),
+            text => problems.take(
+                humantime::parse_duration(text)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        AppError::invalid(
+                            "expires_in",
+                            format!(
+                                "`{text}` is not a duration such as 30d (empty: never expires)"
+                            ),
+                        )
+                    }),
+            ),
+        };
+        problems.finish()?;
+        let (Some(scopes), Some(role), Some(expires_at)) = (scopes, role, expires_at) else {
+            unreachable!("every missing value was recorded as a problem");
         };
         let (info, token) = self
             .tokens
@@ -337,6 +345,12 @@ impl Engine for EngineImpl {
         Ok(created)
     }
 
+    async fn update_silence(&self, id: i64, draft: &SilenceDraft) -> Result<SilenceInfo, AppError> {
+        let changed = self.alerting.silences.update(id, draft).await?;
+        self.announce_alerts().await;
+        Ok(changed)
+    }
+
     async fn delete_silence(&self, id: i64) -> Result<(), AppError> {
         self.alerting.silences.delete(id).await?;
         self.announce_alerts().await;
@@ -387,5 +401,17 @@ impl Engine for EngineImpl {
         crate::collect::probe::overview(self.store.pool(), self.sources.statuses(), window)
             .await
             .map_err(AppError::internal)
+    }
+}
+
+/// A new account's username and password, both checked, every problem named at once.
+fn new_account(username: &str, password: &str) -> Result<(Username, NewPassword), AppError> {
+    let mut problems = app::error::Problems::new();
+    let username = problems.take(Username::parse(username));
+    let password = problems.take(NewPassword::parse(password));
+    problems.finish()?;
+    match (username, password) {
+        (Some(u), Some(p)) => Ok((u, p)),
+        _ => unreachable!("every missing value was recorded as a problem"),
     }
 }

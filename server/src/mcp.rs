@@ -111,10 +111,14 @@ pub struct QueryParams {
     pub end: Option<String>,
     /// Bucket width such as `1m` (default: chosen from the range).
     pub step: Option<String>,
-    /// avg (default), sum, min, max, count or last.
+    /// avg (default), sum, min, max, count or last; for counters (`*_total`): rate (per second) or increase (per
+    /// bucket).
     pub aggregation: Option<String>,
     /// Empty: one series of everything; `series`: one per stored series; or label names such as `source`.
     pub group_by: Option<String>,
+    /// The look-back window of rate/increase, such as `5m` (default: four sample intervals, at least the step).
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -204,6 +208,7 @@ impl McpService {
                     group_by: p.group_by,
                     max_points: Some(240),
                     resolution: None,
+                    window: p.window,
                 })
                 .await?;
             Ok(serde_json::to_value(&result).unwrap_or_default())
@@ -370,8 +375,8 @@ impl McpService {
                 min.as_str(),
                 caller(ctx).map(|c| c.role.as_str()).unwrap_or("nobody")
             ))]),
-            Err(AppError::Invalid { field, message }) => {
-                CallToolResult::error(vec![ContentBlock::text(format!("{field}: {message}"))])
+            Err(e @ AppError::Invalid { .. }) => {
+                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
             }
             Err(AppError::NotFound) => {
                 CallToolResult::error(vec![ContentBlock::text("not found".to_string())])

@@ -15,10 +15,38 @@ pub const PALETTE: [(u8, u8, u8); 8] = [
     (0xf9, 0x73, 0x16),
 ];
 
-/// The colour of series `index` as CSS.
+/// The colour of palette slot `index` as CSS.
 pub fn color_css(index: usize) -> String {
     let (r, g, b) = PALETTE[index % PALETTE.len()];
     format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// Each series' palette slot, chosen by its name (FNV-1a), so a series keeps its colour when the chart's set of
+/// series changes (a zoom, a series without data in the range); two series never share a colour while the palette
+/// has a free one (the first by name keeps its slot, the other takes the next free).
+pub fn color_slots<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
+    let names: Vec<&str> = names.into_iter().collect();
+    // A lone line takes the first colour.
+    if names.len() == 1 {
+        return vec![0];
+    }
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|&i| names[i]);
+    let mut slots = vec![0; names.len()];
+    let mut taken = [false; PALETTE.len()];
+    for i in order {
+        let hash = names[i].bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let preferred = (hash % PALETTE.len() as u64) as usize;
+        let slot = (0..PALETTE.len())
+            .map(|k| (preferred + k) % PALETTE.len())
+            .find(|s| !taken[*s])
+            .unwrap_or(preferred);
+        taken[slot] = true;
+        slots[i] = slot;
+    }
+    slots
 }
 
 /// One line of a chart.
@@ -298,8 +326,9 @@ fn draw(
         }
     }
     let (px, py) = chart.plotting_area().get_pixel_range();
+    let slots = color_slots(series.iter().map(|s| s.name.as_str()));
     for (i, line) in lines {
-        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        let (r, g, b) = PALETTE[slots[i]];
         chart
             .draw_series(LineSeries::new(
                 line,
@@ -606,11 +635,28 @@ mod tests {
             },
         ];
         let r = render(&two, &|i| i == 1, &spec());
-        assert!(
-            r.svg.contains("#3B82F6") && !r.svg.contains("#10B981"),
-            "{}",
-            r.svg
+        let slots = color_slots(["a", "b"]);
+        let (a, b) = (
+            color_css(slots[0]).to_uppercase(),
+            color_css(slots[1]).to_uppercase(),
         );
+        assert_ne!(a, b, "two series, two colours");
+        assert!(r.svg.contains(&a) && !r.svg.contains(&b), "{}", r.svg);
+    }
+
+    #[test]
+    fn a_series_keeps_its_colour_when_others_come_and_go() {
+        let all = color_slots(["edge {route=a}", "edge {route=b}", "edge {route=c}"]);
+        let fewer = color_slots(["edge {route=b}", "edge {route=c}"]);
+        assert_eq!(
+            &all[1..],
+            &fewer[..],
+            "b and c keep their colours without a"
+        );
+        let mut distinct = all.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "{all:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! Pages own the data: they pass signals of series and range, and may pass `on_zoom` to fetch finer points for the
 //! zoomed range. The last render's duration is kept in `data-render-ms` for the browser benchmarks.
 
-use super::draw::{color_css, render, ChartSeries, ChartSpec, Frame, Rendered};
+use super::draw::{color_css, color_slots, render, ChartSeries, ChartSpec, Frame, Rendered};
 use crate::types::{format_value, Point};
 use leptos::prelude::*;
 use std::collections::BTreeSet;
@@ -151,21 +151,41 @@ pub fn Chart(
             }
         })
     };
+    let slots =
+        Memo::new(move |_| series.with(|all| color_slots(all.iter().map(|s| s.name.as_str()))));
+    let slot = move |i: usize| slots.with(|s| s.get(i).copied().unwrap_or(i));
     let unit_for_box = unit.clone();
     let readout = move || {
         let x = hover.get()?;
         let f = frame();
         let t = f.time_at(x);
+        // One instant for every series: the sample nearest the pointer among all of them; then each series' sample
+        // at that instant (within half its own spacing), or "no data" where it has none.
         let rows = series.with(|all| {
             hidden.with(|h| {
-                all.iter()
+                let shown: Vec<(usize, &ChartSeries)> = all
+                    .iter()
                     .enumerate()
                     .filter(|(_, s)| !h.contains(&s.name))
-                    .filter_map(|(i, s)| nearest(&s.points, t, f).map(|p| (i, s.name.clone(), p)))
-                    .collect::<Vec<_>>()
+                    .collect();
+                let when = shown
+                    .iter()
+                    .filter_map(|(_, s)| nearest(&s.points, t, f))
+                    .min_by_key(|p| (p.t - t).abs())
+                    .map(|p| p.t);
+                let rows: Vec<(usize, String, Option<Point>)> = when
+                    .map(|when| {
+                        shown
+                            .iter()
+                            .map(|(i, s)| (*i, s.name.clone(), nearest(&s.points, when, f)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (when, rows)
             })
         });
-        let when = rows.first().map(|(_, _, p)| p.t).unwrap_or(t);
+        let (when, rows) = rows;
+        let when = when.unwrap_or(t);
         let on_right = x < (f.left + f.right) / 2.0;
         let unit = unit_for_box.clone();
         Some(view! {
@@ -180,11 +200,13 @@ pub fn Chart(
                     rows.into_iter()
                         .map(|(i, name, p)| {
                             let name = if name.is_empty() { "value".to_string() } else { name };
+                            let value = p.map(|p| format_value(p.v, &unit)).unwrap_or_else(|| "no data".into());
                             view! {
-                                <div class="chart-readout-row" data-series=name.clone() data-value=p.v>
-                                    <span class="swatch" style:background=color_css(i)></span>
+                                <div class="chart-readout-row" data-series=name.clone() data-value=p.map(|p| p.v.to_string())
+                                    class:muted=p.is_none()>
+                                    <span class="swatch" style:background=color_css(slot(i))></span>
                                     <span class="name">{name.clone()}</span>
-                                    <span class="value">{format_value(p.v, &unit)}</span>
+                                    <span class="value">{value}</span>
                                 </div>
                             }
                         })
@@ -218,7 +240,7 @@ pub fn Chart(
                         view! {
                             <button type="button" class="legend-item" aria-pressed=move || shown().to_string()
                                 data-series=name.clone() on:click=toggle>
-                                <span class="swatch" style:background=color_css(i)></span>
+                                <span class="swatch" style:background=color_css(slot(i))></span>
                                 {name.clone()}
                             </button>
                         }
@@ -239,9 +261,47 @@ pub fn Chart(
         })
     };
 
+    // The text alternative: what is shown, the range, and each line's last, lowest and highest value.
+    let unit_for_label = unit.clone();
+    let described = move || {
+        let (t0, t1) = range.get();
+        let mut text = format!("{label}, from {} to {}", format_time(t0), format_time(t1));
+        series.with(|all| {
+            hidden.with(|h| {
+                let shown: Vec<&ChartSeries> =
+                    all.iter().filter(|s| !h.contains(&s.name)).collect();
+                if shown.iter().all(|s| s.points.is_empty()) {
+                    text.push_str(": no data");
+                }
+                for s in shown.iter().take(12) {
+                    let values: Vec<f64> = s
+                        .points
+                        .iter()
+                        .filter(|p| p.t >= t0 && p.t <= t1 && p.v.is_finite())
+                        .map(|p| p.v)
+                        .collect();
+                    let Some(last) = values.last() else { continue };
+                    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let name = if s.name.is_empty() { "value" } else { &s.name };
+                    text.push_str(&format!(
+                        "; {name}: last {}, min {}, max {}",
+                        format_value(*last, &unit_for_label),
+                        format_value(min, &unit_for_label),
+                        format_value(max, &unit_for_label)
+                    ));
+                }
+                if shown.len() > 12 {
+                    text.push_str(&format!("; and {} more series", shown.len() - 12));
+                }
+            })
+        });
+        text
+    };
+
     view! {
         <div class="chart-box">
-            <div class="chart" role="img" aria-label=label tabindex="0"
+            <div class="chart" role="img" aria-label=described tabindex="0"
                 data-points=points_shown
                 data-render-ms=move || format!("{:.2}", drawn.with(|(_, ms)| *ms))
                 data-x0=move || range.get().0 data-x1=move || range.get().1
@@ -258,7 +318,17 @@ pub fn Chart(
                 {readout}
             </div>
             <div class="chart-foot">
-                <div class="legend" aria-label="Series">{legend}</div>
+                <div class="legend" role="group" aria-label="Series">{legend}</div>
+                {on_zoom.is_some().then(|| view! {
+                    <button type="button" class="secondary" data-action="zoom-out"
+                        title="Show twice the time range, centred on this one"
+                        on:click=move |_| {
+                            let (t0, t1) = range.get_untracked();
+                            let span = (t1 - t0).max(1000);
+                            let centre = t0 + span / 2;
+                            set_zoom(Some((centre - span, centre + span)));
+                        }>"Zoom out"</button>
+                })}
                 <Show when=move || zoom.get().is_some()>
                     <button type="button" class="secondary" data-action="reset-zoom"
                         on:click=move |_| set_zoom(None)>"Reset zoom"</button>
@@ -269,17 +339,36 @@ pub fn Chart(
     .into_any()
 }
 
-/// The point of `points` nearest to `t`, if it lies within the shown range.
+/// The point of `points` nearest to `t`, if it lies within the shown range and within half the series' typical
+/// spacing of `t` (or four pixels' time, whichever is more): across a gap there is no data, not a distant value.
 fn nearest(points: &[Point], t: i64, f: Frame) -> Option<Point> {
     let i = points.partition_point(|p| p.t < t);
+    let spacing = typical_spacing(points);
+    let pixels = (f.x_range.1 - f.x_range.0) as f64 / (f.right - f.left).max(1.0) * 4.0;
+    let reach = (spacing / 2).max(pixels as i64);
     let candidates = [i.checked_sub(1), Some(i)];
     candidates
         .into_iter()
         .flatten()
         .filter_map(|i| points.get(i))
         .filter(|p| p.t >= f.x_range.0 && p.t <= f.x_range.1 && p.v.is_finite())
+        .filter(|p| (p.t - t).abs() <= reach)
         .min_by_key(|p| (p.t - t).abs())
         .copied()
+}
+
+/// The median gap between consecutive points (0 with fewer than two), from at most 64 of them.
+fn typical_spacing(points: &[Point]) -> i64 {
+    let mut gaps: Vec<i64> = points
+        .windows(2)
+        .take(64)
+        .map(|w| w[1].t - w[0].t)
+        .collect();
+    if gaps.is_empty() {
+        return 0;
+    }
+    let middle = gaps.len() / 2;
+    *gaps.select_nth_unstable(middle).1
 }
 
 fn format_time(t: i64) -> String {
@@ -358,7 +447,19 @@ mod tests {
         };
         assert_eq!(nearest(&points, 2400, f).unwrap().t, 2000);
         assert_eq!(nearest(&points, 2600, f).unwrap().t, 3000);
-        assert_eq!(nearest(&points, 99_000, f).unwrap().t, 9000);
+        assert!(
+            nearest(&points, 99_000, f).is_none(),
+            "far beyond the last point: no data"
+        );
         assert!(nearest(&[], 0, f).is_none());
+        // Across a gap, a point far from the cursor is not its value.
+        let gappy = vec![
+            Point { t: 0, v: 1.0 },
+            Point { t: 1000, v: 2.0 },
+            Point { t: 2000, v: 3.0 },
+            Point { t: 9000, v: 4.0 },
+        ];
+        assert!(nearest(&gappy, 5000, f).is_none());
+        assert_eq!(nearest(&gappy, 8800, f).unwrap().t, 9000);
     }
 }

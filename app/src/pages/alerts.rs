@@ -11,14 +11,14 @@ use crate::api::{
     acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
     delete_contact_point, delete_rule, delete_silence, list_alerts, list_contact_points,
     list_rules, list_silences, preview_silence, query_series, test_contact_point,
-    update_contact_point, update_rule,
+    update_contact_point, update_rule, update_silence,
 };
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
 use crate::live::use_live;
 use crate::pages::{
-    date_time, field_error, format_pairs, other_error, parse_pairs, split_list, time_of_day,
-    SelectField, SignedIn, TextField, Topbar,
+    date_time, field_error, field_invalid, format_pairs, other_error, parse_pairs, split_list,
+    time_of_day, FormErrors, SelectField, SignedIn, TextField, Topbar,
 };
 use crate::types::{
     format_value, unit_of, AlertInfo, ContactPointDraft, ContactPointInfo, Point, QueryRequest,
@@ -92,7 +92,7 @@ fn Alerts(user: UserInfo, data: AlertsRoute) -> impl IntoView {
 
     view! {
         <Topbar user/>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"Alerts"</h1>
                 <p class="muted">"Rules are evaluated continuously; changes appear here as they happen."</p>
@@ -126,7 +126,7 @@ fn Alerts(user: UserInfo, data: AlertsRoute) -> impl IntoView {
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match silences.await {
-                            Ok(list) => view! { <SilenceTable list editor version/> }.into_any(),
+                            Ok(list) => view! { <SilenceTable list editor version form=silence_form/> }.into_any(),
                             Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                         }
                     })}
@@ -285,7 +285,7 @@ struct RuleForm {
     /// Annotations the form has no field for (e.g. `runbook_url` set through the API), kept as they are.
     other_annotations: StoredValue<std::collections::BTreeMap<String, String>>,
     enabled: RwSignal<bool>,
-    local_error: RwSignal<Option<(String, String)>>,
+    local_error: FormErrors,
 }
 
 impl RuleForm {
@@ -309,7 +309,7 @@ impl RuleForm {
             summary: RwSignal::new(String::new()),
             other_annotations: StoredValue::new(Default::default()),
             enabled: RwSignal::new(true),
-            local_error: RwSignal::new(None),
+            local_error: FormErrors::new(),
         };
         form.fill(None, &RuleDraft::default());
         form
@@ -586,6 +586,7 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
     let local = form.local_error;
     let err =
         move |field: &'static str| field_error(value, local, field, format!("rule-{field}-error"));
+    let bad = move |field: &'static str| field_invalid(value, local, field);
     let described = |field: &'static str| format!("rule-{field}-error");
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -676,22 +677,22 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
     view! {
         <section class="card" id="rule-form">
             <h2>{heading}</h2>
-            <form class="source-form" on:submit=submit novalidate>
-                <TextField id="rule-name" label="Name" required=true value=form.name error_id=described("name")>{err("name")}</TextField>
-                <TextField id="rule-metric" label="Metric" required=true placeholder="response_time_ms" value=form.metric error_id=described("metric")>{err("metric")}</TextField>
-                <TextField id="rule-sources" label="Sources" hint="(ids, comma-separated; empty: all)" placeholder="all" value=form.sources error_id=described("sources")>{err("sources")}</TextField>
-                <TextField id="rule-matchers" label="Label matchers" hint="(tool=search, env!=dev)" value=form.matchers error_id=described("matchers")>{err("matchers")}</TextField>
-                <SelectField id="rule-reduce" label="Reduce" options=REDUCE_OPTIONS value=form.reduce error_id=described("reduce")>{err("reduce")}</SelectField>
-                <TextField id="rule-window" label="Over" hint="(window, e.g. 5m)" value=form.window error_id=described("window")>{err("window")}</TextField>
-                <SelectField id="rule-condition" label="Condition" options=CONDITION_OPTIONS value=form.condition error_id=described("condition")>{err("condition")}</SelectField>
-                <TextField id="rule-threshold" label="Threshold" required=true value=form.threshold error_id=described("threshold")>{err("threshold")}</TextField>
-                <TextField id="rule-for" label="For" hint="(holds this long before firing)" placeholder="0" value=form.for_ error_id=described("for")>{err("for")}</TextField>
-                <TextField id="rule-keep" label="Keep firing for" placeholder="0" value=form.keep_firing_for error_id=described("keep_firing_for")>{err("keep_firing_for")}</TextField>
-                <SelectField id="rule-no-data" label="When no data" options=NO_DATA_OPTIONS value=form.no_data error_id=described("no_data")>{err("no_data")}</SelectField>
-                <SelectField id="rule-severity" label="Severity" options=SEVERITY_OPTIONS value=form.severity error_id=described("severity")>{err("severity")}</SelectField>
-                <TextField id="rule-labels" label="Labels" hint="(team=search)" value=form.labels error_id=described("labels")>{err("labels")}</TextField>
-                <TextField id="rule-summary" label="Summary" hint="(sent with notifications)" wide=true value=form.summary error_id=described("annotations")>{err("annotations")}</TextField>
-                <TextField id="rule-description" label="Description" wide=true value=form.description error_id=described("description")>{err("description")}</TextField>
+            <form class="source-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+                <TextField id="rule-name" label="Name" required=true value=form.name error_id=described("name") invalid=bad("name")>{err("name")}</TextField>
+                <TextField id="rule-metric" label="Metric" required=true placeholder="response_time_ms" value=form.metric error_id=described("metric") invalid=bad("metric")>{err("metric")}</TextField>
+                <TextField id="rule-sources" label="Sources" hint="(ids, comma-separated; empty: all)" placeholder="all" value=form.sources error_id=described("sources") invalid=bad("sources")>{err("sources")}</TextField>
+                <TextField id="rule-matchers" label="Label matchers" hint="(tool=search, env!=dev)" value=form.matchers error_id=described("matchers") invalid=bad("matchers")>{err("matchers")}</TextField>
+                <SelectField id="rule-reduce" label="Reduce" options=REDUCE_OPTIONS value=form.reduce error_id=described("reduce") invalid=bad("reduce")>{err("reduce")}</SelectField>
+                <TextField id="rule-window" label="Over" hint="(window, e.g. 5m)" value=form.window error_id=described("window") invalid=bad("window")>{err("window")}</TextField>
+                <SelectField id="rule-condition" label="Condition" options=CONDITION_OPTIONS value=form.condition error_id=described("condition") invalid=bad("condition")>{err("condition")}</SelectField>
+                <TextField id="rule-threshold" label="Threshold" required=true value=form.threshold error_id=described("threshold") invalid=bad("threshold")>{err("threshold")}</TextField>
+                <TextField id="rule-for" label="For" hint="(holds this long before firing)" placeholder="0" value=form.for_ error_id=described("for") invalid=bad("for")>{err("for")}</TextField>
+                <TextField id="rule-keep" label="Keep firing for" placeholder="0" value=form.keep_firing_for error_id=described("keep_firing_for") invalid=bad("keep_firing_for")>{err("keep_firing_for")}</TextField>
+                <SelectField id="rule-no-data" label="When no data" options=NO_DATA_OPTIONS value=form.no_data error_id=described("no_data") invalid=bad("no_data")>{err("no_data")}</SelectField>
+                <SelectField id="rule-severity" label="Severity" options=SEVERITY_OPTIONS value=form.severity error_id=described("severity") invalid=bad("severity")>{err("severity")}</SelectField>
+                <TextField id="rule-labels" label="Labels" hint="(team=search)" value=form.labels error_id=described("labels") invalid=bad("labels")>{err("labels")}</TextField>
+                <TextField id="rule-summary" label="Summary" hint="(sent with notifications)" wide=true value=form.summary error_id=described("annotations") invalid=bad("annotations")>{err("annotations")}</TextField>
+                <TextField id="rule-description" label="Description" wide=true value=form.description error_id=described("description") invalid=bad("description")>{err("description")}</TextField>
                 <div class="field check">
                     <input id="rule-enabled" type="checkbox"
                         prop:checked=move || form.enabled.get() on:change=move |ev| form.enabled.set(event_target_checked(&ev))/>
@@ -805,6 +806,8 @@ struct SilenceForm {
     matchers: RwSignal<String>,
     duration: RwSignal<String>,
     comment: RwSignal<String>,
+    /// `Some((id, starts_at))` while changing silence `id` in place (it keeps its start).
+    editing: RwSignal<Option<(i64, String)>>,
 }
 
 impl SilenceForm {
@@ -813,11 +816,34 @@ impl SilenceForm {
             matchers: RwSignal::new(String::new()),
             duration: RwSignal::new("1h".into()),
             comment: RwSignal::new(String::new()),
+            editing: RwSignal::new(None),
         }
+    }
+
+    /// Opens the form on silence `s`, to change it in place: its length is shown from its start.
+    fn edit(&self, s: &SilenceInfo) {
+        let length = (s.ends_at - s.starts_at).to_std().unwrap_or_default();
+        self.editing.set(Some((s.id, s.starts_at.to_rfc3339())));
+        self.matchers.set(s.matchers.join(", "));
+        self.duration.set(
+            humantime::format_duration(std::time::Duration::from_secs(length.as_secs()))
+                .to_string(),
+        );
+        self.comment.set(s.comment.clone());
+        scroll_to("silence-form");
+        focus("silence-duration");
+    }
+
+    fn clear(&self) {
+        self.editing.set(None);
+        self.matchers.set(String::new());
+        self.duration.set("1h".into());
+        self.comment.set(String::new());
     }
 
     /// Opens the form for silencing an alert known by `matchers`.
     fn start(&self, matchers: &str) {
+        self.editing.set(None);
         self.matchers.set(matchers.to_string());
         self.duration.set("1h".into());
         scroll_to("silence-form");
@@ -842,7 +868,12 @@ fn focus(id: &str) {
 }
 
 #[component]
-fn SilenceTable(list: Vec<SilenceInfo>, editor: bool, version: Version) -> impl IntoView {
+fn SilenceTable(
+    list: Vec<SilenceInfo>,
+    editor: bool,
+    version: Version,
+    form: SilenceForm,
+) -> impl IntoView {
     let remove = Action::new(|id: &i64| delete_silence(*id));
     Effect::new(move |_| {
         if remove.value().with(|v| matches!(v, Some(Ok(_)))) {
@@ -861,6 +892,7 @@ fn SilenceTable(list: Vec<SilenceInfo>, editor: bool, version: Version) -> impl 
                 <tbody>
                     {list.into_iter().map(|s| {
                         let id = s.id;
+                        let shown = s.clone();
                         view! {
                             <tr data-silence=s.id data-active=s.active.to_string()>
                                 <td><code>{s.matchers.join(", ")}</code> {(!s.active).then(|| view! { <span class="badge">"expired"</span> })}</td>
@@ -869,8 +901,13 @@ fn SilenceTable(list: Vec<SilenceInfo>, editor: bool, version: Version) -> impl 
                                 <td>{s.comment.clone()}</td>
                                 <td>{s.created_by.clone()}</td>
                                 {editor.then(|| view! {
-                                    <td><button type="button" class="secondary" data-action="delete-silence"
-                                        on:click=move |_| { remove.dispatch(id); }>"Delete"</button></td>
+                                    <td class="actions">
+                                        <button type="button" class="secondary" data-action="edit-silence"
+                                            on:click=move |_| form.edit(&shown)>"Edit"</button>
+                                        " "
+                                        <button type="button" class="secondary" data-action="delete-silence"
+                                            on:click=move |_| { remove.dispatch(id); }>"Delete"</button>
+                                    </td>
                                 })}
                             </tr>
                         }
@@ -886,12 +923,19 @@ const SILENCE_FIELDS: &[&str] = &["matchers", "starts_at", "duration", "comment"
 
 #[component]
 fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
-    let save = Action::new(|draft: &SilenceDraft| create_silence(draft.clone()));
-    let local = RwSignal::new(None::<(String, String)>);
+    let save = Action::new(|(editing, draft): &(Option<i64>, SilenceDraft)| {
+        let (editing, draft) = (*editing, draft.clone());
+        async move {
+            match editing {
+                Some(id) => update_silence(id, draft).await,
+                None => create_silence(draft).await,
+            }
+        }
+    });
+    let local = FormErrors::new();
     Effect::new(move |_| {
         if let Some(Ok(_)) = save.value().get() {
-            form.matchers.set(String::new());
-            form.comment.set(String::new());
+            form.clear();
             version.update(|v| *v += 1);
         }
     });
@@ -899,6 +943,7 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
     let err = move |field: &'static str| {
         field_error(value, local, field, format!("silence-{field}-error"))
     };
+    let bad = move |field: &'static str| field_invalid(value, local, field);
     // What it would mute, as the matchers are typed (fetched in the browser only: nothing to hydrate).
     let preview = LocalResource::new(move || {
         let matchers = split_list(&form.matchers.get());
@@ -934,23 +979,32 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         local.set(None);
-        save.dispatch(SilenceDraft {
-            matchers: split_list(&form.matchers.get_untracked()),
-            starts_at: None,
-            duration: form.duration.get_untracked().trim().to_string(),
-            comment: form.comment.get_untracked().trim().to_string(),
-        });
+        let editing = form.editing.get_untracked();
+        save.dispatch((
+            editing.as_ref().map(|(id, _)| *id),
+            SilenceDraft {
+                matchers: split_list(&form.matchers.get_untracked()),
+                starts_at: editing.map(|(_, start)| start),
+                duration: form.duration.get_untracked().trim().to_string(),
+                comment: form.comment.get_untracked().trim().to_string(),
+            },
+        ));
     };
     view! {
-        <form id="silence-form" class="source-form silence-form" on:submit=submit novalidate>
+        <form id="silence-form" class="source-form silence-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
             <TextField id="silence-matchers" label="Silence alerts matching" hint="(alertname=High latency, source=search)" wide=true
-                value=form.matchers error_id="silence-matchers-error".to_string()>{err("matchers")}</TextField>
-            <TextField id="silence-duration" label="For" value=form.duration error_id="silence-duration-error".to_string()>{err("duration")}</TextField>
-            <TextField id="silence-comment" label="Comment" value=form.comment error_id="silence-comment-error".to_string()>{err("comment")}</TextField>
+                value=form.matchers error_id="silence-matchers-error".to_string() invalid=bad("matchers")>{err("matchers")}</TextField>
+            <TextField id="silence-duration" label="For" value=form.duration error_id="silence-duration-error".to_string() invalid=bad("duration")>{err("duration")}</TextField>
+            <TextField id="silence-comment" label="Comment" value=form.comment error_id="silence-comment-error".to_string() invalid=bad("comment")>{err("comment")}</TextField>
             <div class="field wide silence-preview" aria-live="polite">{preview_view}</div>
             {other_error(value, SILENCE_FIELDS)}
             <div class="form-actions">
-                <button type="submit" disabled=save.pending()>"Create silence"</button>
+                <button type="submit" disabled=save.pending()>
+                    {move || if form.editing.get().is_some() { "Save silence" } else { "Create silence" }}
+                </button>
+                <Show when=move || form.editing.get().is_some()>
+                    <button type="button" class="secondary" on:click=move |_| form.clear()>"Cancel"</button>
+                </Show>
             </div>
         </form>
     }
@@ -986,7 +1040,7 @@ fn ContactPoints(
     let remove = Action::new(|id: &i64| delete_contact_point(*id));
     let draft = RwSignal::new(ContactPointDraft::default());
     let matchers = RwSignal::new(String::new());
-    let local = RwSignal::new(None::<(String, String)>);
+    let local = FormErrors::new();
     let start_edit = Callback::new(move |c: ContactPointInfo| {
         editing.set(Some(c.id));
         draft.set(ContactPointDraft {
@@ -1019,8 +1073,10 @@ fn ContactPoints(
     let value = save.value();
     let err =
         move |field: &'static str| field_error(value, local, field, format!("cp-{field}-error"));
+    let bad = move |field: &'static str| field_invalid(value, local, field);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        local.set(None);
         let mut d = draft.get_untracked();
         d.matchers = split_list(&matchers.get_untracked());
         save.dispatch((editing.get_untracked(), d));
@@ -1052,15 +1108,15 @@ fn ContactPoints(
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
             {move || remove.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
             <h3>{move || if editing.get().is_some() { "Change the contact point" } else { "Add a contact point" }}</h3>
-            <form id="contact-form" class="source-form" on:submit=submit novalidate>
+            <form id="contact-form" class="source-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
                 <div class="field">
                     <label for="cp-name">"Name"</label>
-                    <input id="cp-name" type="text" aria-describedby="cp-name-error" prop:value=name_get on:input=name_set/>
+                    <input id="cp-name" type="text" aria-describedby="cp-name-error" aria-invalid=move || bad("name").get().then_some("true") prop:value=name_get on:input=name_set/>
                     {err("name")}
                 </div>
                 <div class="field">
                     <label for="cp-kind">"Kind"</label>
-                    <select id="cp-kind" aria-describedby="cp-kind-error" prop:value=kind_get on:change=kind_set>
+                    <select id="cp-kind" aria-describedby="cp-kind-error" aria-invalid=move || bad("kind").get().then_some("true") prop:value=kind_get on:change=kind_set>
                         {["webhook", "slack", "logstash", "email", "console"].map(|k| view! { <option value=k>{k}</option> })}
                     </select>
                     {err("kind")}
@@ -1071,24 +1127,24 @@ fn ContactPoints(
                     } else {
                         "(https://…, or smtp://host:25?from=…&to=… for email)"
                     }}</span></label>
-                    <input id="cp-url" type="text" aria-describedby="cp-url-error" prop:value=url_get on:input=url_set/>
+                    <input id="cp-url" type="text" aria-describedby="cp-url-error" aria-invalid=move || bad("url").get().then_some("true") prop:value=url_get on:input=url_set/>
                     {err("url")}
                 </div>
                 <div class="field">
                     <label for="cp-severity">"Least severity"</label>
-                    <select id="cp-severity" aria-describedby="cp-min_severity-error" prop:value=sev_get on:change=sev_set>
+                    <select id="cp-severity" aria-describedby="cp-min_severity-error" aria-invalid=move || bad("min_severity").get().then_some("true") prop:value=sev_get on:change=sev_set>
                         {["info", "warning", "error", "critical"].map(|s| view! { <option value=s>{s}</option> })}
                     </select>
                     {err("min_severity")}
                 </div>
                 <div class="field">
                     <label for="cp-escalate">"Escalate after " <span class="muted">"(empty: at once)"</span></label>
-                    <input id="cp-escalate" type="text" placeholder="15m" aria-describedby="cp-escalate_after-error" prop:value=esc_get on:input=esc_set/>
+                    <input id="cp-escalate" type="text" placeholder="15m" aria-describedby="cp-escalate_after-error" aria-invalid=move || bad("escalate_after").get().then_some("true") prop:value=esc_get on:input=esc_set/>
                     {err("escalate_after")}
                 </div>
                 <div class="field">
                     <label for="cp-matchers">"Only alerts matching"</label>
-                    <input id="cp-matchers" type="text" placeholder="team=search" aria-describedby="cp-matchers-error"
+                    <input id="cp-matchers" type="text" placeholder="team=search" aria-describedby="cp-matchers-error" aria-invalid=move || bad("matchers").get().then_some("true")
                         prop:value=move || matchers.get() on:input=move |ev| matchers.set(event_target_value(&ev))/>
                     {err("matchers")}
                 </div>

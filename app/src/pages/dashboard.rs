@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::live::{use_live, LiveStatus};
 use crate::pages::{status_badge, time_of_day, Topbar};
 use crate::types::{
-    format_value, unit_of, AlertInfo, CurrentValue, DashboardData, Point, SourceStatus,
+    format_value, is_counter, unit_of, AlertInfo, CurrentValue, DashboardData, Point, SourceStatus,
     SELF_METRICS,
 };
 use leptos::prelude::*;
@@ -27,12 +27,12 @@ pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(move || chart.get(), dashboard);
     view! {
         <Title text="Dashboard · mcpulse"/>
-        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+        <Transition fallback=|| view! { <main id="main" class="page"><p class="muted">"Loading…"</p></main> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(d) => view! { <Dashboard data=d/> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                    Err(e) => view! { <main id="main" class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
                 }
             })}
         </Transition>
@@ -58,7 +58,11 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     let points = RwSignal::new(points);
     let now = RwSignal::new(now_ms);
     let live = use_live();
-    let unit = unit_of(&chart_metric);
+    let unit = if is_counter(&chart_metric) {
+        format!("{}/s", unit_of(&chart_metric))
+    } else {
+        unit_of(&chart_metric).to_string()
+    };
     // Every series the picker offers: each metric of each source once.
     let choices = Memo::new(move |_| {
         values.with(|vs| {
@@ -86,7 +90,11 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         now.update(|n| *n = (*n).max(batch.t));
         if batch.source == charted_source {
             let cutoff = batch.t - window_secs * 1000;
-            match batch.values.iter().find(|(m, _)| *m == charted) {
+            // A counter is charted as its rate, which only the query engine computes.
+            let raw = (!is_counter(&charted))
+                .then(|| batch.values.iter().find(|(m, _)| *m == charted))
+                .flatten();
+            match raw {
                 Some((_, v)) => points.update(|ps| {
                     if ps.last().is_none_or(|p| p.t < batch.t) {
                         ps.push(Point { t: batch.t, v: *v });
@@ -94,7 +102,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
                     ps.retain(|p| p.t >= cutoff);
                 }),
                 None => {
-                    // Labelled series are not in the live batch: ask for the window again.
+                    // Labelled series are not in the live batch, a rate is not a sample: ask for the window again.
                     let request = chart_query(&charted_source, &charted);
                     leptos::task::spawn_local(async move {
                         if let Ok(result) = query_series(request).await {
@@ -155,7 +163,11 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         let end = now.get();
         (end - window_secs * 1000, end)
     });
-    let chart_label = format!("{chart_metric} of {chart_source} over the last 15 minutes");
+    let chart_label = if is_counter(&chart_metric) {
+        format!("rate of {chart_metric} (per second) of {chart_source} over the last 15 minutes")
+    } else {
+        format!("{chart_metric} of {chart_source} over the last 15 minutes")
+    };
     let status = move || match live.status.get() {
         LiveStatus::Live => ("live", "Live"),
         LiveStatus::Connecting => ("connecting", "Connecting…"),
@@ -166,7 +178,7 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
         <Topbar user>
             <span class="live-status" data-status=move || status().0 aria-live="polite">{move || status().1}</span>
         </Topbar>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"Dashboard"</h1>
                 <p class="muted">"Tiles: source " <code>"self"</code> ", mcpulse's own HTTP server and process."</p>

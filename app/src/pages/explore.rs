@@ -8,7 +8,7 @@ use crate::api::{metric_catalog, query_series};
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
 use crate::pages::{format_pairs, split_list, SignedIn, Topbar};
-use crate::types::{unit_of, QueryRequest, QueryResult, UserInfo};
+use crate::types::{default_aggregation, is_counter, unit_of, QueryRequest, QueryResult, UserInfo};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
@@ -25,7 +25,18 @@ const RANGES: &[(&str, &str)] = &[
     ("7d", "last 7 days"),
     ("custom", "custom (from/to)"),
 ];
-const AGGREGATIONS: &[&str] = &["avg", "sum", "min", "max", "count", "last"];
+/// Value, label. `rate`/`increase` are for counters (`*_total`), chosen by default for them.
+const AGGREGATIONS: &[(&str, &str)] = &[
+    ("avg", "avg"),
+    ("sum", "sum"),
+    ("min", "min"),
+    ("max", "max"),
+    ("count", "count"),
+    ("last", "last"),
+    ("rate", "rate (per second, counters)"),
+    ("increase", "increase (per step, counters)"),
+];
+
 /// The chart's width in SVG pixels; the server sends at most two points per column.
 const CHART_WIDTH: u32 = 1000;
 
@@ -42,6 +53,26 @@ pub struct ExploreView {
     pub agg: String,
     /// `series` (one line per series), empty (one line), or label names (`source`, `tool`, …).
     pub group: String,
+    /// Auto-refresh period of a relative range (`10s`, `30s`, `1m`; empty: off).
+    pub refresh: String,
+}
+
+/// Auto-refresh choices: value, label.
+const REFRESHES: &[(&str, &str)] = &[
+    ("", "off"),
+    ("10s", "every 10 s"),
+    ("30s", "every 30 s"),
+    ("1m", "every minute"),
+];
+
+/// The refresh period of `refresh` in milliseconds, if it is one of [`REFRESHES`].
+fn refresh_ms(refresh: &str) -> Option<u64> {
+    match refresh {
+        "10s" => Some(10_000),
+        "30s" => Some(30_000),
+        "1m" => Some(60_000),
+        _ => None,
+    }
 }
 
 impl ExploreView {
@@ -56,11 +87,14 @@ impl ExploreView {
             from: get("from"),
             to: get("to"),
             step: get("step"),
-            agg: or(get("agg"), "avg"),
+            agg: or(get("agg"), default_aggregation(&get("metric"))),
             group: q
                 .get("group")
                 .map(|g| g.trim().to_string())
                 .unwrap_or_else(|| "series".into()),
+            refresh: Some(get("refresh"))
+                .filter(|r| refresh_ms(r).is_some())
+                .unwrap_or_default(),
         }
     }
 
@@ -85,6 +119,7 @@ impl ExploreView {
             group_by: Some(self.group.clone()),
             max_points: Some(2 * CHART_WIDTH as usize),
             resolution: None,
+            window: None,
         }
     }
 
@@ -106,6 +141,7 @@ impl ExploreView {
             ("from", &self.from),
             ("to", &self.to),
             ("step", &self.step),
+            ("refresh", &self.refresh),
         ] {
             if !v.is_empty() {
                 pairs.push((k, v));
@@ -237,8 +273,24 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
         }
     });
 
+    // Auto-refresh: a relative range is fetched again every period (a custom range holds still).
+    Effect::new(move |previous: Option<Option<IntervalHandle>>| {
+        if let Some(Some(handle)) = previous {
+            handle.clear();
+        }
+        let v = view_state.get();
+        let period =
+            refresh_ms(&v.refresh).filter(|_| v.range != "custom" && !v.metric.is_empty())?;
+        set_interval_with_handle(
+            move || data.refetch(),
+            std::time::Duration::from_millis(period),
+        )
+        .ok()
+    });
+
     let form = move || {
         let v = view_state.get();
+        let refresh = v.refresh.clone();
         let range = v.range.clone();
         let agg = v.agg.clone();
         let group = v.group.clone();
@@ -250,7 +302,8 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
                         placeholder="response_time_ms" value=v.metric.clone()/>
                     <datalist id="metric-list">
                                                 {move || catalog.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|m| {
-                            let hint = format!("{} · {} series{}", m.sources.join(", "), m.series,
+                            let hint = format!("{}{} · {} series{}", if is_counter(&m.metric) { "counter (charted as rate) · " } else { "" },
+                                m.sources.join(", "), m.series,
                                 if m.labels.is_empty() { String::new() } else { format!(" · labels: {}", m.labels.join(", ")) });
                             view! { <option value=m.metric.clone()>{hint}</option> }
                         }).collect_view()}
@@ -285,7 +338,13 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
                 <div class="field">
                     <label for="explore-agg">"Aggregation"</label>
                     <select id="explore-agg" name="agg">
-                        {AGGREGATIONS.iter().map(|a| view! { <option value=*a selected=*a == agg>{*a}</option> }).collect_view()}
+                        {AGGREGATIONS.iter().map(|(a, text)| view! { <option value=*a selected=*a == agg>{*text}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="explore-refresh">"Auto-refresh"</label>
+                    <select id="explore-refresh" name="refresh">
+                        {REFRESHES.iter().map(|(value, text)| view! { <option value=*value selected=*value == refresh>{*text}</option> }).collect_view()}
                     </select>
                 </div>
                 <div class="field">
@@ -311,14 +370,21 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
                     view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any()
                 }
                 Ok(Some(result)) => {
-                    let unit = unit_of(&result.metric).to_string();
+                    let unit = match result.aggregation.as_str() {
+                        "rate" => format!("{}/s", unit_of(&result.metric)),
+                        _ => unit_of(&result.metric).to_string(),
+                    };
                     let points: usize = result.series.iter().map(|s| s.points.len()).sum();
                     let summary = format!(
                         "{} series · {} points · step {} · {} · from {}",
                         result.series.len(),
                         points,
                         human_step(result.step_ms),
-                        result.aggregation,
+                        match result.aggregation.as_str() {
+                            "rate" => "rate per second".to_string(),
+                            "increase" => "increase per step".to_string(),
+                            other => other.to_string(),
+                        },
                         if result.resolution == "raw" {
                             "raw samples".to_string()
                         } else {
@@ -375,7 +441,7 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
 
     view! {
         <Topbar user/>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"Explore"</h1>
                 <p class="muted">"Any metric of any source over any range. The URL keeps the view: share it."</p>
@@ -427,6 +493,7 @@ mod tests {
             step: "1m".into(),
             agg: "max".into(),
             group: "series".into(),
+            refresh: "30s".into(),
         };
         let href = v.href();
         let query = href.split_once('?').unwrap().1;
@@ -452,6 +519,18 @@ mod tests {
         assert_eq!(v.request().start.as_deref(), Some("-1h"));
         assert_eq!(human_step(120_000), "2m");
         assert_eq!(human_step(1500), "1500ms");
+    }
+
+    #[test]
+    fn counters_are_charted_as_rates_unless_the_view_says_otherwise() {
+        let mut q = ParamsMap::new();
+        q.insert("metric".to_string(), "requests_total".to_string());
+        assert_eq!(ExploreView::from_query(&q).agg, "rate");
+        q.insert("agg".to_string(), "max".to_string());
+        assert_eq!(ExploreView::from_query(&q).agg, "max");
+        q.insert("metric".to_string(), "queue_depth".to_string());
+        q.remove("agg");
+        assert_eq!(ExploreView::from_query(&q).agg, "avg");
     }
 
     fn percent_decode(s: &str) -> String {

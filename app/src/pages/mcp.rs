@@ -47,6 +47,8 @@ fn McpServers(user: UserInfo, data: McpRoute) -> impl IntoView {
         version,
         list,
     } = data;
+    // Statistics, health and tool lists follow the probe rounds as they happen.
+    crate::pages::follow_rounds(version, 10_000);
     let body = move || {
         Suspend::new(async move {
             match list.await {
@@ -70,7 +72,7 @@ fn McpServers(user: UserInfo, data: McpRoute) -> impl IntoView {
     };
     view! {
         <Topbar user/>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"MCP servers"</h1>
                 <p class="muted">

@@ -27,6 +27,7 @@ pub(crate) fn Topbar(
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar" data-hydrated=move || hydrated.get().to_string()>
             <span class="brand">"mcpulse"</span>
             <nav class="nav" aria-label="Pages">
@@ -72,13 +73,13 @@ where
     let user = Resource::new(|| (), |_| crate::api::current_user());
     view! {
         <leptos_meta::Title text=format!("{title} · mcpulse")/>
-        <Transition fallback=|| view! { <main class="page"><p class="muted">"Loading…"</p></main> }>
+        <Transition fallback=|| view! { <main id="main" class="page"><p class="muted">"Loading…"</p></main> }>
             {move || Suspend::new(async move {
                 match user.await {
                     Ok(user) if user.role >= min => page(user).into_any(),
                     Ok(user) => view! {
                         <Topbar user/>
-                        <main class="page">
+                        <main id="main" class="page">
                             <p class="form-error" role="alert">
                                 {format!("{} This page is for {}s.", AppError::Forbidden, min)}
                             </p>
@@ -86,7 +87,7 @@ where
                     }
                     .into_any(),
                     Err(AppError::Unauthorized) => view! { <leptos_router::components::Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                    Err(e) => view! { <main id="main" class="page"><p class="form-error" role="alert">{e.to_string()}</p></main> }.into_any(),
                 }
             })}
         </Transition>
@@ -124,6 +125,25 @@ pub(crate) fn form_error<T: 'static>(
     }
 }
 
+/// Bumps `version` (which the page's list resource follows) when a collection round arrives over the websocket,
+/// at most once per `every_ms` of the rounds' own clock: lists of sources and servers stay current without a
+/// reload, and a busy fleet does not turn into a request per round.
+pub(crate) fn follow_rounds(version: RwSignal<u32>, every_ms: i64) {
+    let live = crate::live::use_live();
+    Effect::new(move |last: Option<i64>| {
+        let last = last.unwrap_or(i64::MIN / 2);
+        let Some(t) = live.latest.with(|b| b.as_ref().map(|b| b.t)) else {
+            return last;
+        };
+        if t - last >= every_ms {
+            version.update(|v| *v += 1);
+            t
+        } else {
+            last
+        }
+    });
+}
+
 /// A labelled text input bound to `value`; `children` is the field's error (see [`field_error`]), which
 /// `aria-describedby` names by `error_id`.
 #[component]
@@ -140,12 +160,16 @@ pub(crate) fn TextField(
     #[prop(optional)]
     wide: bool,
     #[prop(optional)] required: bool,
+    /// Whether the field's error shows (`aria-invalid`).
+    #[prop(optional, into)]
+    invalid: Signal<bool>,
     children: Children,
 ) -> impl IntoView {
     view! {
         <div class="field" class:wide=wide>
             <label for=id>{label} {(!hint.is_empty()).then(|| view! { " " <span class="muted">{hint}</span> })}</label>
             <input id=id type="text" required=required placeholder=placeholder aria-describedby=error_id
+                aria-invalid=move || invalid.get().then_some("true")
                 prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
             {children()}
         </div>
@@ -160,12 +184,15 @@ pub(crate) fn SelectField(
     options: &'static [&'static str],
     value: RwSignal<String>,
     error_id: String,
+    /// Whether the field's error shows (`aria-invalid`).
+    #[prop(optional, into)]
+    invalid: Signal<bool>,
     children: Children,
 ) -> impl IntoView {
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <select id=id aria-describedby=error_id
+            <select id=id aria-describedby=error_id aria-invalid=move || invalid.get().then_some("true")
                 prop:value=move || value.get() on:change=move |ev| value.set(event_target_value(&ev))>
                 {options.iter().map(|o| view! { <option value=*o>{*o}</option> }).collect_view()}
             </select>
@@ -174,40 +201,125 @@ pub(crate) fn SelectField(
     }
 }
 
+/// A form's own error state: the problem found in the browser before sending, and the fields edited since the
+/// last submit (whose errors no longer apply, so they are hidden until the next answer).
+#[derive(Clone, Copy)]
+pub(crate) struct FormErrors {
+    local: RwSignal<Option<(String, String)>>,
+    edited: RwSignal<Vec<String>>,
+}
+
+impl FormErrors {
+    pub fn new() -> Self {
+        FormErrors {
+            local: RwSignal::new(None),
+            edited: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// Sets (or clears) the local problem; a new submit starts here, so every field's errors show again.
+    pub fn set(&self, problem: Option<(String, String)>) {
+        self.local.set(problem);
+        self.edited.set(Vec::new());
+    }
+
+    pub fn get(&self) -> Option<(String, String)> {
+        self.local.get()
+    }
+
+    /// Marks the field an input or change event came from as edited: each field names its error element with
+    /// `aria-describedby="<form>-<field>-error"` (or `<field>-error`).
+    pub fn edited(&self, ev: &leptos::ev::Event) {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(target) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+        else {
+            return;
+        };
+        // A checkbox in a fieldset: the fieldset names the error.
+        let Some(field) = target
+            .closest("[aria-describedby]")
+            .ok()
+            .flatten()
+            .and_then(|e| e.get_attribute("aria-describedby"))
+            .as_deref()
+            .and_then(|d| d.strip_suffix("-error"))
+            .map(|d| d.split_once('-').map(|(_, f)| f).unwrap_or(d).to_string())
+        else {
+            return;
+        };
+        if !self.edited.with_untracked(|e| e.contains(&field)) {
+            self.edited.update(|e| e.push(field));
+        }
+    }
+
+    pub fn is_edited(&self, field: &str) -> bool {
+        self.edited.with(|e| e.iter().any(|f| f == field))
+    }
+}
+
 /// The problem with form field `field`: found locally before sending (`local`), or named by the server in its last
-/// answer (`AppError::Invalid`). Rendered under the field as `<p id=id>`, which the field's `aria-describedby` names.
+/// answer (`AppError::Invalid`, which names every bad field at once); hidden once the field is edited. Rendered
+/// under the field as `<p id=id>`, which the field's `aria-describedby` names.
 pub(crate) fn field_error<T: 'static>(
     value: impl With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
-    local: RwSignal<Option<(String, String)>>,
+    local: FormErrors,
     field: &'static str,
     id: String,
 ) -> impl IntoView {
     move || {
-        let message = local
-            .get()
-            .filter(|(f, _)| f == field)
-            .map(|(_, m)| m)
-            .or_else(|| {
-                value.with(|v| match v {
-                    Some(Err(AppError::Invalid { field: f, message })) if f == field => {
-                        Some(message.clone())
-                    }
-                    _ => None,
-                })
-            });
         let id = id.clone();
-        message.map(|m| view! { <p class="field-error" id=id role="alert">{m}</p> })
+        field_message(value, local, field)
+            .map(|m| view! { <p class="field-error" id=id role="alert">{m}</p> })
     }
 }
 
-/// The error of a form's last answer unless it names one of `fields` (those show under their field).
+/// Whether form field `field` has a problem shown under it (for its `aria-invalid`).
+pub(crate) fn field_invalid<T: 'static>(
+    value: impl With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+    local: FormErrors,
+    field: &'static str,
+) -> Signal<bool> {
+    Signal::derive(move || field_message(value, local, field).is_some())
+}
+
+/// The problem shown under `field`: the local one, else the server's last answer's; none once edited.
+fn field_message<T: 'static>(
+    value: impl With<Value = Option<Result<T, AppError>>>,
+    local: FormErrors,
+    field: &'static str,
+) -> Option<String> {
+    if local.is_edited(field) {
+        return None;
+    }
+    local
+        .get()
+        .filter(|(f, _)| f == field)
+        .map(|(_, m)| m)
+        .or_else(|| {
+            value.with(|v| match v {
+                Some(Err(e)) => e.problem_with(field),
+                _ => None,
+            })
+        })
+}
+
+/// Whether every problem of `e` shows under one of `fields` (so the form needs no message of its own).
+pub(crate) fn shown_by_fields(e: &AppError, fields: &[&str]) -> bool {
+    let problems = e.problems();
+    !problems.is_empty() && problems.iter().all(|p| fields.contains(&p.field.as_str()))
+}
+
+/// The error of a form's last answer unless each of its problems names one of `fields` (those show under their
+/// field).
 pub(crate) fn other_error<T: 'static>(
     value: impl With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
     fields: &'static [&'static str],
 ) -> impl IntoView {
     move || {
         value.with(|v| match v {
-            Some(Err(AppError::Invalid { field, .. })) if fields.contains(&field.as_str()) => None,
+            Some(Err(e)) if shown_by_fields(e, fields) => None,
             Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
             _ => None,
         })

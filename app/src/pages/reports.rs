@@ -9,7 +9,10 @@ use crate::api::{
     metric_catalog, report_templates, update_report_template,
 };
 use crate::error::AppError;
-use crate::pages::{date_time, field_error, other_error, split_list, SignedIn, TextField, Topbar};
+use crate::pages::{
+    date_time, field_error, field_invalid, other_error, split_list, FormErrors, SignedIn,
+    TextField, Topbar,
+};
 use crate::types::{
     ReportFilter, ReportInfo, ReportSection, ReportTemplateDraft, ReportTemplateInfo, Role,
     UserInfo,
@@ -379,7 +382,7 @@ fn Reports(user: UserInfo, data: ReportsRoute) -> impl IntoView {
 
     view! {
         <Topbar user/>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"Reports"</h1>
                 <p class="muted">"Summaries of metrics, alerts and source health over a period, on a schedule or on demand, as HTML (with charts), JSON and CSV."</p>
@@ -596,13 +599,15 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
     // Suggestions only, fetched in the browser after hydration (no Suspense inside the form).
     let catalog = LocalResource::new(metric_catalog);
     let value = save.value();
-    let local = RwSignal::new(None::<(String, String)>);
+    let local = FormErrors::new();
     let err = move |field: &'static str| {
         field_error(value, local, field, format!("report-{field}-error"))
     };
+    let bad = move |field: &'static str| field_invalid(value, local, field);
     let described = |field: &str| format!("report-{field}-error");
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        local.set(None);
         saved.set(None);
         save.dispatch((form.editing.get_untracked(), form.draft()));
     };
@@ -645,13 +650,13 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
                 <p class="ok-text small" role="status" data-saved="">{format!("Saved “{}”.", t.template.name)}
                     {t.warning.map(|w| view! { " " <span class="warn-text" data-warning="">{w}</span> })}</p>
             })}
-            <form id="template-form" class="source-form" on:submit=submit novalidate>
-                <TextField id="report-name" label="Name" placeholder="Daily summary" value=form.name error_id=described("name")>{err("name")}</TextField>
-                <TextField id="report-description" label="Description" wide=true value=form.description error_id=described("description")>{err("description")}</TextField>
-                <TextField id="report-schedule" label="Schedule" hint="(cron; empty: on demand)" placeholder="0 9 * * *" value=form.schedule error_id=described("schedule")>{err("schedule")}</TextField>
-                <TextField id="report-timezone" label="Time zone" placeholder="UTC" value=form.timezone error_id=described("timezone")>{err("timezone")}</TextField>
-                <TextField id="report-period" label="Period" hint="(24h, 7d or since_last)" placeholder="24h" value=form.period error_id=described("period")>{err("period")}</TextField>
-                <TextField id="report-recipients" label="Email to" hint="(comma-separated; optional)" placeholder="team@example.com" value=form.recipients error_id=described("recipients")>{err("recipients")}</TextField>
+            <form id="template-form" class="source-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+                <TextField id="report-name" label="Name" placeholder="Daily summary" value=form.name error_id=described("name") invalid=bad("name")>{err("name")}</TextField>
+                <TextField id="report-description" label="Description" wide=true value=form.description error_id=described("description") invalid=bad("description")>{err("description")}</TextField>
+                <TextField id="report-schedule" label="Schedule" hint="(cron; empty: on demand)" placeholder="0 9 * * *" value=form.schedule error_id=described("schedule") invalid=bad("schedule")>{err("schedule")}</TextField>
+                <TextField id="report-timezone" label="Time zone" placeholder="UTC" value=form.timezone error_id=described("timezone") invalid=bad("timezone")>{err("timezone")}</TextField>
+                <TextField id="report-period" label="Period" hint="(24h, 7d or since_last)" placeholder="24h" value=form.period error_id=described("period") invalid=bad("period")>{err("period")}</TextField>
+                <TextField id="report-recipients" label="Email to" hint="(comma-separated; optional)" placeholder="team@example.com" value=form.recipients error_id=described("recipients") invalid=bad("recipients")>{err("recipients")}</TextField>
                 <fieldset class="field" aria-describedby="report-formats-error">
                     <legend>"Formats"</legend>
                     <div class="checks">

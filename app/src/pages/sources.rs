@@ -5,7 +5,9 @@
 
 use crate::api::{create_source, delete_source, sources, test_source, update_source};
 use crate::error::AppError;
-use crate::pages::{format_pairs, parse_pairs, status_badge, time_of_day, SignedIn, Topbar};
+use crate::pages::{
+    format_pairs, parse_pairs, status_badge, time_of_day, FormErrors, SignedIn, Topbar,
+};
 use crate::types::{
     Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, ToolCallDefinition,
     UserInfo,
@@ -61,7 +63,7 @@ struct Form {
     /// MCP: `tool {"json": "arguments"}` per line.
     calls: RwSignal<String>,
     /// A problem found before sending (field, message).
-    local_error: RwSignal<Option<(String, String)>>,
+    local_error: FormErrors,
 }
 
 impl Form {
@@ -80,7 +82,7 @@ impl Form {
             env: RwSignal::new(String::new()),
             headers: RwSignal::new(String::new()),
             calls: RwSignal::new(String::new()),
-            local_error: RwSignal::new(None),
+            local_error: FormErrors::new(),
         }
     }
 
@@ -204,6 +206,8 @@ fn Sources(
     list: Resource<Result<Vec<SourceStatus>, AppError>>,
 ) -> impl IntoView {
     let admin = user.role >= Role::Admin;
+    // Health, last scrape and errors follow the rounds as they happen.
+    crate::pages::follow_rounds(version, 5_000);
     let form = Form::new();
     // `?kind=mcp` (the MCP page's "Add an MCP server") starts the form on that kind — once hydrated, so the page
     // hydrates exactly what the server rendered (the MCP fields' textareas appear in the browser).
@@ -270,7 +274,7 @@ fn Sources(
 
     view! {
         <Topbar user/>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"Sources"</h1>
                 <p class="muted">
@@ -414,6 +418,9 @@ fn SourceForm(
     // The problem with `field`, found locally or by the server's last answer.
     let problem = move |field: &'static str| {
         move || {
+            if form.local_error.is_edited(field) {
+                return None;
+            }
             let message = form
                 .local_error
                 .get()
@@ -421,9 +428,7 @@ fn SourceForm(
                 .map(|(_, m)| m)
                 .or_else(|| {
                     save.value().with(|v| match v {
-                        Some(Err(AppError::Invalid { field: f, message })) if f == field => {
-                            Some(message.clone())
-                        }
+                        Some(Err(e)) => e.problem_with(field),
                         _ => None,
                     })
                 });
@@ -434,7 +439,7 @@ fn SourceForm(
     };
     let other_error = move || {
         save.value().with(|v| match v {
-            Some(Err(AppError::Invalid { field, .. })) if FIELDS.contains(&field.as_str()) => None,
+            Some(Err(e)) if crate::pages::shown_by_fields(e, FIELDS) => None,
             Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
             _ => None,
         })
@@ -481,28 +486,31 @@ fn SourceForm(
         None => "Add a source".to_string(),
     };
     let described = |field: &'static str| format!("{field}-error");
+    let bad = move |field: &'static str| {
+        crate::pages::field_invalid(save.value(), form.local_error, field)
+    };
 
     view! {
         <section class="card">
             <h2>{heading}</h2>
-            <form id="source-form" class="source-form" on:submit=submit novalidate>
+            <form id="source-form" class="source-form" on:submit=submit on:input=move |ev| form.local_error.edited(&ev) on:change=move |ev| form.local_error.edited(&ev) novalidate>
                 <div class="field">
                     <label for="source-id">"Id"</label>
                     <input id="source-id" name="id" type="text" required placeholder="search-mcp"
-                        aria-describedby=described("id")
+                        aria-describedby=described("id") aria-invalid=move || bad("id").get().then_some("true")
                         prop:value=move || form.id.get() on:input=move |ev| form.id.set(event_target_value(&ev))
                         prop:disabled=move || form.editing.get().is_some()/>
                     {problem("id")}
                 </div>
                 <div class="field">
                     <label for="source-name">"Name " <span class="muted">"(optional)"</span></label>
-                    <input id="source-name" name="name" type="text" aria-describedby=described("name")
+                    <input id="source-name" name="name" type="text" aria-describedby=described("name") aria-invalid=move || bad("name").get().then_some("true")
                         prop:value=move || form.name.get() on:input=move |ev| form.name.set(event_target_value(&ev))/>
                     {problem("name")}
                 </div>
                 <div class="field">
                     <label for="source-kind">"Kind"</label>
-                    <select id="source-kind" name="kind" aria-describedby=described("kind")
+                    <select id="source-kind" name="kind" aria-describedby=described("kind") aria-invalid=move || bad("kind").get().then_some("true")
                         prop:value=move || form.kind.get() on:change=move |ev| form.kind.set(event_target_value(&ev))
                         prop:disabled=move || form.editing.get().is_some()>
                         <option value="prometheus">"prometheus (scrape an endpoint)"</option>
@@ -516,7 +524,7 @@ fn SourceForm(
                     </label>
                     <input id="source-target" name="target" type="text" required
                         placeholder=move || if form.is_mcp() { "http://search-mcp:8000/mcp  or  npx" } else { "http://search-mcp:9464/metrics" }
-                        aria-describedby=described("target")
+                        aria-describedby=described("target") aria-invalid=move || bad("target").get().then_some("true")
                         prop:value=move || form.target.get() on:input=move |ev| form.target.set(event_target_value(&ev))/>
                     {problem("target")}
                 </div>
@@ -524,27 +532,27 @@ fn SourceForm(
                     <div class="field">
                         <label for="source-args">"Arguments " <span class="muted">"(stdio; one per line)"</span></label>
                         <textarea id="source-args" name="args" rows="3" placeholder="-y\n@modelcontextprotocol/server-everything"
-                            aria-describedby=described("args")
+                            aria-describedby=described("args") aria-invalid=move || bad("args").get().then_some("true")
                             prop:value=move || form.args.get() on:input=move |ev| form.args.set(event_target_value(&ev))></textarea>
                         {problem("args")}
                     </div>
                     <div class="field">
                         <label for="source-env">"Environment " <span class="muted">"(stdio; NAME=value per line)"</span></label>
-                        <textarea id="source-env" name="env" rows="3" aria-describedby=described("env")
+                        <textarea id="source-env" name="env" rows="3" aria-describedby=described("env") aria-invalid=move || bad("env").get().then_some("true")
                             prop:value=move || form.env.get() on:input=move |ev| form.env.set(event_target_value(&ev))></textarea>
                         {problem("env")}
                     </div>
                     <div class="field">
                         <label for="source-headers">"Headers " <span class="muted">"(HTTP; Name: value per line)"</span></label>
                         <textarea id="source-headers" name="headers" rows="3" placeholder="Authorization: Bearer …"
-                            aria-describedby=described("headers")
+                            aria-describedby=described("headers") aria-invalid=move || bad("headers").get().then_some("true")
                             prop:value=move || form.headers.get() on:input=move |ev| form.headers.set(event_target_value(&ev))></textarea>
                         {problem("headers")}
                     </div>
                     <div class="field wide">
                         <label for="source-calls">"Tool calls " <span class="muted">"(each round; one per line: tool {\"json\": \"arguments\"})"</span></label>
                         <textarea id="source-calls" name="calls" rows="3" placeholder="echo {\"message\": \"ping\"}"
-                            aria-describedby=described("calls")
+                            aria-describedby=described("calls") aria-invalid=move || bad("calls").get().then_some("true")
                             prop:value=move || form.calls.get() on:input=move |ev| form.calls.set(event_target_value(&ev))></textarea>
                         {problem("calls")}
                     </div>
@@ -552,21 +560,21 @@ fn SourceForm(
                 <div class="field">
                     <label for="source-interval">"Interval " <span class="muted">"(e.g. 15s)"</span></label>
                     <input id="source-interval" name="interval" type="text" placeholder="default"
-                        aria-describedby=described("interval")
+                        aria-describedby=described("interval") aria-invalid=move || bad("interval").get().then_some("true")
                         prop:value=move || form.interval.get() on:input=move |ev| form.interval.set(event_target_value(&ev))/>
                     {problem("interval")}
                 </div>
                 <div class="field">
                     <label for="source-timeout">"Timeout " <span class="muted">"(at most the interval)"</span></label>
                     <input id="source-timeout" name="timeout" type="text" placeholder="the interval"
-                        aria-describedby=described("timeout")
+                        aria-describedby=described("timeout") aria-invalid=move || bad("timeout").get().then_some("true")
                         prop:value=move || form.timeout.get() on:input=move |ev| form.timeout.set(event_target_value(&ev))/>
                     {problem("timeout")}
                 </div>
                 <div class="field wide">
                     <label for="source-labels">"Labels " <span class="muted">"(name=value, comma-separated)"</span></label>
                     <input id="source-labels" name="labels" type="text" placeholder="team=search, env=prod"
-                        aria-describedby=described("labels")
+                        aria-describedby=described("labels") aria-invalid=move || bad("labels").get().then_some("true")
                         prop:value=move || form.labels.get() on:input=move |ev| form.labels.set(event_target_value(&ev))/>
                     {problem("labels")}
                 </div>

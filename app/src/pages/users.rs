@@ -9,7 +9,9 @@ use crate::api::{
     revoke_sessions, revoke_token, set_user_role,
 };
 use crate::error::AppError;
-use crate::pages::{date_time, field_error, other_error, SignedIn, Topbar};
+use crate::pages::{
+    date_time, field_error, field_invalid, other_error, FormErrors, SignedIn, Topbar,
+};
 use crate::types::{CreatedToken, Role, TokenInfo, UserInfo};
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
@@ -169,7 +171,7 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
 
     view! {
         <Topbar user/>
-        <main class="page">
+        <main id="main" class="page">
             <div class="page-head">
                 <h1>"Users"</h1>
                 <p class="muted">"Viewers see everything; editors also change alert rules and silences; admins also manage sources, contact points, users and tokens."</p>
@@ -202,7 +204,7 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Viewer);
-    let local = RwSignal::new(None::<(String, String)>);
+    let local = FormErrors::new();
     Effect::new(move |_| {
         if let Some(Ok(_)) = save.value().get() {
             username.set(String::new());
@@ -213,21 +215,23 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
     let value = save.value();
     let err =
         move |field: &'static str| field_error(value, local, field, format!("user-{field}-error"));
+    let bad = move |field: &'static str| field_invalid(value, local, field);
     view! {
         <h3>"Add a user"</h3>
-        <form id="user-form" class="source-form" novalidate on:submit=move |ev| {
+        <form id="user-form" class="source-form" novalidate on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) on:submit=move |ev| {
             ev.prevent_default();
+            local.set(None);
             save.dispatch((username.get_untracked().trim().to_string(), password.get_untracked(), role.get_untracked()));
         }>
             <div class="field">
                 <label for="user-username">"Username"</label>
-                <input id="user-username" type="text" autocomplete="off" aria-describedby="user-username-error"
+                <input id="user-username" type="text" autocomplete="off" aria-describedby="user-username-error" aria-invalid=move || bad("username").get().then_some("true")
                     prop:value=move || username.get() on:input=move |ev| username.set(event_target_value(&ev))/>
                 {err("username")}
             </div>
             <div class="field">
                 <label for="user-password">"Password " <span class="muted">"(at least 8 characters)"</span></label>
-                <input id="user-password" type="password" autocomplete="new-password" aria-describedby="user-password-error"
+                <input id="user-password" type="password" autocomplete="new-password" aria-describedby="user-password-error" aria-invalid=move || bad("password").get().then_some("true")
                     prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
                 {err("password")}
             </div>
@@ -268,7 +272,7 @@ fn Tokens(
     let mcp = RwSignal::new(false);
     let mcp_role = RwSignal::new("viewer".to_string());
     let expires = RwSignal::new(String::new());
-    let local = RwSignal::new(None::<(String, String)>);
+    let local = FormErrors::new();
     let confirming = RwSignal::new(None::<i64>);
     Effect::new(move |_| {
         if let Some(Ok(_)) = create.value().get() {
@@ -285,14 +289,25 @@ fn Tokens(
     let value = create.value();
     let err =
         move |field: &'static str| field_error(value, local, field, format!("token-{field}-error"));
+    let bad = move |field: &'static str| field_invalid(value, local, field);
+    let copied = RwSignal::new(false);
     let secret = move || {
         value.with(|v| match v {
-            Some(Ok(CreatedToken { info, token })) => Some(view! {
-                <div class="secret" role="status">
-                    <p>"Token " <strong>{info.name.clone()}</strong> " created. Copy it now: it is not shown again."</p>
-                    <code class="token-secret" data-token="">{token.clone()}</code>
-                </div>
-            }),
+            Some(Ok(CreatedToken { info, token })) => {
+                copied.set(false);
+                let text = token.clone();
+                Some(view! {
+                    <div class="secret" role="status">
+                        <p>"Token " <strong>{info.name.clone()}</strong> " created. Copy it now: it is not shown again."</p>
+                        <code class="token-secret" data-token="">{token.clone()}</code>
+                        " "
+                        <button type="button" class="secondary" data-action="copy-token"
+                            on:click=move |_| { copy_to_clipboard(&text); copied.set(true); }>
+                            {move || if copied.get() { "Copied" } else { "Copy" }}
+                        </button>
+                    </div>
+                })
+            }
             _ => None,
         })
     };
@@ -314,19 +329,20 @@ fn Tokens(
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
             {move || revoke.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
             <h3>"Create a token"</h3>
-            <form id="token-form" class="source-form" novalidate on:submit=move |ev| {
+            <form id="token-form" class="source-form" novalidate on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) on:submit=move |ev| {
                 ev.prevent_default();
+                local.set(None);
                 let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read"), (write.get_untracked(), "write"), (mcp.get_untracked(), "mcp")]
                     .into_iter().filter(|(on, _)| *on).map(|(_, s)| s).collect::<Vec<_>>().join(",");
                 create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string(), mcp_role.get_untracked()));
             }>
                 <div class="field">
                     <label for="token-name">"Name " <span class="muted">"(also the source of its pushes)"</span></label>
-                    <input id="token-name" type="text" autocomplete="off" aria-describedby="token-name-error"
+                    <input id="token-name" type="text" autocomplete="off" aria-describedby="token-name-error" aria-invalid=move || bad("name").get().then_some("true")
                         prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
                     {err("name")}
                 </div>
-                <fieldset class="field">
+                <fieldset class="field" aria-describedby="token-scopes-error">
                     <legend>"Scopes"</legend>
                     <label><input type="checkbox" prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
                     <label><input type="checkbox" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
@@ -336,7 +352,7 @@ fn Tokens(
                 </fieldset>
                 <div class="field">
                     <label for="token-role">"Role " <span class="muted">"(on the REST API and /mcp; editors may acknowledge and silence)"</span></label>
-                    <select id="token-role" aria-describedby="token-role-error"
+                    <select id="token-role" aria-describedby="token-role-error" aria-invalid=move || bad("role").get().then_some("true")
                         on:change=move |ev| mcp_role.set(event_target_value(&ev))>
                         <option value="viewer" selected>"viewer"</option>
                         <option value="editor">"editor"</option>
@@ -346,7 +362,7 @@ fn Tokens(
                 </div>
                 <div class="field">
                     <label for="token-expires">"Expires in " <span class="muted">"(e.g. 90d; empty: never)"</span></label>
-                    <input id="token-expires" type="text" aria-describedby="token-expires_in-error"
+                    <input id="token-expires" type="text" aria-describedby="token-expires_in-error" aria-invalid=move || bad("expires_in").get().then_some("true")
                         prop:value=move || expires.get() on:input=move |ev| expires.set(event_target_value(&ev))/>
                     {err("expires_in")}
                 </div>
@@ -407,4 +423,14 @@ fn TokenTable(
         </div>
     }
     .into_any()
+}
+
+/// Puts `text` on the clipboard (the browser may refuse outside a secure context; the text stays selectable).
+fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
 }

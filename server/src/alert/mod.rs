@@ -351,6 +351,8 @@ impl Alerting {
         .await?
         .map(|ms| Duration::from_millis(ms.max(0) as u64));
         let mut healths: Vec<(i64, Health, Option<String>)> = Vec::with_capacity(rules.len());
+        let rule_health = stored_rule_health(&mut tx).await?;
+        let mut rule_notified: Vec<(i64, Option<&'static str>)> = Vec::new();
         for (info, rule) in &rules {
             // A failed query is the rule's Error state: its alerts keep their state (nothing is known).
             let observed = match self.observe(rule, now).await {
@@ -514,8 +516,62 @@ impl Alerting {
             figures.transitions += events.len();
             save_states(&mut tx, info.id, &saves, now).await?;
             save_events(&mut tx, info.id, &events, now).await?;
+
+            // The rule as a whole: a failing query (and, under `no_data = "alerting"`, a rule none of whose series
+            // has data) is said once it has lasted the rule's `for`, and its end is said too, as Grafana's
+            // DatasourceError / DatasourceNoData alerts are.
+            let (health, error) = healths
+                .last()
+                .map(|h| (h.1, h.2.clone()))
+                .unwrap_or((Health::Ok, None));
+            let stored = rule_health.get(&info.id).cloned().unwrap_or_default();
+            let Some((notice, notified)) = rule_notice(&stored, health, rule, now) else {
+                continue;
+            };
+            rule_notified.push((info.id, notified));
+            let state = AlertState {
+                phase: if notice == Notice::Resolved {
+                    Phase::Resolved
+                } else {
+                    Phase::Firing
+                },
+                firing_since: Some(stored.since_if(health, now)),
+                resolved_at: (notice == Notice::Resolved).then_some(now),
+                ..AlertState::default()
+            };
+            let alert_labels = alert_labels(rule, "", &rule.metric, &BTreeMap::new());
+            if let Some(id) = silences
+                .iter()
+                .find(|s| s.matches(&alert_labels))
+                .map(|s| s.id)
+            {
+                figures.silenced += 1;
+                tracing::info!(rule = %rule.name, silence = id, "rule notice silenced");
+                continue;
+            }
+            figures.notices += 1;
+            tracing::info!(rule = %rule.name, notice = notify::notice_name(notice), error = ?error,
+                "rule notice");
+            notify::enqueue(
+                &mut tx,
+                &notify::Notification {
+                    rule_id: info.id,
+                    rule,
+                    series_id: notify::RULE_LEVEL,
+                    source: String::new(),
+                    metric: rule.metric.clone(),
+                    series_labels: BTreeMap::new(),
+                    notice,
+                    state: &state,
+                    value: None,
+                    at: now,
+                    grouping: &self.grouping,
+                },
+            )
+            .await?;
         }
         save_rule_health(&mut tx, &healths, now).await?;
+        save_rule_notified(&mut tx, &rule_notified).await?;
         tx.commit().await?;
         if figures.notices > 0 {
             self.dispatcher.wake.notify_one();
@@ -1020,6 +1076,100 @@ async fn save_states(
 }
 
 /// Records each rule's latest evaluation: its health (`since` kept while it stays the same) and error.
+/// A rule's health as the previous evaluation left it, and which of its problems was notified.
+#[derive(Debug, Clone, Default)]
+struct RuleHealth {
+    health: Option<Health>,
+    since: Option<DateTime<Utc>>,
+    /// `nodata` or `error` once said, until the rule is healthy again.
+    notified: Option<Health>,
+}
+
+impl RuleHealth {
+    /// Since when the rule has had `health`, if it keeps it at `now`.
+    fn since_if(&self, health: Health, now: DateTime<Utc>) -> DateTime<Utc> {
+        match (self.health, self.since) {
+            (Some(h), Some(since)) if h == health => since,
+            _ => now,
+        }
+    }
+}
+
+/// Every rule's stored health, read under the evaluation lock.
+async fn stored_rule_health(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+) -> anyhow::Result<HashMap<i64, RuleHealth>> {
+    let rows: Vec<(i64, String, Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+        "SELECT id, eval_health, eval_health_since, health_notified FROM alert_rules",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, health, since, notified)| {
+            let parse = |s: &str| (s != "unknown").then(|| Health::parse(s));
+            let health = RuleHealth {
+                health: parse(&health),
+                since,
+                notified: notified.as_deref().and_then(parse),
+            };
+            (id, health)
+        })
+        .collect())
+}
+
+/// What to say of the rule as a whole at `now`, given its stored health and the health just observed: the notice
+/// and the problem it leaves notified (`None` once the rule is healthy again), or `None` when nothing changes.
+/// An Error is said always, NoData only under `no_data = "alerting"`; either once it has lasted the rule's `for`.
+fn rule_notice(
+    stored: &RuleHealth,
+    health: Health,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> Option<(Notice, Option<&'static str>)> {
+    let said = |h: Health| (h != Health::Ok).then(|| h.as_str());
+    let notifiable = match health {
+        Health::Ok => false,
+        Health::Error => true,
+        Health::NoData => rule.no_data == NoData::Alerting,
+    };
+    if notifiable {
+        if stored.notified == Some(health) || elapsed(stored.since_if(health, now), now) < rule.for_
+        {
+            return None;
+        }
+        let notice = if health == Health::Error {
+            Notice::Error
+        } else {
+            Notice::NoData
+        };
+        return Some((notice, said(health)));
+    }
+    // Healthy again, or a problem this rule does not notify: a notified one ends with a resolution.
+    stored.notified.map(|_| (Notice::Resolved, None))
+}
+
+/// Records which rule-level problem each rule has notified.
+async fn save_rule_notified(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    notified: &[(i64, Option<&'static str>)],
+) -> anyhow::Result<()> {
+    if notified.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = notified.iter().map(|n| n.0).collect();
+    let health: Vec<Option<&str>> = notified.iter().map(|n| n.1).collect();
+    sqlx::query(
+        "UPDATE alert_rules r SET health_notified = u.health
+         FROM UNNEST($1::bigint[], $2::text[]) AS u(id, health) WHERE r.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&health)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn save_rule_health(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     healths: &[(i64, Health, Option<String>)],

@@ -313,68 +313,59 @@ impl ContactPoints {
         draft: &ContactPointDraft,
         keep: Option<(&str, &Value)>,
     ) -> Result<Checked, AppError> {
+        let mut problems = app::error::Problems::new();
         let name = draft.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::invalid(
-                "name",
-                "give it a name of at most 200 characters",
-            ));
+            problems.add("name", "give it a name of at most 200 characters");
         }
-        let kind = Kind::parse(&draft.kind).ok_or_else(|| {
-            AppError::invalid(
+        let kind = Kind::parse(&draft.kind);
+        if kind.is_none() {
+            problems.add(
                 "kind",
                 "expected console, webhook, slack, logstash or email",
-            )
-        })?;
-        let severity = Severity::parse(&draft.min_severity).ok_or_else(|| {
-            AppError::invalid("min_severity", "expected info, warning, error or critical")
-        })?;
+            );
+        }
+        let severity = Severity::parse(&draft.min_severity);
+        if severity.is_none() {
+            problems.add("min_severity", "expected info, warning, error or critical");
+        }
         let settings = match kind {
-            Kind::Console => json!({}),
+            None => None,
+            Some(Kind::Console) => Some(json!({})),
             // Changing a contact point without retyping its (redacted) URL keeps the stored one.
-            _ if draft.url.trim().is_empty() && keep.is_some_and(|(k, _)| k == kind.as_str()) => {
+            Some(kind)
+                if draft.url.trim().is_empty() && keep.is_some_and(|(k, _)| k == kind.as_str()) =>
+            {
                 keep.map(|(_, settings)| settings.clone())
-                    .unwrap_or_default()
             }
-            _ => {
-                let url = url::Url::parse(draft.url.trim())
-                    .map_err(|e| AppError::invalid("url", format!("not a URL: {e}")))?;
-                let email = kind == Kind::Email;
-                if email != matches!(url.scheme(), "smtp" | "smtps") {
-                    return Err(AppError::invalid(
-                        "url",
-                        if email {
-                            "email needs smtp://user:password@host:port?from=…&to=…&tls=starttls|tls|none"
-                        } else {
-                            "use an http or https URL"
-                        },
-                    ));
-                }
-                if email {
-                    Smtp::parse(&url).map_err(|e| AppError::invalid("url", e))?;
-                }
-                check_target(&url, &GuardedResolver::new(self.allowed.clone()))
-                    .await
-                    .map_err(|e| AppError::invalid("url", e))?;
-                json!({ "url": url.as_str() })
-            }
+            Some(kind) => problems.take(self.check_url(kind, draft.url.trim()).await),
         };
         let escalate_after = match draft.escalate_after.trim() {
             "" | "0" => None,
-            text => Some(
-                humantime::parse_duration(text)
+            text => {
+                let after = humantime::parse_duration(text)
                     .ok()
-                    .filter(|d| !d.is_zero() && *d <= Duration::from_secs(7 * 86400))
-                    .ok_or_else(|| {
-                        AppError::invalid(
-                            "escalate_after",
-                            format!("`{text}`: a duration up to 7 days, e.g. 15m (empty: notify at once)"),
-                        )
-                    })?
-                    .as_millis() as i64,
-            ),
+                    .filter(|d| !d.is_zero() && *d <= Duration::from_secs(7 * 86400));
+                if after.is_none() {
+                    problems.add(
+                        "escalate_after",
+                        format!(
+                            "`{text}`: a duration up to 7 days, e.g. 15m (empty: notify at once)"
+                        ),
+                    );
+                }
+                after.map(|d| d.as_millis() as i64)
+            }
         };
-        let matchers = crate::store::query::LabelMatcher::parse_list(&draft.matchers)?;
+        let matchers = problems.take(crate::store::query::LabelMatcher::parse_list(
+            &draft.matchers,
+        ));
+        problems.finish()?;
+        let (Some(kind), Some(severity), Some(settings), Some(matchers)) =
+            (kind, severity, settings, matchers)
+        else {
+            unreachable!("every missing value was recorded as a problem");
+        };
         Ok(Checked {
             name: name.to_string(),
             kind,
@@ -383,6 +374,41 @@ impl ContactPoints {
             escalate_after,
             matchers: matchers.iter().map(ToString::to_string).collect(),
         })
+    }
+
+    /// The settings of a `kind` contact point sending to `url`, or the problem with the URL (field `url`).
+    async fn check_url(&self, kind: Kind, url: &str) -> Result<Value, AppError> {
+        if url.is_empty() {
+            return Err(AppError::invalid(
+                "url",
+                match kind {
+                    Kind::Email => {
+                        "give the SMTP server: smtp://user:password@host:port?from=…&to=…"
+                    }
+                    _ => "give the receiver's URL, e.g. https://hooks.example.com/alerts",
+                },
+            ));
+        }
+        let url = url::Url::parse(url)
+            .map_err(|e| AppError::invalid("url", format!("not a URL: {e}")))?;
+        let email = kind == Kind::Email;
+        if email != matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(AppError::invalid(
+                "url",
+                if email {
+                    "email needs smtp://user:password@host:port?from=…&to=…&tls=starttls|tls|none"
+                } else {
+                    "use an http or https URL"
+                },
+            ));
+        }
+        if email {
+            Smtp::parse(&url).map_err(|e| AppError::invalid("url", e))?;
+        }
+        check_target(&url, &GuardedResolver::new(self.allowed.clone()))
+            .await
+            .map_err(|e| AppError::invalid("url", e))?;
+        Ok(json!({ "url": url.as_str() }))
     }
 
     pub async fn delete(&self, id: i64) -> Result<(), AppError> {
@@ -451,6 +477,9 @@ impl ContactPoints {
 }
 
 /// What the outbox needs to know about one notice.
+/// The `series_id` of a notice about a rule as a whole (its query fails, or none of its series has data).
+pub const RULE_LEVEL: i64 = 0;
+
 pub struct Notification<'a> {
     pub rule_id: i64,
     pub rule: &'a Rule,
@@ -681,7 +710,7 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
         .map(|v| format!("{v}"))
         .unwrap_or_else(|| "no data".into());
     let summary = format!(
-        "[{}] {}: {} {} = {} ({} {}){}",
+        "[{}] {}: {} = {} ({} {}){}",
         match n.notice {
             Notice::Flapping => "FLAPPING".into(),
             Notice::NoData => "NO DATA".into(),
@@ -689,15 +718,21 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
             _ => status.to_uppercase(),
         },
         n.rule.name,
-        n.source,
-        n.metric,
+        match n.source.as_str() {
+            "" => n.metric.clone(),
+            source => format!("{source} {}", n.metric),
+        },
         value,
         n.rule.condition.as_str(),
         n.rule.threshold,
-        match n.notice {
-            Notice::Flapping => "; notifications held back until it calms down",
-            Notice::NoData => "; the series has stopped reporting, the alert keeps its state",
-            Notice::Error => "; the rule's query failed, the alert keeps its state",
+        match (n.notice, n.series_id == RULE_LEVEL) {
+            (Notice::Flapping, _) => "; notifications held back until it calms down",
+            (Notice::NoData, false) =>
+                "; the series has stopped reporting, the alert keeps its state",
+            (Notice::Error, false) => "; the rule's query failed, the alert keeps its state",
+            (Notice::NoData, true) => "; none of the rule's series has data",
+            (Notice::Error, true) => "; the rule's query fails, its alerts cannot be checked",
+            (Notice::Resolved, true) => "; the rule can be checked again",
             _ => "",
         }
     );

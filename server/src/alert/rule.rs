@@ -5,7 +5,7 @@
 use crate::collect::check_sample;
 use crate::store::query::{is_metric_name, LabelMatcher};
 use crate::store::Labels;
-use app::error::AppError;
+use app::error::{AppError, Problems};
 use app::types::RuleDraft;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -188,40 +188,55 @@ pub struct Rule {
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 86400);
 
 impl Rule {
-    /// Checks every field of `draft`, naming the first bad one.
+    /// Checks every field of `draft`, naming every bad one at once.
     pub fn parse(draft: &RuleDraft) -> Result<Rule, AppError> {
+        let mut problems = Problems::new();
         let name = draft.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::invalid(
-                "name",
-                "give the rule a name of at most 200 characters",
-            ));
+            problems.add("name", "give the rule a name of at most 200 characters");
         }
         let metric = draft.metric.trim().to_string();
-        if !is_metric_name(&metric) {
-            return Err(AppError::invalid(
+        if metric.is_empty() {
+            problems.add(
                 "metric",
-                format!("`{metric}` is not a metric name"),
-            ));
+                "name the metric the rule watches, e.g. response_time_ms",
+            );
+        } else if !is_metric_name(&metric) {
+            problems.add(
+                "metric",
+                format!("`{metric}` is not a metric name (letters, digits, _ and :, not starting with a digit)"),
+            );
         }
-        let condition = Condition::parse(&draft.condition).ok_or_else(|| {
-            AppError::invalid(
+        let condition = Condition::parse(&draft.condition);
+        if condition.is_none() {
+            problems.add(
                 "condition",
                 format!(
                     "`{}`: expected one of > < == != >= <=",
                     draft.condition.trim()
                 ),
-            )
-        })?;
-        let threshold: f64 = draft.threshold.trim().parse().map_err(|_| {
-            AppError::invalid(
-                "threshold",
-                format!("`{}` is not a number", draft.threshold.trim()),
-            )
-        })?;
-        if !threshold.is_finite() {
-            return Err(AppError::invalid("threshold", "must be a finite number"));
+            );
         }
+        let threshold = match draft.threshold.trim() {
+            "" => {
+                problems.add(
+                    "threshold",
+                    "give the value the condition compares with, e.g. 500",
+                );
+                None
+            }
+            text => match text.parse::<f64>() {
+                Ok(t) if t.is_finite() => Some(t),
+                Ok(_) => {
+                    problems.add("threshold", "must be a finite number");
+                    None
+                }
+                Err(_) => {
+                    problems.add("threshold", format!("`{text}` is not a number"));
+                    None
+                }
+            },
+        };
         let duration = |field: &str, text: &str| -> Result<Duration, AppError> {
             let text = text.trim();
             if text.is_empty() || text == "0" {
@@ -230,43 +245,53 @@ impl Rule {
             if text.starts_with('-') {
                 return Err(AppError::invalid(field, "must not be negative"));
             }
-            let d = humantime::parse_duration(text)
-                .map_err(|e| AppError::invalid(field, format!("`{text}`: {e} (e.g. 5m, 30s)")))?;
+            let d = humantime::parse_duration(text).map_err(|_| {
+                AppError::invalid(
+                    field,
+                    format!("`{text}` is not a duration (e.g. 30s, 5m, 1h)"),
+                )
+            })?;
             if d > MAX_DURATION {
                 return Err(AppError::invalid(field, "must be at most 7 days"));
             }
             Ok(d)
         };
-        let for_ = duration("for", &draft.for_)?;
-        let keep_firing_for = duration("keep_firing_for", &draft.keep_firing_for)?;
-        let reduce = Reduce::parse(&draft.reduce).ok_or_else(|| {
-            AppError::invalid(
+        let for_ = problems.take(duration("for", &draft.for_));
+        let keep_firing_for = problems.take(duration("keep_firing_for", &draft.keep_firing_for));
+        let reduce = Reduce::parse(&draft.reduce);
+        if reduce.is_none() {
+            problems.add(
                 "reduce",
                 format!(
                     "`{}`: expected last, avg, min, max, sum or count",
                     draft.reduce.trim()
                 ),
-            )
-        })?;
-        let window = match duration("window", &draft.window)? {
-            d if d.is_zero() => Duration::from_secs(300),
-            d => d,
-        };
-        let severity = Severity::parse(&draft.severity).ok_or_else(|| {
-            AppError::invalid(
+            );
+        }
+        let window = problems.take(duration("window", &draft.window)).map(|d| {
+            if d.is_zero() {
+                Duration::from_secs(300)
+            } else {
+                d
+            }
+        });
+        let severity = Severity::parse(&draft.severity);
+        if severity.is_none() {
+            problems.add(
                 "severity",
                 format!(
                     "`{}`: expected info, warning, error or critical",
                     draft.severity.trim()
                 ),
-            )
-        })?;
-        let no_data = NoData::parse(&draft.no_data).ok_or_else(|| {
-            AppError::invalid(
+            );
+        }
+        let no_data = NoData::parse(&draft.no_data);
+        if no_data.is_none() {
+            problems.add(
                 "no_data",
                 format!("`{}`: expected keep, alerting or ok", draft.no_data.trim()),
-            )
-        })?;
+            );
+        }
         let sources: Vec<String> = draft
             .sources
             .iter()
@@ -274,22 +299,52 @@ impl Rule {
             .filter(|s| !s.is_empty())
             .collect();
         if let Some(bad) = sources.iter().find(|s| !crate::collect::is_source_id(s)) {
-            return Err(AppError::invalid(
+            problems.add(
                 "sources",
-                format!("`{bad}` is not a source id"),
-            ));
+                format!("`{bad}` is not a source id (letters, digits, -, _ and .)"),
+            );
         }
-        let matchers = LabelMatcher::parse_list(&draft.matchers)?;
+        let matchers = problems.take(LabelMatcher::parse_list(&draft.matchers));
         let labels: Labels = draft.labels.clone();
-        check_sample(&metric, &labels).map_err(|e| AppError::invalid("labels", e))?;
-        for key in draft.annotations.keys() {
-            if !crate::store::query::is_label_name(key) {
-                return Err(AppError::invalid(
-                    "annotations",
-                    format!("`{key}` is not a valid annotation name"),
-                ));
-            }
+        // The labels alone (the metric was checked above).
+        if let Err(e) = check_sample("m", &labels) {
+            problems.add("labels", e);
         }
+        if let Some(key) = draft
+            .annotations
+            .keys()
+            .find(|k| !crate::store::query::is_label_name(k))
+        {
+            problems.add(
+                "annotations",
+                format!("`{key}` is not a valid annotation name"),
+            );
+        }
+        problems.finish()?;
+        let (
+            Some(condition),
+            Some(threshold),
+            Some(for_),
+            Some(keep_firing_for),
+            Some(reduce),
+            Some(window),
+            Some(severity),
+            Some(no_data),
+            Some(matchers),
+        ) = (
+            condition,
+            threshold,
+            for_,
+            keep_firing_for,
+            reduce,
+            window,
+            severity,
+            no_data,
+            matchers,
+        )
+        else {
+            unreachable!("every missing value was recorded as a problem");
+        };
         Ok(Rule {
             name,
             description: draft.description.trim().to_string(),
@@ -410,6 +465,24 @@ mod tests {
                 other => panic!("{d:?}: expected an error on {field}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_empty_rule_names_every_missing_field_at_once() {
+        let err = Rule::parse(&RuleDraft {
+            for_: "soon".into(),
+            condition: String::new(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<String> = err.problems().into_iter().map(|p| p.field).collect();
+        for field in ["name", "metric", "condition", "threshold", "for"] {
+            assert!(
+                fields.iter().any(|f| f == field),
+                "{field} missing in {fields:?}"
+            );
+        }
+        assert!(err.to_string().contains("threshold:"), "{err}");
     }
 
     #[test]

@@ -81,41 +81,14 @@ impl Silences {
         Silences { pool }
     }
 
-    /// Checks and stores a silence, naming the first bad field.
+    /// Checks and stores a silence, naming every bad field at once.
     pub async fn create(&self, draft: &SilenceDraft, by: &str) -> Result<SilenceInfo, AppError> {
-        let matchers = LabelMatcher::parse_list(&draft.matchers)?;
-        if matchers.is_empty() {
-            return Err(AppError::invalid(
-                "matchers",
-                "at least one matcher, e.g. alertname=Slow lookups",
-            ));
-        }
-        let starts_at = match draft
-            .starts_at
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => Utc::now(),
-            Some(s) => DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    AppError::invalid("starts_at", format!("`{s}` is not an RFC 3339 time"))
-                })?,
-        };
-        let duration = humantime::parse_duration(draft.duration.trim())
-            .ok()
-            .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(366 * 86400))
-            .ok_or_else(|| {
-                AppError::invalid("duration", "a positive duration of at most a year, e.g. 2h")
-            })?;
-        let ends_at =
-            starts_at + chrono::Duration::from_std(duration).map_err(AppError::internal)?;
+        let (matchers, starts_at, ends_at) = Self::check(draft)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO silences (matchers, starts_at, ends_at, comment, created_by) VALUES ($1, $2, $3, $4, $5)
              RETURNING id",
         )
-        .bind(matchers.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .bind(matchers)
         .bind(starts_at)
         .bind(ends_at)
         .bind(draft.comment.trim())
@@ -123,11 +96,86 @@ impl Silences {
         .fetch_one(&self.pool)
         .await
         .map_err(AppError::internal)?;
+        self.get(id).await
+    }
+
+    /// Changes silence `id` in place (matchers, start, length, comment), checked as a new one is; who created it
+    /// stays. An expired silence changed to end later is active again.
+    pub async fn update(&self, id: i64, draft: &SilenceDraft) -> Result<SilenceInfo, AppError> {
+        let (matchers, starts_at, ends_at) = Self::check(draft)?;
+        let changed = sqlx::query(
+            "UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, comment = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(matchers)
+        .bind(starts_at)
+        .bind(ends_at)
+        .bind(draft.comment.trim())
+        .execute(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        if changed.rows_affected() == 0 {
+            return Err(AppError::NotFound);
+        }
+        self.get(id).await
+    }
+
+    async fn get(&self, id: i64) -> Result<SilenceInfo, AppError> {
         self.list()
             .await?
             .into_iter()
             .find(|s| s.id == id)
             .ok_or(AppError::NotFound)
+    }
+
+    /// A draft's matchers (as stored), start and end, or every problem with it.
+    fn check(
+        draft: &SilenceDraft,
+    ) -> Result<(Vec<String>, DateTime<Utc>, DateTime<Utc>), AppError> {
+        let mut problems = app::error::Problems::new();
+        let matchers = problems.take(LabelMatcher::parse_list(&draft.matchers));
+        if matchers.as_ref().is_some_and(Vec::is_empty) {
+            problems.add(
+                "matchers",
+                "at least one matcher, e.g. alertname=Slow lookups",
+            );
+        }
+        let starts_at = match draft
+            .starts_at
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => Some(Utc::now()),
+            Some(s) => problems.take(
+                DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        AppError::invalid(
+                            "starts_at",
+                            format!("`{s}` is not a time such as 2026-12-01T18:00:00Z"),
+                        )
+                    }),
+            ),
+        };
+        let duration = humantime::parse_duration(draft.duration.trim())
+            .ok()
+            .filter(|d| !d.is_zero() && *d <= std::time::Duration::from_secs(366 * 86400));
+        if duration.is_none() {
+            problems.add("duration", "a positive duration of at most a year, e.g. 2h");
+        }
+        problems.finish()?;
+        let (Some(matchers), Some(starts_at), Some(duration)) = (matchers, starts_at, duration)
+        else {
+            unreachable!("every missing value was recorded as a problem");
+        };
+        let ends_at =
+            starts_at + chrono::Duration::from_std(duration).map_err(AppError::internal)?;
+        Ok((
+            matchers.iter().map(ToString::to_string).collect(),
+            starts_at,
+            ends_at,
+        ))
     }
 
     /// Every silence, newest first.

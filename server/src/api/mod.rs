@@ -44,6 +44,7 @@ pub const DATA_ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/silences", Role::Viewer),
     ("POST", "/api/silences", Role::Editor),
     ("POST", "/api/silences/preview", Role::Viewer),
+    ("PUT", "/api/silences/{id}", Role::Editor),
     ("DELETE", "/api/silences/{id}", Role::Editor),
     ("GET", "/api/contact-points", Role::Admin),
     ("POST", "/api/contact-points", Role::Admin),
@@ -82,7 +83,10 @@ pub fn routes() -> Router<AppState> {
             "/api/silences/preview",
             axum::routing::post(preview_silence),
         )
-        .route("/api/silences/{id}", axum::routing::delete(delete_silence))
+        .route(
+            "/api/silences/{id}",
+            axum::routing::put(update_silence).delete(delete_silence),
+        )
         .route("/api/rules", get(rules).post(create_rule))
         .route("/api/rules/{id}", put(update_rule).delete(delete_rule))
         .route(
@@ -401,8 +405,8 @@ async fn test_source(
     Ok(Json(state.engine.test_source(&definition).await?).into_response())
 }
 
-/// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…&resolution=auto|raw`
-/// (seed-compatible names; `step`/`aggregation`/`source` also accepted). With one result series the seed's
+/// `GET /api/timeseries?metric=…&sources=a,b&start=…&end=…&interval=…&aggregator=…&label=k=v&group_by=…&max_points=…&resolution=auto|raw&window=…`
+/// (seed-compatible names; `aggregator=rate|increase` for counters, over `window`; `step`/`aggregation`/`source` also accepted). With one result series the seed's
 /// `points: [{timestamp, value}]` is included too. `format=csv` (layout in `export`) or `format=json` makes it a download.
 async fn timeseries(
     State(state): State<AppState>,
@@ -429,6 +433,7 @@ async fn timeseries(
             "label" | "match" => req.labels.push(value),
             "group_by" => req.group_by = Some(value),
             "resolution" => req.resolution = Some(value),
+            "window" => req.window = Some(value),
             "max_points" => {
                 req.max_points = Some(
                     value
@@ -582,6 +587,20 @@ async fn preview_silence(
     let Json(draft) = body.map_err(bad_body)?;
     let alerts = state.engine.preview_silence(&draft.matchers).await?;
     Ok(Json(json!({ "alerts": alerts })).into_response())
+}
+
+/// `PUT /api/silences/{id}` (editor): changes a silence in place from a JSON [`SilenceDraft`].
+async fn update_silence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<SilenceDraft>, JsonRejection>,
+) -> Result<Response, AppError> {
+    caller.authorize(&state, Role::Editor).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let Json(draft) = body.map_err(bad_body)?;
+    let silence = state.engine.update_silence(id, &draft).await?;
+    Ok(Json(json!({ "silence": silence })).into_response())
 }
 
 /// `DELETE /api/silences/{id}` (editor): ends a silence by deleting it; 204.

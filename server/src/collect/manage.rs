@@ -335,13 +335,19 @@ impl SourceRegistry {
 
     fn parse(&self, def: &SourceDefinition) -> Result<SourceSpec, AppError> {
         SourceSpec::parse(def, self.default_interval).map_err(|problems| {
-            let field = problems[0].field;
-            let messages: Vec<&str> = problems
-                .iter()
-                .filter(|p| p.field == field)
-                .map(|p| p.message.as_str())
-                .collect();
-            AppError::invalid(field, messages.join("; "))
+            // Every field's problems at once (several of one field joined), in the order found.
+            let mut all = app::error::Problems::new();
+            let mut fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
+            fields.dedup();
+            for field in fields {
+                let messages: Vec<&str> = problems
+                    .iter()
+                    .filter(|p| p.field == field)
+                    .map(|p| p.message.as_str())
+                    .collect();
+                all.add(field, messages.join("; "));
+            }
+            all.finish().unwrap_err()
         })
     }
 

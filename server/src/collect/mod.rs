@@ -9,6 +9,7 @@
 //!
 //! Kinds live in their own modules (`self_source`, `prometheus`, and `probe` for MCP servers).
 
+pub mod explain;
 pub mod manage;
 pub mod otlp;
 pub mod probe;

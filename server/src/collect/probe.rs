@@ -23,6 +23,7 @@
 //! Connection and protocol failures make the round's error (the source is down, with a message that says what
 //! failed); a failing or slow tool call is a warning shown while the source stays up.
 
+use super::explain::plain_error;
 use super::spec::{McpTarget, ToolCall};
 use super::{CollectContext, Metric, Snapshot, Source, SourceInfo};
 use crate::store::Labels;
@@ -208,7 +209,7 @@ impl McpProbe {
                 let client = info
                     .serve(transport)
                     .await
-                    .map_err(|e| format!("initialize failed: {}", chain(&e)))?;
+                    .map_err(|e| format!("initialize failed: {}", plain_error(&chain(&e))))?;
                 no_cache(&client).await;
                 Ok(Conn {
                     client,
@@ -234,7 +235,7 @@ impl McpProbe {
                 let (transport, stderr) = TokioChildProcess::builder(wrapped)
                     .stderr(std::process::Stdio::piped())
                     .spawn()
-                    .map_err(|e| format!("could not start `{command}`: {e}"))?;
+                    .map_err(|e| plain_error(&format!("could not start `{command}`: {e}")))?;
                 let tail = Arc::new(Mutex::new(VecDeque::new()));
                 if let Some(stderr) = stderr {
                     tokio::spawn(keep_tail(stderr, tail.clone()));
@@ -252,7 +253,7 @@ impl McpProbe {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Err(format!(
                             "initialize failed: {}{}",
-                            chain(&e),
+                            plain_error(&chain(&e)),
                             stderr_note(&tail)
                         ))
                     }
@@ -303,7 +304,7 @@ impl McpProbe {
                 | ServiceError::TransportSend(_)
                 | ServiceError::Cancelled { .. }),
             )) => Outcome::Lost(chain(&e)),
-            Ok(Err(e)) => Outcome::Failed("protocol_error".into(), chain(&e)),
+            Ok(Err(e)) => Outcome::Failed("protocol_error".into(), plain_error(&chain(&e))),
         };
         let secs = started.elapsed().as_secs_f64();
         let error = match &outcome {

@@ -22,6 +22,8 @@ pub struct ReportData {
     pub description: String,
     pub generated_at: DateTime<Utc>,
     pub period: Span,
+    /// The time zone the template's schedule is in (IANA name), in which the HTML report prints its times.
+    pub timezone: String,
     pub sections: Vec<SectionData>,
 }
 
@@ -263,6 +265,11 @@ pub async fn collect(
         description: template.description.clone(),
         generated_at: Utc::now(),
         period: Span { start, end },
+        timezone: template
+            .schedule
+            .as_ref()
+            .map(|s| s.timezone.name().to_string())
+            .unwrap_or_else(|| "UTC".into()),
         sections,
     })
 }
@@ -337,10 +344,12 @@ async fn chart_data(
         start: Some(start.to_rfc3339()),
         end: Some(end.to_rfc3339()),
         step: None,
-        aggregation: Some("avg".into()),
+        // A counter is charted as its per-second rate (its raw values only climb).
+        aggregation: Some(app::types::default_aggregation(metric).into()),
         group_by: Some("series".into()),
         max_points: Some(CHART_POINTS),
         resolution: None,
+        window: None,
     };
     let query = crate::store::query::Query::parse(&request, end)
         .map_err(|e| anyhow::anyhow!("chart query for `{metric}`: {e}"))?;

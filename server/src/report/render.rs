@@ -14,7 +14,7 @@
 
 use super::data::{ReportData, SectionData};
 use crate::export::inert_cell;
-use app::chart::draw::color_css;
+use app::chart::draw::{color_css, color_slots};
 use app::chart::{render, ChartSeries, ChartSpec};
 use app::types::format_value;
 use askama::Template;
@@ -236,7 +236,13 @@ struct PageSource {
 }
 
 pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
-    let time = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    // Times in the template's time zone, named (`2026-12-01 19:00 CET`).
+    let zone: chrono_tz::Tz = data.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let time = |t: &DateTime<Utc>| {
+        t.with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
     let sections = data
         .sections
         .iter()
@@ -255,10 +261,15 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                                     points: l.points.clone(),
                                 })
                                 .collect();
+                            // A counter's chart is its rate (see `chart_data`).
+                            let unit = match app::types::is_counter(&m.metric) {
+                                true => format!("{}/s", m.unit),
+                                false => m.unit.clone(),
+                            };
                             let spec = ChartSpec::new(
                                 CHART_WIDTH,
                                 CHART_HEIGHT,
-                                &m.unit,
+                                &unit,
                                 (
                                     data.period.start.timestamp_millis(),
                                     data.period.end.timestamp_millis(),
@@ -270,7 +281,10 @@ pub fn html(data: &ReportData) -> anyhow::Result<Vec<u8>> {
                         let color_of = |name: &str| {
                             m.chart
                                 .as_ref()
-                                .and_then(|c| c.series.iter().position(|l| l.name == name))
+                                .and_then(|c| {
+                                    let slots = color_slots(c.series.iter().map(|l| l.name.as_str()));
+                                    c.series.iter().position(|l| l.name == name).map(|i| slots[i])
+                                })
                                 .map(color_css)
                                 .unwrap_or_else(|| "transparent".into())
                         };

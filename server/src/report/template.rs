@@ -185,16 +185,43 @@ impl Template {
         draft: &ReportTemplateDraft,
         metric_known: &dyn Fn(&str) -> bool,
     ) -> Result<Template, AppError> {
+        // Every field is checked, and every problem named at once.
+        let mut problems = app::error::Problems::new();
         let name = draft.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::invalid("name", "must be 1 to 100 characters"));
+            problems.add("name", "must be 1 to 100 characters");
         }
         if draft.description.chars().count() > 1000 {
-            return Err(AppError::invalid(
-                "description",
-                "must be at most 1000 characters",
-            ));
+            problems.add("description", "must be at most 1000 characters");
         }
+        let formats = problems.take(Self::formats(draft));
+        let schedule = problems.take(match draft.schedule.trim() {
+            // A time zone is still checked, so a typo is not kept for later.
+            "" => Schedule::parse("0 0 * * *", &draft.timezone).map(|_| None),
+            expression => Schedule::parse(expression, &draft.timezone).map(Some),
+        });
+        let period = problems.take(Period::parse(&draft.period));
+        let recipients = problems.take(Self::recipients(draft));
+        let sections = problems.take(Self::sections(draft, metric_known));
+        problems.finish()?;
+        let (Some(formats), Some(schedule), Some(period), Some(recipients), Some(sections)) =
+            (formats, schedule, period, recipients, sections)
+        else {
+            unreachable!("every missing value was recorded as a problem");
+        };
+        Ok(Template {
+            name,
+            description: draft.description.trim().to_string(),
+            formats,
+            schedule,
+            period,
+            recipients,
+            sections,
+            enabled: draft.enabled,
+        })
+    }
+
+    fn formats(draft: &ReportTemplateDraft) -> Result<Vec<Format>, AppError> {
         let mut formats = Vec::new();
         for f in &draft.formats {
             let format = Format::parse(f).ok_or_else(|| {
@@ -211,15 +238,10 @@ impl Template {
             ));
         }
         formats.sort();
-        let schedule = match draft.schedule.trim() {
-            "" => {
-                // A time zone is still checked, so a typo is not kept for later.
-                Schedule::parse("0 0 * * *", &draft.timezone)?;
-                None
-            }
-            expression => Some(Schedule::parse(expression, &draft.timezone)?),
-        };
-        let period = Period::parse(&draft.period)?;
+        Ok(formats)
+    }
+
+    fn recipients(draft: &ReportTemplateDraft) -> Result<Vec<lettre::message::Mailbox>, AppError> {
         let mut recipients = Vec::new();
         for r in draft
             .recipients
@@ -238,6 +260,13 @@ impl Template {
                 format!("at most {MAX_RECIPIENTS}"),
             ));
         }
+        Ok(recipients)
+    }
+
+    fn sections(
+        draft: &ReportTemplateDraft,
+        metric_known: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Section>, AppError> {
         if draft.sections.is_empty() {
             return Err(AppError::invalid("sections", "add at least one section"));
         }
@@ -310,16 +339,7 @@ impl Template {
                 },
             });
         }
-        Ok(Template {
-            name,
-            description: draft.description.trim().to_string(),
-            formats,
-            schedule,
-            period,
-            recipients,
-            sections,
-            enabled: draft.enabled,
-        })
+        Ok(sections)
     }
 }
 

@@ -8,6 +8,7 @@
 //! partitions that fall out of their retention period.
 
 pub mod query;
+pub mod rate;
 pub mod rollup;
 
 use anyhow::Context;

@@ -30,6 +30,10 @@ pub enum Aggregation {
     Max,
     Count,
     Last,
+    /// Per second, of counters (Prometheus' `rate`), summed over each group's series.
+    Rate,
+    /// Per bucket, of counters: the rate times the step (Prometheus' `increase` when the window is the step).
+    Increase,
 }
 
 impl FromStr for Aggregation {
@@ -42,9 +46,11 @@ impl FromStr for Aggregation {
             "max" => Aggregation::Max,
             "count" => Aggregation::Count,
             "last" => Aggregation::Last,
+            "rate" => Aggregation::Rate,
+            "increase" => Aggregation::Increase,
             other => {
                 return Err(format!(
-                    "unknown aggregation `{other}` (expected sum, avg, min, max, count or last)"
+                    "unknown aggregation `{other}` (expected sum, avg, min, max, count, last, rate or increase)"
                 ))
             }
         })
@@ -60,14 +66,24 @@ impl fmt::Display for Aggregation {
             Aggregation::Max => "max",
             Aggregation::Count => "count",
             Aggregation::Last => "last",
+            Aggregation::Rate => "rate",
+            Aggregation::Increase => "increase",
         })
     }
 }
 
 impl Aggregation {
+    /// Whether this reads counters (per series, with resets) rather than reducing values.
+    pub fn of_counters(self) -> bool {
+        matches!(self, Aggregation::Rate | Aggregation::Increase)
+    }
+
     /// The aggregate over raw samples `x`.
     fn raw_sql(self) -> &'static str {
         match self {
+            Aggregation::Rate | Aggregation::Increase => {
+                unreachable!("counters are read by store::rate")
+            }
             Aggregation::Sum => "sum(x.value)",
             Aggregation::Avg => "avg(x.value)",
             Aggregation::Min => "min(x.value)",
@@ -80,6 +96,9 @@ impl Aggregation {
     /// The same aggregate over rollup rows `r` (each a bucket of samples).
     fn rollup_sql(self) -> &'static str {
         match self {
+            Aggregation::Rate | Aggregation::Increase => {
+                unreachable!("counters are read by store::rate")
+            }
             Aggregation::Sum => "sum(r.sum)",
             Aggregation::Avg => "sum(r.sum) / sum(r.count)",
             Aggregation::Min => "min(r.min)",
@@ -196,6 +215,8 @@ pub struct Query {
     /// The step actually used: the requested one, or a round one large enough for `max_points`.
     pub step: Duration,
     pub aggregation: Aggregation,
+    /// The window of `rate`/`increase` (`None`: chosen from each series' sample spacing).
+    pub window: Option<Duration>,
     pub grouping: Grouping,
     /// The rollup tier read where it is complete (raw samples elsewhere).
     pub tier: Tier,
@@ -281,7 +302,15 @@ impl Query {
         while buckets(start, end, step) > max_points as u64 {
             step = nice_step(step + Duration::from_millis(1));
         }
+        let aggregation = match req.aggregation.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => s
+                .parse()
+                .map_err(|e: String| AppError::invalid("aggregation", e))?,
+            None => Aggregation::Avg,
+        };
         let tier = match req.resolution.as_deref().map(str::trim) {
+            // A counter's rate needs several samples per bucket: a tier only where a bucket holds five of its rows.
+            None | Some("") | Some("auto") if aggregation.of_counters() => Tier::for_step(step / 5),
             None | Some("") | Some("auto") => Tier::for_step(step),
             Some("raw") => Tier::Raw,
             Some(other) => {
@@ -292,11 +321,15 @@ impl Query {
             }
         };
         let (start, end) = (align_down(start, step), align_up(end, step));
-        let aggregation = match req.aggregation.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(s) => s
-                .parse()
-                .map_err(|e: String| AppError::invalid("aggregation", e))?,
-            None => Aggregation::Avg,
+        let window = match req.window.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => {
+                let w = parse_step(s).map_err(|e| AppError::invalid("window", e))?;
+                if w < Duration::from_secs(1) || w > Duration::from_secs(31 * 86400) {
+                    return Err(AppError::invalid("window", "must be between 1s and 31d"));
+                }
+                Some(w.max(step))
+            }
+            None => None,
         };
         let matchers = req
             .labels
@@ -338,6 +371,7 @@ impl Query {
             end,
             step,
             aggregation,
+            window,
             grouping,
             tier,
         })
@@ -412,10 +446,17 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
         };
         if split > q.start {
             resolution = q.tier;
-            aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
         }
-        if split < q.end {
-            aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?;
+        if q.aggregation.of_counters() {
+            let table = (split > q.start).then(|| tier_table(q.tier)).flatten();
+            points = super::rate::run(pool, q, table, &ids, &groups, split, keys.len()).await?;
+        } else {
+            if split > q.start {
+                aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
+            }
+            if split < q.end {
+                aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?;
+            }
         }
     }
     let series = keys
@@ -501,6 +542,15 @@ pub(crate) fn push_series_filter(
             MatchOp::Re => sql.push(" ~ ").push_bind(format!("^(?:{})$", m.value)),
             MatchOp::NotRe => sql.push(" !~ ").push_bind(format!("^(?:{})$", m.value)),
         };
+    }
+}
+
+/// The rollup table of `tier` (`None` for raw samples).
+fn tier_table(tier: Tier) -> Option<&'static str> {
+    match tier {
+        Tier::Raw => None,
+        Tier::Minute => Some("rollup_1m"),
+        Tier::Hour => Some("rollup_1h"),
     }
 }
 

@@ -124,6 +124,15 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         &[("matchers[0]", "alertname=acc")],
     ),
     (
+        "/api/fn/silence_update",
+        Access::Min(Role::Editor),
+        &[
+            ("id", "1"),
+            ("silence[matchers][0]", "alertname=acc"),
+            ("silence[duration]", "2h"),
+        ],
+    ),
+    (
         "/api/fn/silence_delete",
         Access::Min(Role::Editor),
         &[("id", "1")],

@@ -15,6 +15,7 @@ mod mcp;
 mod otlp;
 mod pages;
 mod query;
+mod rates;
 mod reliability;
 mod reports;
 mod scrape;

@@ -601,6 +601,10 @@ async fn replacing_sources_mid_write_stores_whole_batches_only() {
         };
         assert!(res.status().is_success(), "{}", res.status());
     }
+    let churn_ended: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     // Let the last round land, then count per round: every stored round has all 300 series and its `up`.
     eventually(Duration::from_secs(10), "a few rounds stored", || async {
         let rounds: i64 = sqlx::query_scalar(
@@ -628,9 +632,13 @@ async fn replacing_sources_mid_write_stores_whole_batches_only() {
     for (ts, n) in &rounds {
         assert_eq!(*n, 301, "round at {ts} stored whole (300 series + up)");
     }
+    // A transaction begun during the churn and still open now was left behind (work in progress — an evaluation
+    // between two statements — began after it and is not counted).
     let idle_in_tx: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+           AND state LIKE 'idle in transaction%' AND xact_start < $1",
     )
+    .bind(churn_ended)
     .fetch_one(&app.pool)
     .await
     .unwrap();
@@ -831,6 +839,141 @@ async fn deliveries_wait_for_their_time_on_the_dispatchers_clock() {
         "delivered at the dispatcher's clock: {delivered_at} vs {}",
         t + Span::seconds(3600)
     );
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}
+
+/// A rule as a whole that cannot be checked is said, as Grafana's DatasourceError/DatasourceNoData alerts are: a
+/// failing query once it has lasted the rule's `for` (always), a rule none of whose series has data under
+/// `no_data = "alerting"`, each once, and its end once. Evaluations at chosen instants; the database fault is real
+/// (the samples table taken away and given back).
+#[tokio::test]
+async fn a_rule_that_cannot_be_checked_is_notified_once_and_its_end_too() {
+    use chrono::Duration as Span;
+    let (url, name) = crate::helpers::fresh_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    mcpulse::db::migrate(&pool).await.unwrap();
+    let alerting = mcpulse::alert::Alerting::new(
+        pool.clone(),
+        mcpulse::alert::notify::AllowList::default(),
+        Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(),
+    )
+    .unwrap()
+    .with_lookback_floor(Duration::from_secs(20));
+    alerting
+        .contact_points
+        .create(
+            &app::types::ContactPointDraft {
+                name: "log".into(),
+                kind: "console".into(),
+                min_severity: "info".into(),
+                enabled: true,
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let t = chrono::Utc::now();
+    let store = mcpulse::store::Store::new(pool.clone());
+    let depth = |at: chrono::DateTime<chrono::Utc>, value: f64| mcpulse::store::Sample {
+        metric: "queue_depth".into(),
+        source: "edge".into(),
+        labels: mcpulse::store::Labels::new(),
+        ts: at,
+        value,
+    };
+    // Known, but its one sample is an hour old: no series has data at `t`.
+    store
+        .write(&[depth(t - Span::hours(1), 3.0)])
+        .await
+        .unwrap();
+    for (rule, no_data) in [("Queue", "alerting"), ("Quiet", "keep")] {
+        let draft = app::types::RuleDraft {
+            name: rule.into(),
+            metric: "queue_depth".into(),
+            condition: ">".into(),
+            threshold: "10".into(),
+            window: "30s".into(),
+            for_: "1m".into(),
+            no_data: no_data.into(),
+            ..Default::default()
+        };
+        alerting.create_rule(&draft, "test").await.unwrap();
+    }
+    // The rule-level notices queued so far: (rule, notice) in order.
+    let said = || async {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT payload->>'alertname', payload->>'notice' FROM outbox ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows
+    };
+    // No series with data: NoData, said only after `for` and only for the rule that asks for it.
+    alerting.evaluate(t).await.unwrap();
+    alerting.evaluate(t + Span::seconds(30)).await.unwrap();
+    assert_eq!(said().await, vec![], "not before the rule's `for`");
+    alerting.evaluate(t + Span::seconds(61)).await.unwrap();
+    alerting.evaluate(t + Span::seconds(90)).await.unwrap();
+    let no_data = vec![("Queue".to_string(), "no_data".to_string())];
+    assert_eq!(
+        said().await,
+        no_data,
+        "once, of the rule with no_data = alerting"
+    );
+    let health: String =
+        sqlx::query_scalar("SELECT eval_health FROM alert_rules WHERE name = 'Quiet'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(health, "nodata", "the other rule shows it without a notice");
+
+    // The query fails (the samples table is gone): Error for both rules after `for`, once each.
+    sqlx::query("ALTER TABLE samples RENAME TO samples_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    alerting.evaluate(t + Span::seconds(120)).await.unwrap();
+    assert_eq!(said().await, no_data, "an error is not said before `for`");
+    alerting.evaluate(t + Span::seconds(181)).await.unwrap();
+    alerting.evaluate(t + Span::seconds(200)).await.unwrap();
+    let mut errors = no_data.clone();
+    errors.push(("Queue".into(), "error".into()));
+    errors.push(("Quiet".into(), "error".into()));
+    errors[1..].sort();
+    let mut got = said().await;
+    got[1..].sort();
+    assert_eq!(got, errors, "each rule's error said once");
+    let message: String = sqlx::query_scalar(
+        "SELECT payload->>'message' FROM outbox WHERE payload->>'notice' = 'error' LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(message.contains("query fails"), "{message}");
+
+    // The table is back and a sample below the threshold arrives: both rules end their notified problem.
+    sqlx::query("ALTER TABLE samples_away RENAME TO samples")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store
+        .write(&[depth(t + Span::seconds(205), 3.0)])
+        .await
+        .unwrap();
+    alerting.evaluate(t + Span::seconds(210)).await.unwrap();
+    alerting.evaluate(t + Span::seconds(220)).await.unwrap();
+    let got = said().await;
+    let ends: Vec<&String> = got[3..].iter().map(|(rule, _)| rule).collect();
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(
+        got[3..].iter().all(|(_, notice)| notice == "resolved"),
+        "{got:?}"
+    );
+    assert!(ends.contains(&&"Queue".to_string()) && ends.contains(&&"Quiet".to_string()));
     pool.close().await;
     crate::helpers::drop_database(&name).await;
 }

@@ -148,6 +148,9 @@ async fn a_report_has_the_query_engines_numbers_in_every_format() {
             "name": "Latency hourly",
             "formats": ["html", "json", "csv"],
             "period": "1h",
+            // Leap days only: never due while the test runs; its time zone is the report's.
+            "schedule": "0 3 29 2 *",
+            "timezone": "Europe/Berlin",
             "sections": [
                 { "kind": "metrics_summary", "title": "Latency", "metrics": ["tool_latency_ms"] },
                 { "kind": "source_health" }
@@ -257,6 +260,14 @@ async fn a_report_has_the_query_engines_numbers_in_every_format() {
         "self-contained and inert"
     );
     assert!(html.contains(">30.50 ms<"), "avg of search, with its unit");
+    let berlin = from
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    assert!(
+        html.contains(&berlin),
+        "times in the template's time zone ({berlin}): {html}"
+    );
 
     // A viewer lists and downloads but cannot generate.
     app.add_user("vi", Role::Viewer).await;

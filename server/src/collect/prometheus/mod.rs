@@ -4,6 +4,7 @@
 
 pub mod parse;
 
+use super::explain::plain_error;
 use super::{CollectContext, Metric, Snapshot, Source, SourceInfo};
 use crate::store::Labels;
 use anyhow::{bail, Context};
@@ -106,18 +107,20 @@ impl Source for PrometheusSource {
     }
 }
 
-/// Turns reqwest's error into one line that says what happened.
+/// Turns reqwest's error into one line that says what happened (see [`plain_error`]).
 fn describe(e: reqwest::Error) -> anyhow::Error {
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
     if e.is_timeout() {
         anyhow::anyhow!("timed out")
     } else if e.is_connect() {
-        anyhow::anyhow!(
-            "cannot connect: {}",
-            std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| e.to_string())
-        )
+        anyhow::anyhow!("cannot connect: {}", plain_error(&chain))
     } else {
-        anyhow::anyhow!("{e}")
+        anyhow::anyhow!("{}", plain_error(&chain))
     }
 }

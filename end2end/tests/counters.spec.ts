@@ -1,0 +1,57 @@
+import { expect, test } from "@playwright/test";
+import { ADMIN, signIn, hydrated } from "../helpers";
+
+// A counter (`requests_total` of mcpulse itself) is charted as its per-second rate by default; the hover readout
+// names one instant for every line; "Zoom out" doubles the range; auto-refresh fetches a relative range again.
+test("counters chart as rates, the readout snaps to one instant, zoom out and auto-refresh", async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto("/explore?metric=requests_total&range=15m");
+  await hydrated(page);
+  await expect(page.getByLabel("Aggregation")).toHaveValue("rate");
+  await expect(page.locator("#metric-list option[value='requests_total']")).toHaveText(/counter \(charted as rate\)/);
+  const chart = page.locator(".explore-result .chart");
+  // Rates need two samples in a window: with 1 s collection they come within seconds.
+  await expect
+    .poll(async () => {
+      await page.reload();
+      await hydrated(page);
+      return Number(await chart.getAttribute("data-points"));
+    }, { timeout: 30_000 })
+    .toBeGreaterThan(4);
+  await expect(page.locator("[data-summary]")).toContainText("rate per second");
+
+  // The readout: one time, every shown line's value at it (or "no data").
+  await expect(chart).toHaveAttribute("data-interactive", "true");
+  await chart.scrollIntoViewIfNeeded();
+  const box = (await chart.boundingBox())!;
+  // At the right edge, where the newest points are (the server started moments ago).
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+  await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2, { steps: 5 });
+  const readout = page.locator(".chart-readout");
+  await expect(readout).toBeVisible();
+  expect(Number(await readout.getAttribute("data-t"))).toBeGreaterThan(0);
+  await expect(readout.locator(".chart-readout-row").first()).toBeVisible();
+  await expect(readout.locator(".chart-readout-row .value").first()).toContainText("/s");
+
+  // Zoom out: twice the span, centred on the old one.
+  const x0 = Number(await chart.getAttribute("data-x0"));
+  const x1 = Number(await chart.getAttribute("data-x1"));
+  await page.getByRole("button", { name: "Zoom out" }).click();
+  await expect(page).toHaveURL(/range=custom/);
+  const url = new URL(page.url());
+  const from = Date.parse(url.searchParams.get("from")!);
+  const to = Date.parse(url.searchParams.get("to")!);
+  expect(to - from).toBeGreaterThanOrEqual(2 * (x1 - x0) - 2000);
+  expect(from).toBeLessThan(x0);
+
+  // Auto-refresh every 10 s on a relative range: the query is sent again without a reload.
+  await page.goto("/explore?metric=requests_total&range=15m");
+  await hydrated(page);
+  await page.getByLabel("Auto-refresh").selectOption("10s");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(page).toHaveURL(/refresh=10s/);
+  await expect.poll(async () => Number(await chart.getAttribute("data-points"))).toBeGreaterThan(0);
+  // The navigation's own query has been answered: the next one is the refresh.
+  await page.waitForResponse((r) => r.url().includes("/api/fn/query") && r.status() === 200, { timeout: 25_000 });
+  await expect(page).toHaveURL(/refresh=10s/);
+});

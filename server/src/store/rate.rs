@@ -1,0 +1,258 @@
+//! Counter rates: `rate` (per second) and `increase` (per bucket) of monotonic counters such as
+//! `requests_total`, with Prometheus' counter-reset and extrapolation rules, so a chart reads as a Grafana panel of
+//! `sum(rate(requests_total[w]))` does.
+//!
+//! Data enters as the samples of the query's series (raw samples, or each rollup row's last value and time where
+//! the query reads a rollup tier), in time order per series, streamed from PostgreSQL; it leaves as one point per
+//! bucket and result group: the sum over the group's series of each series' rate (Prometheus' `sum by (…)`).
+//!
+//! A bucket `[b, b + step)` takes its rate over the window `[b + step - w, b + step)`. `w` is the query's
+//! `window`, or by default the larger of the step and four times the series' typical sample spacing (Grafana's
+//! `$__rate_interval`: at least four samples, so one missed scrape leaves a rate). A window with fewer than two
+//! samples has no rate. `increase` is the rate times the step: with `w` = step it is Prometheus' `increase`.
+
+use super::query::{Aggregation, Query};
+use app::types::Point;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How far before the first bucket samples are read when the window is chosen from the data.
+const DEFAULT_LOOKBACK: Duration = Duration::from_secs(600);
+
+/// One sample: milliseconds since the epoch, value.
+type Sample = (i64, f64);
+
+/// Prometheus' `extrapolatedRate` over the samples of `[range_start, range_end)` (ms): the increase, corrected
+/// for counter resets and extrapolated towards the window's edges (to at most half a sample interval beyond the
+/// first and last sample, and never below zero at the start); per second when `per_second`. `None` with fewer than
+/// two samples. `resets` is the sum of the values before each reset within the samples.
+fn extrapolated(
+    samples: &[Sample],
+    resets: f64,
+    range_start: i64,
+    range_end: i64,
+    per_second: bool,
+) -> Option<f64> {
+    let (first, last) = (samples.first()?, samples.last()?);
+    if samples.len() < 2 || last.0 <= first.0 {
+        return None;
+    }
+    let mut result = last.1 - first.1 + resets;
+    let mut to_start = (first.0 - range_start) as f64 / 1000.0;
+    let to_end = (range_end - last.0) as f64 / 1000.0;
+    let sampled = (last.0 - first.0) as f64 / 1000.0;
+    let average = sampled / (samples.len() - 1) as f64;
+    // A counter does not go below zero: extrapolate to the start no further than where it would reach zero.
+    if result > 0.0 && first.1 >= 0.0 {
+        to_start = to_start.min(sampled * (first.1 / result));
+    }
+    let threshold = average * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        average / 2.0
+    };
+    result *= interval / sampled;
+    if per_second {
+        result /= (range_end - range_start) as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+/// The typical spacing of a series' samples (the median gap), if it has two.
+fn typical_spacing(samples: &[Sample]) -> Option<i64> {
+    let mut gaps: Vec<i64> = samples.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let middle = gaps.len() / 2;
+    Some(*gaps.select_nth_unstable(middle).1)
+}
+
+/// One series' value per bucket of `q` (`None` where its window holds fewer than two samples).
+fn per_bucket(samples: &[Sample], q: &Query, window: Option<Duration>) -> Vec<Option<f64>> {
+    let step = q.step.as_millis() as i64;
+    let start = q.start.timestamp_millis();
+    let buckets = ((q.end.timestamp_millis() - start) / step.max(1)).max(0) as usize;
+    let window = match window {
+        Some(w) => w.as_millis() as i64,
+        None => step.max(typical_spacing(samples).unwrap_or(0) * 4),
+    };
+    // resets[i]: the sum of the values before each reset among samples[..=i].
+    let mut resets = Vec::with_capacity(samples.len());
+    let mut total = 0.0;
+    for (i, s) in samples.iter().enumerate() {
+        if i > 0 && s.1 < samples[i - 1].1 {
+            total += samples[i - 1].1;
+        }
+        resets.push(total);
+    }
+    let (mut lo, mut hi) = (0, 0);
+    (0..buckets)
+        .map(|k| {
+            let end = start + (k as i64 + 1) * step;
+            let begin = end - window;
+            while hi < samples.len() && samples[hi].0 < end {
+                hi += 1;
+            }
+            while lo < hi && samples[lo].0 < begin {
+                lo += 1;
+            }
+            if hi < lo + 2 {
+                return None;
+            }
+            let rate = extrapolated(
+                &samples[lo..hi],
+                resets[hi - 1] - resets[lo],
+                begin,
+                end,
+                true,
+            )?;
+            Some(match q.aggregation {
+                Aggregation::Increase => rate * q.step.as_secs_f64(),
+                _ => rate,
+            })
+        })
+        .collect()
+}
+
+/// Runs a `rate` or `increase` query over the series `ids` (with their result group in `groups`), reading
+/// `tier`'s rows before `split` and raw samples from it; returns each group's points.
+pub(super) async fn run(
+    pool: &PgPool,
+    q: &Query,
+    tier_table: Option<&str>,
+    ids: &[i64],
+    groups: &[i32],
+    split: DateTime<Utc>,
+    group_count: usize,
+) -> anyhow::Result<Vec<Vec<Point>>> {
+    let lookback = q.window.unwrap_or(DEFAULT_LOOKBACK.max(q.step));
+    let from = q.start - chrono::Duration::from_std(lookback.saturating_sub(q.step))?;
+    let raw = "SELECT series_id, (extract(epoch FROM ts) * 1000)::int8, value FROM samples
+               WHERE series_id = ANY($1) AND ts >= greatest($2::timestamptz, $3) AND ts < $4";
+    let sql = match tier_table {
+        Some(table) => format!(
+            "SELECT series_id, (extract(epoch FROM last_ts) * 1000)::int8, last FROM {table}
+             WHERE series_id = ANY($1) AND bucket >= $2 AND bucket < $3
+             UNION ALL {raw} ORDER BY 1, 2"
+        ),
+        None => format!("{raw} ORDER BY 1, 2"),
+    };
+    let split = match tier_table {
+        Some(_) => split.max(from),
+        None => from,
+    };
+    let group_of: BTreeMap<i64, usize> = ids
+        .iter()
+        .zip(groups)
+        .map(|(id, g)| (*id, *g as usize))
+        .collect();
+    let buckets =
+        ((q.end - q.start).num_milliseconds() / (q.step.as_millis() as i64).max(1)) as usize;
+    let mut sums: Vec<Vec<Option<f64>>> = vec![vec![None; buckets]; group_count];
+    let mut add = |series: i64, samples: &[Sample]| {
+        let Some(group) = group_of.get(&series).and_then(|g| sums.get_mut(*g)) else {
+            return;
+        };
+        for (sum, value) in group.iter_mut().zip(per_bucket(samples, q, q.window)) {
+            if let Some(v) = value {
+                *sum = Some(sum.unwrap_or(0.0) + v);
+            }
+        }
+    };
+    let mut rows = sqlx::query_as::<_, (i64, i64, f64)>(&sql)
+        .bind(ids)
+        .bind(from)
+        .bind(split)
+        .bind(q.end)
+        .fetch(pool);
+    let mut current: Option<i64> = None;
+    let mut samples: Vec<Sample> = Vec::new();
+    while let Some((series, t, v)) = rows.try_next().await? {
+        if current != Some(series) {
+            if let Some(done) = current {
+                add(done, &samples);
+            }
+            samples.clear();
+            current = Some(series);
+        }
+        // The rollup's last sample of a minute and the raw one at the split can be the same sample.
+        if samples.last().is_some_and(|last| last.0 >= t) {
+            continue;
+        }
+        samples.push((t, v));
+    }
+    if let Some(done) = current {
+        add(done, &samples);
+    }
+    let start = q.start.timestamp_millis();
+    let step = q.step.as_millis() as i64;
+    Ok(sums
+        .into_iter()
+        .map(|values| {
+            values
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, v)| {
+                    v.map(|v| Point {
+                        t: start + k as i64 * step,
+                        v,
+                    })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_counter_rates_exactly_and_extrapolates_to_the_window() {
+        // 1 per second, sampled every 10 s at 5, 15, …, 55 within [0, 60 s).
+        let samples: Vec<Sample> = (0..6)
+            .map(|i| (5_000 + i * 10_000, (5 + i * 10) as f64))
+            .collect();
+        let rate = extrapolated(&samples, 0.0, 0, 60_000, true).unwrap();
+        assert!((rate - 1.0).abs() < 1e-9, "{rate}");
+        let increase = extrapolated(&samples, 0.0, 0, 60_000, false).unwrap();
+        assert!((increase - 60.0).abs() < 1e-9, "{increase}");
+    }
+
+    #[test]
+    fn a_reset_counts_the_value_before_it_and_one_sample_has_no_rate() {
+        // 100, 110, reset to 5, 15: increases 10 + 5 + 10 = 25 over 30 s of samples.
+        let samples: Vec<Sample> = vec![(0, 100.0), (10_000, 110.0), (20_000, 5.0), (30_000, 15.0)];
+        let raw = extrapolated(&samples, 110.0, 0, 30_001, false).unwrap();
+        assert!((raw - 25.0).abs() < 0.01, "{raw}");
+        assert_eq!(extrapolated(&samples[..1], 0.0, 0, 60_000, true), None);
+    }
+
+    #[test]
+    fn the_start_is_not_extrapolated_below_zero() {
+        // A counter born at 15 s: 0 → 30 by 45 s; without the zero clamp it would extrapolate to 15 s before.
+        let samples: Vec<Sample> = vec![(15_000, 0.0), (30_000, 15.0), (45_000, 30.0)];
+        let increase = extrapolated(&samples, 0.0, 0, 60_000, false).unwrap();
+        // To the start: min(15 s, 30 s × 0/30 = 0) = 0; to the end 15 s < 16.5: 30 × (30 + 0 + 15) / 30 = 45.
+        assert!((increase - 45.0).abs() < 1e-9, "{increase}");
+    }
+
+    #[test]
+    fn the_default_window_holds_four_samples() {
+        let mut series: Vec<Sample> = vec![(0, 1.0), (10_000, 2.0), (20_000, 3.0)];
+        series.push((30_000, 4.0));
+        assert_eq!(typical_spacing(&series), Some(10_000));
+        assert_eq!(typical_spacing(&series[..1]), None);
+    }
+}
