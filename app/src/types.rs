@@ -371,16 +371,27 @@ pub fn is_counter(metric: &str) -> bool {
 pub fn default_aggregation(metric: &str) -> &'static str {
     if is_counter(metric) {
         "rate"
+    } else if is_histogram_bucket(metric) {
+        "p95"
     } else {
         "avg"
     }
+}
+
+/// Whether a metric is the bucket series of a Prometheus histogram (`_bucket` with `le` labels), charted as a
+/// percentile.
+pub fn is_histogram_bucket(metric: &str) -> bool {
+    metric.ends_with("_bucket")
 }
 
 pub fn unit_of(metric: &str) -> &'static str {
     if let Some((_, unit)) = SELF_METRICS.iter().find(|(m, _)| *m == metric) {
         return unit;
     }
-    let base = metric.strip_suffix("_total").unwrap_or(metric);
+    let base = metric
+        .strip_suffix("_total")
+        .or_else(|| metric.strip_suffix("_bucket"))
+        .unwrap_or(metric);
     if base.ends_with("_bytes") {
         "bytes"
     } else if base.ends_with("_seconds") {

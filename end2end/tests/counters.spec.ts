@@ -2,7 +2,8 @@ import { expect, test } from "@playwright/test";
 import { ADMIN, signIn, hydrated } from "../helpers";
 
 // A counter (`requests_total` of mcpulse itself) is charted as its per-second rate by default; the hover readout
-// names one instant for every line; "Zoom out" doubles the range; auto-refresh fetches a relative range again.
+// names one instant for every line; "Zoom out" doubles the range; a histogram is charted as a percentile; an
+// unknown metric gets a message; auto-refresh fetches a relative range again.
 test("counters chart as rates, the readout snaps to one instant, zoom out and auto-refresh", async ({ page }) => {
   await signIn(page, ADMIN);
   await page.goto("/explore?metric=requests_total&range=15m");
@@ -43,6 +44,51 @@ test("counters chart as rates, the readout snaps to one instant, zoom out and au
   const to = Date.parse(url.searchParams.get("to")!);
   expect(to - from).toBeGreaterThanOrEqual(2 * (x1 - x0) - 2000);
   expect(from).toBeLessThan(x0);
+
+  // A histogram family (pushed: two minutes of a latency histogram every 10 s) is one picker entry, charted as
+  // its p95.
+  const created = await page.request.post("/api/fn/token_create", {
+    form: { name: "e2e-histogram", scopes: "ingest", expires_in: "", role: "viewer" },
+  });
+  expect(created.status()).toBe(200);
+  const { token } = await created.json();
+  const now = Math.floor(Date.now() / 1000);
+  const bounds = ["0.1", "0.5", "1", "+Inf"];
+  const items = [];
+  for (let i = 0; i < 12; i++) {
+    const counts = [10 * i, 18 * i, 19 * i, 20 * i];
+    bounds.forEach((le, b) =>
+      items.push({ metric: "e2e_call_seconds_bucket", labels: { le }, value: counts[b], timestamp: now - 120 + i * 10 }),
+    );
+    items.push({ metric: "e2e_call_seconds_count", value: 20 * i, timestamp: now - 120 + i * 10 });
+  }
+  const pushed = await page.request.post("/api/v1/ingest", {
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    data: JSON.stringify(items),
+  });
+  expect(pushed.status(), await pushed.text()).toBeLessThan(300);
+  await page.goto("/explore?metric=e2e_call_seconds_bucket&range=15m");
+  await hydrated(page);
+  await expect(page.getByLabel("Aggregation")).toHaveValue("p95");
+  await expect(page.locator("#metric-list option[value='e2e_call_seconds_bucket']")).toHaveText(/histogram/);
+  await expect(page.locator("#metric-list option[value='e2e_call_seconds_count']")).toHaveCount(0);
+  await expect.poll(async () => Number(await chart.getAttribute("data-points"))).toBeGreaterThan(0);
+  await expect(page.locator("[data-summary]")).toContainText("p95");
+  // 90 % of the calls within 0.5 s, 95 % within 1 s: the p95 lies between 0.5 and 1 s.
+  await chart.scrollIntoViewIfNeeded();
+  const hbox = (await chart.boundingBox())!;
+  await page.mouse.move(hbox.x + hbox.width * 0.5, hbox.y + hbox.height / 2);
+  await page.mouse.move(hbox.x + hbox.width - 2, hbox.y + hbox.height / 2, { steps: 5 });
+  await expect(page.locator(".chart-readout .chart-readout-row .value").first()).toHaveText(/^(0\.[5-9]\d*|1(\.00)?) s$/);
+  await page.getByLabel("Aggregation").selectOption("p99");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(page.locator("[data-summary]")).toContainText("p99");
+
+  // A metric nobody reports: a message, not an empty chart.
+  await page.goto("/explore?metric=no_such_metric_total&range=15m");
+  await hydrated(page);
+  await expect(page.locator(".explore-result [data-empty]")).toContainText("No data for no_such_metric_total");
+  await expect(page.locator(".explore-result .chart")).toHaveCount(0);
 
   // Auto-refresh every 10 s on a relative range: the query is sent again without a reload.
   await page.goto("/explore?metric=requests_total&range=15m");

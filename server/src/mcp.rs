@@ -112,7 +112,7 @@ pub struct QueryParams {
     /// Bucket width such as `1m` (default: chosen from the range).
     pub step: Option<String>,
     /// avg (default), sum, min, max, count or last; for counters (`*_total`): rate (per second) or increase (per
-    /// bucket).
+    /// bucket); for histograms (`*_bucket`, or the family's name): p50, p90, p95, p99 or p999.
     pub aggregation: Option<String>,
     /// Empty: one series of everything; `series`: one per stored series; or label names such as `source`.
     pub group_by: Option<String>,

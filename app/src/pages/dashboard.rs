@@ -165,6 +165,8 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     });
     let chart_label = if is_counter(&chart_metric) {
         format!("rate of {chart_metric} (per second) of {chart_source} over the last 15 minutes")
+    } else if crate::types::is_histogram_bucket(&chart_metric) {
+        format!("p95 of {chart_metric} of {chart_source} over the last 15 minutes")
     } else {
         format!("{chart_metric} of {chart_source} over the last 15 minutes")
     };

@@ -8,7 +8,10 @@ use crate::api::{metric_catalog, query_series};
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
 use crate::pages::{format_pairs, split_list, SignedIn, Topbar};
-use crate::types::{default_aggregation, is_counter, unit_of, QueryRequest, QueryResult, UserInfo};
+use crate::types::{
+    default_aggregation, is_counter, is_histogram_bucket, unit_of, MetricCatalog, QueryRequest,
+    QueryResult, UserInfo,
+};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
@@ -35,6 +38,10 @@ const AGGREGATIONS: &[(&str, &str)] = &[
     ("last", "last"),
     ("rate", "rate (per second, counters)"),
     ("increase", "increase (per step, counters)"),
+    ("p50", "p50 (histograms)"),
+    ("p90", "p90 (histograms)"),
+    ("p95", "p95 (histograms)"),
+    ("p99", "p99 (histograms)"),
 ];
 
 /// The chart's width in SVG pixels; the server sends at most two points per column.
@@ -188,6 +195,23 @@ impl ExploreView {
     }
 }
 
+/// The picker's metrics: a histogram family is one entry, its `_bucket` series (its `_sum` and `_count` are left
+/// out; they can still be typed).
+fn picker_entries(mut all: Vec<MetricCatalog>) -> Vec<MetricCatalog> {
+    let families: Vec<String> = all
+        .iter()
+        .filter_map(|m| m.metric.strip_suffix("_bucket").map(str::to_string))
+        .collect();
+    all.retain(|m| {
+        let family = m
+            .metric
+            .strip_suffix("_sum")
+            .or_else(|| m.metric.strip_suffix("_count"));
+        !family.is_some_and(|f| families.iter().any(|h| h == f))
+    });
+    all
+}
+
 /// Percent-encodes a query value.
 fn encode(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -301,8 +325,15 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
                     <input id="explore-metric" name="metric" type="search" list="metric-list" autocomplete="off"
                         placeholder="response_time_ms" value=v.metric.clone()/>
                     <datalist id="metric-list">
-                                                {move || catalog.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|m| {
-                            let hint = format!("{}{} · {} series{}", if is_counter(&m.metric) { "counter (charted as rate) · " } else { "" },
+                                                {move || picker_entries(catalog.get().and_then(Result::ok).unwrap_or_default()).into_iter().map(|m| {
+                            let kind = if is_counter(&m.metric) {
+                                "counter (charted as rate) · "
+                            } else if is_histogram_bucket(&m.metric) {
+                                "histogram (p50/p90/p95/p99; charted as p95) · "
+                            } else {
+                                ""
+                            };
+                            let hint = format!("{kind}{} · {} series{}",
                                 m.sources.join(", "), m.series,
                                 if m.labels.is_empty() { String::new() } else { format!(" · labels: {}", m.labels.join(", ")) });
                             view! { <option value=m.metric.clone()>{hint}</option> }
@@ -369,6 +400,14 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
                 Err(e) => {
                     view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any()
                 }
+                Ok(Some(result)) if result.series.is_empty() => view! {
+                    <p class="muted" data-empty="" role="status">
+                        "No data for " <code>{result.metric.clone()}</code> " in this range. "
+                        "Check the metric's name (the picker lists every metric a source has reported), its sources "
+                        "and label matchers, or choose a longer range."
+                    </p>
+                }
+                .into_any(),
                 Ok(Some(result)) => {
                     let unit = match result.aggregation.as_str() {
                         "rate" => format!("{}/s", unit_of(&result.metric)),
@@ -519,6 +558,31 @@ mod tests {
         assert_eq!(v.request().start.as_deref(), Some("-1h"));
         assert_eq!(human_step(120_000), "2m");
         assert_eq!(human_step(1500), "1500ms");
+    }
+
+    #[test]
+    fn a_histogram_family_is_one_picker_entry() {
+        let entry = |metric: &str| MetricCatalog {
+            metric: metric.into(),
+            sources: vec!["edge".into()],
+            series: 1,
+            labels: Vec::new(),
+        };
+        let all = [
+            "latency_seconds_bucket",
+            "latency_seconds_sum",
+            "latency_seconds_count",
+            "jobs_count",
+            "up",
+        ];
+        let shown: Vec<String> = picker_entries(all.iter().map(|m| entry(m)).collect())
+            .into_iter()
+            .map(|m| m.metric)
+            .collect();
+        assert_eq!(shown, ["latency_seconds_bucket", "jobs_count", "up"]);
+        let mut q = ParamsMap::new();
+        q.insert("metric".to_string(), "latency_seconds_bucket".to_string());
+        assert_eq!(ExploreView::from_query(&q).agg, "p95");
     }
 
     #[test]

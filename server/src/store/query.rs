@@ -34,6 +34,41 @@ pub enum Aggregation {
     Rate,
     /// Per bucket, of counters: the rate times the step (Prometheus' `increase` when the window is the step).
     Increase,
+    /// A percentile of a histogram family's `_bucket` series (`p50`, `p90`, `p95`, `p99`, `p999`), as
+    /// `histogram_quantile(φ, sum by (le) (rate(x_bucket[w])))`.
+    Quantile(Percentile),
+}
+
+/// The percentiles offered for histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Percentile {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+}
+
+impl Percentile {
+    pub fn phi(self) -> f64 {
+        match self {
+            Percentile::P50 => 0.5,
+            Percentile::P90 => 0.9,
+            Percentile::P95 => 0.95,
+            Percentile::P99 => 0.99,
+            Percentile::P999 => 0.999,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Percentile::P50 => "p50",
+            Percentile::P90 => "p90",
+            Percentile::P95 => "p95",
+            Percentile::P99 => "p99",
+            Percentile::P999 => "p999",
+        }
+    }
 }
 
 impl FromStr for Aggregation {
@@ -48,9 +83,15 @@ impl FromStr for Aggregation {
             "last" => Aggregation::Last,
             "rate" => Aggregation::Rate,
             "increase" => Aggregation::Increase,
+            "p50" => Aggregation::Quantile(Percentile::P50),
+            "p90" => Aggregation::Quantile(Percentile::P90),
+            "p95" => Aggregation::Quantile(Percentile::P95),
+            "p99" => Aggregation::Quantile(Percentile::P99),
+            "p999" => Aggregation::Quantile(Percentile::P999),
             other => {
                 return Err(format!(
-                    "unknown aggregation `{other}` (expected sum, avg, min, max, count, last, rate or increase)"
+                    "unknown aggregation `{other}` (expected sum, avg, min, max, count, last; rate or increase for \
+                     counters; p50, p90, p95, p99 or p999 for histograms)"
                 ))
             }
         })
@@ -68,6 +109,7 @@ impl fmt::Display for Aggregation {
             Aggregation::Last => "last",
             Aggregation::Rate => "rate",
             Aggregation::Increase => "increase",
+            Aggregation::Quantile(p) => p.name(),
         })
     }
 }
@@ -75,13 +117,16 @@ impl fmt::Display for Aggregation {
 impl Aggregation {
     /// Whether this reads counters (per series, with resets) rather than reducing values.
     pub fn of_counters(self) -> bool {
-        matches!(self, Aggregation::Rate | Aggregation::Increase)
+        matches!(
+            self,
+            Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_)
+        )
     }
 
     /// The aggregate over raw samples `x`.
     fn raw_sql(self) -> &'static str {
         match self {
-            Aggregation::Rate | Aggregation::Increase => {
+            Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
                 unreachable!("counters are read by store::rate")
             }
             Aggregation::Sum => "sum(x.value)",
@@ -96,7 +141,7 @@ impl Aggregation {
     /// The same aggregate over rollup rows `r` (each a bucket of samples).
     fn rollup_sql(self) -> &'static str {
         match self {
-            Aggregation::Rate | Aggregation::Increase => {
+            Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
                 unreachable!("counters are read by store::rate")
             }
             Aggregation::Sum => "sum(r.sum)",
@@ -321,6 +366,17 @@ impl Query {
             }
         };
         let (start, end) = (align_down(start, step), align_up(end, step));
+        // A percentile reads the family's `_bucket` series, whichever of its names was given.
+        let metric = match aggregation {
+            Aggregation::Quantile(_) if !metric.ends_with("_bucket") => {
+                let family = metric
+                    .strip_suffix("_count")
+                    .or_else(|| metric.strip_suffix("_sum"))
+                    .unwrap_or(&metric);
+                format!("{family}_bucket")
+            }
+            _ => metric,
+        };
         let window = match req.window.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => {
                 let w = parse_step(s).map_err(|e| AppError::invalid("window", e))?;
@@ -429,9 +485,20 @@ fn parse_step(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))
 }
 
+impl Query {
+    /// How many buckets of `step` lie in `[start, end)`.
+    pub fn buckets(&self) -> usize {
+        ((self.end - self.start).num_milliseconds() / (self.step.as_millis() as i64).max(1)).max(0)
+            as usize
+    }
+}
+
 /// Runs a parsed query: finds the matching series and their groups, then aggregates the rollup tier up to its
 /// watermark and raw samples after it.
 pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
+    if let Aggregation::Quantile(p) = q.aggregation {
+        return super::histogram::run(store, q, p.phi()).await;
+    }
     let pool = store.pool();
     let (ids, groups, keys) = matching_series(pool, q).await?;
     let mut points: Vec<Vec<Point>> = vec![Vec::new(); keys.len()];
@@ -448,8 +515,7 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
             resolution = q.tier;
         }
         if q.aggregation.of_counters() {
-            let table = (split > q.start).then(|| tier_table(q.tier)).flatten();
-            points = super::rate::run(pool, q, table, &ids, &groups, split, keys.len()).await?;
+            (points, resolution) = super::rate::run(store, q, &ids, &groups, keys.len()).await?;
         } else {
             if split > q.start {
                 aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
@@ -542,15 +608,6 @@ pub(crate) fn push_series_filter(
             MatchOp::Re => sql.push(" ~ ").push_bind(format!("^(?:{})$", m.value)),
             MatchOp::NotRe => sql.push(" !~ ").push_bind(format!("^(?:{})$", m.value)),
         };
-    }
-}
-
-/// The rollup table of `tier` (`None` for raw samples).
-fn tier_table(tier: Tier) -> Option<&'static str> {
-    match tier {
-        Tier::Raw => None,
-        Tier::Minute => Some("rollup_1m"),
-        Tier::Hour => Some("rollup_1h"),
     }
 }
 

@@ -12,6 +12,8 @@
 //! samples has no rate. `increase` is the rate times the step: with `w` = step it is Prometheus' `increase`.
 
 use super::query::{Aggregation, Query};
+use super::rollup::Tier;
+use super::Store;
 use app::types::Point;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -82,7 +84,7 @@ fn typical_spacing(samples: &[Sample]) -> Option<i64> {
 fn per_bucket(samples: &[Sample], q: &Query, window: Option<Duration>) -> Vec<Option<f64>> {
     let step = q.step.as_millis() as i64;
     let start = q.start.timestamp_millis();
-    let buckets = ((q.end.timestamp_millis() - start) / step.max(1)).max(0) as usize;
+    let buckets = q.buckets();
     let window = match window {
         Some(w) => w.as_millis() as i64,
         None => step.max(typical_spacing(samples).unwrap_or(0) * 4),
@@ -125,79 +127,35 @@ fn per_bucket(samples: &[Sample], q: &Query, window: Option<Duration>) -> Vec<Op
         .collect()
 }
 
-/// Runs a `rate` or `increase` query over the series `ids` (with their result group in `groups`), reading
-/// `tier`'s rows before `split` and raw samples from it; returns each group's points.
+/// Runs a `rate` or `increase` query over the series `ids` (with their result group in `groups`); returns each
+/// group's points (the sum of its series' values per bucket) and the tier read.
 pub(super) async fn run(
-    pool: &PgPool,
+    store: &Store,
     q: &Query,
-    tier_table: Option<&str>,
     ids: &[i64],
     groups: &[i32],
-    split: DateTime<Utc>,
     group_count: usize,
-) -> anyhow::Result<Vec<Vec<Point>>> {
-    let lookback = q.window.unwrap_or(DEFAULT_LOOKBACK.max(q.step));
-    let from = q.start - chrono::Duration::from_std(lookback.saturating_sub(q.step))?;
-    let raw = "SELECT series_id, (extract(epoch FROM ts) * 1000)::int8, value FROM samples
-               WHERE series_id = ANY($1) AND ts >= greatest($2::timestamptz, $3) AND ts < $4";
-    let sql = match tier_table {
-        Some(table) => format!(
-            "SELECT series_id, (extract(epoch FROM last_ts) * 1000)::int8, last FROM {table}
-             WHERE series_id = ANY($1) AND bucket >= $2 AND bucket < $3
-             UNION ALL {raw} ORDER BY 1, 2"
-        ),
-        None => format!("{raw} ORDER BY 1, 2"),
-    };
-    let split = match tier_table {
-        Some(_) => split.max(from),
-        None => from,
-    };
+) -> anyhow::Result<(Vec<Vec<Point>>, Tier)> {
     let group_of: BTreeMap<i64, usize> = ids
         .iter()
         .zip(groups)
         .map(|(id, g)| (*id, *g as usize))
         .collect();
-    let buckets =
-        ((q.end - q.start).num_milliseconds() / (q.step.as_millis() as i64).max(1)) as usize;
-    let mut sums: Vec<Vec<Option<f64>>> = vec![vec![None; buckets]; group_count];
-    let mut add = |series: i64, samples: &[Sample]| {
+    let mut sums: Vec<Vec<Option<f64>>> = vec![vec![None; q.buckets()]; group_count];
+    let tier = each_series(store.pool(), q, ids, |series, values| {
         let Some(group) = group_of.get(&series).and_then(|g| sums.get_mut(*g)) else {
             return;
         };
-        for (sum, value) in group.iter_mut().zip(per_bucket(samples, q, q.window)) {
+        for (sum, value) in group.iter_mut().zip(values) {
             if let Some(v) = value {
                 *sum = Some(sum.unwrap_or(0.0) + v);
             }
         }
-    };
-    let mut rows = sqlx::query_as::<_, (i64, i64, f64)>(&sql)
-        .bind(ids)
-        .bind(from)
-        .bind(split)
-        .bind(q.end)
-        .fetch(pool);
-    let mut current: Option<i64> = None;
-    let mut samples: Vec<Sample> = Vec::new();
-    while let Some((series, t, v)) = rows.try_next().await? {
-        if current != Some(series) {
-            if let Some(done) = current {
-                add(done, &samples);
-            }
-            samples.clear();
-            current = Some(series);
-        }
-        // The rollup's last sample of a minute and the raw one at the split can be the same sample.
-        if samples.last().is_some_and(|last| last.0 >= t) {
-            continue;
-        }
-        samples.push((t, v));
-    }
-    if let Some(done) = current {
-        add(done, &samples);
-    }
+    })
+    .await?;
     let start = q.start.timestamp_millis();
     let step = q.step.as_millis() as i64;
-    Ok(sums
+    let points = sums
         .into_iter()
         .map(|values| {
             values
@@ -211,7 +169,80 @@ pub(super) async fn run(
                 })
                 .collect()
         })
-        .collect())
+        .collect();
+    Ok((points, tier))
+}
+
+/// Streams the samples of each of `ids` in time order — `q.tier`'s rows (each one's last sample) up to the rollup
+/// watermark, raw samples after it — and hands each series' per-bucket value (rate, or increase) to `f`.
+/// Returns the tier read (raw when the tier held nothing of the range).
+pub(super) async fn each_series(
+    pool: &PgPool,
+    q: &Query,
+    ids: &[i64],
+    mut f: impl FnMut(i64, Vec<Option<f64>>),
+) -> anyhow::Result<Tier> {
+    if ids.is_empty() {
+        return Ok(Tier::Raw);
+    }
+    let lookback = q.window.unwrap_or(DEFAULT_LOOKBACK.max(q.step));
+    let from = q.start - chrono::Duration::from_std(lookback.saturating_sub(q.step))?;
+    let table = match q.tier {
+        Tier::Raw => None,
+        Tier::Minute => Some("rollup_1m"),
+        Tier::Hour => Some("rollup_1h"),
+    };
+    // Up to where the tier is complete.
+    let split = match table {
+        None => from,
+        Some(_) => {
+            let pending: Option<DateTime<Utc>> =
+                sqlx::query_scalar("SELECT min(from_ts) FROM rollup_pending")
+                    .fetch_one(pool)
+                    .await?;
+            match pending {
+                Some(pending) => pending.clamp(from, q.end),
+                None => q.end,
+            }
+        }
+    };
+    let tier = if split > q.start { q.tier } else { Tier::Raw };
+    let raw = "SELECT series_id, (extract(epoch FROM ts) * 1000)::int8, value FROM samples
+               WHERE series_id = ANY($1) AND ts >= greatest($2::timestamptz, $3) AND ts < $4";
+    let sql = match table {
+        Some(table) => format!(
+            "SELECT series_id, (extract(epoch FROM last_ts) * 1000)::int8, last FROM {table}
+             WHERE series_id = ANY($1) AND bucket >= $2 AND bucket < $3
+             UNION ALL {raw} ORDER BY 1, 2"
+        ),
+        None => format!("{raw} ORDER BY 1, 2"),
+    };
+    let mut rows = sqlx::query_as::<_, (i64, i64, f64)>(&sql)
+        .bind(ids)
+        .bind(from)
+        .bind(split)
+        .bind(q.end)
+        .fetch(pool);
+    let mut current: Option<i64> = None;
+    let mut samples: Vec<Sample> = Vec::new();
+    while let Some((series, t, v)) = rows.try_next().await? {
+        if current != Some(series) {
+            if let Some(done) = current {
+                f(done, per_bucket(&samples, q, q.window));
+            }
+            samples.clear();
+            current = Some(series);
+        }
+        // The rollup's last sample of a minute and the raw one at the split can be the same sample.
+        if samples.last().is_some_and(|last| last.0 >= t) {
+            continue;
+        }
+        samples.push((t, v));
+    }
+    if let Some(done) = current {
+        f(done, per_bucket(&samples, q, q.window));
+    }
+    Ok(tier)
 }
 
 #[cfg(test)]

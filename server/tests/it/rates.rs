@@ -1,6 +1,8 @@
-//! Counter rates checked against Prometheus itself: the same counters (with a reset and a scrape gap) are stored in
-//! mcpulse and turned into a Prometheus 2.42 block by `promtool`; `rate`, `increase` and `sum by` from mcpulse's
-//! query engine must equal what Prometheus answers for `rate(requests_total[w])` at the same instants.
+//! Counter rates and histogram percentiles checked against Prometheus itself: the same counters (with a reset and a
+//! scrape gap) and latency histograms are stored in mcpulse and turned into a Prometheus 2.42 block by `promtool`;
+//! `rate`, `increase`, `sum by` and `p50`/`p95`/`p99` from mcpulse's query engine must equal what Prometheus answers
+//! for `rate(requests_total[w])` and `histogram_quantile(φ, sum by (le) (rate(latency_seconds_bucket[w])))` at the
+//! same instants.
 
 use crate::helpers::{drop_database, fresh_database};
 use chrono::{DateTime, DurationRound, Utc};
@@ -39,10 +41,58 @@ fn counters(t0: DateTime<Utc>) -> Vec<Sample> {
     samples
 }
 
-/// Prometheus started on a block made by promtool from `samples`; returns it and its address.
-fn prometheus(samples: &[Sample], dir: &std::path::Path) -> (std::process::Child, String) {
+/// Upper bounds of the latency histogram.
+const BOUNDS: [&str; 6] = ["0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
+
+/// A latency histogram per route, every 10 s at :05 like the counters: each interval adds 0–29 observations
+/// spread over the buckets (route `b` slower); cumulative per bucket, with `_count` and `_sum`.
+fn histograms(t0: DateTime<Utc>) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut seed = 11u64;
+    for route in ["a", "b"] {
+        let mut cumulative = [0.0f64; 6];
+        let mut sum = 0.0;
+        for i in 0..720i64 {
+            for _ in 0..8 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let n = ((seed >> 33) % 5) as f64;
+                let bucket = ((seed >> 40) % if route == "a" { 4 } else { 6 }) as usize;
+                for c in cumulative.iter_mut().skip(bucket) {
+                    *c += n;
+                }
+                sum += n * 0.04 * (bucket + 1) as f64;
+            }
+            let ts = t0 + chrono::Duration::seconds(5 + 10 * i);
+            let labels = |extra: Option<&str>| {
+                let mut l = Labels::from([("route".to_string(), route.to_string())]);
+                if let Some(le) = extra {
+                    l.insert("le".into(), le.into());
+                }
+                l
+            };
+            let sample = |metric: &str, labels: Labels, value: f64| Sample {
+                metric: metric.into(),
+                source: "edge".into(),
+                labels,
+                ts,
+                value,
+            };
+            for (le, c) in BOUNDS.iter().zip(cumulative) {
+                samples.push(sample("latency_seconds_bucket", labels(Some(le)), c));
+            }
+            samples.push(sample("latency_seconds_count", labels(None), cumulative[5]));
+            samples.push(sample("latency_seconds_sum", labels(None), sum));
+        }
+    }
+    samples
+}
+
+/// `samples` as OpenMetrics text for promtool: the counters, then each route's histogram points in time order.
+fn openmetrics(counters: &[Sample], histograms: &[Sample]) -> String {
     let mut om = String::from("# TYPE requests counter\n");
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    let mut sorted: Vec<&Sample> = counters.iter().collect();
     sorted.sort_by_key(|s| (s.labels.clone(), s.ts));
     for s in sorted {
         om.push_str(&format!(
@@ -53,7 +103,29 @@ fn prometheus(samples: &[Sample], dir: &std::path::Path) -> (std::process::Child
             s.ts.timestamp()
         ));
     }
+    om.push_str("# TYPE latency_seconds histogram\n");
+    // Already grouped per route and instant: buckets ascending, then _count, then _sum.
+    for s in histograms {
+        let le = s
+            .labels
+            .get("le")
+            .map(|le| format!(",le=\"{le}\""))
+            .unwrap_or_default();
+        om.push_str(&format!(
+            "{}{{route=\"{}\",source=\"{}\"{le}}} {} {}\n",
+            s.metric,
+            s.labels["route"],
+            s.source,
+            s.value,
+            s.ts.timestamp()
+        ));
+    }
     om.push_str("# EOF\n");
+    om
+}
+
+/// Prometheus started on a block made by promtool from `om`; returns it and its address.
+fn prometheus(om: String, dir: &std::path::Path) -> (std::process::Child, String) {
     std::fs::write(dir.join("data.om"), om).unwrap();
     std::fs::write(dir.join("prometheus.yml"), "").unwrap();
     let status = std::process::Command::new("promtool")
@@ -130,8 +202,27 @@ async fn prom_range(
         .collect()
 }
 
+async fn mcpulse_range_of(
+    store: &Store,
+    metric: &str,
+    aggregation: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> app::types::QueryResult {
+    let request = app::types::QueryRequest {
+        metric: metric.into(),
+        start: Some(start.to_rfc3339()),
+        end: Some(end.to_rfc3339()),
+        step: Some("60s".into()),
+        aggregation: Some(aggregation.into()),
+        ..Default::default()
+    };
+    let query = mcpulse::store::query::Query::parse(&request, Utc::now()).unwrap();
+    mcpulse::store::query::run(store, &query).await.unwrap()
+}
+
 async fn mcpulse_range(
     store: &Store,
+    metric: &str,
     aggregation: &str,
     group_by: &str,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
@@ -139,7 +230,7 @@ async fn mcpulse_range(
     window: &str,
 ) -> app::types::QueryResult {
     let request = app::types::QueryRequest {
-        metric: "requests_total".into(),
+        metric: metric.into(),
         start: Some(start.to_rfc3339()),
         end: Some(end.to_rfc3339()),
         step: Some(step.into()),
@@ -185,7 +276,7 @@ fn assert_matches(
 }
 
 #[tokio::test]
-async fn rate_and_increase_equal_prometheus_on_the_same_counters() {
+async fn rates_and_percentiles_equal_prometheus_on_the_same_data() {
     let (url, name) = fresh_database().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     mcpulse::db::migrate(&pool).await.unwrap();
@@ -195,9 +286,11 @@ async fn rate_and_increase_equal_prometheus_on_the_same_counters() {
         .unwrap()
         - chrono::Duration::hours(3);
     let samples = counters(t0);
+    let latency = histograms(t0);
     store.write(&samples).await.unwrap();
+    store.write(&latency).await.unwrap();
     let dir = crate::cli::tempdir();
-    let (mut prom, base) = prometheus(&samples, &dir);
+    let (mut prom, base) = prometheus(openmetrics(&samples, &latency), &dir);
     crate::helpers::eventually(Duration::from_secs(60), "prometheus ready", || async {
         let ready = reqwest::get(format!("{base}/-/ready")).await.ok()?;
         ready.status().is_success().then_some(())
@@ -209,7 +302,16 @@ async fn rate_and_increase_equal_prometheus_on_the_same_counters() {
 
     // Raw samples, a window of one step: rate per route and summed, and increase, exactly as Prometheus.
     let (from, to) = prom_at(60);
-    let per_route = mcpulse_range(&store, "rate", "route", range, "60s", "60s").await;
+    let per_route = mcpulse_range(
+        &store,
+        "requests_total",
+        "rate",
+        "route",
+        range,
+        "60s",
+        "60s",
+    )
+    .await;
     let theirs = prom_range(&base, "rate(requests_total[60s])", from, to, 60).await;
     assert_eq!(per_route.resolution, "raw");
     assert_eq!(per_route.series.len(), 2);
@@ -227,7 +329,7 @@ async fn rate_and_increase_equal_prometheus_on_the_same_counters() {
             1e-9,
         );
     }
-    let total = mcpulse_range(&store, "rate", "", range, "60s", "2m").await;
+    let total = mcpulse_range(&store, "requests_total", "rate", "", range, "60s", "2m").await;
     let theirs = prom_range(&base, "sum(rate(requests_total[2m]))", from, to, 60).await;
     assert_matches(
         "sum(rate[2m])",
@@ -236,7 +338,16 @@ async fn rate_and_increase_equal_prometheus_on_the_same_counters() {
         60_000,
         1e-9,
     );
-    let increase = mcpulse_range(&store, "increase", "", range, "60s", "60s").await;
+    let increase = mcpulse_range(
+        &store,
+        "requests_total",
+        "increase",
+        "",
+        range,
+        "60s",
+        "60s",
+    )
+    .await;
     let theirs = prom_range(&base, "sum(increase(requests_total[60s]))", from, to, 60).await;
     assert_matches(
         "sum(increase[60s])",
@@ -246,11 +357,51 @@ async fn rate_and_increase_equal_prometheus_on_the_same_counters() {
         1e-9,
     );
 
+    // Histogram percentiles: p95 and p50 over both routes, and p99 per route, as histogram_quantile.
+    for (aggregation, phi, group_by, by) in [
+        ("p95", "0.95", "", ""),
+        ("p50", "0.5", "", ""),
+        ("p99", "0.99", "route", "route,"),
+    ] {
+        let ours = mcpulse_range(
+            &store,
+            "latency_seconds_bucket",
+            aggregation,
+            group_by,
+            range,
+            "60s",
+            "2m",
+        )
+        .await;
+        let query = format!(
+            "histogram_quantile({phi}, sum by ({by} le) (rate(latency_seconds_bucket[2m])))"
+        );
+        let theirs = prom_range(&base, &query, from, to, 60).await;
+        assert_eq!(ours.series.len(), theirs.len(), "{query}");
+        for series in &ours.series {
+            let (_, points) = theirs
+                .iter()
+                .find(|(l, _)| l.get("route") == series.labels.get("route"))
+                .expect("Prometheus has the group");
+            assert_matches(
+                &format!("{aggregation} by {group_by:?}"),
+                &series.points,
+                points,
+                60_000,
+                1e-9,
+            );
+        }
+    }
+    // The family's name finds its buckets too.
+    let by_family = mcpulse_range_of(&store, "latency_seconds", "p95", range).await;
+    assert_eq!(by_family.metric, "latency_seconds_bucket");
+    assert_eq!(by_family.series.len(), 1);
+
     // Over the minute rollups (each minute's last sample), ten-minute buckets: within 5 % (the first sample of each
     // window is up to a minute later than the raw one; seen: 3.9 %).
     store.roll_up().await.unwrap();
     let (from, to) = prom_at(600);
-    let coarse = mcpulse_range(&store, "rate", "", range, "10m", "10m").await;
+    let coarse = mcpulse_range(&store, "requests_total", "rate", "", range, "10m", "10m").await;
     assert_eq!(
         coarse.resolution, "1m",
         "counters read the minute tier for 10 m buckets"
