@@ -41,11 +41,30 @@ test("at phone width (390 px) no page is wider than the screen and every page st
   await page.goto("/login");
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   await signIn(page, ADMIN);
+  // Real names are long: the dashboard's chart picker lists this one.
+  const created = await page.request.post("/api/fn/token_create", {
+    form: { name: "a-gateway-with-a-long-name", scopes: "ingest", expires_in: "", role: "viewer" },
+  });
+  const { token } = await created.json();
+  const pushed = await page.request.post("/api/v1/ingest", {
+    headers: { authorization: `Bearer ${token}`, "content-type": "text/plain" },
+    data: "mcp_gateway_upstream_connection_pool_wait_seconds 0.25\n",
+  });
+  expect(pushed.status()).toBeLessThan(300);
   for (const path of PAGES) {
     await page.goto(path);
     await hydrated(page);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width, `${path} lays out ${width} px wide`).toBeLessThanOrEqual(390);
+    // Nothing sticks out of the screen unless it sits in a box that scrolls (a wide table).
+    const outside = await page.evaluate(() => {
+      const scrolls = (e: Element | null): boolean =>
+        !!e && e !== document.body && (["auto", "scroll", "hidden"].includes(getComputedStyle(e).overflowX) || scrolls(e.parentElement));
+      return [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > 391 && !scrolls(e.parentElement))
+        .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")} (${Math.round(e.getBoundingClientRect().right)} px)`);
+    });
+    expect(outside, `${path}: elements beyond the screen's edge`).toEqual([]);
     for (const name of ["Dashboard", "Explore", "Alerts", "Sources", "MCP", "Reports", "Users"]) {
       const link = page.locator(".nav").getByRole("link", { name, exact: true });
       await expect(link).toBeInViewport();

@@ -192,8 +192,10 @@ impl Rule {
     pub fn parse(draft: &RuleDraft) -> Result<Rule, AppError> {
         let mut problems = Problems::new();
         let name = draft.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 {
-            problems.add("name", "give the rule a name of at most 200 characters");
+        if name.is_empty() {
+            problems.add("name", "give the rule a name, e.g. Slow search");
+        } else if name.chars().count() > 200 {
+            problems.add("name", "at most 200 characters");
         }
         let metric = draft.metric.trim().to_string();
         if metric.is_empty() {
