@@ -425,7 +425,7 @@ pub fn format_value(value: f64, unit: &str) -> String {
         _ => {
             let s = if value.fract() == 0.0 && value.abs() < 1e15 {
                 format!("{value:.0}")
-            } else if value.abs() < 1.0 {
+            } else if value.abs() < 0.995 {
                 // Small rates keep three significant digits (0.0333, not 0.03).
                 let digits = (2 - value.abs().log10().floor() as i32).clamp(2, 12) as usize;
                 format!("{value:.digits$}")
@@ -463,6 +463,7 @@ mod tests {
             (f64::NAN, "", "NaN"),
             (1.0 / 30.0, "/s", "0.0333/s"),
             (2048.0, "bytes/s", "2.0 KiB/s"),
+            (0.999_999_9, "s", "1.00 s"),
         ];
         for (value, unit, want) in cases {
             assert_eq!(format_value(value, unit), want, "{value} {unit}");

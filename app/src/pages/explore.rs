@@ -297,19 +297,34 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
         }
     });
 
-    // Auto-refresh: a relative range is fetched again every period (a custom range holds still).
-    Effect::new(move |previous: Option<Option<IntervalHandle>>| {
-        if let Some(Some(handle)) = previous {
-            handle.clear();
+    // Auto-refresh: a relative range is fetched again every period (a custom range holds still). The timer
+    // ends with the view's change and with the page.
+    let timer = std::sync::Arc::new(std::sync::Mutex::new(None::<IntervalHandle>));
+    let stop = {
+        let timer = timer.clone();
+        move || {
+            if let Some(handle) = timer.lock().ok().and_then(|mut t| t.take()) {
+                handle.clear();
+            }
         }
+    };
+    on_cleanup(stop.clone());
+    Effect::new(move |_| {
+        stop();
         let v = view_state.get();
-        let period =
-            refresh_ms(&v.refresh).filter(|_| v.range != "custom" && !v.metric.is_empty())?;
-        set_interval_with_handle(
+        let Some(period) =
+            refresh_ms(&v.refresh).filter(|_| v.range != "custom" && !v.metric.is_empty())
+        else {
+            return;
+        };
+        let handle = set_interval_with_handle(
             move || data.refetch(),
             std::time::Duration::from_millis(period),
         )
-        .ok()
+        .ok();
+        if let Ok(mut t) = timer.lock() {
+            *t = handle;
+        }
     });
 
     let form = move || {

@@ -291,10 +291,14 @@ fn Tokens(
         move |field: &'static str| field_error(value, local, field, format!("token-{field}-error"));
     let bad = move |field: &'static str| field_invalid(value, local, field);
     let copied = RwSignal::new(false);
+    // A new secret has not been copied yet.
+    Effect::new(move |_| {
+        value.track();
+        copied.set(false);
+    });
     let secret = move || {
         value.with(|v| match v {
             Some(Ok(CreatedToken { info, token })) => {
-                copied.set(false);
                 let text = token.clone();
                 Some(view! {
                     <div class="secret" role="status">

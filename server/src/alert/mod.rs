@@ -528,7 +528,6 @@ impl Alerting {
             let Some((notice, notified)) = rule_notice(&stored, health, rule, now) else {
                 continue;
             };
-            rule_notified.push((info.id, notified));
             let state = AlertState {
                 phase: if notice == Notice::Resolved {
                     Phase::Resolved
@@ -545,10 +544,13 @@ impl Alerting {
                 .find(|s| s.matches(&alert_labels))
                 .map(|s| s.id)
             {
+                // Not sent and not taken as said: it goes out when the silence ends if the problem lasts,
+                // and nothing never announced is resolved.
                 figures.silenced += 1;
-                tracing::info!(rule = %rule.name, silence = id, "rule notice silenced");
+                tracing::debug!(rule = %rule.name, silence = id, "rule notice silenced");
                 continue;
             }
+            rule_notified.push((info.id, notified));
             figures.notices += 1;
             tracing::info!(rule = %rule.name, notice = notify::notice_name(notice), error = ?error,
                 "rule notice");

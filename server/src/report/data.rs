@@ -265,11 +265,7 @@ pub async fn collect(
         description: template.description.clone(),
         generated_at: Utc::now(),
         period: Span { start, end },
-        timezone: template
-            .schedule
-            .as_ref()
-            .map(|s| s.timezone.name().to_string())
-            .unwrap_or_else(|| "UTC".into()),
+        timezone: template.timezone.name().to_string(),
         sections,
     })
 }

@@ -752,10 +752,7 @@ fn format_names(formats: &[Format]) -> Vec<String> {
 }
 
 fn timezone_name(t: &Template) -> String {
-    t.schedule
-        .as_ref()
-        .map(|s| s.timezone.name().to_string())
-        .unwrap_or_else(|| "UTC".into())
+    t.timezone.name().to_string()
 }
 
 fn recipient_list(t: &Template) -> Vec<String> {

@@ -173,6 +173,8 @@ pub struct Template {
     pub description: String,
     pub formats: Vec<Format>,
     pub schedule: Option<Schedule>,
+    /// The time zone of the schedule (also without one): the HTML report prints its times in it.
+    pub timezone: chrono_tz::Tz,
     pub period: Period,
     pub recipients: Vec<lettre::message::Mailbox>,
     pub sections: Vec<Section>,
@@ -195,11 +197,22 @@ impl Template {
             problems.add("description", "must be at most 1000 characters");
         }
         let formats = problems.take(Self::formats(draft));
-        let schedule = problems.take(match draft.schedule.trim() {
-            // A time zone is still checked, so a typo is not kept for later.
-            "" => Schedule::parse("0 0 * * *", &draft.timezone).map(|_| None),
-            expression => Schedule::parse(expression, &draft.timezone).map(Some),
-        });
+        // Without a schedule the time zone is still checked (a typo is not kept for later) and kept: the report
+        // prints its times in it.
+        let expression = draft.schedule.trim();
+        let parsed = problems.take(Schedule::parse(
+            if expression.is_empty() {
+                "0 0 * * *"
+            } else {
+                expression
+            },
+            &draft.timezone,
+        ));
+        let timezone = parsed
+            .as_ref()
+            .map(|s| s.timezone)
+            .unwrap_or(chrono_tz::UTC);
+        let schedule = parsed.map(|s| (!expression.is_empty()).then_some(s));
         let period = problems.take(Period::parse(&draft.period));
         let recipients = problems.take(Self::recipients(draft));
         let sections = problems.take(Self::sections(draft, metric_known));
@@ -214,6 +227,7 @@ impl Template {
             description: draft.description.trim().to_string(),
             formats,
             schedule,
+            timezone,
             period,
             recipients,
             sections,

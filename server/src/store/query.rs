@@ -265,6 +265,8 @@ pub struct Query {
     pub grouping: Grouping,
     /// The rollup tier read where it is complete (raw samples elsewhere).
     pub tier: Tier,
+    /// The earlier of `end` and the query's `now`: a rate's last window ends here, not in the future.
+    pub until: DateTime<Utc>,
 }
 
 /// Round bucket widths, in seconds, that fitted steps snap to.
@@ -430,6 +432,7 @@ impl Query {
             window,
             grouping,
             tier,
+            until: end.min(now.max(start)),
         })
     }
 }

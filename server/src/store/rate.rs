@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How far before the first bucket samples are read when the window is chosen from the data.
-const DEFAULT_LOOKBACK: Duration = Duration::from_secs(600);
+/// (Four intervals of series scraped up to every 7.5 minutes.)
+const DEFAULT_LOOKBACK: Duration = Duration::from_secs(1800);
 
 /// One sample: milliseconds since the epoch, value.
 type Sample = (i64, f64);
@@ -98,11 +99,17 @@ fn per_bucket(samples: &[Sample], q: &Query, window: Option<Duration>) -> Vec<Op
         }
         resets.push(total);
     }
+    // The newest bucket's window ends now, not at the bucket's end in the future (its rate is not diluted).
+    let until = q.until.timestamp_millis();
     let (mut lo, mut hi) = (0, 0);
     (0..buckets)
         .map(|k| {
-            let end = start + (k as i64 + 1) * step;
-            let begin = end - window;
+            let full = start + (k as i64 + 1) * step;
+            let begin = full - window;
+            let end = full.min(until);
+            if end <= begin {
+                return None;
+            }
             while hi < samples.len() && samples[hi].0 < end {
                 hi += 1;
             }
@@ -277,6 +284,37 @@ mod tests {
         let increase = extrapolated(&samples, 0.0, 0, 60_000, false).unwrap();
         // To the start: min(15 s, 30 s × 0/30 = 0) = 0; to the end 15 s < 16.5: 30 × (30 + 0 + 15) / 30 = 45.
         assert!((increase - 45.0).abs() < 1e-9, "{increase}");
+    }
+
+    #[test]
+    fn the_newest_bucket_is_not_diluted_by_the_future() {
+        use chrono::TimeZone;
+        // 1 per second, sampled every second up to `now`, which lies 3 s into the last 10 s bucket.
+        let now = Utc.timestamp_opt(1_800_000_003, 0).unwrap();
+        let request = app::types::QueryRequest {
+            metric: "requests_total".into(),
+            start: Some("-60s".into()),
+            step: Some("10s".into()),
+            window: Some("10s".into()),
+            aggregation: Some("rate".into()),
+            ..Default::default()
+        };
+        let q = Query::parse(&request, now).unwrap();
+        assert!(q.end > now, "the last bucket reaches past now");
+        let samples: Vec<Sample> = (0..=70)
+            .map(|i| (now.timestamp_millis() - 70_000 + i * 1000, i as f64))
+            .collect();
+        let rates = per_bucket(&samples, &q, q.window);
+        let last = rates
+            .last()
+            .copied()
+            .flatten()
+            .expect("the newest bucket has a rate");
+        assert!((last - 1.0).abs() < 0.05, "newest rate {last}, not diluted");
+        assert!(
+            rates.iter().flatten().all(|r| (r - 1.0).abs() < 0.05),
+            "{rates:?}"
+        );
     }
 
     #[test]

@@ -124,8 +124,18 @@ fn openmetrics(counters: &[Sample], histograms: &[Sample]) -> String {
     om
 }
 
+/// A Prometheus process, stopped when dropped (also when an assertion fails).
+struct Peer(std::process::Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Prometheus started on a block made by promtool from `om`; returns it and its address.
-fn prometheus(om: String, dir: &std::path::Path) -> (std::process::Child, String) {
+fn prometheus(om: String, dir: &std::path::Path) -> (Peer, String) {
     std::fs::write(dir.join("data.om"), om).unwrap();
     std::fs::write(dir.join("prometheus.yml"), "").unwrap();
     let status = std::process::Command::new("promtool")
@@ -156,7 +166,7 @@ fn prometheus(om: String, dir: &std::path::Path) -> (std::process::Child, String
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("prometheus starts");
-    (child, format!("http://127.0.0.1:{port}"))
+    (Peer(child), format!("http://127.0.0.1:{port}"))
 }
 
 /// Prometheus' answer to a range query: per series labels (without `__name__`), its `(ms, value)` points.
@@ -290,7 +300,7 @@ async fn rates_and_percentiles_equal_prometheus_on_the_same_data() {
     store.write(&samples).await.unwrap();
     store.write(&latency).await.unwrap();
     let dir = crate::cli::tempdir();
-    let (mut prom, base) = prometheus(openmetrics(&samples, &latency), &dir);
+    let (prom, base) = prometheus(openmetrics(&samples, &latency), &dir);
     crate::helpers::eventually(Duration::from_secs(60), "prometheus ready", || async {
         let ready = reqwest::get(format!("{base}/-/ready")).await.ok()?;
         ready.status().is_success().then_some(())
@@ -415,8 +425,7 @@ async fn rates_and_percentiles_equal_prometheus_on_the_same_data() {
         0.05,
     );
 
-    prom.kill().unwrap();
-    prom.wait().unwrap();
+    drop(prom);
     std::fs::remove_dir_all(&dir).ok();
     pool.close().await;
     drop_database(&name).await;
