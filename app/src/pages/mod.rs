@@ -254,7 +254,7 @@ impl FormErrors {
         }
     }
 
-    pub fn is_edited(&self, field: &str) -> bool {
+    fn is_edited(&self, field: &str) -> bool {
         self.edited.with(|e| e.iter().any(|f| f == field))
     }
 }

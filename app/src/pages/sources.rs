@@ -417,33 +417,14 @@ fn SourceForm(
     let testing = try_it.pending();
     // The problem with `field`, found locally or by the server's last answer.
     let problem = move |field: &'static str| {
-        move || {
-            if form.local_error.is_edited(field) {
-                return None;
-            }
-            let message = form
-                .local_error
-                .get()
-                .filter(|(f, _)| f == field)
-                .map(|(_, m)| m)
-                .or_else(|| {
-                    save.value().with(|v| match v {
-                        Some(Err(e)) => e.problem_with(field),
-                        _ => None,
-                    })
-                });
-            message.map(|m| {
-                view! { <p class="field-error" id=format!("{field}-error") role="alert">{m}</p> }
-            })
-        }
+        crate::pages::field_error(
+            save.value(),
+            form.local_error,
+            field,
+            format!("{field}-error"),
+        )
     };
-    let other_error = move || {
-        save.value().with(|v| match v {
-            Some(Err(e)) if crate::pages::shown_by_fields(e, FIELDS) => None,
-            Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }),
-            _ => None,
-        })
-    };
+    let other_error = crate::pages::other_error(save.value(), FIELDS);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         form.local_error.set(None);

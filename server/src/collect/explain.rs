@@ -4,6 +4,8 @@
 //! what happened first — connection refused, DNS, TLS, 401/403/404, a timeout, an answer that is not MCP — and the
 //! library's detail after it, without type names. Sources' `last_error`, the Test button and the MCP page show it.
 
+use std::sync::LazyLock;
+
 /// What each kind of failure means for the user, found by phrases of the libraries' texts (lowercase), first match
 /// wins.
 const EXPLANATIONS: &[(&[&str], &str)] = &[
@@ -81,11 +83,14 @@ pub fn plain_error(detail: &str) -> String {
 
 /// Removes `[path::to::Type<…>]` and `path::to::Type` spellings, and the spaces they leave.
 fn strip_type_names(text: &str) -> String {
-    let bracketed = regex::Regex::new(r"\s*\[[^\[\]]*::[^\[\]]*\]").expect("a valid regex");
-    let path = regex::Regex::new(r"\b[a-z_][a-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)+(<[^>\s]*>+)?")
-        .expect("a valid regex");
-    let text = bracketed.replace_all(text, "");
-    let text = path.replace_all(&text, "");
+    static BRACKETED: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\s*\[[^\[\]]*::[^\[\]]*\]").expect("a valid regex"));
+    static PATH: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\b[a-z_][a-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)+(<[^>\s]*>+)?")
+            .expect("a valid regex")
+    });
+    let text = BRACKETED.replace_all(text, "");
+    let text = PATH.replace_all(&text, "");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -2,19 +2,17 @@
 //! (`x_bucket` series with an `le` label, such as the probe's `mcp_client_operation_duration_bucket`), computed as
 //! Prometheus' `histogram_quantile(φ, sum by (le, …) (rate(x_bucket[w])))` is.
 //!
-//! Data enters as each bucket series' per-bucket rate (from [`super::rate`], so counter resets and extrapolation
-//! follow Prometheus); the rates of one result group are summed per `le` and the quantile is interpolated linearly
+//! Data enters as the per-bucket rate of each result group's buckets, summed per `le` by the query engine
+//! ([`super::rate`], so counter resets and extrapolation follow Prometheus); the quantile is interpolated linearly
 //! within the bucket that holds the rank. Data leaves as one point per time bucket and group (no point where the
 //! histogram saw nothing). Groups are formed as for other queries, without the `le` label.
 
-use super::query::{push_series_filter, Grouping, Query};
+use super::query::{matching_series, GroupKey, Grouping, Query};
 use super::rate;
+use super::rollup::Tier;
 use super::Store;
 use app::types::{Point, QueryResult, SeriesData};
 use std::collections::BTreeMap;
-
-/// A result series' identity: its source (when grouped by source or per series) and labels.
-type GroupKey = (Option<String>, BTreeMap<String, String>);
 
 /// Prometheus' `bucketQuantile`: the `q` quantile of cumulative `buckets` (upper bound, count). `NaN` without a
 /// `+Inf` bucket or observations; the lower bound of the first bucket is 0 unless its upper bound is not positive.
@@ -64,62 +62,45 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
     start + (end - start) * (rank / count)
 }
 
-/// Runs a percentile query: `q.metric` names the family's `_bucket` series.
+/// Runs a percentile query: `q.metric` names the family's `_bucket` series. The query's groups are widened by
+/// `le`, so the query engine's per-group rate sums are `sum by (le, …) (rate(…))`; each group's buckets then give
+/// the quantile.
 pub(super) async fn run(store: &Store, q: &Query, phi: f64) -> anyhow::Result<QueryResult> {
-    let pool = store.pool();
-    let mut sql: sqlx::QueryBuilder<sqlx::Postgres> =
-        sqlx::QueryBuilder::new("SELECT s.id, s.source, s.labels::text FROM series s WHERE ");
-    push_series_filter(&mut sql, &q.metric, &q.sources, &q.matchers);
-    let rows: Vec<(i64, String, String)> = sql.build_query_as().fetch_all(pool).await?;
-    // Each bucket series: its group and upper bound.
-    let mut groups: BTreeMap<GroupKey, usize> = BTreeMap::new();
-    let mut member: BTreeMap<i64, (usize, f64)> = BTreeMap::new();
-    for (id, source, labels) in rows {
-        let mut labels: BTreeMap<String, String> =
-            serde_json::from_str(&labels).unwrap_or_default();
+    let mut by_le = q.clone();
+    by_le.grouping = match &q.grouping {
+        Grouping::All => Grouping::By(vec!["le".into()]),
+        Grouping::PerSeries => Grouping::PerSeries,
+        Grouping::By(names) => Grouping::By(names.iter().cloned().chain(["le".into()]).collect()),
+    };
+    let (ids, groups, keys) = matching_series(store.pool(), &by_le).await?;
+    let (points, resolution) = if ids.is_empty() {
+        (Vec::new(), Tier::Raw)
+    } else {
+        rate::run(store, &by_le, &ids, &groups, keys.len()).await?
+    };
+    let start = q.start.timestamp_millis();
+    let step = (q.step.as_millis() as i64).max(1);
+    // Per result group and time bucket: (upper bound, summed rate) of each bucket.
+    let mut histograms: BTreeMap<GroupKey, Vec<Vec<(f64, f64)>>> = BTreeMap::new();
+    for ((source, mut labels), points) in keys.into_iter().zip(points) {
         let Some(le) = labels.remove("le").and_then(|le| parse_le(&le)) else {
             continue;
         };
-        let key = match &q.grouping {
-            Grouping::All => (None, BTreeMap::new()),
-            Grouping::PerSeries => (Some(source), labels),
-            Grouping::By(names) => (
-                names.iter().any(|n| n == "source").then_some(source),
-                names
-                    .iter()
-                    .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
-                    .collect(),
-            ),
-        };
-        let next = groups.len();
-        let group = *groups.entry(key).or_insert(next);
-        member.insert(id, (group, le));
-    }
-    let ids: Vec<i64> = member.keys().copied().collect();
-    let buckets = q.buckets();
-    // Per group and time bucket: (upper bound, rate) of each bucket series.
-    let mut histograms: Vec<Vec<Vec<(f64, f64)>>> = vec![vec![Vec::new(); buckets]; groups.len()];
-    let resolution = rate::each_series(pool, q, &ids, |id, rates| {
-        let Some((group, le)) = member.get(&id) else {
-            return;
-        };
-        for (k, r) in rates.into_iter().enumerate() {
-            if let (Some(r), Some(h)) = (r, histograms[*group].get_mut(k)) {
-                h.push((*le, r));
+        let histogram = histograms
+            .entry((source, labels))
+            .or_insert_with(|| vec![Vec::new(); q.buckets()]);
+        for p in points {
+            if let Some(bucket) = histogram.get_mut(((p.t - start) / step) as usize) {
+                bucket.push((le, p.v));
             }
         }
-    })
-    .await?;
-    let start = q.start.timestamp_millis();
-    let step = q.step.as_millis() as i64;
-    let mut keys: Vec<(GroupKey, usize)> = groups.into_iter().collect();
-    keys.sort_by_key(|(_, g)| *g);
-    let series = keys
+    }
+    let series = histograms
         .into_iter()
-        .map(|((source, labels), g)| SeriesData {
+        .map(|((source, labels), buckets)| SeriesData {
             source,
             labels,
-            points: std::mem::take(&mut histograms[g])
+            points: buckets
                 .into_iter()
                 .enumerate()
                 .filter_map(|(k, mut h)| {

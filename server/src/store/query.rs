@@ -506,7 +506,12 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
     let (ids, groups, keys) = matching_series(pool, q).await?;
     let mut points: Vec<Vec<Point>> = vec![Vec::new(); keys.len()];
     let mut resolution = Tier::Raw;
-    if !ids.is_empty() {
+    if q.aggregation.of_counters() {
+        // Counters read their own samples (per series, in time order); nothing to do without series.
+        if !ids.is_empty() {
+            (points, resolution) = super::rate::run(store, q, &ids, &groups, keys.len()).await?;
+        }
+    } else if !ids.is_empty() {
         let split = match q.tier {
             Tier::Raw => q.start,
             _ => match store.rollup_watermark().await? {
@@ -516,16 +521,10 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
         };
         if split > q.start {
             resolution = q.tier;
+            aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
         }
-        if q.aggregation.of_counters() {
-            (points, resolution) = super::rate::run(store, q, &ids, &groups, keys.len()).await?;
-        } else {
-            if split > q.start {
-                aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
-            }
-            if split < q.end {
-                aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?;
-            }
+        if split < q.end {
+            aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?;
         }
     }
     let series = keys
@@ -550,10 +549,10 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
 }
 
 /// A result series' identity: its source (when grouped by source or per series) and labels.
-type GroupKey = (Option<String>, BTreeMap<String, String>);
+pub(super) type GroupKey = (Option<String>, BTreeMap<String, String>);
 
 /// The ids of the series the query selects, each one's group index, and the groups in output order.
-async fn matching_series(
+pub(super) async fn matching_series(
     pool: &PgPool,
     q: &Query,
 ) -> anyhow::Result<(Vec<i64>, Vec<i32>, Vec<GroupKey>)> {

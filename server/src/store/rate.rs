@@ -15,9 +15,7 @@ use super::query::{Aggregation, Query};
 use super::rollup::Tier;
 use super::Store;
 use app::types::Point;
-use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -82,11 +80,11 @@ fn typical_spacing(samples: &[Sample]) -> Option<i64> {
 }
 
 /// One series' value per bucket of `q` (`None` where its window holds fewer than two samples).
-fn per_bucket(samples: &[Sample], q: &Query, window: Option<Duration>) -> Vec<Option<f64>> {
+fn per_bucket(samples: &[Sample], q: &Query) -> Vec<Option<f64>> {
     let step = q.step.as_millis() as i64;
     let start = q.start.timestamp_millis();
     let buckets = q.buckets();
-    let window = match window {
+    let window = match q.window {
         Some(w) => w.as_millis() as i64,
         None => step.max(typical_spacing(samples).unwrap_or(0) * 4),
     };
@@ -149,7 +147,7 @@ pub(super) async fn run(
         .map(|(id, g)| (*id, *g as usize))
         .collect();
     let mut sums: Vec<Vec<Option<f64>>> = vec![vec![None; q.buckets()]; group_count];
-    let tier = each_series(store.pool(), q, ids, |series, values| {
+    let tier = each_series(store, q, ids, |series, values| {
         let Some(group) = group_of.get(&series).and_then(|g| sums.get_mut(*g)) else {
             return;
         };
@@ -183,15 +181,12 @@ pub(super) async fn run(
 /// Streams the samples of each of `ids` in time order — `q.tier`'s rows (each one's last sample) up to the rollup
 /// watermark, raw samples after it — and hands each series' per-bucket value (rate, or increase) to `f`.
 /// Returns the tier read (raw when the tier held nothing of the range).
-pub(super) async fn each_series(
-    pool: &PgPool,
+async fn each_series(
+    store: &Store,
     q: &Query,
     ids: &[i64],
     mut f: impl FnMut(i64, Vec<Option<f64>>),
 ) -> anyhow::Result<Tier> {
-    if ids.is_empty() {
-        return Ok(Tier::Raw);
-    }
     let lookback = q.window.unwrap_or(DEFAULT_LOOKBACK.max(q.step));
     let from = q.start - chrono::Duration::from_std(lookback.saturating_sub(q.step))?;
     let table = match q.tier {
@@ -202,16 +197,10 @@ pub(super) async fn each_series(
     // Up to where the tier is complete.
     let split = match table {
         None => from,
-        Some(_) => {
-            let pending: Option<DateTime<Utc>> =
-                sqlx::query_scalar("SELECT min(from_ts) FROM rollup_pending")
-                    .fetch_one(pool)
-                    .await?;
-            match pending {
-                Some(pending) => pending.clamp(from, q.end),
-                None => q.end,
-            }
-        }
+        Some(_) => match store.rollup_watermark().await? {
+            Some(pending) => pending.clamp(from, q.end),
+            None => q.end,
+        },
     };
     let tier = if split > q.start { q.tier } else { Tier::Raw };
     let raw = "SELECT series_id, (extract(epoch FROM ts) * 1000)::int8, value FROM samples
@@ -229,13 +218,13 @@ pub(super) async fn each_series(
         .bind(from)
         .bind(split)
         .bind(q.end)
-        .fetch(pool);
+        .fetch(store.pool());
     let mut current: Option<i64> = None;
     let mut samples: Vec<Sample> = Vec::new();
     while let Some((series, t, v)) = rows.try_next().await? {
         if current != Some(series) {
             if let Some(done) = current {
-                f(done, per_bucket(&samples, q, q.window));
+                f(done, per_bucket(&samples, q));
             }
             samples.clear();
             current = Some(series);
@@ -247,7 +236,7 @@ pub(super) async fn each_series(
         samples.push((t, v));
     }
     if let Some(done) = current {
-        f(done, per_bucket(&samples, q, q.window));
+        f(done, per_bucket(&samples, q));
     }
     Ok(tier)
 }
@@ -288,7 +277,7 @@ mod tests {
 
     #[test]
     fn the_newest_bucket_is_not_diluted_by_the_future() {
-        use chrono::TimeZone;
+        use chrono::{TimeZone, Utc};
         // 1 per second, sampled every second up to `now`, which lies 3 s into the last 10 s bucket.
         let now = Utc.timestamp_opt(1_800_000_003, 0).unwrap();
         let request = app::types::QueryRequest {
@@ -304,7 +293,7 @@ mod tests {
         let samples: Vec<Sample> = (0..=70)
             .map(|i| (now.timestamp_millis() - 70_000 + i * 1000, i as f64))
             .collect();
-        let rates = per_bucket(&samples, &q, q.window);
+        let rates = per_bucket(&samples, &q);
         let last = rates
             .last()
             .copied()

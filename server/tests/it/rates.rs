@@ -212,24 +212,6 @@ async fn prom_range(
         .collect()
 }
 
-async fn mcpulse_range_of(
-    store: &Store,
-    metric: &str,
-    aggregation: &str,
-    (start, end): (DateTime<Utc>, DateTime<Utc>),
-) -> app::types::QueryResult {
-    let request = app::types::QueryRequest {
-        metric: metric.into(),
-        start: Some(start.to_rfc3339()),
-        end: Some(end.to_rfc3339()),
-        step: Some("60s".into()),
-        aggregation: Some(aggregation.into()),
-        ..Default::default()
-    };
-    let query = mcpulse::store::query::Query::parse(&request, Utc::now()).unwrap();
-    mcpulse::store::query::run(store, &query).await.unwrap()
-}
-
 async fn mcpulse_range(
     store: &Store,
     metric: &str,
@@ -403,7 +385,7 @@ async fn rates_and_percentiles_equal_prometheus_on_the_same_data() {
         }
     }
     // The family's name finds its buckets too.
-    let by_family = mcpulse_range_of(&store, "latency_seconds", "p95", range).await;
+    let by_family = mcpulse_range(&store, "latency_seconds", "p95", "", range, "60s", "").await;
     assert_eq!(by_family.metric, "latency_seconds_bucket");
     assert_eq!(by_family.series.len(), 1);
 
