@@ -261,15 +261,24 @@ pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
     )
 }
 
-/// Admin: creates a runtime source; it is stored and, when enabled, collected at once.
-#[server(prefix = "/api/fn", endpoint = "source_create")]
-pub async fn create_source(definition: SourceDefinition) -> Result<SourceStatus, AppError> {
+/// Admin: adds a runtime source, or changes runtime source `form.editing`, from the sources form's fields (posted by
+/// the browser itself before the page is interactive); shape and value problems are named together.
+#[server(prefix = "/api/fn", endpoint = "source_save")]
+pub async fn save_source(form: crate::forms::SourceFields) -> Result<SourceStatus, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
     respond(
         async {
             let admin = require_role(Role::Admin).await?;
-            engine()?.create_source(&definition, &admin.username).await
+            let (editing, definition) = form.definition()?;
+            match editing {
+                Some(id) => {
+                    engine()?
+                        .update_source(&id, &definition, &admin.username)
+                        .await
+                }
+                None => engine()?.create_source(&definition, &admin.username).await,
+            }
         }
         .await,
     )
@@ -336,22 +345,43 @@ pub async fn query_series(request: QueryRequest) -> Result<QueryResult, AppError
     )
 }
 
-/// Admin: creates an API token; the secret is in the answer and nowhere else.
+/// Admin: creates an API token from the token form's fields; the secret is in the answer and nowhere else.
 #[server(prefix = "/api/fn", endpoint = "token_create")]
-pub async fn create_token(
-    name: String,
-    scopes: String,
-    expires_in: String,
-    role: String,
-) -> Result<CreatedToken, AppError> {
+pub async fn create_token(form: crate::forms::TokenFields) -> Result<CreatedToken, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
     respond(
         async {
             let admin = require_role(Role::Admin).await?;
-            engine()?
-                .create_token(&name, &scopes, &expires_in, &role, &admin.username)
-                .await
+            let created = engine()?
+                .create_token(
+                    form.name.trim(),
+                    &form.scopes(),
+                    form.expires_in.trim(),
+                    &form.role,
+                    &admin.username,
+                )
+                .await?;
+            // Posted by the browser itself, the answer is a redirect: the page it leads to shows the secret.
+            if crate::engine::posted_by_browser() {
+                crate::engine::keep_new_token(&created).await?;
+            }
+            Ok(created)
+        }
+        .await,
+    )
+}
+
+/// Admin: the token just created by a form the browser posted itself, once (its secret is shown on the page the
+/// browser was sent back to, and then forgotten).
+#[server(prefix = "/api/fn", endpoint = "token_new")]
+pub async fn new_token() -> Result<Option<CreatedToken>, AppError> {
+    use crate::engine::{require_role, respond, take_new_token};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Admin).await?;
+            take_new_token().await
         }
         .await,
     )
@@ -399,17 +429,31 @@ pub async fn list_rules() -> Result<Vec<crate::types::RuleInfo>, AppError> {
     )
 }
 
-/// Editor: checks and stores a new alert rule; a bad field answers 422 naming it.
-#[server(prefix = "/api/fn", endpoint = "rule_create")]
-pub async fn create_rule(
-    rule: crate::types::RuleDraft,
-) -> Result<crate::types::RuleInfo, AppError> {
+/// Editor: checks and stores a new alert rule, or replaces rule `form.editing` (its alerts keep their state, and
+/// annotations the form has no field for stay), from the rule form's fields; a bad field answers 422 naming it.
+#[server(prefix = "/api/fn", endpoint = "rule_save")]
+pub async fn save_rule(form: crate::forms::RuleFields) -> Result<crate::types::RuleInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
     respond(
         async {
             let editor = require_role(Role::Editor).await?;
-            engine()?.create_rule(&rule, &editor.username).await
+            let engine = engine()?;
+            let kept = match form.editing.trim().parse::<i64>() {
+                Ok(id) => engine
+                    .rules()
+                    .await?
+                    .into_iter()
+                    .find(|r| r.id == id)
+                    .map(|r| r.rule.annotations)
+                    .unwrap_or_default(),
+                Err(_) => Default::default(),
+            };
+            let (editing, rule) = form.draft(kept)?;
+            match editing {
+                Some(id) => engine.update_rule(id, &rule).await,
+                None => engine.create_rule(&rule, &editor.username).await,
+            }
         }
         .await,
     )
@@ -505,19 +549,26 @@ pub async fn list_contact_points() -> Result<Vec<crate::types::ContactPointInfo>
     )
 }
 
-/// Admin: checks and stores a contact point (an internal URL is refused unless allow-listed).
-#[server(prefix = "/api/fn", endpoint = "contact_point_create")]
-pub async fn create_contact_point(
-    contact_point: crate::types::ContactPointDraft,
+/// Admin: checks and stores a contact point, or changes contact point `form.editing` (an empty URL keeps the stored
+/// one), from the contact point form's fields; an internal URL is refused unless allow-listed.
+#[server(prefix = "/api/fn", endpoint = "contact_point_save")]
+pub async fn save_contact_point(
+    form: crate::forms::ContactFields,
 ) -> Result<crate::types::ContactPointInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
     respond(
         async {
             let admin = require_role(Role::Admin).await?;
-            engine()?
-                .create_contact_point(&contact_point, &admin.username)
-                .await
+            let (editing, contact_point) = form.draft()?;
+            match editing {
+                Some(id) => engine()?.update_contact_point(id, &contact_point).await,
+                None => {
+                    engine()?
+                        .create_contact_point(&contact_point, &admin.username)
+                        .await
+                }
+            }
         }
         .await,
     )
@@ -534,23 +585,6 @@ pub async fn preview_silence(
         async {
             require_role(Role::Viewer).await?;
             engine()?.preview_silence(&matchers).await
-        }
-        .await,
-    )
-}
-
-/// Admin: changes a contact point (an empty URL keeps the stored one).
-#[server(prefix = "/api/fn", endpoint = "contact_point_update")]
-pub async fn update_contact_point(
-    id: i64,
-    contact_point: crate::types::ContactPointDraft,
-) -> Result<crate::types::ContactPointInfo, AppError> {
-    use crate::engine::{engine, require_role, respond};
-    use crate::types::Role;
-    respond(
-        async {
-            require_role(Role::Admin).await?;
-            engine()?.update_contact_point(id, &contact_point).await
         }
         .await,
     )
@@ -614,34 +648,22 @@ pub async fn list_silences() -> Result<Vec<crate::types::SilenceInfo>, AppError>
     )
 }
 
-/// Editor: creates a silence; a bad field answers 422 naming it.
-#[server(prefix = "/api/fn", endpoint = "silence_create")]
-pub async fn create_silence(
-    silence: crate::types::SilenceDraft,
+/// Editor: creates a silence, or changes silence `form.editing` in place (matchers, length, comment; it keeps its
+/// start), from the silence form's fields; bad fields answer 422 naming each.
+#[server(prefix = "/api/fn", endpoint = "silence_save")]
+pub async fn save_silence(
+    form: crate::forms::SilenceFields,
 ) -> Result<crate::types::SilenceInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
     respond(
         async {
             let editor = require_role(Role::Editor).await?;
-            engine()?.create_silence(&silence, &editor.username).await
-        }
-        .await,
-    )
-}
-
-/// Editor: changes a silence in place (matchers, start, length, comment); bad fields answer 422 naming each.
-#[server(prefix = "/api/fn", endpoint = "silence_update")]
-pub async fn update_silence(
-    id: i64,
-    silence: crate::types::SilenceDraft,
-) -> Result<crate::types::SilenceInfo, AppError> {
-    use crate::engine::{engine, require_role, respond};
-    use crate::types::Role;
-    respond(
-        async {
-            require_role(Role::Editor).await?;
-            engine()?.update_silence(id, &silence).await
+            let (editing, silence) = form.draft()?;
+            match editing {
+                Some(id) => engine()?.update_silence(id, &silence).await,
+                None => engine()?.create_silence(&silence, &editor.username).await,
+            }
         }
         .await,
     )
@@ -675,39 +697,30 @@ pub async fn report_templates() -> Result<Vec<crate::types::ReportTemplateInfo>,
     )
 }
 
-/// Editor: checks and stores a new report template; a bad field answers 422 naming it. (JSON body: sections are
-/// tagged objects.)
-#[server(prefix = "/api/fn", endpoint = "report_template_create", input = leptos::server_fn::codec::Json)]
-pub async fn create_report_template(
-    template: crate::types::ReportTemplateDraft,
+/// Editor: checks and stores a new report template, or replaces template `form.editing`, from the template form's
+/// fields (sections in order); a bad field answers 422 naming it.
+#[server(prefix = "/api/fn", endpoint = "report_template_save")]
+pub async fn save_report_template(
+    form: crate::forms::TemplateFields,
 ) -> Result<crate::types::ReportTemplateInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
     respond(
         async {
             let editor = require_role(Role::Editor).await?;
-            engine()?
-                .create_report_template(&template, &editor.username)
-                .await
-        }
-        .await,
-    )
-}
-
-/// Editor: replaces a report template.
-#[server(prefix = "/api/fn", endpoint = "report_template_update", input = leptos::server_fn::codec::Json)]
-pub async fn update_report_template(
-    id: i64,
-    template: crate::types::ReportTemplateDraft,
-) -> Result<crate::types::ReportTemplateInfo, AppError> {
-    use crate::engine::{engine, require_role, respond};
-    use crate::types::Role;
-    respond(
-        async {
-            let editor = require_role(Role::Editor).await?;
-            engine()?
-                .update_report_template(id, &template, &editor.username)
-                .await
+            let (editing, template) = form.draft()?;
+            match editing {
+                Some(id) => {
+                    engine()?
+                        .update_report_template(id, &template, &editor.username)
+                        .await
+                }
+                None => {
+                    engine()?
+                        .create_report_template(&template, &editor.username)
+                        .await
+                }
+            }
         }
         .await,
     )

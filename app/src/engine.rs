@@ -303,13 +303,54 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     result
 }
 
-/// Sets the HTTP status of the current server-function response to match `error`.
+/// Sets the HTTP status of the current server-function response to match `error` — unless a browser posted the
+/// form itself: that answer must stay the redirect back to the page (which carries the error in its URL).
 pub fn set_status(error: &AppError) {
+    if posted_by_browser() {
+        return;
+    }
     if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         if let Ok(status) = axum::http::StatusCode::from_u16(error.status_code()) {
             options.set_status(status);
         }
     }
+}
+
+/// Whether the current request is a form the browser posted itself (the page was not interactive yet, or runs
+/// without script): it accepts HTML, and leptos answers it with a redirect back to the page.
+pub fn posted_by_browser() -> bool {
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        // Not a page being rendered (whose server functions run in-process): a server function's own request.
+        parts.method == axum::http::Method::POST
+            && parts.uri.path().starts_with("/api/fn/")
+            && parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+    })
+}
+
+/// Where a token created by a form the browser posted itself waits for the page it is redirected to: its secret
+/// is shown there once, then forgotten (it is never put in a URL).
+const SESSION_NEW_TOKEN: &str = "__new_token";
+
+/// Keeps `token` for the next page of this session (see [`SESSION_NEW_TOKEN`]).
+pub async fn keep_new_token(token: &CreatedToken) -> Result<(), AppError> {
+    session()
+        .await?
+        .insert(SESSION_NEW_TOKEN, token)
+        .await
+        .map_err(AppError::internal)
+}
+
+/// The token kept by [`keep_new_token`], taken out of the session.
+pub async fn take_new_token() -> Result<Option<CreatedToken>, AppError> {
+    session()
+        .await?
+        .remove(SESSION_NEW_TOKEN)
+        .await
+        .map_err(AppError::internal)
 }
 
 /// The client address of the current request (unspecified when it cannot be known).

@@ -12,6 +12,7 @@ pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod engine;
 pub mod error;
+pub mod forms;
 pub mod live;
 pub mod pages;
 pub mod types;

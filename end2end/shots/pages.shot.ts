@@ -7,7 +7,7 @@ const shot = (name: string) => path.resolve(__dirname, `../screenshots/${name}.p
 /** An hour of three tools' calls (counters), latency (gauges) and a latency histogram, every 30 s, pushed. */
 async function history(page: Page) {
   const created = await page.request.post("/api/fn/token_create", {
-    form: { name: "search-gateway", scopes: "ingest", expires_in: "", role: "viewer" },
+    form: { "form[name]": "search-gateway", "form[ingest]": "on", "form[role]": "viewer" },
   });
   const { token } = await created.json();
   const now = Math.floor(Date.now() / 1000);

@@ -43,7 +43,7 @@ test("at phone width (390 px) no page is wider than the screen and every page st
   await signIn(page, ADMIN);
   // Real names are long: the dashboard's chart picker lists this one.
   const created = await page.request.post("/api/fn/token_create", {
-    form: { name: "a-gateway-with-a-long-name", scopes: "ingest", expires_in: "", role: "viewer" },
+    form: { "form[name]": "a-gateway-with-a-long-name", "form[ingest]": "on", "form[role]": "viewer" },
   });
   const { token } = await created.json();
   const pushed = await page.request.post("/api/v1/ingest", {

@@ -15,7 +15,7 @@ async function push(request: APIRequestContext, token: string, items: { value: n
 test("an editor creates a rule in the form, sees it fire on the dashboard live, acknowledges it, and zooms a chart", async ({ page }) => {
   await signIn(page, ADMIN);
   const created = await page.request.post("/api/fn/token_create", {
-    form: { name: "e2e-push", scopes: "ingest", expires_in: "", role: "viewer" },
+    form: { "form[name]": "e2e-push", "form[ingest]": "on", "form[role]": "viewer" },
   });
   expect(created.status()).toBe(200);
   const { token } = await created.json();
@@ -148,8 +148,8 @@ test("a viewer sees alerts and rules but no edit controls, and its direct server
   await expect(page.locator("#contact-form")).toHaveCount(0);
 
   // The browser's session, used directly: the server refuses, whatever the UI shows.
-  const create = await page.request.post("/api/fn/rule_create", {
-    form: { "rule[name]": "sneaky", "rule[metric]": "up", "rule[condition]": "<", "rule[threshold]": "1" },
+  const create = await page.request.post("/api/fn/rule_save", {
+    form: { "form[name]": "sneaky", "form[metric]": "up", "form[condition]": "<", "form[threshold]": "1" },
   });
   expect(create.status()).toBe(403);
   const ack = await page.request.post("/api/fn/alert_ack", { form: { rule_id: "1", series_id: "1" } });

@@ -48,7 +48,7 @@ test("counters chart as rates, the readout snaps to one instant, zoom out and au
   // A histogram family (pushed: two minutes of a latency histogram every 10 s) is one picker entry, charted as
   // its p95.
   const created = await page.request.post("/api/fn/token_create", {
-    form: { name: "e2e-histogram", scopes: "ingest", expires_in: "", role: "viewer" },
+    form: { "form[name]": "e2e-histogram", "form[ingest]": "on", "form[role]": "viewer" },
   });
   expect(created.status()).toBe(200);
   const { token } = await created.json();

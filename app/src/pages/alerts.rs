@@ -8,23 +8,24 @@
 //! fetches the lists again whenever the server announces an alert change.
 
 use crate::api::{
-    acknowledge_alert, alert_history, create_contact_point, create_rule, create_silence,
-    delete_contact_point, delete_rule, delete_silence, list_alerts, list_contact_points,
-    list_rules, list_silences, preview_silence, query_series, test_contact_point,
-    update_contact_point, update_rule, update_silence,
+    acknowledge_alert, alert_history, delete_contact_point, delete_rule, delete_silence,
+    list_alerts, list_contact_points, list_rules, list_silences, preview_silence, query_series,
+    test_contact_point, update_rule, SaveContactPoint, SaveRule, SaveSilence,
 };
 use crate::chart::{Chart, ChartSeries};
 use crate::error::AppError;
+use crate::forms::{ContactFields, RuleFields, SilenceFields};
 use crate::live::use_live;
 use crate::pages::{
-    date_time, field_error, field_invalid, format_pairs, other_error, parse_pairs, split_list,
-    time_of_day, FormErrors, SelectField, SignedIn, TextField, Topbar,
+    date_time, field_error, field_invalid, format_pairs, other_error, split_list, time_of_day,
+    FormErrors, SelectField, SignedIn, TextField, Topbar,
 };
 use crate::types::{
     format_value, unit_of, AlertInfo, ContactPointDraft, ContactPointInfo, Point, QueryRequest,
-    Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo, UserInfo,
+    Role, RuleDraft, RuleInfo, SilenceInfo, UserInfo,
 };
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
@@ -340,32 +341,38 @@ impl RuleForm {
         self.local_error.set(None);
     }
 
-    /// The draft in the form, or the problem with a field only the browser can see (pairs without `=`).
-    fn draft(&self) -> Result<RuleDraft, (String, String)> {
-        let mut annotations = self.other_annotations.get_value();
-        let summary = self.summary.get_untracked().trim().to_string();
-        if !summary.is_empty() {
-            annotations.insert("summary".to_string(), summary);
-        }
-        Ok(RuleDraft {
-            name: self.name.get_untracked().trim().to_string(),
-            description: self.description.get_untracked().trim().to_string(),
-            metric: self.metric.get_untracked().trim().to_string(),
-            sources: split_list(&self.sources.get_untracked()),
-            matchers: split_list(&self.matchers.get_untracked()),
+    /// The form's fields as the browser would post them.
+    fn fields(&self) -> RuleFields {
+        RuleFields {
+            editing: self
+                .editing
+                .get_untracked()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            name: self.name.get_untracked(),
+            description: self.description.get_untracked(),
+            metric: self.metric.get_untracked(),
+            sources: self.sources.get_untracked(),
+            matchers: self.matchers.get_untracked(),
             reduce: self.reduce.get_untracked(),
-            window: self.window.get_untracked().trim().to_string(),
+            window: self.window.get_untracked(),
             condition: self.condition.get_untracked(),
-            threshold: self.threshold.get_untracked().trim().to_string(),
-            for_: self.for_.get_untracked().trim().to_string(),
-            keep_firing_for: self.keep_firing_for.get_untracked().trim().to_string(),
+            threshold: self.threshold.get_untracked(),
+            for_: self.for_.get_untracked(),
+            keep_firing_for: self.keep_firing_for.get_untracked(),
             no_data: self.no_data.get_untracked(),
             severity: self.severity.get_untracked(),
+            labels: self.labels.get_untracked(),
+            summary: self.summary.get_untracked(),
             enabled: self.enabled.get_untracked(),
-            labels: parse_pairs(&self.labels.get_untracked())
-                .map_err(|m| ("labels".to_string(), m))?,
-            annotations,
-        })
+        }
+    }
+
+    /// The draft in the form (for the preview), read as the server reads it.
+    fn draft(&self) -> Result<RuleDraft, AppError> {
+        self.fields()
+            .draft(self.other_annotations.get_value())
+            .map(|(_, d)| d)
     }
 }
 
@@ -551,15 +558,8 @@ const PREVIEW_HOURS: i64 = 6;
 /// The create/change form with preview and backtest.
 #[component]
 fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
-    let save = Action::new(|(editing, draft): &(Option<i64>, RuleDraft)| {
-        let (editing, draft) = (*editing, draft.clone());
-        async move {
-            match editing {
-                Some(id) => update_rule(id, draft).await,
-                None => create_rule(draft).await,
-            }
-        }
-    });
+    // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL.
+    let save = ServerAction::<SaveRule>::new();
     let preview = Action::new(|draft: &RuleDraft| {
         let request = QueryRequest {
             metric: draft.metric.clone(),
@@ -592,12 +592,9 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
         ev.prevent_default();
         form.local_error.set(None);
         saved.set(None);
-        match form.draft() {
-            Ok(d) => {
-                save.dispatch((form.editing.get_untracked(), d));
-            }
-            Err(p) => form.local_error.set(Some(p)),
-        }
+        save.dispatch(SaveRule {
+            form: form.fields(),
+        });
     };
     let run_preview = move |_| {
         form.local_error.set(None);
@@ -608,7 +605,12 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
             Ok(d) => {
                 preview.dispatch(d);
             }
-            Err(p) => form.local_error.set(Some(p)),
+            Err(e) => form.local_error.set(
+                e.problems()
+                    .into_iter()
+                    .next()
+                    .map(|p| (p.field, p.message)),
+            ),
         }
     };
     let heading = move || match form.editing.get() {
@@ -677,24 +679,25 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
     view! {
         <section class="card" id="rule-form">
             <h2>{heading}</h2>
-            <form class="source-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
-                <TextField id="rule-name" label="Name" required=true value=form.name error_id=described("name") invalid=bad("name")>{err("name")}</TextField>
-                <TextField id="rule-metric" label="Metric" required=true placeholder="response_time_ms" value=form.metric error_id=described("metric") invalid=bad("metric")>{err("metric")}</TextField>
-                <TextField id="rule-sources" label="Sources" hint="(ids, comma-separated; empty: all)" placeholder="all" value=form.sources error_id=described("sources") invalid=bad("sources")>{err("sources")}</TextField>
-                <TextField id="rule-matchers" label="Label matchers" hint="(tool=search, env!=dev)" value=form.matchers error_id=described("matchers") invalid=bad("matchers")>{err("matchers")}</TextField>
-                <SelectField id="rule-reduce" label="Reduce" options=REDUCE_OPTIONS value=form.reduce error_id=described("reduce") invalid=bad("reduce")>{err("reduce")}</SelectField>
-                <TextField id="rule-window" label="Over" hint="(window, e.g. 5m)" value=form.window error_id=described("window") invalid=bad("window")>{err("window")}</TextField>
-                <SelectField id="rule-condition" label="Condition" options=CONDITION_OPTIONS value=form.condition error_id=described("condition") invalid=bad("condition")>{err("condition")}</SelectField>
-                <TextField id="rule-threshold" label="Threshold" required=true value=form.threshold error_id=described("threshold") invalid=bad("threshold")>{err("threshold")}</TextField>
-                <TextField id="rule-for" label="For" hint="(holds this long before firing)" placeholder="0" value=form.for_ error_id=described("for") invalid=bad("for")>{err("for")}</TextField>
-                <TextField id="rule-keep" label="Keep firing for" placeholder="0" value=form.keep_firing_for error_id=described("keep_firing_for") invalid=bad("keep_firing_for")>{err("keep_firing_for")}</TextField>
-                <SelectField id="rule-no-data" label="When no data" options=NO_DATA_OPTIONS value=form.no_data error_id=described("no_data") invalid=bad("no_data")>{err("no_data")}</SelectField>
-                <SelectField id="rule-severity" label="Severity" options=SEVERITY_OPTIONS value=form.severity error_id=described("severity") invalid=bad("severity")>{err("severity")}</SelectField>
-                <TextField id="rule-labels" label="Labels" hint="(team=search)" value=form.labels error_id=described("labels") invalid=bad("labels")>{err("labels")}</TextField>
-                <TextField id="rule-summary" label="Summary" hint="(sent with notifications)" wide=true value=form.summary error_id=described("annotations") invalid=bad("annotations")>{err("annotations")}</TextField>
-                <TextField id="rule-description" label="Description" wide=true value=form.description error_id=described("description") invalid=bad("description")>{err("description")}</TextField>
+            <form class="source-form" method="post" action=SaveRule::url() on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+                <input type="hidden" name="form[editing]" prop:value=move || form.editing.get().map(|id| id.to_string()).unwrap_or_default()/>
+                <TextField id="rule-name" name="form[name]" label="Name" required=true value=form.name error_id=described("name") invalid=bad("name")>{err("name")}</TextField>
+                <TextField id="rule-metric" name="form[metric]" label="Metric" required=true placeholder="response_time_ms" value=form.metric error_id=described("metric") invalid=bad("metric")>{err("metric")}</TextField>
+                <TextField id="rule-sources" name="form[sources]" label="Sources" hint="(ids, comma-separated; empty: all)" placeholder="all" value=form.sources error_id=described("sources") invalid=bad("sources")>{err("sources")}</TextField>
+                <TextField id="rule-matchers" name="form[matchers]" label="Label matchers" hint="(tool=search, env!=dev)" value=form.matchers error_id=described("matchers") invalid=bad("matchers")>{err("matchers")}</TextField>
+                <SelectField id="rule-reduce" name="form[reduce]" label="Reduce" options=REDUCE_OPTIONS value=form.reduce error_id=described("reduce") invalid=bad("reduce")>{err("reduce")}</SelectField>
+                <TextField id="rule-window" name="form[window]" label="Over" hint="(window, e.g. 5m)" value=form.window error_id=described("window") invalid=bad("window")>{err("window")}</TextField>
+                <SelectField id="rule-condition" name="form[condition]" label="Condition" options=CONDITION_OPTIONS value=form.condition error_id=described("condition") invalid=bad("condition")>{err("condition")}</SelectField>
+                <TextField id="rule-threshold" name="form[threshold]" label="Threshold" required=true value=form.threshold error_id=described("threshold") invalid=bad("threshold")>{err("threshold")}</TextField>
+                <TextField id="rule-for" name="form[for]" label="For" hint="(holds this long before firing)" placeholder="0" value=form.for_ error_id=described("for") invalid=bad("for")>{err("for")}</TextField>
+                <TextField id="rule-keep" name="form[keep_firing_for]" label="Keep firing for" placeholder="0" value=form.keep_firing_for error_id=described("keep_firing_for") invalid=bad("keep_firing_for")>{err("keep_firing_for")}</TextField>
+                <SelectField id="rule-no-data" name="form[no_data]" label="When no data" options=NO_DATA_OPTIONS value=form.no_data error_id=described("no_data") invalid=bad("no_data")>{err("no_data")}</SelectField>
+                <SelectField id="rule-severity" name="form[severity]" label="Severity" options=SEVERITY_OPTIONS value=form.severity error_id=described("severity") invalid=bad("severity")>{err("severity")}</SelectField>
+                <TextField id="rule-labels" name="form[labels]" label="Labels" hint="(team=search)" value=form.labels error_id=described("labels") invalid=bad("labels")>{err("labels")}</TextField>
+                <TextField id="rule-summary" name="form[summary]" label="Summary" hint="(sent with notifications)" wide=true value=form.summary error_id=described("annotations") invalid=bad("annotations")>{err("annotations")}</TextField>
+                <TextField id="rule-description" name="form[description]" label="Description" wide=true value=form.description error_id=described("description") invalid=bad("description")>{err("description")}</TextField>
                 <div class="field check">
-                    <input id="rule-enabled" type="checkbox"
+                    <input id="rule-enabled" name="form[enabled]" type="checkbox" checked=form.enabled.get_untracked()
                         prop:checked=move || form.enabled.get() on:change=move |ev| form.enabled.set(event_target_checked(&ev))/>
                     <label for="rule-enabled">"Evaluate it (enabled)"</label>
                 </div>
@@ -923,15 +926,8 @@ const SILENCE_FIELDS: &[&str] = &["matchers", "starts_at", "duration", "comment"
 
 #[component]
 fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
-    let save = Action::new(|(editing, draft): &(Option<i64>, SilenceDraft)| {
-        let (editing, draft) = (*editing, draft.clone());
-        async move {
-            match editing {
-                Some(id) => update_silence(id, draft).await,
-                None => create_silence(draft).await,
-            }
-        }
-    });
+    // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL.
+    let save = ServerAction::<SaveSilence>::new();
     let local = FormErrors::new();
     Effect::new(move |_| {
         if let Some(Ok(_)) = save.value().get() {
@@ -945,6 +941,7 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
     };
     let bad = move |field: &'static str| field_invalid(value, local, field);
     // What it would mute, as the matchers are typed (fetched in the browser only: nothing to hydrate).
+    let interactive = crate::pages::interactive();
     let preview = LocalResource::new(move || {
         let matchers = split_list(&form.matchers.get());
         async move {
@@ -956,7 +953,7 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
         }
     });
     let preview_view = move || {
-        preview.get().flatten().map(|answer| match answer {
+        interactive.get().then(|| preview.get()).flatten().flatten().map(|answer| match answer {
             Ok(alerts) if alerts.is_empty() => {
                 view! { <p class="small muted" data-mutes="0">"Mutes no current alert."</p> }.into_any()
             }
@@ -980,22 +977,27 @@ fn SilenceEditor(form: SilenceForm, version: Version) -> impl IntoView {
         ev.prevent_default();
         local.set(None);
         let editing = form.editing.get_untracked();
-        save.dispatch((
-            editing.as_ref().map(|(id, _)| *id),
-            SilenceDraft {
-                matchers: split_list(&form.matchers.get_untracked()),
-                starts_at: editing.map(|(_, start)| start),
-                duration: form.duration.get_untracked().trim().to_string(),
-                comment: form.comment.get_untracked().trim().to_string(),
+        save.dispatch(SaveSilence {
+            form: SilenceFields {
+                editing: editing
+                    .as_ref()
+                    .map(|(id, _)| id.to_string())
+                    .unwrap_or_default(),
+                starts_at: editing.map(|(_, start)| start).unwrap_or_default(),
+                matchers: form.matchers.get_untracked(),
+                duration: form.duration.get_untracked(),
+                comment: form.comment.get_untracked(),
             },
-        ));
+        });
     };
     view! {
-        <form id="silence-form" class="source-form silence-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
-            <TextField id="silence-matchers" label="Silence alerts matching" hint="(alertname=High latency, source=search)" wide=true
+        <form id="silence-form" class="source-form silence-form" method="post" action=SaveSilence::url() on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+            <input type="hidden" name="form[editing]" prop:value=move || form.editing.get().map(|(id, _)| id.to_string()).unwrap_or_default()/>
+            <input type="hidden" name="form[starts_at]" prop:value=move || form.editing.get().map(|(_, start)| start).unwrap_or_default()/>
+            <TextField id="silence-matchers" name="form[matchers]" label="Silence alerts matching" hint="(alertname=High latency, source=search)" wide=true
                 value=form.matchers error_id="silence-matchers-error".to_string() invalid=bad("matchers")>{err("matchers")}</TextField>
-            <TextField id="silence-duration" label="For" value=form.duration error_id="silence-duration-error".to_string() invalid=bad("duration")>{err("duration")}</TextField>
-            <TextField id="silence-comment" label="Comment" value=form.comment error_id="silence-comment-error".to_string() invalid=bad("comment")>{err("comment")}</TextField>
+            <TextField id="silence-duration" name="form[duration]" label="For" value=form.duration error_id="silence-duration-error".to_string() invalid=bad("duration")>{err("duration")}</TextField>
+            <TextField id="silence-comment" name="form[comment]" label="Comment" value=form.comment error_id="silence-comment-error".to_string() invalid=bad("comment")>{err("comment")}</TextField>
             <div class="field wide silence-preview" aria-live="polite">{preview_view}</div>
             {other_error(value, SILENCE_FIELDS)}
             <div class="form-actions">
@@ -1028,15 +1030,8 @@ fn ContactPoints(
 ) -> impl IntoView {
     // `Some(id)` while changing contact point `id` in the form.
     let editing = RwSignal::new(None::<i64>);
-    let save = Action::new(|(id, d): &(Option<i64>, ContactPointDraft)| {
-        let (id, d) = (*id, d.clone());
-        async move {
-            match id {
-                Some(id) => update_contact_point(id, d).await,
-                None => create_contact_point(d).await,
-            }
-        }
-    });
+    // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL.
+    let save = ServerAction::<SaveContactPoint>::new();
     let remove = Action::new(|id: &i64| delete_contact_point(*id));
     let draft = RwSignal::new(ContactPointDraft::default());
     let matchers = RwSignal::new(String::new());
@@ -1077,9 +1072,22 @@ fn ContactPoints(
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         local.set(None);
-        let mut d = draft.get_untracked();
-        d.matchers = split_list(&matchers.get_untracked());
-        save.dispatch((editing.get_untracked(), d));
+        let d = draft.get_untracked();
+        save.dispatch(SaveContactPoint {
+            form: ContactFields {
+                editing: editing
+                    .get_untracked()
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                name: d.name,
+                kind: d.kind,
+                url: d.url,
+                min_severity: d.min_severity,
+                enabled: d.enabled.to_string(),
+                escalate_after: d.escalate_after,
+                matchers: matchers.get_untracked(),
+            },
+        });
     };
     let text = move |get: fn(&ContactPointDraft) -> &String,
                      set: fn(&mut ContactPointDraft, String)| {
@@ -1108,15 +1116,17 @@ fn ContactPoints(
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
             {move || remove.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
             <h3>{move || if editing.get().is_some() { "Change the contact point" } else { "Add a contact point" }}</h3>
-            <form id="contact-form" class="source-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+            <form id="contact-form" class="source-form" method="post" action=SaveContactPoint::url() on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+                <input type="hidden" name="form[editing]" prop:value=move || editing.get().map(|id| id.to_string()).unwrap_or_default()/>
+                <input type="hidden" name="form[enabled]" prop:value=move || draft.with(|d| d.enabled.to_string())/>
                 <div class="field">
                     <label for="cp-name">"Name"</label>
-                    <input id="cp-name" type="text" aria-describedby="cp-name-error" aria-invalid=move || bad("name").get().then_some("true") prop:value=name_get on:input=name_set/>
+                    <input id="cp-name" name="form[name]" type="text" aria-describedby="cp-name-error" aria-invalid=move || bad("name").get().then_some("true") prop:value=name_get on:input=name_set/>
                     {err("name")}
                 </div>
                 <div class="field">
                     <label for="cp-kind">"Kind"</label>
-                    <select id="cp-kind" aria-describedby="cp-kind-error" aria-invalid=move || bad("kind").get().then_some("true") prop:value=kind_get on:change=kind_set>
+                    <select id="cp-kind" name="form[kind]" aria-describedby="cp-kind-error" aria-invalid=move || bad("kind").get().then_some("true") prop:value=kind_get on:change=kind_set>
                         {["webhook", "slack", "logstash", "email", "console"].map(|k| view! { <option value=k>{k}</option> })}
                     </select>
                     {err("kind")}
@@ -1127,24 +1137,24 @@ fn ContactPoints(
                     } else {
                         "(https://…, or smtp://host:25?from=…&to=… for email)"
                     }}</span></label>
-                    <input id="cp-url" type="text" aria-describedby="cp-url-error" aria-invalid=move || bad("url").get().then_some("true") prop:value=url_get on:input=url_set/>
+                    <input id="cp-url" name="form[url]" type="text" aria-describedby="cp-url-error" aria-invalid=move || bad("url").get().then_some("true") prop:value=url_get on:input=url_set/>
                     {err("url")}
                 </div>
                 <div class="field">
                     <label for="cp-severity">"Least severity"</label>
-                    <select id="cp-severity" aria-describedby="cp-min_severity-error" aria-invalid=move || bad("min_severity").get().then_some("true") prop:value=sev_get on:change=sev_set>
+                    <select id="cp-severity" name="form[min_severity]" aria-describedby="cp-min_severity-error" aria-invalid=move || bad("min_severity").get().then_some("true") prop:value=sev_get on:change=sev_set>
                         {["info", "warning", "error", "critical"].map(|s| view! { <option value=s>{s}</option> })}
                     </select>
                     {err("min_severity")}
                 </div>
                 <div class="field">
                     <label for="cp-escalate">"Escalate after " <span class="muted">"(empty: at once)"</span></label>
-                    <input id="cp-escalate" type="text" placeholder="15m" aria-describedby="cp-escalate_after-error" aria-invalid=move || bad("escalate_after").get().then_some("true") prop:value=esc_get on:input=esc_set/>
+                    <input id="cp-escalate" name="form[escalate_after]" type="text" placeholder="15m" aria-describedby="cp-escalate_after-error" aria-invalid=move || bad("escalate_after").get().then_some("true") prop:value=esc_get on:input=esc_set/>
                     {err("escalate_after")}
                 </div>
                 <div class="field">
                     <label for="cp-matchers">"Only alerts matching"</label>
-                    <input id="cp-matchers" type="text" placeholder="team=search" aria-describedby="cp-matchers-error" aria-invalid=move || bad("matchers").get().then_some("true")
+                    <input id="cp-matchers" name="form[matchers]" type="text" placeholder="team=search" aria-describedby="cp-matchers-error" aria-invalid=move || bad("matchers").get().then_some("true")
                         prop:value=move || matchers.get() on:input=move |ev| matchers.set(event_target_value(&ev))/>
                     {err("matchers")}
                 </div>

@@ -265,6 +265,7 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
     // Suggestions only: fetched in the browser after hydration, so no Suspense sits inside the form (a streamed
     // boundary inside <datalist> could race hydration).
     let catalog = LocalResource::new(metric_catalog);
+    let interactive = crate::pages::interactive();
     let navigate = use_navigate();
     let on_zoom = Callback::new(move |range: Option<(i64, i64)>| {
         if let Some((a, b)) = range {
@@ -340,7 +341,7 @@ fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
                     <input id="explore-metric" name="metric" type="search" list="metric-list" autocomplete="off"
                         placeholder="response_time_ms" value=v.metric.clone()/>
                     <datalist id="metric-list">
-                                                {move || picker_entries(catalog.get().and_then(Result::ok).unwrap_or_default()).into_iter().map(|m| {
+                                                {move || picker_entries(interactive.get().then(|| catalog.get()).flatten().and_then(Result::ok).unwrap_or_default()).into_iter().map(|m| {
                             let kind = if is_counter(&m.metric) {
                                 "counter (charted as rate) · "
                             } else if is_histogram_bucket(&m.metric) {

@@ -95,6 +95,16 @@ where
     .into_any()
 }
 
+/// `false` on the server and during hydration, `true` once the page is interactive. A [`LocalResource`] is read
+/// only behind it: read while the server renders, it makes the enclosing `Suspense`/`Transition` give up and send
+/// its fallback ("Loading…") instead of the page — intermittently, as it races the page's own data — so the page
+/// was blank without script and flashed before hydration (`tests/it/pages.rs` renders every page repeatedly).
+pub(crate) fn interactive() -> Signal<bool> {
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    ready.into()
+}
+
 /// A source's status as a badge: up, down, disabled, or never (no round finished yet).
 pub(crate) fn status_badge(status: &crate::types::SourceStatus) -> impl IntoView {
     let state = status.state();
@@ -154,6 +164,9 @@ pub(crate) fn TextField(
     #[prop(optional)]
     hint: &'static str,
     #[prop(optional)] placeholder: &'static str,
+    /// The name the browser posts it under (`form[<field>]`), when the form is posted before it is interactive.
+    #[prop(optional)]
+    name: &'static str,
     value: RwSignal<String>,
     error_id: String,
     /// Spans the whole form row.
@@ -168,7 +181,9 @@ pub(crate) fn TextField(
     view! {
         <div class="field" class:wide=wide>
             <label for=id>{label} {(!hint.is_empty()).then(|| view! { " " <span class="muted">{hint}</span> })}</label>
-            <input id=id type="text" required=required placeholder=placeholder aria-describedby=error_id
+            // `value` (the attribute) is what the server renders; the property follows the signal once hydrated.
+            <input id=id type="text" name=(!name.is_empty()).then_some(name) value=value.get_untracked()
+                required=required placeholder=placeholder aria-describedby=error_id
                 aria-invalid=move || invalid.get().then_some("true")
                 prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
             {children()}
@@ -182,6 +197,9 @@ pub(crate) fn SelectField(
     id: &'static str,
     label: &'static str,
     options: &'static [&'static str],
+    /// The name the browser posts it under (see [`TextField`]).
+    #[prop(optional)]
+    name: &'static str,
     value: RwSignal<String>,
     error_id: String,
     /// Whether the field's error shows (`aria-invalid`).
@@ -189,12 +207,13 @@ pub(crate) fn SelectField(
     invalid: Signal<bool>,
     children: Children,
 ) -> impl IntoView {
+    let initial = value.get_untracked();
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <select id=id aria-describedby=error_id aria-invalid=move || invalid.get().then_some("true")
+            <select id=id name=(!name.is_empty()).then_some(name) aria-describedby=error_id aria-invalid=move || invalid.get().then_some("true")
                 prop:value=move || value.get() on:change=move |ev| value.set(event_target_value(&ev))>
-                {options.iter().map(|o| view! { <option value=*o>{*o}</option> }).collect_view()}
+                {options.iter().map(|o| view! { <option value=*o selected=*o == initial>{*o}</option> }).collect_view()}
             </select>
             {children()}
         </div>
@@ -326,43 +345,7 @@ pub(crate) fn other_error<T: 'static>(
     }
 }
 
-/// `team=search, env=prod` → a map; a pair without `=` is an error naming it.
-pub(crate) fn parse_pairs(
-    text: &str,
-) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let mut pairs = std::collections::BTreeMap::new();
-    for pair in text
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let Some((name, value)) = pair.split_once('=') else {
-            return Err(format!(
-                "`{pair}`: write name=value pairs, separated by commas"
-            ));
-        };
-        pairs.insert(name.trim().to_string(), value.trim().to_string());
-    }
-    Ok(pairs)
-}
-
-/// A map as `name=value, …` for a text field.
-pub(crate) fn format_pairs(pairs: &std::collections::BTreeMap<String, String>) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `a, b` (or one per line) → `["a", "b"]`.
-pub(crate) fn split_list(text: &str) -> Vec<String> {
-    text.split([',', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect()
-}
+pub(crate) use crate::forms::{format_pairs, split_list};
 
 /// A date and time for tables (UTC), or "–".
 pub(crate) fn date_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -370,25 +353,4 @@ pub(crate) fn date_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
         crate::chart::draw::format_time(t.timestamp_millis(), crate::chart::draw::TimeFormat::Full)
     })
     .unwrap_or_else(|| "–".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pairs_and_lists_are_written_with_commas() {
-        let pairs = parse_pairs(" team=search, env = prod ,\n").unwrap();
-        assert_eq!(pairs.len(), 2);
-        assert_eq!(pairs["env"], "prod");
-        assert_eq!(format_pairs(&pairs), "env=prod, team=search");
-        assert!(parse_pairs("").unwrap().is_empty());
-        assert!(parse_pairs("team").unwrap_err().contains("name=value"));
-        assert_eq!(split_list(" a, b\n,c "), vec!["a", "b", "c"]);
-        // Matchers with regex alternatives keep their `|`.
-        assert_eq!(
-            split_list("severity=~error|critical"),
-            vec!["severity=~error|critical"]
-        );
-    }
 }

@@ -5,19 +5,20 @@
 //! background; the list refreshes itself while a run is in progress.
 
 use crate::api::{
-    create_report_template, delete_report, delete_report_template, generate_report, list_reports,
-    metric_catalog, report_templates, update_report_template,
+    delete_report, delete_report_template, generate_report, list_reports, metric_catalog,
+    report_templates, SaveReportTemplate,
 };
 use crate::error::AppError;
+use crate::forms::{SectionFields, TemplateFields};
 use crate::pages::{
-    date_time, field_error, field_invalid, other_error, split_list, FormErrors, SignedIn,
-    TextField, Topbar,
+    date_time, field_error, field_invalid, other_error, FormErrors, SignedIn, TextField, Topbar,
 };
 use crate::types::{
     ReportFilter, ReportInfo, ReportSection, ReportTemplateDraft, ReportTemplateInfo, Role,
     UserInfo,
 };
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: its code is a separate WASM chunk, fetched on the first visit.
@@ -105,68 +106,28 @@ struct SectionForm {
 
 impl SectionForm {
     fn from(key: u32, s: &ReportSection) -> Self {
-        let f = SectionForm {
+        let f = SectionFields::of(s);
+        SectionForm {
             key,
-            kind: RwSignal::new(s.kind().to_string()),
-            title: RwSignal::new(String::new()),
-            metrics: RwSignal::new(String::new()),
-            sources: RwSignal::new(String::new()),
-            labels: RwSignal::new(String::new()),
-            chart: RwSignal::new(true),
-            show_resolved: RwSignal::new(true),
-        };
-        match s {
-            ReportSection::MetricsSummary {
-                title,
-                metrics,
-                sources,
-                labels,
-                chart,
-            } => {
-                f.title.set(title.clone());
-                f.metrics.set(metrics.join(", "));
-                f.sources.set(sources.join(", "));
-                f.labels.set(labels.join(", "));
-                f.chart.set(*chart);
-            }
-            ReportSection::AlertsSummary {
-                title,
-                show_resolved,
-            } => {
-                f.title.set(title.clone());
-                f.show_resolved.set(*show_resolved);
-            }
-            ReportSection::SourceHealth { title, sources }
-            | ReportSection::McpTools { title, sources } => {
-                f.title.set(title.clone());
-                f.sources.set(sources.join(", "));
-            }
+            kind: RwSignal::new(f.kind),
+            title: RwSignal::new(f.title),
+            metrics: RwSignal::new(f.metrics),
+            sources: RwSignal::new(f.sources),
+            labels: RwSignal::new(f.labels),
+            chart: RwSignal::new(f.chart),
+            show_resolved: RwSignal::new(f.show_resolved),
         }
-        f
     }
 
-    fn section(&self) -> ReportSection {
-        let title = self.title.get_untracked().trim().to_string();
-        match self.kind.get_untracked().as_str() {
-            "alerts_summary" => ReportSection::AlertsSummary {
-                title,
-                show_resolved: self.show_resolved.get_untracked(),
-            },
-            "source_health" => ReportSection::SourceHealth {
-                title,
-                sources: split_list(&self.sources.get_untracked()),
-            },
-            "mcp_tools" => ReportSection::McpTools {
-                title,
-                sources: split_list(&self.sources.get_untracked()),
-            },
-            _ => ReportSection::MetricsSummary {
-                title,
-                metrics: split_list(&self.metrics.get_untracked()),
-                sources: split_list(&self.sources.get_untracked()),
-                labels: split_list(&self.labels.get_untracked()),
-                chart: self.chart.get_untracked(),
-            },
+    fn fields(&self) -> SectionFields {
+        SectionFields {
+            kind: self.kind.get_untracked(),
+            title: self.title.get_untracked(),
+            metrics: self.metrics.get_untracked(),
+            sources: self.sources.get_untracked(),
+            labels: self.labels.get_untracked(),
+            chart: self.chart.get_untracked(),
+            show_resolved: self.show_resolved.get_untracked(),
         }
     }
 }
@@ -253,27 +214,30 @@ impl TemplateForm {
         self.owner.get_value().with(|| SectionForm::from(key, s))
     }
 
-    fn draft(&self) -> ReportTemplateDraft {
-        let formats = [("html", self.html), ("json", self.json), ("csv", self.csv)]
-            .into_iter()
-            .filter(|(_, on)| on.get_untracked())
-            .map(|(f, _)| f.to_string())
-            .collect();
-        ReportTemplateDraft {
-            name: self.name.get_untracked().trim().to_string(),
-            description: self.description.get_untracked().trim().to_string(),
-            formats,
-            schedule: self.schedule.get_untracked().trim().to_string(),
-            timezone: self.timezone.get_untracked().trim().to_string(),
-            period: self.period.get_untracked().trim().to_string(),
-            recipients: split_list(&self.recipients.get_untracked()),
+    /// The form's fields as the browser would post them.
+    fn fields(&self) -> TemplateFields {
+        TemplateFields {
+            editing: self
+                .editing
+                .get_untracked()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            name: self.name.get_untracked(),
+            description: self.description.get_untracked(),
+            html: self.html.get_untracked(),
+            json: self.json.get_untracked(),
+            csv: self.csv.get_untracked(),
+            schedule: self.schedule.get_untracked(),
+            timezone: self.timezone.get_untracked(),
+            period: self.period.get_untracked(),
+            recipients: self.recipients.get_untracked(),
+            enabled: self.enabled.get_untracked(),
             sections: self
                 .sections
                 .get_untracked()
                 .iter()
-                .map(SectionForm::section)
+                .map(SectionForm::fields)
                 .collect(),
-            enabled: self.enabled.get_untracked(),
         }
     }
 }
@@ -357,9 +321,12 @@ fn Reports(user: UserInfo, data: ReportsRoute) -> impl IntoView {
         version.track();
         report_templates()
     });
+    let interactive = crate::pages::interactive();
     let template_options = move || {
-        choices
+        interactive
             .get()
+            .then(|| choices.get())
+            .flatten()
             .and_then(Result::ok)
             .unwrap_or_default()
             .into_iter()
@@ -579,15 +546,8 @@ fn size_text(bytes: i64) -> String {
 
 #[component]
 fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
-    let save = Action::new(|(id, draft): &(Option<i64>, ReportTemplateDraft)| {
-        let (id, draft) = (*id, draft.clone());
-        async move {
-            match id {
-                Some(id) => update_report_template(id, draft).await,
-                None => create_report_template(draft).await,
-            }
-        }
-    });
+    // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL.
+    let save = ServerAction::<SaveReportTemplate>::new();
     let saved = RwSignal::new(None::<ReportTemplateInfo>);
     Effect::new(move |_| {
         if let Some(Ok(info)) = save.value().get() {
@@ -598,6 +558,7 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
     });
     // Suggestions only, fetched in the browser after hydration (no Suspense inside the form).
     let catalog = LocalResource::new(metric_catalog);
+    let interactive = crate::pages::interactive();
     let value = save.value();
     let local = FormErrors::new();
     let err = move |field: &'static str| {
@@ -609,7 +570,9 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
         ev.prevent_default();
         local.set(None);
         saved.set(None);
-        save.dispatch((form.editing.get_untracked(), form.draft()));
+        save.dispatch(SaveReportTemplate {
+            form: form.fields(),
+        });
     };
     let heading = move || match form.editing.get() {
         Some(_) => format!("Change template {}", form.name.get()),
@@ -633,10 +596,13 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
         })
     };
     let remove_section = move |key: u32| form.sections.update(|all| all.retain(|s| s.key != key));
-    let checkbox = move |id: &'static str, label: &'static str, on: RwSignal<bool>| {
+    let checkbox = move |id: &'static str,
+                         name: &'static str,
+                         label: &'static str,
+                         on: RwSignal<bool>| {
         view! {
             <label class="check" for=id>
-                <input id=id type="checkbox" prop:checked=move || on.get()
+                <input id=id name=name type="checkbox" checked=on.get_untracked() prop:checked=move || on.get()
                     on:change=move |ev| on.set(event_target_checked(&ev))/>
                 {label}
             </label>
@@ -650,36 +616,38 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
                 <p class="ok-text small" role="status" data-saved="">{format!("Saved “{}”.", t.template.name)}
                     {t.warning.map(|w| view! { " " <span class="warn-text" data-warning="">{w}</span> })}</p>
             })}
-            <form id="template-form" class="source-form" on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
-                <TextField id="report-name" label="Name" placeholder="Daily summary" value=form.name error_id=described("name") invalid=bad("name")>{err("name")}</TextField>
-                <TextField id="report-description" label="Description" wide=true value=form.description error_id=described("description") invalid=bad("description")>{err("description")}</TextField>
-                <TextField id="report-schedule" label="Schedule" hint="(cron; empty: on demand)" placeholder="0 9 * * *" value=form.schedule error_id=described("schedule") invalid=bad("schedule")>{err("schedule")}</TextField>
-                <TextField id="report-timezone" label="Time zone" placeholder="UTC" value=form.timezone error_id=described("timezone") invalid=bad("timezone")>{err("timezone")}</TextField>
-                <TextField id="report-period" label="Period" hint="(24h, 7d or since_last)" placeholder="24h" value=form.period error_id=described("period") invalid=bad("period")>{err("period")}</TextField>
-                <TextField id="report-recipients" label="Email to" hint="(comma-separated; optional)" placeholder="team@example.com" value=form.recipients error_id=described("recipients") invalid=bad("recipients")>{err("recipients")}</TextField>
+            <form id="template-form" class="source-form" method="post" action=SaveReportTemplate::url() on:submit=submit on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) novalidate>
+                <input type="hidden" name="form[editing]" prop:value=move || form.editing.get().map(|id| id.to_string()).unwrap_or_default()/>
+                <TextField id="report-name" name="form[name]" label="Name" placeholder="Daily summary" value=form.name error_id=described("name") invalid=bad("name")>{err("name")}</TextField>
+                <TextField id="report-description" name="form[description]" label="Description" wide=true value=form.description error_id=described("description") invalid=bad("description")>{err("description")}</TextField>
+                <TextField id="report-schedule" name="form[schedule]" label="Schedule" hint="(cron; empty: on demand)" placeholder="0 9 * * *" value=form.schedule error_id=described("schedule") invalid=bad("schedule")>{err("schedule")}</TextField>
+                <TextField id="report-timezone" name="form[timezone]" label="Time zone" placeholder="UTC" value=form.timezone error_id=described("timezone") invalid=bad("timezone")>{err("timezone")}</TextField>
+                <TextField id="report-period" name="form[period]" label="Period" hint="(24h, 7d or since_last)" placeholder="24h" value=form.period error_id=described("period") invalid=bad("period")>{err("period")}</TextField>
+                <TextField id="report-recipients" name="form[recipients]" label="Email to" hint="(comma-separated; optional)" placeholder="team@example.com" value=form.recipients error_id=described("recipients") invalid=bad("recipients")>{err("recipients")}</TextField>
                 <fieldset class="field" aria-describedby="report-formats-error">
                     <legend>"Formats"</legend>
                     <div class="checks">
-                        {checkbox("report-format-html", "HTML (with charts)", form.html)}
-                        {checkbox("report-format-json", "JSON", form.json)}
-                        {checkbox("report-format-csv", "CSV", form.csv)}
+                        {checkbox("report-format-html", "form[html]", "HTML (with charts)", form.html)}
+                        {checkbox("report-format-json", "form[json]", "JSON", form.json)}
+                        {checkbox("report-format-csv", "form[csv]", "CSV", form.csv)}
                     </div>
                     {err("formats")}
                 </fieldset>
                 <div class="field">
                     <span class="label">"Scheduling"</span>
-                    {checkbox("report-enabled", "Enabled", form.enabled)}
+                    {checkbox("report-enabled", "form[enabled]", "Enabled", form.enabled)}
                 </div>
                 <fieldset class="field wide sections" aria-describedby="report-sections-error">
                     <legend>"Sections " <span class="muted">"(in order)"</span></legend>
                     <datalist id="report-metric-list">
-                                                {move || catalog.get().and_then(Result::ok).unwrap_or_default().into_iter()
+                                                {move || interactive.get().then(|| catalog.get()).flatten().and_then(Result::ok).unwrap_or_default().into_iter()
                             .map(|m| view! { <option value=m.metric.clone()>{m.sources.join(", ")}</option> })
                             .collect_view()}
                     </datalist>
                     <ol class="section-list">
                         <For each=move || form.sections.get() key=|s| s.key let:s>
-                            <SectionEditor s on_up=move || move_section(s.key, -1) on_down=move || move_section(s.key, 1)
+                            <SectionEditor s posted=form.sections.with_untracked(|all| all.iter().position(|x| x.key == s.key)).map(|i| format!("form[sections][{i}]")).unwrap_or_default()
+                                on_up=move || move_section(s.key, -1) on_down=move || move_section(s.key, 1)
                                 on_remove=move || remove_section(s.key)/>
                         </For>
                     </ol>
@@ -710,11 +678,15 @@ fn TemplateEditor(form: TemplateForm, version: RwSignal<u32>) -> impl IntoView {
 #[component]
 fn SectionEditor(
     s: SectionForm,
+    /// The prefix its fields are posted under (`form[sections][<i>]`, its place when the page was rendered).
+    posted: String,
     on_up: impl Fn() + Send + Sync + Copy + 'static,
     on_down: impl Fn() + Send + Sync + Copy + 'static,
     on_remove: impl Fn() + Send + Sync + Copy + 'static,
 ) -> impl IntoView {
     let id = move |field: &str| format!("section-{}-{field}", s.key);
+    let posted = StoredValue::new(posted);
+    let name = move |field: &str| posted.with_value(|p| format!("{p}[{field}]"));
     let text = move |field: &'static str,
                      label: &'static str,
                      placeholder: &'static str,
@@ -723,19 +695,20 @@ fn SectionEditor(
         view! {
             <div class="field">
                 <label for=input_id.clone()>{label}</label>
-                <input id=input_id type="text" placeholder=placeholder
+                <input id=input_id type="text" name=name(field) value=value.get_untracked() placeholder=placeholder
                     list=(field == "metrics").then_some("report-metric-list")
                     prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
             </div>
         }
     };
-    let fields = move || match s.kind.get().as_str() {
+    let fields = move || {
+        match s.kind.get().as_str() {
         "metrics_summary" => view! {
             {text("metrics", "Metrics", "response_time_ms, requests_total", s.metrics)}
             {text("sources", "Sources (empty: all)", "all", s.sources)}
             {text("labels", "Label matchers", "tool=search", s.labels)}
             <label class="check" for=id("chart")>
-                <input id=id("chart") type="checkbox" prop:checked=move || s.chart.get()
+                <input id=id("chart") name=name("chart") type="checkbox" checked=s.chart.get_untracked() prop:checked=move || s.chart.get()
                     on:change=move |ev| s.chart.set(event_target_checked(&ev))/>
                 "Chart"
             </label>
@@ -743,23 +716,24 @@ fn SectionEditor(
         .into_any(),
         "alerts_summary" => view! {
             <label class="check" for=id("resolved")>
-                <input id=id("resolved") type="checkbox" prop:checked=move || s.show_resolved.get()
+                <input id=id("resolved") name=name("show_resolved") type="checkbox" checked=s.show_resolved.get_untracked() prop:checked=move || s.show_resolved.get()
                     on:change=move |ev| s.show_resolved.set(event_target_checked(&ev))/>
                 "Also alerts that resolved"
             </label>
         }
         .into_any(),
         _ => text("sources", "Sources (empty: all)", "all", s.sources).into_any(),
+    }
     };
     view! {
         <li class="section-item" data-kind=move || s.kind.get()>
             <div class="section-head">
                 <label class="sr-only" for=id("kind")>"Kind"</label>
-                <select id=id("kind") prop:value=move || s.kind.get() on:change=move |ev| s.kind.set(event_target_value(&ev))>
-                    {ReportSection::KINDS.iter().map(|(k, name)| view! { <option value=*k>{*name}</option> }).collect_view()}
+                <select id=id("kind") name=name("kind") prop:value=move || s.kind.get() on:change=move |ev| s.kind.set(event_target_value(&ev))>
+                    {ReportSection::KINDS.iter().map(|(k, label)| view! { <option value=*k selected=s.kind.with_untracked(|kind| kind == k)>{*label}</option> }).collect_view()}
                 </select>
                 <label class="sr-only" for=id("title")>"Title"</label>
-                <input id=id("title") type="text" placeholder="Title (optional)"
+                <input id=id("title") name=name("title") value=s.title.get_untracked() type="text" placeholder="Title (optional)"
                     prop:value=move || s.title.get() on:input=move |ev| s.title.set(event_target_value(&ev))/>
                 <span class="spacer"></span>
                 <button type="button" class="secondary" aria-label="Move up" on:click=move |_| on_up()>"↑"</button>

@@ -3,16 +3,15 @@
 //! try a definition ("Test"), and buttons to enable, disable and delete them; sources of `mcpulse.toml` and the
 //! built-in ones are shown read-only. The list renders on the server; the controls work once hydrated.
 
-use crate::api::{create_source, delete_source, sources, test_source, update_source};
+use crate::api::{delete_source, sources, test_source, update_source, SaveSource};
 use crate::error::AppError;
-use crate::pages::{
-    format_pairs, parse_pairs, status_badge, time_of_day, FormErrors, SignedIn, Topbar,
-};
+use crate::forms::{format_lines, format_pairs, SourceFields};
+use crate::pages::{status_badge, time_of_day, FormErrors, SignedIn, Topbar};
 use crate::types::{
-    Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, ToolCallDefinition,
-    UserInfo,
+    Role, SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult, UserInfo,
 };
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
 
@@ -97,8 +96,8 @@ impl Form {
         self.enabled.set(def.enabled);
         self.kind.set(def.kind.clone());
         self.args.set(def.args.join("\n"));
-        self.env.set(lines(&def.env, "="));
-        self.headers.set(lines(&def.headers, ": "));
+        self.env.set(format_lines(&def.env, "="));
+        self.headers.set(format_lines(&def.headers, ": "));
         self.calls.set(
             def.calls
                 .iter()
@@ -128,69 +127,24 @@ impl Form {
         self.editing.set(None);
     }
 
-    /// The definition in the form, or the problem with its labels.
-    fn definition(&self) -> Result<SourceDefinition, (String, String)> {
-        let mcp = self.kind.get_untracked() == "mcp";
-        let text = |s: RwSignal<String>| {
-            if mcp {
-                s.get_untracked()
-            } else {
-                String::new()
-            }
-        };
-        Ok(SourceDefinition {
-            id: self.id.get_untracked().trim().to_string(),
-            name: self.name.get_untracked().trim().to_string(),
+    /// The form's fields as the browser would post them.
+    fn fields(&self) -> SourceFields {
+        SourceFields {
+            editing: self.editing.get_untracked().unwrap_or_default(),
+            id: self.id.get_untracked(),
+            name: self.name.get_untracked(),
             kind: self.kind.get_untracked(),
-            target: self.target.get_untracked().trim().to_string(),
-            interval: self.interval.get_untracked().trim().to_string(),
-            timeout: self.timeout.get_untracked().trim().to_string(),
-            labels: parse_pairs(&self.labels.get_untracked())
-                .map_err(|m| ("labels".to_string(), m))?,
+            target: self.target.get_untracked(),
+            interval: self.interval.get_untracked(),
+            timeout: self.timeout.get_untracked(),
+            labels: self.labels.get_untracked(),
             enabled: self.enabled.get_untracked(),
-            args: text(self.args)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-            env: parse_lines(&text(self.env), '=').map_err(|m| ("env".to_string(), m))?,
-            headers: parse_lines(&text(self.headers), ':')
-                .map_err(|m| ("headers".to_string(), m))?,
-            calls: text(self.calls)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    let (tool, arguments) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
-                    ToolCallDefinition {
-                        tool: tool.to_string(),
-                        arguments: arguments.trim().to_string(),
-                    }
-                })
-                .collect(),
-        })
+            args: self.args.get_untracked(),
+            env: self.env.get_untracked(),
+            headers: self.headers.get_untracked(),
+            calls: self.calls.get_untracked(),
+        }
     }
-}
-
-/// `NAME<sep>value` per line.
-fn lines(map: &BTreeMap<String, String>, sep: &str) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{k}{sep}{v}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Parses `NAME<sep>value` lines (blank lines skipped).
-fn parse_lines(text: &str, sep: char) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (k, v) = line
-            .split_once(sep)
-            .ok_or_else(|| format!("{line:?}: expected NAME{sep}value"))?;
-        out.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(out)
 }
 
 impl Form {
@@ -218,15 +172,9 @@ fn Sources(
         }
     });
 
-    let save = Action::new(|(editing, def): &(Option<String>, SourceDefinition)| {
-        let (editing, def) = (editing.clone(), def.clone());
-        async move {
-            match editing {
-                Some(id) => update_source(id, def).await,
-                None => create_source(def).await,
-            }
-        }
-    });
+    // The form posts to `source_save` itself before the page is interactive; a problem it met then comes back in
+    // the URL, and this action shows it.
+    let save = ServerAction::<SaveSource>::new();
     let toggle = Action::new(|def: &SourceDefinition| {
         let def = def.clone();
         async move { update_source(def.id.clone(), def).await }
@@ -319,7 +267,7 @@ fn Sources(
     .into_any()
 }
 
-type SaveAction = Action<(Option<String>, SourceDefinition), Result<SourceStatus, AppError>>;
+type SaveAction = ServerAction<SaveSource>;
 
 #[component]
 fn SourceRow(
@@ -428,20 +376,22 @@ fn SourceForm(
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         form.local_error.set(None);
-        match form.definition() {
-            Ok(def) => {
-                save.dispatch((form.editing.get_untracked(), def));
-            }
-            Err(problem) => form.local_error.set(Some(problem)),
-        }
+        save.dispatch(SaveSource {
+            form: form.fields(),
+        });
     };
     let test = move |_| {
         form.local_error.set(None);
-        match form.definition() {
-            Ok(def) => {
+        match form.fields().definition() {
+            Ok((_, def)) => {
                 try_it.dispatch(def);
             }
-            Err(problem) => form.local_error.set(Some(problem)),
+            Err(e) => form.local_error.set(
+                e.problems()
+                    .into_iter()
+                    .next()
+                    .map(|p| (p.field, p.message)),
+            ),
         }
     };
     let test_result = move || {
@@ -474,10 +424,11 @@ fn SourceForm(
     view! {
         <section class="card">
             <h2>{heading}</h2>
-            <form id="source-form" class="source-form" on:submit=submit on:input=move |ev| form.local_error.edited(&ev) on:change=move |ev| form.local_error.edited(&ev) novalidate>
+            <form id="source-form" class="source-form" method="post" action=SaveSource::url() on:submit=submit on:input=move |ev| form.local_error.edited(&ev) on:change=move |ev| form.local_error.edited(&ev) novalidate>
+                <input type="hidden" name="form[editing]" prop:value=move || form.editing.get().unwrap_or_default()/>
                 <div class="field">
                     <label for="source-id">"Id"</label>
-                    <input id="source-id" name="id" type="text" required placeholder="search-mcp"
+                    <input id="source-id" name="form[id]" type="text" required placeholder="search-mcp"
                         aria-describedby=described("id") aria-invalid=move || bad("id").get().then_some("true")
                         prop:value=move || form.id.get() on:input=move |ev| form.id.set(event_target_value(&ev))
                         prop:disabled=move || form.editing.get().is_some()/>
@@ -485,13 +436,13 @@ fn SourceForm(
                 </div>
                 <div class="field">
                     <label for="source-name">"Name " <span class="muted">"(optional)"</span></label>
-                    <input id="source-name" name="name" type="text" aria-describedby=described("name") aria-invalid=move || bad("name").get().then_some("true")
+                    <input id="source-name" name="form[name]" type="text" aria-describedby=described("name") aria-invalid=move || bad("name").get().then_some("true")
                         prop:value=move || form.name.get() on:input=move |ev| form.name.set(event_target_value(&ev))/>
                     {problem("name")}
                 </div>
                 <div class="field">
                     <label for="source-kind">"Kind"</label>
-                    <select id="source-kind" name="kind" aria-describedby=described("kind") aria-invalid=move || bad("kind").get().then_some("true")
+                    <select id="source-kind" name="form[kind]" aria-describedby=described("kind") aria-invalid=move || bad("kind").get().then_some("true")
                         prop:value=move || form.kind.get() on:change=move |ev| form.kind.set(event_target_value(&ev))
                         prop:disabled=move || form.editing.get().is_some()>
                         <option value="prometheus">"prometheus (scrape an endpoint)"</option>
@@ -503,7 +454,7 @@ fn SourceForm(
                     <label for="source-target">
                         {move || if form.is_mcp() { "Server URL or command" } else { "Target URL" }}
                     </label>
-                    <input id="source-target" name="target" type="text" required
+                    <input id="source-target" name="form[target]" type="text" required
                         placeholder=move || if form.is_mcp() { "http://search-mcp:8000/mcp  or  npx" } else { "http://search-mcp:9464/metrics" }
                         aria-describedby=described("target") aria-invalid=move || bad("target").get().then_some("true")
                         prop:value=move || form.target.get() on:input=move |ev| form.target.set(event_target_value(&ev))/>
@@ -512,27 +463,27 @@ fn SourceForm(
                 <Show when=move || form.is_mcp()>
                     <div class="field">
                         <label for="source-args">"Arguments " <span class="muted">"(stdio; one per line)"</span></label>
-                        <textarea id="source-args" name="args" rows="3" placeholder="-y\n@modelcontextprotocol/server-everything"
+                        <textarea id="source-args" name="form[args]" rows="3" placeholder="-y\n@modelcontextprotocol/server-everything"
                             aria-describedby=described("args") aria-invalid=move || bad("args").get().then_some("true")
                             prop:value=move || form.args.get() on:input=move |ev| form.args.set(event_target_value(&ev))></textarea>
                         {problem("args")}
                     </div>
                     <div class="field">
                         <label for="source-env">"Environment " <span class="muted">"(stdio; NAME=value per line)"</span></label>
-                        <textarea id="source-env" name="env" rows="3" aria-describedby=described("env") aria-invalid=move || bad("env").get().then_some("true")
+                        <textarea id="source-env" name="form[env]" rows="3" aria-describedby=described("env") aria-invalid=move || bad("env").get().then_some("true")
                             prop:value=move || form.env.get() on:input=move |ev| form.env.set(event_target_value(&ev))></textarea>
                         {problem("env")}
                     </div>
                     <div class="field">
                         <label for="source-headers">"Headers " <span class="muted">"(HTTP; Name: value per line)"</span></label>
-                        <textarea id="source-headers" name="headers" rows="3" placeholder="Authorization: Bearer …"
+                        <textarea id="source-headers" name="form[headers]" rows="3" placeholder="Authorization: Bearer …"
                             aria-describedby=described("headers") aria-invalid=move || bad("headers").get().then_some("true")
                             prop:value=move || form.headers.get() on:input=move |ev| form.headers.set(event_target_value(&ev))></textarea>
                         {problem("headers")}
                     </div>
                     <div class="field wide">
                         <label for="source-calls">"Tool calls " <span class="muted">"(each round; one per line: tool {\"json\": \"arguments\"})"</span></label>
-                        <textarea id="source-calls" name="calls" rows="3" placeholder="echo {\"message\": \"ping\"}"
+                        <textarea id="source-calls" name="form[calls]" rows="3" placeholder="echo {\"message\": \"ping\"}"
                             aria-describedby=described("calls") aria-invalid=move || bad("calls").get().then_some("true")
                             prop:value=move || form.calls.get() on:input=move |ev| form.calls.set(event_target_value(&ev))></textarea>
                         {problem("calls")}
@@ -540,27 +491,27 @@ fn SourceForm(
                 </Show>
                 <div class="field">
                     <label for="source-interval">"Interval " <span class="muted">"(e.g. 15s)"</span></label>
-                    <input id="source-interval" name="interval" type="text" placeholder="default"
+                    <input id="source-interval" name="form[interval]" type="text" placeholder="default"
                         aria-describedby=described("interval") aria-invalid=move || bad("interval").get().then_some("true")
                         prop:value=move || form.interval.get() on:input=move |ev| form.interval.set(event_target_value(&ev))/>
                     {problem("interval")}
                 </div>
                 <div class="field">
                     <label for="source-timeout">"Timeout " <span class="muted">"(at most the interval)"</span></label>
-                    <input id="source-timeout" name="timeout" type="text" placeholder="the interval"
+                    <input id="source-timeout" name="form[timeout]" type="text" placeholder="the interval"
                         aria-describedby=described("timeout") aria-invalid=move || bad("timeout").get().then_some("true")
                         prop:value=move || form.timeout.get() on:input=move |ev| form.timeout.set(event_target_value(&ev))/>
                     {problem("timeout")}
                 </div>
                 <div class="field wide">
                     <label for="source-labels">"Labels " <span class="muted">"(name=value, comma-separated)"</span></label>
-                    <input id="source-labels" name="labels" type="text" placeholder="team=search, env=prod"
+                    <input id="source-labels" name="form[labels]" type="text" placeholder="team=search, env=prod"
                         aria-describedby=described("labels") aria-invalid=move || bad("labels").get().then_some("true")
                         prop:value=move || form.labels.get() on:input=move |ev| form.labels.set(event_target_value(&ev))/>
                     {problem("labels")}
                 </div>
                 <div class="field check">
-                    <input id="source-enabled" name="enabled" type="checkbox"
+                    <input id="source-enabled" name="form[enabled]" type="checkbox" checked=form.enabled.get_untracked()
                         prop:checked=move || form.enabled.get() on:change=move |ev| form.enabled.set(event_target_checked(&ev))/>
                     <label for="source-enabled">"Collect it (enabled)"</label>
                 </div>

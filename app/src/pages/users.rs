@@ -5,15 +5,17 @@
 //! Everything goes through the admin-only server functions of `api`; other roles get a clear refusal.
 
 use crate::api::{
-    create_token, create_user, delete_user, list_tokens, list_users, reset_password,
-    revoke_sessions, revoke_token, set_user_role,
+    delete_user, list_tokens, list_users, new_token, revoke_sessions, revoke_token, set_user_role,
+    CreateToken, CreateUser, ResetPassword,
 };
 use crate::error::AppError;
+use crate::forms::TokenFields;
 use crate::pages::{
     date_time, field_error, field_invalid, other_error, FormErrors, SignedIn, Topbar,
 };
 use crate::types::{CreatedToken, Role, TokenInfo, UserInfo};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 
 /// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
@@ -26,6 +28,8 @@ pub struct UsersRoute {
     users: Resource<Result<Vec<UserInfo>, AppError>>,
     tokens_version: RwSignal<u32>,
     tokens: Resource<Result<Vec<TokenInfo>, AppError>>,
+    /// A token created by the form as the browser posted it, before the page was interactive (shown once).
+    fresh: Resource<Result<Option<CreatedToken>, AppError>>,
 }
 
 #[lazy_route]
@@ -38,6 +42,7 @@ impl LazyRoute for UsersRoute {
             users: Resource::new(move || version.get(), |_| list_users()),
             tokens_version,
             tokens: Resource::new(move || tokens_version.get(), |_| list_tokens()),
+            fresh: Resource::new(|| (), |_| new_token()),
         }
     }
 
@@ -56,7 +61,7 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
     let remove = Action::new(|id: &i64| delete_user(*id));
     // The user whose deletion waits for a confirmation.
     let deleting = RwSignal::new(None::<i64>);
-    let reset = Action::new(|(id, password): &(i64, String)| reset_password(*id, password.clone()));
+    let reset = ServerAction::<ResetPassword>::new();
     // The user whose new password is being typed, and the text.
     let resetting = RwSignal::new(None::<i64>);
     let new_password = RwSignal::new(String::new());
@@ -133,12 +138,13 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
                                             <button type="button" class="secondary" data-action="reset-password"
                                                 on:click=move |_| { new_password.set(String::new()); resetting.set(Some(id)); }>"Set password…"</button>
                                         }>
-                                            <form class="inline-form" on:submit=move |ev| {
+                                            <form class="inline-form" method="post" action=ResetPassword::url() on:submit=move |ev| {
                                                 ev.prevent_default();
-                                                reset.dispatch((id, new_password.get_untracked()));
+                                                reset.dispatch(ResetPassword { id, password: new_password.get_untracked() });
                                             }>
+                                                <input type="hidden" name="id" value=id.to_string()/>
                                                 <label class="sr-only" for=format!("password-{id}")>"New password"</label>
-                                                <input id=format!("password-{id}") type="password" autocomplete="new-password" placeholder="new password"
+                                                <input id=format!("password-{id}") name="password" type="password" autocomplete="new-password" placeholder="new password"
                                                     prop:value=move || new_password.get() on:input=move |ev| new_password.set(event_target_value(&ev))/>
                                                 <button type="submit" class="secondary">"Set"</button>
                                                 <button type="button" class="secondary" on:click=move |_| resetting.set(None)>"Cancel"</button>
@@ -190,7 +196,7 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
                 </div>
                 <NewUser version/>
             </section>
-            <Tokens version=data.tokens_version tokens=data.tokens/>
+            <Tokens version=data.tokens_version tokens=data.tokens fresh=data.fresh/>
         </main>
     }
     .into_any()
@@ -198,9 +204,8 @@ fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
 
 #[component]
 fn NewUser(version: RwSignal<u32>) -> impl IntoView {
-    let save = Action::new(|(name, password, role): &(String, String, Role)| {
-        create_user(name.clone(), password.clone(), *role)
-    });
+    // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL.
+    let save = ServerAction::<CreateUser>::new();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Viewer);
@@ -218,26 +223,30 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
     let bad = move |field: &'static str| field_invalid(value, local, field);
     view! {
         <h3>"Add a user"</h3>
-        <form id="user-form" class="source-form" novalidate on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) on:submit=move |ev| {
+        <form id="user-form" class="source-form" method="post" action=CreateUser::url() novalidate on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) on:submit=move |ev| {
             ev.prevent_default();
             local.set(None);
-            save.dispatch((username.get_untracked().trim().to_string(), password.get_untracked(), role.get_untracked()));
+            save.dispatch(CreateUser {
+                username: username.get_untracked().trim().to_string(),
+                password: password.get_untracked(),
+                role: role.get_untracked(),
+            });
         }>
             <div class="field">
                 <label for="user-username">"Username"</label>
-                <input id="user-username" type="text" autocomplete="off" aria-describedby="user-username-error" aria-invalid=move || bad("username").get().then_some("true")
+                <input id="user-username" name="username" type="text" autocomplete="off" aria-describedby="user-username-error" aria-invalid=move || bad("username").get().then_some("true")
                     prop:value=move || username.get() on:input=move |ev| username.set(event_target_value(&ev))/>
                 {err("username")}
             </div>
             <div class="field">
                 <label for="user-password">"Password " <span class="muted">"(at least 8 characters)"</span></label>
-                <input id="user-password" type="password" autocomplete="new-password" aria-describedby="user-password-error" aria-invalid=move || bad("password").get().then_some("true")
+                <input id="user-password" name="password" type="password" autocomplete="new-password" aria-describedby="user-password-error" aria-invalid=move || bad("password").get().then_some("true")
                     prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
                 {err("password")}
             </div>
             <div class="field">
                 <label for="user-role">"Role"</label>
-                <select id="user-role" on:change=move |ev| {
+                <select id="user-role" name="role" on:change=move |ev| {
                     if let Ok(r) = event_target_value(&ev).parse::<Role>() { role.set(r) }
                 }>
                     {Role::ALL.map(|r| view! { <option value=r.as_str() selected=move || role.get() == r>{r.as_str()}</option> })}
@@ -258,12 +267,11 @@ fn NewUser(version: RwSignal<u32>) -> impl IntoView {
 fn Tokens(
     version: RwSignal<u32>,
     tokens: Resource<Result<Vec<TokenInfo>, AppError>>,
+    fresh: Resource<Result<Option<CreatedToken>, AppError>>,
 ) -> impl IntoView {
-    let create = Action::new(
-        |(name, scopes, expires, role): &(String, String, String, String)| {
-            create_token(name.clone(), scopes.clone(), expires.clone(), role.clone())
-        },
-    );
+    // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL, the
+    // new token in `fresh`.
+    let create = ServerAction::<CreateToken>::new();
     let revoke = Action::new(|id: &i64| revoke_token(*id));
     let name = RwSignal::new(String::new());
     let ingest = RwSignal::new(true);
@@ -296,23 +304,33 @@ fn Tokens(
         value.track();
         copied.set(false);
     });
+    let secret_view = move |CreatedToken { info, token }: CreatedToken| {
+        let text = token.clone();
+        view! {
+            <div class="secret" role="status">
+                <p>"Token " <strong>{info.name.clone()}</strong> " created. Copy it now: it is not shown again."</p>
+                <code class="token-secret" data-token="">{token}</code>
+                " "
+                <button type="button" class="secondary" data-action="copy-token"
+                    on:click=move |_| { copy_to_clipboard(&text); copied.set(true); }>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+        }
+    };
     let secret = move || {
         value.with(|v| match v {
-            Some(Ok(CreatedToken { info, token })) => {
-                let text = token.clone();
-                Some(view! {
-                    <div class="secret" role="status">
-                        <p>"Token " <strong>{info.name.clone()}</strong> " created. Copy it now: it is not shown again."</p>
-                        <code class="token-secret" data-token="">{token.clone()}</code>
-                        " "
-                        <button type="button" class="secondary" data-action="copy-token"
-                            on:click=move |_| { copy_to_clipboard(&text); copied.set(true); }>
-                            {move || if copied.get() { "Copied" } else { "Copy" }}
-                        </button>
-                    </div>
-                })
-            }
+            Some(Ok(created)) => Some(secret_view(created.clone())),
             _ => None,
+        })
+    };
+    // Made by the form as the browser posted it (before the page was interactive), until this page makes another.
+    let posted_secret = move || {
+        Suspend::new(async move {
+            match fresh.await {
+                Ok(Some(created)) => Some(secret_view(created)),
+                _ => None,
+            }
         })
     };
     let rows = move || {
@@ -333,30 +351,38 @@ fn Tokens(
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>{rows}</Transition>
             {move || revoke.value().with(|v| v.clone().and_then(Result::err)).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
             <h3>"Create a token"</h3>
-            <form id="token-form" class="source-form" novalidate on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) on:submit=move |ev| {
+            <form id="token-form" class="source-form" method="post" action=CreateToken::url() novalidate on:input=move |ev| local.edited(&ev) on:change=move |ev| local.edited(&ev) on:submit=move |ev| {
                 ev.prevent_default();
                 local.set(None);
-                let scopes = [(ingest.get_untracked(), "ingest"), (read.get_untracked(), "read"), (write.get_untracked(), "write"), (mcp.get_untracked(), "mcp")]
-                    .into_iter().filter(|(on, _)| *on).map(|(_, s)| s).collect::<Vec<_>>().join(",");
-                create.dispatch((name.get_untracked().trim().to_string(), scopes, expires.get_untracked().trim().to_string(), mcp_role.get_untracked()));
+                create.dispatch(CreateToken {
+                    form: TokenFields {
+                        name: name.get_untracked(),
+                        ingest: ingest.get_untracked(),
+                        read: read.get_untracked(),
+                        write: write.get_untracked(),
+                        mcp: mcp.get_untracked(),
+                        expires_in: expires.get_untracked(),
+                        role: mcp_role.get_untracked(),
+                    },
+                });
             }>
                 <div class="field">
                     <label for="token-name">"Name " <span class="muted">"(also the source of its pushes)"</span></label>
-                    <input id="token-name" type="text" autocomplete="off" aria-describedby="token-name-error" aria-invalid=move || bad("name").get().then_some("true")
+                    <input id="token-name" name="form[name]" type="text" autocomplete="off" aria-describedby="token-name-error" aria-invalid=move || bad("name").get().then_some("true")
                         prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
                     {err("name")}
                 </div>
                 <fieldset class="field" aria-describedby="token-scopes-error">
                     <legend>"Scopes"</legend>
-                    <label><input type="checkbox" prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
-                    <label><input type="checkbox" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
-                    <label title="state-changing REST routes (editor or admin role)"><input type="checkbox" prop:checked=move || write.get() on:change=move |ev| write.set(event_target_checked(&ev))/> " write"</label>
-                    <label title="mcpulse's MCP endpoint /mcp"><input type="checkbox" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev))/> " mcp"</label>
+                    <label><input type="checkbox" name="form[ingest]" checked=true prop:checked=move || ingest.get() on:change=move |ev| ingest.set(event_target_checked(&ev))/> " ingest"</label>
+                    <label><input type="checkbox" name="form[read]" prop:checked=move || read.get() on:change=move |ev| read.set(event_target_checked(&ev))/> " read"</label>
+                    <label title="state-changing REST routes (editor or admin role)"><input type="checkbox" name="form[write]" prop:checked=move || write.get() on:change=move |ev| write.set(event_target_checked(&ev))/> " write"</label>
+                    <label title="mcpulse's MCP endpoint /mcp"><input type="checkbox" name="form[mcp]" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev))/> " mcp"</label>
                     {err("scopes")}
                 </fieldset>
                 <div class="field">
                     <label for="token-role">"Role " <span class="muted">"(on the REST API and /mcp; editors may acknowledge and silence)"</span></label>
-                    <select id="token-role" aria-describedby="token-role-error" aria-invalid=move || bad("role").get().then_some("true")
+                    <select id="token-role" name="form[role]" aria-describedby="token-role-error" aria-invalid=move || bad("role").get().then_some("true")
                         on:change=move |ev| mcp_role.set(event_target_value(&ev))>
                         <option value="viewer" selected>"viewer"</option>
                         <option value="editor">"editor"</option>
@@ -366,7 +392,7 @@ fn Tokens(
                 </div>
                 <div class="field">
                     <label for="token-expires">"Expires in " <span class="muted">"(e.g. 90d; empty: never)"</span></label>
-                    <input id="token-expires" type="text" aria-describedby="token-expires_in-error" aria-invalid=move || bad("expires_in").get().then_some("true")
+                    <input id="token-expires" name="form[expires_in]" type="text" aria-describedby="token-expires_in-error" aria-invalid=move || bad("expires_in").get().then_some("true")
                         prop:value=move || expires.get() on:input=move |ev| expires.set(event_target_value(&ev))/>
                     {err("expires_in")}
                 </div>
@@ -376,6 +402,9 @@ fn Tokens(
                 </div>
             </form>
             {secret}
+            <Show when=move || value.with(Option::is_none)>
+                <Transition fallback=|| ()>{posted_secret}</Transition>
+            </Show>
         </section>
     }
     .into_any()

@@ -168,26 +168,22 @@ async fn ingest(
         ));
     }
     let started = std::time::Instant::now();
-    let body = axum::body::to_bytes(body, push::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            AppError::TooLarge(format!(
-                "the body is larger than {} MiB",
-                push::MAX_BODY_BYTES / (1024 * 1024)
-            ))
-        })?;
     let header_str = |name| {
         headers
             .get(name)
             .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
     };
-    let payload = push::Payload {
-        content_type: header_str(header::CONTENT_TYPE).unwrap_or(""),
-        content_encoding: header_str(header::CONTENT_ENCODING),
-        body: &body,
-    };
-    let samples = push::decode(payload, &source, chrono::Utc::now(), state.retention)?;
-    drop(body); // freed before the write: a request holds its body only while decoding it
+    // Decoded as it arrives: the request never holds its whole body (see `collect::push`).
+    let samples = push::decode_stream(
+        body,
+        header_str(header::CONTENT_TYPE).unwrap_or_default(),
+        header_str(header::CONTENT_ENCODING),
+        source.clone(),
+        chrono::Utc::now(),
+        state.retention,
+    )
+    .await?;
     admit(&state, [&source]).await?;
     // Not spawned: a request abandoned by its client or the request timeout rolls its transaction back, so what
     // was not acknowledged is not stored either. An unreachable database answers 503 (`AppError::internal`).

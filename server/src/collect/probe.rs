@@ -35,7 +35,7 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
@@ -110,7 +110,117 @@ struct State {
 
 struct Conn {
     client: RunningService<RoleClient, ClientConfig>,
-    stderr: Option<Arc<Mutex<VecDeque<String>>>>,
+    /// A stdio server's process (killed, group and all, when the connection is dropped).
+    process: Option<Process>,
+}
+
+/// A stdio server's process as the probe sees it: the tail of its stderr and, once it has ended, how.
+struct Process {
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    /// Set once the stderr reader has read to the end.
+    stderr_done: tokio::sync::watch::Receiver<bool>,
+    exit: tokio::sync::watch::Receiver<Option<std::process::ExitStatus>>,
+    /// Dropped with the connection: the watcher then kills the process.
+    _kill_on_drop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Process {
+    /// Spawns `command` with piped stdio in its own process group; a task reaps it and records how it ended.
+    fn spawn(
+        mut command: process_wrap::tokio::CommandWrap,
+    ) -> std::io::Result<(
+        Self,
+        tokio::process::ChildStdout,
+        tokio::process::ChildStdin,
+    )> {
+        use std::process::Stdio;
+        command
+            .command_mut()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn()?;
+        let missing = || std::io::Error::other("the pipe to the process was not set up");
+        let stdin = child.stdin().take().ok_or_else(missing)?;
+        let stdout = child.stdout().take().ok_or_else(missing)?;
+        let stderr = child.stderr().take().ok_or_else(missing)?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (stderr_read, stderr_done) = tokio::sync::watch::channel(false);
+        tokio::spawn({
+            let tail = tail.clone();
+            async move {
+                keep_tail(stderr, tail).await;
+                let _ = stderr_read.send(true);
+            }
+        });
+        let (ended, exit) = tokio::sync::watch::channel(None);
+        let (kill_on_drop, dropped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status.ok(),
+                _ = dropped => None,
+            };
+            match status {
+                Some(status) => {
+                    let _ = ended.send(Some(status));
+                }
+                None => {
+                    let _ = Box::into_pin(child.kill()).await;
+                }
+            }
+        });
+        let process = Process {
+            stderr: tail,
+            stderr_done,
+            exit,
+            _kill_on_drop: kill_on_drop,
+        };
+        Ok((process, stdout, stdin))
+    }
+
+    /// How the process ended and the last lines of its stderr, for an error message ("" when there is nothing to
+    /// say). A process whose pipe has just closed is given a moment to be reaped and to finish its stderr.
+    async fn last_words(&self) -> String {
+        let (mut exit, mut stderr_done) = (self.exit.clone(), self.stderr_done.clone());
+        let _ = tokio::time::timeout(Duration::from_millis(250), async {
+            let _ = exit.wait_for(Option::is_some).await;
+            let _ = stderr_done.wait_for(|done| *done).await;
+        })
+        .await;
+        let status = *exit.borrow();
+        let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        let stderr = tail.iter().cloned().collect::<Vec<_>>().join(" | ");
+        match (status.map(describe_exit), stderr.is_empty()) {
+            (None, true) => String::new(),
+            (None, false) => format!(" (the server's stderr: {stderr})"),
+            (Some(exit), true) => format!(" ({exit})"),
+            (Some(exit), false) => format!(" ({exit}; its stderr: {stderr})"),
+        }
+    }
+}
+
+/// "the server exited with code 3", "the server was killed by signal 9 (SIGKILL)".
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("the server exited with code {code}");
+    }
+    match status.signal() {
+        Some(signal) => {
+            let name = match signal {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                13 => " (SIGPIPE)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            format!("the server was killed by signal {signal}{name}")
+        }
+        None => format!("the server ended: {status}"),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -213,7 +323,7 @@ impl McpProbe {
                 no_cache(&client).await;
                 Ok(Conn {
                     client,
-                    stderr: None,
+                    process: None,
                 })
             }
             McpTarget::Stdio { command, args, env } => {
@@ -232,29 +342,21 @@ impl McpProbe {
                 wrapped
                     .wrap(process_wrap::tokio::ProcessGroup::leader())
                     .wrap(process_wrap::tokio::KillOnDrop);
-                let (transport, stderr) = TokioChildProcess::builder(wrapped)
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
+                let (process, stdout, stdin) = Process::spawn(wrapped)
                     .map_err(|e| plain_error(&format!("could not start `{command}`: {e}")))?;
-                let tail = Arc::new(Mutex::new(VecDeque::new()));
-                if let Some(stderr) = stderr {
-                    tokio::spawn(keep_tail(stderr, tail.clone()));
-                }
-                match info.serve(transport).await {
+                match info.serve((stdout, stdin)).await {
                     Ok(client) => {
                         no_cache(&client).await;
                         Ok(Conn {
                             client,
-                            stderr: Some(tail),
+                            process: Some(process),
                         })
                     }
                     Err(e) => {
-                        // Give the stderr reader a moment to catch the server's last words.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let last_words = process.last_words().await;
                         Err(format!(
-                            "initialize failed: {}{}",
+                            "initialize failed: {}{last_words}",
                             plain_error(&chain(&e)),
-                            stderr_note(&tail)
                         ))
                     }
                 }
@@ -403,7 +505,6 @@ impl McpProbe {
         };
         let peer = conn.client.peer().clone();
         let server = conn.client.peer_info();
-        let stderr = conn.stderr.clone();
         if let Some(info) = &server {
             let mut m = Metric::new("mcp_server_info", 1.0);
             let (name, version) = info
@@ -426,13 +527,24 @@ impl McpProbe {
         // A lost session or a server that stops answering ends the round and the connection.
         // Lost again and again (a server that crashes after starting), reconnecting backs off too.
         let interval = self.interval;
-        let lost = |st: &mut State, round: &mut Round, what: &str, why: String| {
+        async fn lost(
+            st: &mut State,
+            round: &mut Round,
+            interval: Duration,
+            what: &str,
+            why: String,
+        ) {
+            // A stdio server that crashed says how it ended (exit code or signal) and what it printed.
+            let last_words = match st.conn.as_ref().and_then(|c| c.process.as_ref()) {
+                Some(process) => process.last_words().await,
+                None => String::new(),
+            };
             st.connection_errors += 1;
             st.conn = None;
-            let error = format!("{what}: {why}{}", stderr_note_opt(&stderr));
+            let error = format!("{what}: {why}{last_words}");
             st.back_off(interval, error.clone());
             round.error = Some(error);
-        };
+        }
 
         let ping = ClientRequest::PingRequest(PingRequest::default());
         let budget = left();
@@ -453,11 +565,15 @@ impl McpProbe {
                 return lost(
                     st,
                     round,
+                    interval,
                     "ping",
                     format!("no answer within {}: the server hangs", ms(budget)),
                 )
+                .await
             }
-            Outcome::Lost(why) => return lost(st, round, "the session was lost during ping", why),
+            Outcome::Lost(why) => {
+                return lost(st, round, interval, "the session was lost during ping", why).await
+            }
         }
 
         if caps.as_ref().is_none_or(|c| c.tools.is_some()) {
@@ -492,12 +608,21 @@ impl McpProbe {
                     return lost(
                         st,
                         round,
+                        interval,
                         "tools/list",
                         "no answer in time: the server hangs".into(),
                     )
+                    .await
                 }
                 Outcome::Lost(why) => {
-                    return lost(st, round, "the session was lost during tools/list", why)
+                    return lost(
+                        st,
+                        round,
+                        interval,
+                        "the session was lost during tools/list",
+                        why,
+                    )
+                    .await
                 }
             }
         }
@@ -514,7 +639,14 @@ impl McpProbe {
                 )
                 .await;
             if let Err(why) = counted {
-                return lost(st, round, "the session was lost during resources/list", why);
+                return lost(
+                    st,
+                    round,
+                    interval,
+                    "the session was lost during resources/list",
+                    why,
+                )
+                .await;
             }
         }
         if caps.as_ref().is_some_and(|c| c.prompts.is_some()) {
@@ -530,7 +662,14 @@ impl McpProbe {
                 )
                 .await;
             if let Err(why) = counted {
-                return lost(st, round, "the session was lost during prompts/list", why);
+                return lost(
+                    st,
+                    round,
+                    interval,
+                    "the session was lost during prompts/list",
+                    why,
+                )
+                .await;
             }
         }
         for call in &self.calls {
@@ -573,9 +712,11 @@ impl McpProbe {
                     return lost(
                         st,
                         round,
+                        interval,
                         &format!("the session was lost during tools/call {}", call.tool),
                         why,
                     )
+                    .await
                 }
             }
         }
@@ -858,22 +999,6 @@ async fn no_cache(client: &RunningService<RoleClient, ClientConfig>) {
         .peer()
         .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
         .await;
-}
-
-fn stderr_note(tail: &Arc<Mutex<VecDeque<String>>>) -> String {
-    let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " (the server's stderr: {})",
-            tail.iter().cloned().collect::<Vec<_>>().join(" | ")
-        )
-    }
-}
-
-fn stderr_note_opt(tail: &Option<Arc<Mutex<VecDeque<String>>>>) -> String {
-    tail.as_ref().map(stderr_note).unwrap_or_default()
 }
 
 /// The MCP page's view of every probed server (sources of kind `mcp`, from `statuses`): identity from the latest

@@ -2,6 +2,11 @@
 //! (`[{"metric", "labels", "value", "timestamp"?}]`) or Prometheus text / OpenMetrics, optionally gzip-encoded.
 //! A batch is checked whole before anything is stored: the first bad item or line is named in a 4xx answer and
 //! nothing is kept. An accepted batch is acknowledged only after it is committed.
+//!
+//! The body is decoded as it arrives ([`decode_stream`]): its chunks pass through a small channel to a blocking
+//! decoder, gzip is inflated on the way, and a JSON batch is read item by item straight into samples, so a request
+//! never holds its body whole (text expositions hold the inflated text once, as the parser needs it). Bodies are
+//! bounded by [`MAX_BODY_BYTES`] before and after inflating.
 
 use super::prometheus::parse::{self, Format};
 use crate::store::{Labels, Sample};
@@ -28,22 +33,179 @@ struct JsonItem {
     timestamp: Option<serde_json::Value>,
 }
 
-/// The body as received.
-pub struct Payload<'a> {
+/// The body as it arrives: any reader (a slice in tests, the request's chunks in [`decode_stream`]).
+pub struct Payload<'a, R> {
     pub content_type: &'a str,
     pub content_encoding: Option<&'a str>,
-    pub body: &'a [u8],
+    pub body: R,
 }
 
-/// Decodes and checks a batch into samples of `source`. `now` stamps samples without a timestamp and bounds the
-/// accepted window together with `max_age`.
-pub fn decode(
-    payload: Payload<'_>,
+/// Decodes a request's body while it is still arriving: the chunks are handed to [`decode`] on a blocking thread
+/// through a channel of a few chunks, so reading, inflating and parsing overlap and no copy of the whole body is
+/// made. When the decoder stops early (a bad item, the size limit) the rest of the body is not read. A client
+/// that breaks off mid-body gets an error, never a shortened batch.
+pub async fn decode_stream(
+    body: axum::body::Body,
+    content_type: String,
+    content_encoding: Option<String>,
+    source: String,
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Result<Vec<Sample>, AppError> {
+    use http_body_util::BodyExt as _;
+    let (chunks, arriving) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, String>>(4);
+    let decoding = tokio::task::spawn_blocking(move || {
+        let reader = Chunks {
+            arriving,
+            current: bytes::Bytes::new(),
+            ended: false,
+        };
+        let payload = Payload {
+            content_type: &content_type,
+            content_encoding: content_encoding.as_deref(),
+            body: reader,
+        };
+        decode(payload, &source, now, max_age)
+    });
+    let pump = async move {
+        let mut body = body;
+        loop {
+            let next = match body.frame().await {
+                None => Some(Ok(None)),
+                Some(Ok(frame)) => frame.into_data().ok().map(|data| Ok(Some(data))),
+                Some(Err(e)) => Some(Err(e.to_string())),
+            };
+            let item = match next {
+                None => continue,                          // trailers
+                Some(Ok(None)) => Ok(bytes::Bytes::new()), // the end, marked by an empty chunk
+                Some(Ok(Some(data))) if data.is_empty() => continue,
+                Some(Ok(Some(data))) => Ok(data),
+                Some(Err(e)) => Err(e),
+            };
+            let last = item.as_ref().map_or(true, |data| data.is_empty());
+            // A closed channel means the decoder has its answer already.
+            if chunks.send(item).await.is_err() || last {
+                break;
+            }
+        }
+    };
+    let ((), decoded) = tokio::join!(pump, decoding);
+    decoded.map_err(AppError::internal)?
+}
+
+/// The body's chunks as a blocking reader. An empty chunk marks the end; a channel closed without it means the
+/// request was abandoned, which reads as an error, never as a shorter body.
+struct Chunks {
+    arriving: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    current: bytes::Bytes,
+    ended: bool,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.arriving.blocking_recv() {
+                Some(Ok(data)) if data.is_empty() => self.ended = true,
+                Some(Ok(data)) => self.current = data,
+                Some(Err(e)) => {
+                    return Err(std::io::Error::other(format!(
+                        "the body could not be read: {e}"
+                    )))
+                }
+                None => {
+                    return Err(std::io::Error::other(
+                        "the body ended before it was complete",
+                    ))
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        bytes::Buf::advance(&mut self.current, n);
+        Ok(n)
+    }
+}
+
+/// A reader that fails once more than [`MAX_BODY_BYTES`] pass through it, and says so in `over`.
+struct Bounded<'a, R> {
+    inner: R,
+    left: usize,
+    over: &'a Cell<bool>,
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Read one byte past the limit to tell "exactly at the limit" from "over it".
+        let want = buf.len().min(self.left + 1);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n > self.left {
+            self.over.set(true);
+            return Err(std::io::Error::other(too_large_message()));
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+fn too_large_message() -> String {
+    format!(
+        "the body is larger than {} MiB",
+        MAX_BODY_BYTES / (1024 * 1024)
+    )
+}
+
+/// Decodes and checks a batch into samples of `source`, reading the body as it comes. `now` stamps samples
+/// without a timestamp and bounds the accepted window together with `max_age`.
+pub fn decode<R: Read>(
+    payload: Payload<'_, R>,
     source: &str,
     now: DateTime<Utc>,
     max_age: Duration,
 ) -> Result<Vec<Sample>, AppError> {
-    let body = decompress(payload.body, payload.content_encoding)?;
+    let over = Cell::new(false);
+    let raw = Bounded {
+        inner: payload.body,
+        left: MAX_BODY_BYTES,
+        over: &over,
+    };
+    let gzip = match payload
+        .content_encoding
+        .map(|e| e.trim().to_ascii_lowercase())
+    {
+        None => false,
+        Some(e) if e.is_empty() || e == "identity" => false,
+        Some(e) if e == "gzip" => true,
+        Some(other) => {
+            return Err(AppError::UnsupportedMediaType(format!(
+                "content encoding `{other}` is not accepted (use gzip)"
+            )))
+        }
+    };
+    let inflated: Box<dyn Read + '_> = if gzip {
+        let inflating =
+            flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(64 * 1024, raw));
+        Box::new(Bounded {
+            inner: inflating,
+            left: MAX_BODY_BYTES,
+            over: &over,
+        })
+    } else {
+        Box::new(raw)
+    };
+    let mut body = std::io::BufReader::with_capacity(64 * 1024, inflated);
+    // What a failed read was: the size limit, bad gzip, or the transport.
+    let read_error = |e: &std::io::Error| -> AppError {
+        if over.get() {
+            AppError::TooLarge(too_large_message())
+        } else if gzip && e.kind() != std::io::ErrorKind::Other {
+            AppError::invalid("body", format!("not valid gzip: {e}"))
+        } else {
+            AppError::invalid("body", e.to_string())
+        }
+    };
     let media = payload
         .content_type
         .split(';')
@@ -65,7 +227,7 @@ pub fn decode(
         }
     };
     match media.as_str() {
-        "application/json" => decode_json(&body, |i, item| {
+        "application/json" => decode_json(&mut body, &read_error, |i, item| {
             let at = format!("item {i}");
             let ts = match &item.timestamp {
                 None => now,
@@ -76,7 +238,10 @@ pub fn decode(
             Ok(Sample { metric: item.metric, source: source.to_string(), labels: item.labels, ts, value: item.value })
         }),
         "text/plain" | "application/openmetrics-text" | "" => {
-            let text = std::str::from_utf8(&body).map_err(|_| AppError::invalid("body", "not UTF-8 text"))?;
+            let mut bytes = Vec::new();
+            body.read_to_end(&mut bytes).map_err(|e| read_error(&e))?;
+            drop(body);
+            let text = std::str::from_utf8(&bytes).map_err(|_| AppError::invalid("body", "not UTF-8 text"))?;
             let exposition = parse::parse(text, Format::from_content_type(&media))
                 .map_err(|e| AppError::invalid(format!("line {}", e.line), e.message))?;
             if exposition.samples.is_empty() {
@@ -108,7 +273,8 @@ pub fn decode(
 /// Reads a JSON array of samples item by item, straight into samples (no document tree: a batch costs about what
 /// its samples do). A syntax error is the body's; an item of the wrong shape, or one `each` refuses, is named.
 fn decode_json(
-    body: &[u8],
+    body: impl Read,
+    read_error: impl Fn(&std::io::Error) -> AppError,
     each: impl FnMut(usize, JsonItem) -> Result<Sample, AppError>,
 ) -> Result<Vec<Sample>, AppError> {
     use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
@@ -146,7 +312,7 @@ fn decode_json(
 
     let current = Cell::new(None);
     let refused = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_reader(body);
     let read = de
         .deserialize_seq(Items {
             current: &current,
@@ -159,6 +325,10 @@ fn decode_json(
         Ok(samples) => Ok(samples),
         Err(e) => Err(match (refused.into_inner(), current.get()) {
             (Some(refused), _) => refused,
+            (None, _) if e.is_io() => read_error(&std::io::Error::new(
+                e.io_error_kind().unwrap_or(std::io::ErrorKind::Other),
+                e.to_string(),
+            )),
             (None, Some(i)) if e.classify() == serde_json::error::Category::Data => {
                 AppError::invalid(format!("item {i}"), e.to_string())
             }
@@ -320,7 +490,7 @@ mod tests {
             Payload {
                 content_type: "text/plain",
                 content_encoding: Some("gzip"),
-                body: &bomb,
+                body: &bomb[..],
             },
             "p",
             Utc::now(),
@@ -331,7 +501,7 @@ mod tests {
             Payload {
                 content_type: "application/xml",
                 content_encoding: None,
-                body: b"<x/>",
+                body: &b"<x/>"[..],
             },
             "p",
             Utc::now(),

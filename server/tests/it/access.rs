@@ -55,12 +55,13 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         "/api/fn/token_create",
         Access::Min(Role::Admin),
         &[
-            ("name", "ci"),
-            ("scopes", "ingest"),
-            ("expires_in", ""),
-            ("role", "viewer"),
+            ("form[name]", "ci"),
+            ("form[ingest]", "on"),
+            ("form[expires_in]", ""),
+            ("form[role]", "viewer"),
         ],
     ),
+    ("/api/fn/token_new", Access::Min(Role::Admin), &[]),
     ("/api/fn/tokens", Access::Min(Role::Admin), &[]),
     // Token 1 exists by then: the admin's call to token_create above made it.
     (
@@ -78,13 +79,13 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         &[("limit", "10")],
     ),
     (
-        "/api/fn/rule_create",
+        "/api/fn/rule_save",
         Access::Min(Role::Editor),
         &[
-            ("rule[name]", "acc rule"),
-            ("rule[metric]", "up"),
-            ("rule[condition]", "<"),
-            ("rule[threshold]", "1"),
+            ("form[name]", "acc rule"),
+            ("form[metric]", "up"),
+            ("form[condition]", "<"),
+            ("form[threshold]", "1"),
         ],
     ),
     (
@@ -111,11 +112,11 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     ),
     ("/api/fn/silences", Access::Min(Role::Viewer), &[]),
     (
-        "/api/fn/silence_create",
+        "/api/fn/silence_save",
         Access::Min(Role::Editor),
         &[
-            ("silence[matchers][0]", "alertname=acc"),
-            ("silence[duration]", "1h"),
+            ("form[matchers]", "alertname=acc"),
+            ("form[duration]", "1h"),
         ],
     ),
     (
@@ -124,36 +125,15 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         &[("matchers[0]", "alertname=acc")],
     ),
     (
-        "/api/fn/silence_update",
-        Access::Min(Role::Editor),
-        &[
-            ("id", "1"),
-            ("silence[matchers][0]", "alertname=acc"),
-            ("silence[duration]", "2h"),
-        ],
-    ),
-    (
         "/api/fn/silence_delete",
         Access::Min(Role::Editor),
         &[("id", "1")],
     ),
     ("/api/fn/contact_points", Access::Min(Role::Admin), &[]),
     (
-        "/api/fn/contact_point_create",
+        "/api/fn/contact_point_save",
         Access::Min(Role::Admin),
-        &[
-            ("contact_point[name]", "acc"),
-            ("contact_point[kind]", "console"),
-        ],
-    ),
-    (
-        "/api/fn/contact_point_update",
-        Access::Min(Role::Admin),
-        &[
-            ("id", "1"),
-            ("contact_point[name]", "acc"),
-            ("contact_point[kind]", "console"),
-        ],
+        &[("form[name]", "acc"), ("form[kind]", "console")],
     ),
     // Contact point 1 (console, made just above) gets a test notification before it is deleted.
     (
@@ -168,13 +148,13 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
     ),
     // Source `acc` is created by the admin's first call, changed, tried and deleted by the next ones.
     (
-        "/api/fn/source_create",
+        "/api/fn/source_save",
         Access::Min(Role::Admin),
         &[
-            ("definition[id]", "acc"),
-            ("definition[kind]", "prometheus"),
-            ("definition[target]", UNREACHABLE),
-            ("definition[interval]", "1m"),
+            ("form[id]", "acc"),
+            ("form[kind]", "prometheus"),
+            ("form[target]", UNREACHABLE),
+            ("form[interval]", "1m"),
         ],
     ),
     (
@@ -200,7 +180,17 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         Access::Min(Role::Admin),
         &[("id", "acc")],
     ),
-    // Template 1 is created and changed by the JSON calls (JSON_SERVER_FNS), which run just before this entry.
+    // Template 1 is created here (and changed by the next entry), for the report functions after them.
+    (
+        "/api/fn/report_template_save",
+        Access::Min(Role::Editor),
+        &[
+            ("form[name]", "acc report"),
+            ("form[period]", "1h"),
+            ("form[html]", "on"),
+            ("form[sections][0][kind]", "alerts_summary"),
+        ],
+    ),
     ("/api/fn/report_templates", Access::Min(Role::Viewer), &[]),
     (
         "/api/fn/report_generate",
@@ -251,23 +241,11 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
 ];
 
 /// Server functions that take a JSON body (their arguments hold tagged objects): path, access, body.
-const JSON_SERVER_FNS: &[(&str, Access, &str)] = &[
-    (
-        "/api/fn/report_template_create",
-        Access::Min(Role::Editor),
-        r#"{"template": {"name": "acc report", "period": "1h", "sections": [{"kind": "alerts_summary"}]}}"#,
-    ),
-    (
-        "/api/fn/report_template_update",
-        Access::Min(Role::Editor),
-        r#"{"id": 1, "template": {"name": "acc report", "period": "2h", "sections": [{"kind": "source_health"}]}}"#,
-    ),
-    (
-        "/api/fn/reports",
-        Access::Min(Role::Viewer),
-        r#"{"filter": {}}"#,
-    ),
-];
+const JSON_SERVER_FNS: &[(&str, Access, &str)] = &[(
+    "/api/fn/reports",
+    Access::Min(Role::Viewer),
+    r#"{"filter": {}}"#,
+)];
 
 /// How a server function's arguments travel.
 #[derive(Clone, Copy)]
@@ -369,7 +347,7 @@ async fn every_server_function_checks_the_callers_role() {
     let signed_in = clients(&app).await;
     let anonymous = app.client();
 
-    // The JSON calls go just before the report functions that use their template.
+    // The JSON calls go just before the report functions.
     let split = SERVER_FNS
         .iter()
         .position(|(p, _, _)| *p == "/api/fn/report_templates")

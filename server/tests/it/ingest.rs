@@ -140,6 +140,80 @@ async fn json_and_text_batches_are_stored_and_bad_ones_change_nothing() {
     app.stop().await;
 }
 
+/// A body is decoded while it arrives, in whatever chunks it comes: a large JSON batch sent in small pieces (plain
+/// and gzip) is stored whole, and a client that breaks off in the middle stores nothing.
+#[tokio::test]
+async fn bodies_are_decoded_as_they_arrive_and_a_broken_one_stores_nothing() {
+    use std::io::Write;
+    let app = spawn_app().await;
+    let t = token(&app, "streamer", &[Scope::Ingest]).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let items: Vec<Value> = (0..20_000)
+        .map(|i| json!({"metric": "stream_gauge", "labels": {"n": (i % 100).to_string()}, "value": i, "timestamp": now - 20_000 + i}))
+        .collect();
+    let body = serde_json::to_vec(&items).unwrap();
+    assert!(
+        body.len() > 1_000_000,
+        "several channel chunks: {}",
+        body.len()
+    );
+    let in_pieces = |bytes: Vec<u8>, fail_after: Option<usize>| {
+        let pieces: Vec<Result<Vec<u8>, std::io::Error>> = bytes
+            .chunks(7_919)
+            .enumerate()
+            .map(|(i, c)| match fail_after {
+                Some(n) if i >= n => Err(std::io::Error::other("the client gave up")),
+                _ => Ok(c.to_vec()),
+            })
+            .collect();
+        reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+    };
+    let send = |query: &'static str, encoding: Option<&'static str>, body: reqwest::Body| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/api/v1/ingest{query}", app.base))
+            .bearer_auth(&t)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(e) = encoding {
+            req = req.header("content-encoding", e);
+        }
+        req.send()
+    };
+
+    let res = send("?source=plain", None, in_pieces(body.clone(), None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["accepted"], 20_000);
+    assert_eq!(count(&app, "plain").await, 20_000);
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&body).unwrap();
+    let res = send(
+        "?source=inflated",
+        Some("gzip"),
+        in_pieces(gz.finish().unwrap(), None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(count(&app, "inflated").await, 20_000);
+
+    // Broken off after ~80 KB of a 1 MB batch: the request fails and not one of its samples is kept.
+    let broken = send("?source=broken", None, in_pieces(body.clone(), Some(10))).await;
+    if let Ok(res) = broken {
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    // A truncated body that is still valid up to its end is refused as truncated JSON.
+    let cut = body[..body.len() / 2].to_vec();
+    let res = send("?source=broken", None, in_pieces(cut, None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(count(&app, "broken").await, 0);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn revoked_and_expired_tokens_are_refused_and_use_is_recorded() {
     let app = spawn_app().await;

@@ -421,6 +421,26 @@ async fn unreachable_broken_and_hanging_servers_give_clear_errors() {
         r["error"].as_str().unwrap().contains("config file missing"),
         "{r}"
     );
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("the server exited with code 1; its stderr: config file missing"),
+        "its exit code is said: {r}"
+    );
+    // A program that dies of a signal before answering: the signal is named.
+    let r = test(serde_json::json!({
+        "kind": "mcp", "target": python(), "args": ["-c", "import os; os.kill(os.getpid(), 9)"],
+        "interval": "5s"
+    }))
+    .await;
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("(the server was killed by signal 9 (SIGKILL))"),
+        "{r}"
+    );
     // A stdio server sees its own `env` and a minimal environment, never mcpulse's (TEST_PYTHON, DATABASE_URL …).
     let r = test(serde_json::json!({
         "kind": "mcp", "target": python(), "env": {"GREETING": "hi"}, "interval": "5s",
@@ -470,6 +490,19 @@ async fn unreachable_broken_and_hanging_servers_give_clear_errors() {
             .as_str()
             .unwrap()
             .contains("tools/call add: no answer within"),
+        "{r}"
+    );
+    // A stdio server that crashes mid-session: the round names the call, the exit code and its last stderr line.
+    std::fs::write(&control, r#"{"exit_code": 7}"#).unwrap();
+    let r = test(serde_json::json!({
+        "kind": "mcp", "target": python(), "args": [python_server(), control.display().to_string(), "stdio"],
+        "interval": "10s", "calls": [{"tool": "add", "arguments": "{\"a\": 1, \"b\": 2}"}]
+    }))
+    .await;
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the session was lost during tools/call add")
+            && error.contains("(the server exited with code 7; its stderr: fatal: out of memory)"),
         "{r}"
     );
     // Secrets are shown redacted and kept when the form sends the placeholder back for the same server, but never

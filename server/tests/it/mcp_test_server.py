@@ -7,11 +7,13 @@ CONTROL_FILE holds a JSON object read on every request, so a test changes the se
   delay_ms   -- every tools/call sleeps this long first (a slow, or hanging, server)
   fail       -- the tool `lookup` answers with isError (a failing tool)
   schema     -- 2 adds a required `limit` parameter to `lookup` (a tool schema change)
+  exit_code  -- every tools/call ends the process with this code, after a line on stderr (a crashing server)
 Tools: `add(a, b)` and `lookup(query[, limit])`.
 """
 
 import asyncio
 import json
+import os
 import sys
 
 import mcp.types as types
@@ -58,6 +60,9 @@ async def list_tools() -> list[types.Tool]:
 @server.call_tool(validate_input=False)
 async def call_tool(name: str, arguments: dict) -> list[types.TextContent]:
     c = control()
+    if "exit_code" in c:
+        print("fatal: out of memory", file=sys.stderr, flush=True)
+        os._exit(c["exit_code"])
     await asyncio.sleep(c.get("delay_ms", 0) / 1000)
     if name == "add":
         return [types.TextContent(type="text", text=str(arguments["a"] + arguments["b"]))]
