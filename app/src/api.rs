@@ -13,7 +13,7 @@ use leptos::prelude::*;
 pub const DASHBOARD_WINDOW_SECS: i64 = 15 * 60;
 
 /// The signed-in user.
-#[server(prefix = "/api/fn", endpoint = "me")]
+#[server(prefix = "/api/fn", endpoint = "me", output = crate::codec::Answer)]
 pub async fn current_user() -> Result<UserInfo, AppError> {
     use crate::engine::{require_role, respond};
     use crate::types::Role;
@@ -21,7 +21,7 @@ pub async fn current_user() -> Result<UserInfo, AppError> {
 }
 
 /// Public: signs in. Rate-limited per client address and per account; one generic message for every wrong credential.
-#[server(prefix = "/api/fn", endpoint = "login")]
+#[server(prefix = "/api/fn", endpoint = "login", output = crate::codec::Answer)]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
     use crate::engine::{client_ip, engine, respond, session, sign_in};
     respond(
@@ -38,7 +38,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
 }
 
 /// Public only while no user exists: creates the first admin and signs it in.
-#[server(prefix = "/api/fn", endpoint = "setup")]
+#[server(prefix = "/api/fn", endpoint = "setup", output = crate::codec::Answer)]
 pub async fn setup(username: String, password: String, confirm: String) -> Result<(), AppError> {
     use crate::engine::{engine, respond, session, sign_in};
     respond(
@@ -58,7 +58,7 @@ pub async fn setup(username: String, password: String, confirm: String) -> Resul
 }
 
 /// Signs out: the session is deleted server-side.
-#[server(prefix = "/api/fn", endpoint = "logout")]
+#[server(prefix = "/api/fn", endpoint = "logout", output = crate::codec::Answer)]
 pub async fn logout() -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond, session, sign_out};
     use crate::types::Role;
@@ -75,7 +75,7 @@ pub async fn logout() -> Result<(), AppError> {
 
 /// The dashboard's first render: current values, sources, and the last 15 minutes of the charted series, named
 /// `source/metric` (default `self/requests_total`).
-#[server(prefix = "/api/fn", endpoint = "dashboard")]
+#[server(prefix = "/api/fn", endpoint = "dashboard", output = crate::codec::Answer)]
 pub async fn dashboard(chart: String) -> Result<DashboardData, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -156,7 +156,7 @@ pub fn chart_query(source: &str, metric: &str) -> QueryRequest {
 }
 
 /// Admin: every user account.
-#[server(prefix = "/api/fn", endpoint = "users")]
+#[server(prefix = "/api/fn", endpoint = "users", output = crate::codec::Answer)]
 pub async fn list_users() -> Result<Vec<UserInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -170,7 +170,7 @@ pub async fn list_users() -> Result<Vec<UserInfo>, AppError> {
 }
 
 /// Admin: creates an account with a role; a bad username or password is named.
-#[server(prefix = "/api/fn", endpoint = "user_create")]
+#[server(prefix = "/api/fn", endpoint = "user_create", output = crate::codec::Answer)]
 pub async fn create_user(
     username: String,
     password: String,
@@ -190,7 +190,7 @@ pub async fn create_user(
 }
 
 /// Admin: changes user `id`'s role (the last admin stays admin).
-#[server(prefix = "/api/fn", endpoint = "user_role")]
+#[server(prefix = "/api/fn", endpoint = "user_role", output = crate::codec::Answer)]
 pub async fn set_user_role(id: i64, role: crate::types::Role) -> Result<UserInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -204,7 +204,7 @@ pub async fn set_user_role(id: i64, role: crate::types::Role) -> Result<UserInfo
 }
 
 /// Admin: sets user `id`'s password and signs them out everywhere.
-#[server(prefix = "/api/fn", endpoint = "user_password")]
+#[server(prefix = "/api/fn", endpoint = "user_password", output = crate::codec::Answer)]
 pub async fn reset_password(id: i64, password: String) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -220,7 +220,7 @@ pub async fn reset_password(id: i64, password: String) -> Result<(), AppError> {
 }
 
 /// Admin: deletes user `id` (never the last admin, never oneself); their sessions end at once.
-#[server(prefix = "/api/fn", endpoint = "user_delete")]
+#[server(prefix = "/api/fn", endpoint = "user_delete", output = crate::codec::Answer)]
 pub async fn delete_user(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -234,7 +234,7 @@ pub async fn delete_user(id: i64) -> Result<(), AppError> {
 }
 
 /// Admin: signs user `id` out of every session.
-#[server(prefix = "/api/fn", endpoint = "user_revoke_sessions")]
+#[server(prefix = "/api/fn", endpoint = "user_revoke_sessions", output = crate::codec::Answer)]
 pub async fn revoke_sessions(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -248,7 +248,7 @@ pub async fn revoke_sessions(id: i64) -> Result<(), AppError> {
 }
 
 /// Every source with its health.
-#[server(prefix = "/api/fn", endpoint = "sources")]
+#[server(prefix = "/api/fn", endpoint = "sources", output = crate::codec::Answer)]
 pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -263,7 +263,7 @@ pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
 
 /// Admin: adds a runtime source, or changes runtime source `form.editing`, from the sources form's fields (posted by
 /// the browser itself before the page is interactive); shape and value problems are named together.
-#[server(prefix = "/api/fn", endpoint = "source_save")]
+#[server(prefix = "/api/fn", endpoint = "source_save", output = crate::codec::Answer)]
 pub async fn save_source(form: crate::forms::SourceFields) -> Result<SourceStatus, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -285,7 +285,7 @@ pub async fn save_source(form: crate::forms::SourceFields) -> Result<SourceStatu
 }
 
 /// Admin: replaces the definition of runtime source `id` (enable/disable included).
-#[server(prefix = "/api/fn", endpoint = "source_update")]
+#[server(prefix = "/api/fn", endpoint = "source_update", output = crate::codec::Answer)]
 pub async fn update_source(
     id: String,
     definition: SourceDefinition,
@@ -304,7 +304,7 @@ pub async fn update_source(
 }
 
 /// Admin: stops and deletes runtime source `id`.
-#[server(prefix = "/api/fn", endpoint = "source_delete")]
+#[server(prefix = "/api/fn", endpoint = "source_delete", output = crate::codec::Answer)]
 pub async fn delete_source(id: String) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -318,7 +318,7 @@ pub async fn delete_source(id: String) -> Result<(), AppError> {
 }
 
 /// Admin: one collection round of a definition, stored nowhere (the sources page's "Test").
-#[server(prefix = "/api/fn", endpoint = "source_test")]
+#[server(prefix = "/api/fn", endpoint = "source_test", output = crate::codec::Answer)]
 pub async fn test_source(definition: SourceDefinition) -> Result<SourceTestResult, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -332,7 +332,7 @@ pub async fn test_source(definition: SourceDefinition) -> Result<SourceTestResul
 }
 
 /// A time-series query (see [`QueryRequest`]).
-#[server(prefix = "/api/fn", endpoint = "query")]
+#[server(prefix = "/api/fn", endpoint = "query", output = crate::codec::Answer)]
 pub async fn query_series(request: QueryRequest) -> Result<QueryResult, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -346,7 +346,7 @@ pub async fn query_series(request: QueryRequest) -> Result<QueryResult, AppError
 }
 
 /// Admin: creates an API token from the token form's fields; the secret is in the answer and nowhere else.
-#[server(prefix = "/api/fn", endpoint = "token_create")]
+#[server(prefix = "/api/fn", endpoint = "token_create", output = crate::codec::Answer)]
 pub async fn create_token(form: crate::forms::TokenFields) -> Result<CreatedToken, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -374,7 +374,7 @@ pub async fn create_token(form: crate::forms::TokenFields) -> Result<CreatedToke
 
 /// Admin: the token just created by a form the browser posted itself, once (its secret is shown on the page the
 /// browser was sent back to, and then forgotten).
-#[server(prefix = "/api/fn", endpoint = "token_new")]
+#[server(prefix = "/api/fn", endpoint = "token_new", output = crate::codec::Answer)]
 pub async fn new_token() -> Result<Option<CreatedToken>, AppError> {
     use crate::engine::{require_role, respond, take_new_token};
     use crate::types::Role;
@@ -388,7 +388,7 @@ pub async fn new_token() -> Result<Option<CreatedToken>, AppError> {
 }
 
 /// Admin: every API token (without secrets).
-#[server(prefix = "/api/fn", endpoint = "tokens")]
+#[server(prefix = "/api/fn", endpoint = "tokens", output = crate::codec::Answer)]
 pub async fn list_tokens() -> Result<Vec<TokenInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -402,7 +402,7 @@ pub async fn list_tokens() -> Result<Vec<TokenInfo>, AppError> {
 }
 
 /// Admin: revokes an API token for good.
-#[server(prefix = "/api/fn", endpoint = "token_revoke")]
+#[server(prefix = "/api/fn", endpoint = "token_revoke", output = crate::codec::Answer)]
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -416,7 +416,7 @@ pub async fn revoke_token(id: i64) -> Result<(), AppError> {
 }
 
 /// Every alert rule.
-#[server(prefix = "/api/fn", endpoint = "rules")]
+#[server(prefix = "/api/fn", endpoint = "rules", output = crate::codec::Answer)]
 pub async fn list_rules() -> Result<Vec<crate::types::RuleInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -431,7 +431,7 @@ pub async fn list_rules() -> Result<Vec<crate::types::RuleInfo>, AppError> {
 
 /// Editor: checks and stores a new alert rule, or replaces rule `form.editing` (its alerts keep their state, and
 /// annotations the form has no field for stay), from the rule form's fields; a bad field answers 422 naming it.
-#[server(prefix = "/api/fn", endpoint = "rule_save")]
+#[server(prefix = "/api/fn", endpoint = "rule_save", output = crate::codec::Answer)]
 pub async fn save_rule(form: crate::forms::RuleFields) -> Result<crate::types::RuleInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -460,7 +460,7 @@ pub async fn save_rule(form: crate::forms::RuleFields) -> Result<crate::types::R
 }
 
 /// Editor: replaces rule `id` (enable/disable included); its alerts keep their state.
-#[server(prefix = "/api/fn", endpoint = "rule_update")]
+#[server(prefix = "/api/fn", endpoint = "rule_update", output = crate::codec::Answer)]
 pub async fn update_rule(
     id: i64,
     rule: crate::types::RuleDraft,
@@ -477,7 +477,7 @@ pub async fn update_rule(
 }
 
 /// Editor: deletes rule `id` with its alerts and their history.
-#[server(prefix = "/api/fn", endpoint = "rule_delete")]
+#[server(prefix = "/api/fn", endpoint = "rule_delete", output = crate::codec::Answer)]
 pub async fn delete_rule(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -491,7 +491,7 @@ pub async fn delete_rule(id: i64) -> Result<(), AppError> {
 }
 
 /// Alerts that are pending, firing or resolved, firing first.
-#[server(prefix = "/api/fn", endpoint = "alerts")]
+#[server(prefix = "/api/fn", endpoint = "alerts", output = crate::codec::Answer)]
 pub async fn list_alerts() -> Result<Vec<crate::types::AlertInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -505,7 +505,7 @@ pub async fn list_alerts() -> Result<Vec<crate::types::AlertInfo>, AppError> {
 }
 
 /// The latest `limit` (at most 1000) alert history entries, newest first; of one rule if `rule_id` is set.
-#[server(prefix = "/api/fn", endpoint = "alert_history")]
+#[server(prefix = "/api/fn", endpoint = "alert_history", output = crate::codec::Answer)]
 pub async fn alert_history(
     rule_id: Option<i64>,
     limit: i64,
@@ -522,7 +522,7 @@ pub async fn alert_history(
 }
 
 /// Every metric with the sources reporting it and its label names (the explorer's picker).
-#[server(prefix = "/api/fn", endpoint = "metric_catalog")]
+#[server(prefix = "/api/fn", endpoint = "metric_catalog", output = crate::codec::Answer)]
 pub async fn metric_catalog() -> Result<Vec<crate::types::MetricCatalog>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -536,7 +536,7 @@ pub async fn metric_catalog() -> Result<Vec<crate::types::MetricCatalog>, AppErr
 }
 
 /// Admin: every contact point (URLs redacted) with its queue.
-#[server(prefix = "/api/fn", endpoint = "contact_points")]
+#[server(prefix = "/api/fn", endpoint = "contact_points", output = crate::codec::Answer)]
 pub async fn list_contact_points() -> Result<Vec<crate::types::ContactPointInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -551,7 +551,7 @@ pub async fn list_contact_points() -> Result<Vec<crate::types::ContactPointInfo>
 
 /// Admin: checks and stores a contact point, or changes contact point `form.editing` (an empty URL keeps the stored
 /// one), from the contact point form's fields; an internal URL is refused unless allow-listed.
-#[server(prefix = "/api/fn", endpoint = "contact_point_save")]
+#[server(prefix = "/api/fn", endpoint = "contact_point_save", output = crate::codec::Answer)]
 pub async fn save_contact_point(
     form: crate::forms::ContactFields,
 ) -> Result<crate::types::ContactPointInfo, AppError> {
@@ -575,7 +575,7 @@ pub async fn save_contact_point(
 }
 
 /// Viewer: the pending and firing alerts a silence of `matchers` would mute now (the silence form's preview).
-#[server(prefix = "/api/fn", endpoint = "silence_preview")]
+#[server(prefix = "/api/fn", endpoint = "silence_preview", output = crate::codec::Answer)]
 pub async fn preview_silence(
     matchers: Vec<String>,
 ) -> Result<Vec<crate::types::AlertInfo>, AppError> {
@@ -591,7 +591,7 @@ pub async fn preview_silence(
 }
 
 /// Admin: deletes a contact point and its queue.
-#[server(prefix = "/api/fn", endpoint = "contact_point_delete")]
+#[server(prefix = "/api/fn", endpoint = "contact_point_delete", output = crate::codec::Answer)]
 pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -605,7 +605,7 @@ pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {
 }
 
 /// Admin: sends a test notification to a contact point now, outside its queue.
-#[server(prefix = "/api/fn", endpoint = "contact_point_test")]
+#[server(prefix = "/api/fn", endpoint = "contact_point_test", output = crate::codec::Answer)]
 pub async fn test_contact_point(id: i64) -> Result<crate::types::ContactPointTest, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -619,7 +619,7 @@ pub async fn test_contact_point(id: i64) -> Result<crate::types::ContactPointTes
 }
 
 /// Editor: acknowledges alert (`rule_id`, `series_id`): its repeats stop until it resolves.
-#[server(prefix = "/api/fn", endpoint = "alert_ack")]
+#[server(prefix = "/api/fn", endpoint = "alert_ack", output = crate::codec::Answer)]
 pub async fn acknowledge_alert(rule_id: i64, series_id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -635,7 +635,7 @@ pub async fn acknowledge_alert(rule_id: i64, series_id: i64) -> Result<(), AppEr
 }
 
 /// Every silence, newest first.
-#[server(prefix = "/api/fn", endpoint = "silences")]
+#[server(prefix = "/api/fn", endpoint = "silences", output = crate::codec::Answer)]
 pub async fn list_silences() -> Result<Vec<crate::types::SilenceInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -650,7 +650,7 @@ pub async fn list_silences() -> Result<Vec<crate::types::SilenceInfo>, AppError>
 
 /// Editor: creates a silence, or changes silence `form.editing` in place (matchers, length, comment; it keeps its
 /// start), from the silence form's fields; bad fields answer 422 naming each.
-#[server(prefix = "/api/fn", endpoint = "silence_save")]
+#[server(prefix = "/api/fn", endpoint = "silence_save", output = crate::codec::Answer)]
 pub async fn save_silence(
     form: crate::forms::SilenceFields,
 ) -> Result<crate::types::SilenceInfo, AppError> {
@@ -670,7 +670,7 @@ pub async fn save_silence(
 }
 
 /// Editor: deletes a silence (notices flow again at once).
-#[server(prefix = "/api/fn", endpoint = "silence_delete")]
+#[server(prefix = "/api/fn", endpoint = "silence_delete", output = crate::codec::Answer)]
 pub async fn delete_silence(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -684,7 +684,7 @@ pub async fn delete_silence(id: i64) -> Result<(), AppError> {
 }
 
 /// Every report template with its next due time.
-#[server(prefix = "/api/fn", endpoint = "report_templates")]
+#[server(prefix = "/api/fn", endpoint = "report_templates", output = crate::codec::Answer)]
 pub async fn report_templates() -> Result<Vec<crate::types::ReportTemplateInfo>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -699,7 +699,7 @@ pub async fn report_templates() -> Result<Vec<crate::types::ReportTemplateInfo>,
 
 /// Editor: checks and stores a new report template, or replaces template `form.editing`, from the template form's
 /// fields (sections in order); a bad field answers 422 naming it.
-#[server(prefix = "/api/fn", endpoint = "report_template_save")]
+#[server(prefix = "/api/fn", endpoint = "report_template_save", output = crate::codec::Answer)]
 pub async fn save_report_template(
     form: crate::forms::TemplateFields,
 ) -> Result<crate::types::ReportTemplateInfo, AppError> {
@@ -727,7 +727,7 @@ pub async fn save_report_template(
 }
 
 /// Editor: deletes a report template (its generated reports stay until retention removes them).
-#[server(prefix = "/api/fn", endpoint = "report_template_delete")]
+#[server(prefix = "/api/fn", endpoint = "report_template_delete", output = crate::codec::Answer)]
 pub async fn delete_report_template(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -741,7 +741,7 @@ pub async fn delete_report_template(id: i64) -> Result<(), AppError> {
 }
 
 /// Editor: generates a report of the template now (in the background); returns it as running.
-#[server(prefix = "/api/fn", endpoint = "report_generate")]
+#[server(prefix = "/api/fn", endpoint = "report_generate", output = crate::codec::Answer)]
 pub async fn generate_report(id: i64) -> Result<crate::types::ReportInfo, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -755,7 +755,7 @@ pub async fn generate_report(id: i64) -> Result<crate::types::ReportInfo, AppErr
 }
 
 /// Generated reports, newest first, optionally of one template and within dates.
-#[server(prefix = "/api/fn", endpoint = "reports", input = leptos::server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "reports", input = leptos::server_fn::codec::Json, output = crate::codec::Answer)]
 pub async fn list_reports(
     filter: crate::types::ReportFilter,
 ) -> Result<Vec<crate::types::ReportInfo>, AppError> {
@@ -771,7 +771,7 @@ pub async fn list_reports(
 }
 
 /// Editor: deletes a generated report and its files.
-#[server(prefix = "/api/fn", endpoint = "report_delete")]
+#[server(prefix = "/api/fn", endpoint = "report_delete", output = crate::codec::Answer)]
 pub async fn delete_report(id: i64) -> Result<(), AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;
@@ -786,7 +786,7 @@ pub async fn delete_report(id: i64) -> Result<(), AppError> {
 
 /// Probed MCP servers: tools, per-tool latency percentiles and error rates over the last `window` (`1h`, `24h`,
 /// `7d`; default 1h), and tool-schema history.
-#[server(prefix = "/api/fn", endpoint = "mcp_servers")]
+#[server(prefix = "/api/fn", endpoint = "mcp_servers", output = crate::codec::Answer)]
 pub async fn mcp_servers(window: String) -> Result<Vec<crate::types::McpServerView>, AppError> {
     use crate::engine::{engine, require_role, respond};
     use crate::types::Role;

@@ -198,7 +198,7 @@ impl AppError {
 }
 
 impl leptos::server_fn::error::FromServerFnError for AppError {
-    type Encoder = leptos::server_fn::codec::JsonEncoding;
+    type Encoder = crate::codec::JsonText;
 
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
         AppError::Transport(value.to_string())

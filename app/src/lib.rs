@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod chart;
+pub mod codec;
 #[cfg(feature = "ssr")]
 pub mod engine;
 pub mod error;

@@ -91,9 +91,14 @@ test("every form works without script: posted by the browser, answered with the 
   await post(page, "#contact-form", "Add contact point");
   await expect(page.locator("#contact-form").locator("..")).toContainText(`ns-console-${suffix}`);
 
-  // Reports: a template with its default sections.
+  // Reports: a template with its default sections (the metrics section needs a metric: asked for by section).
   await page.goto("/reports");
   await page.locator("#report-name").fill(`ns report ${suffix}`);
   await post(page, "#template-form", "Save template");
+  await expect(page.locator("#template-form")).toContainText("section 1: name at least one metric");
+  await page.locator("#report-name").fill(`ns report ${suffix}`);
+  await page.locator('input[name="form[sections][0][metrics]"]').fill("up");
+  await post(page, "#template-form", "Save template");
   await expect(page.locator("body")).toContainText(`ns report ${suffix}`);
+  await expect(page.locator("#template-form .form-error")).toHaveCount(0);
 });
