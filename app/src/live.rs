@@ -118,7 +118,7 @@ mod client {
                 let Some(text) = e.data().as_string() else {
                     return;
                 };
-                match serde_json::from_str::<LiveMessage>(&text) {
+                match LiveMessage::from_json(&text) {
                     Ok(LiveMessage::Samples(samples)) => conn.set_latest.set(Some(samples)),
                     Ok(LiveMessage::Alerts { alerts }) => conn.set_alerts.set(Some(alerts)),
                     Err(err) => leptos::logging::warn!("unreadable live message: {err}"),

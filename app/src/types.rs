@@ -347,6 +347,32 @@ pub enum LiveMessage {
     },
 }
 
+impl LiveMessage {
+    /// Reads a message as the browser receives it: the `type` first, then the body as that kind. (Serde's derived
+    /// reading of an internally tagged enum buffers the whole message in a generic tree and carries a third copy of
+    /// every nested type's decoder into the WASM.)
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Tag<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        #[derive(Deserialize)]
+        struct Alerts {
+            alerts: Vec<AlertInfo>,
+        }
+        match serde_json::from_str::<Tag>(text)?.kind.as_ref() {
+            "samples" => serde_json::from_str(text).map(LiveMessage::Samples),
+            "alerts" => serde_json::from_str::<Alerts>(text)
+                .map(|a| LiveMessage::Alerts { alerts: a.alerts }),
+            other => Err(serde::de::Error::unknown_variant(
+                other,
+                &["samples", "alerts"],
+            )),
+        }
+    }
+}
+
 /// The metrics of the built-in `self` source, in display order, with their units.
 pub const SELF_METRICS: &[(&str, &str)] = &[
     ("requests_total", ""),
@@ -740,12 +766,18 @@ mod live_tests {
             }),
             LiveMessage::Alerts { alerts: Vec::new() },
         ];
+        assert!(LiveMessage::from_json(r#"{"type": "other"}"#).is_err());
         for m in messages {
             let text = serde_json::to_string(&m).expect("serialisable");
             assert_eq!(
                 serde_json::from_str::<LiveMessage>(&text).unwrap(),
                 m,
                 "{text}"
+            );
+            assert_eq!(
+                LiveMessage::from_json(&text).unwrap(),
+                m,
+                "as the browser reads it: {text}"
             );
         }
     }
