@@ -332,25 +332,38 @@ pub fn posted_by_browser() -> bool {
 }
 
 /// Where a token created by a form the browser posted itself waits for the page it is redirected to: its secret
-/// is shown there once, then forgotten (it is never put in a URL).
+/// is shown there once, then forgotten (it is never put in a URL). Kept a minute at most: a browser that sends no
+/// `Referer` is redirected elsewhere, and the secret must not wait in the session store for a later visit.
 const SESSION_NEW_TOKEN: &str = "__new_token";
+const NEW_TOKEN_KEPT_MS: i64 = 60_000;
 
 /// Keeps `token` for the next page of this session (see [`SESSION_NEW_TOKEN`]).
 pub async fn keep_new_token(token: &CreatedToken) -> Result<(), AppError> {
+    let kept = (token, chrono::Utc::now().timestamp_millis());
     session()
         .await?
-        .insert(SESSION_NEW_TOKEN, token)
+        .insert(SESSION_NEW_TOKEN, kept)
         .await
         .map_err(AppError::internal)
 }
 
-/// The token kept by [`keep_new_token`], taken out of the session.
+/// The token kept by [`keep_new_token`] within the last minute, taken out of the session. A session without one is
+/// not written to (a removal would save the whole session on every visit).
 pub async fn take_new_token() -> Result<Option<CreatedToken>, AppError> {
-    session()
-        .await?
-        .remove(SESSION_NEW_TOKEN)
+    let session = session().await?;
+    let kept: Option<(CreatedToken, i64)> = session
+        .get(SESSION_NEW_TOKEN)
         .await
-        .map_err(AppError::internal)
+        .map_err(AppError::internal)?;
+    let Some((token, at)) = kept else {
+        return Ok(None);
+    };
+    session
+        .remove_value(SESSION_NEW_TOKEN)
+        .await
+        .map_err(AppError::internal)?;
+    let fresh = chrono::Utc::now().timestamp_millis() - at <= NEW_TOKEN_KEPT_MS;
+    Ok(fresh.then_some(token))
 }
 
 /// The client address of the current request (unspecified when it cannot be known).

@@ -92,10 +92,17 @@ pub fn split_list(text: &str) -> Vec<String> {
 /// Parses `NAME<sep>value` lines (blank lines skipped).
 pub fn parse_lines(text: &str, sep: char) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for (n, line) in text
+        .lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+    {
+        // Named by its number, not quoted: the line may hold a secret (a header's value), and a problem met by a
+        // form the browser posted itself travels in the redirect's URL.
         let (k, v) = line
             .split_once(sep)
-            .ok_or_else(|| format!("{line:?}: expected NAME{sep}value"))?;
+            .ok_or_else(|| format!("line {}: expected NAME{sep}value", n + 1))?;
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(out)

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 /// Largest body accepted, before and after decompression.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Pushes decoded at once; more wait for a turn (see [`decode_stream`]).
+pub const DECODERS_AT_ONCE: usize = 32;
 /// How far ahead of our clock a pushed timestamp may be.
 pub const MAX_FUTURE: Duration = Duration::from_secs(10 * 60);
 
@@ -53,6 +55,10 @@ pub async fn decode_stream(
     max_age: Duration,
 ) -> Result<Vec<Sample>, AppError> {
     use http_body_util::BodyExt as _;
+    // A decoder holds a blocking thread while its body arrives: at most `DECODERS` at once, so slow uploads queue
+    // here instead of taking the blocking pool from everything else (password hashing, report rendering).
+    static DECODERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DECODERS_AT_ONCE);
+    let _permit = DECODERS.acquire().await.map_err(AppError::internal)?;
     let (chunks, arriving) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, String>>(4);
     let decoding = tokio::task::spawn_blocking(move || {
         let reader = Chunks {
@@ -70,7 +76,12 @@ pub async fn decode_stream(
     let pump = async move {
         let mut body = body;
         loop {
-            let next = match body.frame().await {
+            // A decoder that has its answer (a bad item, the size limit) stops the reading at once.
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = chunks.closed() => break,
+            };
+            let next = match frame {
                 None => Some(Ok(None)),
                 Some(Ok(frame)) => frame.into_data().ok().map(|data| Ok(Some(data))),
                 Some(Err(e)) => Some(Err(e.to_string())),
