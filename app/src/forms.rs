@@ -167,30 +167,6 @@ pub struct SourceFields {
 }
 
 impl SourceFields {
-    /// The fields of `def`, as the form shows them.
-    pub fn of(editing: Option<&str>, def: &SourceDefinition) -> Self {
-        SourceFields {
-            editing: editing.unwrap_or_default().to_string(),
-            id: def.id.clone(),
-            name: def.name.clone(),
-            kind: def.kind.clone(),
-            target: def.target.clone(),
-            interval: def.interval.clone(),
-            timeout: def.timeout.clone(),
-            labels: format_pairs(&def.labels),
-            enabled: def.enabled,
-            args: def.args.join("\n"),
-            env: format_lines(&def.env, "="),
-            headers: format_lines(&def.headers, ": "),
-            calls: def
-                .calls
-                .iter()
-                .map(|c| format!("{} {}", c.tool, c.arguments).trim().to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
-    }
-
     /// The source being changed (`None`: a new one) and its definition. MCP-only fields count only for `mcp`.
     pub fn definition(&self) -> Result<(Option<String>, SourceDefinition), AppError> {
         let mut problems = Problems::new();
@@ -275,29 +251,6 @@ pub struct RuleFields {
 }
 
 impl RuleFields {
-    /// The fields of `d`, as the form shows them.
-    pub fn of(editing: Option<i64>, d: &RuleDraft) -> Self {
-        RuleFields {
-            editing: editing.map(|id| id.to_string()).unwrap_or_default(),
-            name: d.name.clone(),
-            description: d.description.clone(),
-            metric: d.metric.clone(),
-            sources: d.sources.join(", "),
-            matchers: d.matchers.join(", "),
-            reduce: d.reduce.clone(),
-            window: d.window.clone(),
-            condition: d.condition.clone(),
-            threshold: d.threshold.clone(),
-            for_: d.for_.clone(),
-            keep_firing_for: d.keep_firing_for.clone(),
-            no_data: d.no_data.clone(),
-            severity: d.severity.clone(),
-            labels: format_pairs(&d.labels),
-            summary: d.annotations.get("summary").cloned().unwrap_or_default(),
-            enabled: d.enabled,
-        }
-    }
-
     /// The rule being changed (`None`: a new one) and its draft, with `annotations` other than the summary kept.
     pub fn draft(
         &self,
