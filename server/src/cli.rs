@@ -1,5 +1,5 @@
 //! The `mcpulse` command line: `serve` (the default), `migrate`, `user add|passwd|list`, `token`, `report run|list`,
-//! `config check|keys`, `bench`.
+//! `config check|keys`, `precompress` (benchmarks are `mcpulse-bench`).
 
 use crate::auth::{NewPassword, Username, Users};
 use crate::config::{self, Config};
@@ -42,9 +42,6 @@ enum Command {
     /// Generate reports and list them.
     #[command(subcommand)]
     Report(ReportCommand),
-    /// Benchmarks that print figures (they need database.url with the right to create databases).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Write brotli and gzip copies of the site's files (`/pkg`), as `serve` does at start: run after a build so
     /// the first visitor already gets them.
     Precompress,
@@ -71,88 +68,6 @@ enum ReportCommand {
     },
     /// List report templates with their schedules and latest runs.
     List,
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Push-ingest throughput and ack latency against raw COPY BINARY of the same rows.
-    Ingest {
-        #[arg(long, default_value_t = 100)]
-        series: usize,
-        #[arg(long, default_value_t = 200)]
-        batches: usize,
-        #[arg(long, default_value_t = 5000)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-    },
-    /// GET /api/timeseries against the bare date_bin SQL on the same data.
-    Query {
-        #[arg(long, default_value_t = 100)]
-        series: usize,
-        #[arg(long, default_value_t = 10_000)]
-        points: usize,
-        #[arg(long, default_value_t = 1000)]
-        buckets: usize,
-        #[arg(long, default_value_t = 20)]
-        runs: usize,
-    },
-    /// Threshold evaluations per second and sample-to-notification latency.
-    Alerts {
-        #[arg(long, default_value_t = 100)]
-        rules: usize,
-        #[arg(long, default_value_t = 100)]
-        series: usize,
-        #[arg(long, default_value_t = 20)]
-        rounds: usize,
-    },
-    /// Websocket fan-out: delivery latency of pushed samples to many signed-in live clients.
-    Live {
-        #[arg(long, default_value_t = 1000)]
-        clients: usize,
-        #[arg(long, default_value_t = 50)]
-        messages: usize,
-        /// Milliseconds between pushes.
-        #[arg(long, default_value_t = 100)]
-        every_ms: u64,
-    },
-    /// Bytes per stored sample (heap + indexes) and resident memory per active series.
-    Storage {
-        #[arg(long, default_value_t = 10_000_000)]
-        samples: usize,
-        #[arg(long, default_value_t = 1000)]
-        series: usize,
-        #[arg(long, default_value_t = 100_000)]
-        active_series: usize,
-    },
-    /// Time and peak memory to generate a report (HTML with a chart, JSON, CSV) over days of many series.
-    Report {
-        #[arg(long, default_value_t = 100)]
-        series: usize,
-        #[arg(long, default_value_t = 7)]
-        days: u32,
-        /// Seconds between samples.
-        #[arg(long, default_value_t = 10)]
-        interval: u32,
-    },
-    /// CPU and memory of probing many MCP servers (Streamable HTTP, each round ping + tools/list + one tools/call),
-    /// against the same process idle.
-    Probes {
-        #[arg(long, default_value_t = 100)]
-        servers: usize,
-        /// Seconds between rounds of each probe.
-        #[arg(long, default_value_t = 10)]
-        interval: u64,
-        /// Seconds measured (after one warm-up interval), for the baseline and again with the probes.
-        #[arg(long, default_value_t = 60)]
-        duration: u64,
-    },
-    /// The MCP server `bench probes` probes (a child process, so its work is not counted).
-    #[command(hide = true)]
-    McpTarget {
-        #[arg(long)]
-        port: u16,
-    },
 }
 
 #[derive(Subcommand)]
@@ -297,118 +212,11 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Bench(BenchCommand::Ingest {
-            series,
-            batches,
-            batch_size,
-            concurrency,
-        }) => {
-            let bench = crate::bench::IngestBench {
-                series,
-                batches,
-                batch_size,
-                concurrency,
-            };
-            crate::bench::ingest(&config, bench).await
-        }
-        Command::Bench(BenchCommand::Query {
-            series,
-            points,
-            buckets,
-            runs,
-        }) => {
-            crate::bench::query(
-                &config,
-                crate::bench::QueryBench {
-                    series,
-                    points,
-                    buckets,
-                    runs,
-                },
-            )
-            .await
-        }
-        Command::Bench(BenchCommand::Alerts {
-            rules,
-            series,
-            rounds,
-        }) => {
-            crate::bench::alerts(
-                &config,
-                crate::bench::AlertBench {
-                    rules,
-                    series,
-                    rounds,
-                },
-            )
-            .await
-        }
-        Command::Bench(BenchCommand::Live {
-            clients,
-            messages,
-            every_ms,
-        }) => {
-            crate::bench::live(
-                &config,
-                crate::bench::LiveBench {
-                    clients,
-                    messages,
-                    every: std::time::Duration::from_millis(every_ms),
-                },
-            )
-            .await
-        }
-        Command::Bench(BenchCommand::Storage {
-            samples,
-            series,
-            active_series,
-        }) => {
-            crate::bench::storage(
-                &config,
-                crate::bench::StorageBench {
-                    samples,
-                    series,
-                    active_series,
-                },
-            )
-            .await
-        }
         Command::Report(cmd) => {
             let config = config.clone();
             with_database(&config.clone(), |pool| async move {
                 report_command(cmd, &config, pool).await
             })
-            .await
-        }
-        Command::Bench(BenchCommand::Probes {
-            servers,
-            interval,
-            duration,
-        }) => {
-            crate::bench::probes(
-                &config,
-                crate::bench::ProbeBench {
-                    servers,
-                    interval: std::time::Duration::from_secs(interval.max(1)),
-                    duration: std::time::Duration::from_secs(duration.max(1)),
-                },
-            )
-            .await
-        }
-        Command::Bench(BenchCommand::McpTarget { port }) => crate::bench::mcp_target(port).await,
-        Command::Bench(BenchCommand::Report {
-            series,
-            days,
-            interval,
-        }) => {
-            crate::bench::report(
-                &config,
-                crate::bench::ReportBench {
-                    series,
-                    days,
-                    interval_secs: interval,
-                },
-            )
             .await
         }
         Command::Token(cmd) => {

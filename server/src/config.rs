@@ -454,10 +454,7 @@ pub fn from_sources(
         }),
         alerts_group_by: p.get("alerts.group_by", |s| {
             let names = comma_list(s);
-            match names
-                .iter()
-                .find(|n| !crate::store::query::is_label_name(n))
-            {
+            match names.iter().find(|n| !crate::names::is_label_name(n)) {
                 Some(bad) => Err(format!("`{bad}` is not a label name")),
                 None => Ok(names),
             }

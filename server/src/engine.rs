@@ -34,7 +34,7 @@ pub struct EngineImpl {
 impl EngineImpl {
     /// Tells live clients the current pending and firing alerts.
     async fn announce_alerts(&self) {
-        crate::live::publish_alerts(&self.alerting, &self.hub).await;
+        self.alerting.publish(&self.hub).await;
     }
 }
 
@@ -398,7 +398,7 @@ impl Engine for EngineImpl {
         &self,
         window: std::time::Duration,
     ) -> Result<Vec<app::types::McpServerView>, AppError> {
-        crate::collect::probe::overview(self.store.pool(), self.sources.statuses(), window)
+        crate::collect::mcp::overview(self.store.pool(), self.sources.statuses(), window)
             .await
             .map_err(AppError::internal)
     }

@@ -4,10 +4,7 @@
 //! tests can drive it without a socket.
 
 use crate::auth::sessions::PgSessions;
-use crate::engine::EngineImpl;
-use crate::live::Hub;
-use crate::store::Store;
-use crate::telemetry::HttpTelemetry;
+use crate::state::AppState;
 use app::engine::{authorize, SharedEngine};
 use app::types::Role;
 use axum::body::Body;
@@ -20,41 +17,10 @@ use axum::{Json, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use serde_json::json;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
-
-/// Everything request handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub engine: Arc<EngineImpl>,
-    pub store: Arc<Store>,
-    pub hub: Arc<Hub>,
-    pub telemetry: Arc<HttpTelemetry>,
-    pub pool: PgPool,
-    /// Cancelled when the server begins shutting down (closes websockets).
-    pub shutdown: CancellationToken,
-    pub secure_cookies: bool,
-    pub session_ttl: Duration,
-    pub tokens: Arc<crate::auth::tokens::Tokens>,
-    /// Samples older than this are refused (they would be dropped at once).
-    pub retention: Duration,
-    /// What `/mcp` served (collected as source `self-mcp`).
-    pub mcp: Arc<crate::mcp::McpTelemetry>,
-    pub mcp_settings: crate::mcp::McpSettings,
-    /// `server.request_timeout`.
-    pub request_timeout: Duration,
-}
-
-impl axum::extract::FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 /// Paths of the Leptos pages, which the page guard protects.
 const PUBLIC_PAGES: &[&str] = &["/login", "/setup"];
@@ -87,21 +53,13 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .merge(crate::api::routes())
-        .merge(
-            Router::new()
-                .nest_service(
-                    "/mcp",
-                    crate::mcp::service(
-                        state.engine.clone(),
-                        state.mcp.clone(),
-                        &state.mcp_settings,
-                        state.shutdown.child_token(),
-                    ),
-                )
-                .layer(from_fn_with_state(state.clone(), crate::mcp::authenticate))
-                // Outermost: a browser's preflight is answered before the token check.
-                .layer(crate::mcp::cors(&state.mcp_settings.allowed_origins)),
-        )
+        .merge(crate::mcp_server::router(
+            state.engine.clone(),
+            state.mcp.clone(),
+            &state.mcp_settings,
+            state.tokens.clone(),
+            state.shutdown.child_token(),
+        ))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .nest_service("/pkg", crate::assets::service(pkg_dir(&options)))

@@ -8,8 +8,9 @@ use crate::collect::{self_source::SelfSource, Collector, Schedule};
 use crate::config::Config;
 use crate::db::{self, ClusterOwnership, Database};
 use crate::engine::EngineImpl;
-use crate::http::{router, AppState};
+use crate::http::router;
 use crate::live::Hub;
+use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::{CountingListener, HttpTelemetry, PeerAddr};
 use anyhow::Context;
@@ -67,9 +68,9 @@ pub async fn start(
         Arc::new(SelfSource::new(telemetry.clone()).with_store(store.clone())),
         Schedule::every(config.collection_interval),
     )?;
-    let mcp_telemetry = Arc::new(crate::mcp::McpTelemetry::default());
+    let mcp_telemetry = Arc::new(crate::mcp_server::McpTelemetry::default());
     collector.add(
-        Arc::new(crate::mcp::McpTelemetrySource(mcp_telemetry.clone())),
+        Arc::new(crate::mcp_server::McpTelemetrySource(mcp_telemetry.clone())),
         Schedule::every(config.collection_interval),
     )?;
     let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
@@ -126,7 +127,7 @@ pub async fn start(
         retention: config.retention,
         mcp: mcp_telemetry,
         request_timeout: config.request_timeout,
-        mcp_settings: crate::mcp::McpSettings {
+        mcp_settings: crate::mcp_server::McpSettings {
             allowed_hosts: config.mcp_allowed_hosts.clone(),
             allowed_origins: config.mcp_allowed_origins.clone(),
         },
@@ -292,9 +293,7 @@ fn spawn_alerting(
                 _ = ticks.tick() => {}
             }
             match alerting.evaluate(chrono::Utc::now()).await {
-                Ok(done) if done.transitions > 0 => {
-                    crate::live::publish_alerts(&alerting, &hub).await
-                }
+                Ok(done) if done.transitions > 0 => alerting.publish(&hub).await,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "evaluating alert rules failed")

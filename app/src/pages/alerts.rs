@@ -28,12 +28,10 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 
-/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
-/// visited, so the first load carries only the dashboard and sign-in.
-///
-/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
+/// The page's resources and the signals they follow, created once when the route renders (see
+/// [`SignedIn`](crate::pages::SignedIn) for why never later).
 #[derive(Clone, Copy)]
-pub struct AlertsRoute {
+pub struct AlertsData {
     version: Version,
     alerts: Resource<Result<Vec<AlertInfo>, AppError>>,
     rules: Resource<Result<Vec<RuleInfo>, AppError>>,
@@ -44,12 +42,32 @@ pub struct AlertsRoute {
     contacts: Resource<Result<Vec<ContactPointInfo>, AppError>>,
 }
 
+/// The page as a lazy route: in the browser its code — the view and the page's resources with their decoders — is
+/// a separate WASM chunk, fetched when the page is first visited, so the first load carries only the dashboard
+/// and sign-in.
+pub struct AlertsRoute;
+
 #[lazy_route]
 impl LazyRoute for AlertsRoute {
     fn data() -> Self {
+        AlertsRoute
+    }
+
+    fn view(route: Self) -> AnyView {
+        let _ = route;
+        // The resources are created here, once, when the route renders (never inside the `SignedIn` suspense; see
+        // there why): the same place on the server and in the browser.
+        let this = AlertsData::new();
+        view! { <SignedIn title="Alerts" page=move |user| view! { <Alerts user data=this/> }/> }
+            .into_any()
+    }
+}
+
+impl AlertsData {
+    fn new() -> Self {
         let version: Version = RwSignal::new(0);
         let contacts_version: Version = RwSignal::new(0);
-        AlertsRoute {
+        AlertsData {
             version,
             alerts: Resource::new(move || version.get(), |_| list_alerts()),
             rules: Resource::new(move || version.get(), |_| list_rules()),
@@ -59,21 +77,16 @@ impl LazyRoute for AlertsRoute {
             contacts: Resource::new(move || contacts_version.get(), |_| list_contact_points()),
         }
     }
-
-    fn view(this: Self) -> AnyView {
-        view! { <SignedIn title="Alerts" page=move |user| view! { <Alerts user data=this/> }/> }
-            .into_any()
-    }
 }
 
 /// Bumped after every change (ours, or announced by the server) to fetch the lists again.
 type Version = RwSignal<u32>;
 
 #[component]
-fn Alerts(user: UserInfo, data: AlertsRoute) -> impl IntoView {
+fn Alerts(user: UserInfo, data: AlertsData) -> impl IntoView {
     let editor = user.role >= Role::Editor;
     let admin = user.role >= Role::Admin;
-    let AlertsRoute {
+    let AlertsData {
         version,
         alerts,
         rules,

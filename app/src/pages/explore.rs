@@ -226,18 +226,37 @@ fn encode(v: &str) -> String {
     out
 }
 
-/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
-/// visited, so the first load carries only the dashboard and sign-in.
-/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
+/// The page's resources and the signals they follow, created once when the route renders (see
+/// [`SignedIn`](crate::pages::SignedIn) for why never later).
 #[derive(Clone, Copy)]
-pub struct ExploreRoute {
+pub struct ExploreData {
     view_state: Memo<ExploreView>,
     data: Resource<Result<Option<QueryResult>, AppError>>,
 }
 
+/// The page as a lazy route: in the browser its code — the view and the page's resources with their decoders — is
+/// a separate WASM chunk, fetched when the page is first visited, so the first load carries only the dashboard
+/// and sign-in.
+pub struct ExploreRoute;
+
 #[lazy_route]
 impl LazyRoute for ExploreRoute {
     fn data() -> Self {
+        ExploreRoute
+    }
+
+    fn view(route: Self) -> AnyView {
+        let _ = route;
+        // The resources are created here, once, when the route renders (never inside the `SignedIn` suspense; see
+        // there why): the same place on the server and in the browser.
+        let this = ExploreData::new();
+        view! { <SignedIn title="Explore" page=move |user| view! { <Explore user route=this/> }/> }
+            .into_any()
+    }
+}
+
+impl ExploreData {
+    fn new() -> Self {
         let query = use_query_map();
         let view_state = Memo::new(move |_| ExploreView::from_query(&query.read()));
         let data = Resource::new(
@@ -250,18 +269,13 @@ impl LazyRoute for ExploreRoute {
                 }
             },
         );
-        ExploreRoute { view_state, data }
-    }
-
-    fn view(this: Self) -> AnyView {
-        view! { <SignedIn title="Explore" page=move |user| view! { <Explore user route=this/> }/> }
-            .into_any()
+        ExploreData { view_state, data }
     }
 }
 
 #[component]
-fn Explore(user: UserInfo, route: ExploreRoute) -> impl IntoView {
-    let ExploreRoute { view_state, data } = route;
+fn Explore(user: UserInfo, route: ExploreData) -> impl IntoView {
+    let ExploreData { view_state, data } = route;
     // Suggestions only: fetched in the browser after hydration, so no Suspense sits inside the form (a streamed
     // boundary inside <datalist> could race hydration).
     let catalog = LocalResource::new(metric_catalog);

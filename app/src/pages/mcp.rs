@@ -9,40 +9,56 @@ use crate::types::{McpOperationStats, McpServerView, Role, UserInfo};
 use leptos::prelude::*;
 use leptos_router::{lazy_route, LazyRoute};
 
-/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
+/// The page's resources and the signals they follow, created once when the route renders (see
+/// [`SignedIn`](crate::pages::SignedIn) for why never later).
 #[derive(Clone, Copy)]
-pub struct McpRoute {
+pub struct McpData {
     window: RwSignal<String>,
     version: RwSignal<u32>,
     list: Resource<Result<Vec<McpServerView>, crate::error::AppError>>,
 }
 
+/// The page as a lazy route: in the browser its code — the view and the page's resources with their decoders — is
+/// a separate WASM chunk, fetched when the page is first visited, so the first load carries only the dashboard
+/// and sign-in.
+pub struct McpRoute;
+
 #[lazy_route]
 impl LazyRoute for McpRoute {
     fn data() -> Self {
+        McpRoute
+    }
+
+    fn view(route: Self) -> AnyView {
+        let _ = route;
+        // The resources are created here, once, when the route renders (never inside the `SignedIn` suspense; see
+        // there why): the same place on the server and in the browser.
+        let this = McpData::new();
+        view! { <SignedIn title="MCP servers" page=move |user| view! { <McpServers user data=this/> }/> }
+            .into_any()
+    }
+}
+
+impl McpData {
+    fn new() -> Self {
         let window = RwSignal::new("1h".to_string());
         let version = RwSignal::new(0u32);
         let list = Resource::new(
             move || (window.get(), version.get()),
             |(w, _)| mcp_servers(w),
         );
-        McpRoute {
+        McpData {
             window,
             version,
             list,
         }
     }
-
-    fn view(this: Self) -> AnyView {
-        view! { <SignedIn title="MCP servers" page=move |user| view! { <McpServers user data=this/> }/> }
-            .into_any()
-    }
 }
 
 #[component]
-fn McpServers(user: UserInfo, data: McpRoute) -> impl IntoView {
+fn McpServers(user: UserInfo, data: McpData) -> impl IntoView {
     let admin = user.role >= Role::Admin;
-    let McpRoute {
+    let McpData {
         window,
         version,
         list,

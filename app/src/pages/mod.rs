@@ -57,8 +57,9 @@ pub(crate) fn Topbar(
 /// before rendering (`dry_resolve`), so a resource created there was created and fetched two or three times, each
 /// copy under the next serialization id. The browser creates it once and read the first copy's value while the
 /// HTML showed a later copy's; whenever the data changed in between (a source's health, a token's last use, an
-/// alert's value), hydration met a node it did not expect and panicked. Pages create their resources in their
-/// route's `LazyRoute::data()` and hand them to `page` (`tests/it/pages.rs` counts them in the HTML).
+/// alert's value), hydration met a node it did not expect and panicked. Pages create their resources when their
+/// route renders, before `SignedIn` (in `LazyRoute::view`, so their code and decoders stay in the page's lazy
+/// chunk), and hand them to `page` (`tests/it/pages.rs` counts them in the HTML).
 #[component]
 pub(crate) fn SignedIn<F, V>(
     /// The page's name in the browser's title.

@@ -21,11 +21,10 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 
-/// The page as a lazy route: its code is a separate WASM chunk, fetched on the first visit.
-///
-/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
+/// The page's resources and the signals they follow, created once when the route renders (see
+/// [`SignedIn`](crate::pages::SignedIn) for why never later).
 #[derive(Clone, Copy)]
-pub struct ReportsRoute {
+pub struct ReportsData {
     version: RwSignal<u32>,
     reports_version: RwSignal<u32>,
     templates: Resource<Result<Vec<ReportTemplateInfo>, AppError>>,
@@ -35,9 +34,29 @@ pub struct ReportsRoute {
     reports: Resource<Result<Vec<ReportInfo>, AppError>>,
 }
 
+/// The page as a lazy route: in the browser its code — the view and the page's resources with their decoders — is
+/// a separate WASM chunk, fetched when the page is first visited, so the first load carries only the dashboard
+/// and sign-in.
+pub struct ReportsRoute;
+
 #[lazy_route]
 impl LazyRoute for ReportsRoute {
     fn data() -> Self {
+        ReportsRoute
+    }
+
+    fn view(route: Self) -> AnyView {
+        let _ = route;
+        // The resources are created here, once, when the route renders (never inside the `SignedIn` suspense; see
+        // there why): the same place on the server and in the browser.
+        let this = ReportsData::new();
+        view! { <SignedIn title="Reports" page=move |user| view! { <Reports user data=this/> }/> }
+            .into_any()
+    }
+}
+
+impl ReportsData {
+    fn new() -> Self {
         let version = RwSignal::new(0u32);
         let reports_version = RwSignal::new(0u32);
         let templates = Resource::new(move || version.get(), |_| report_templates());
@@ -63,7 +82,7 @@ impl LazyRoute for ReportsRoute {
                 })
             },
         );
-        ReportsRoute {
+        ReportsData {
             version,
             reports_version,
             templates,
@@ -72,11 +91,6 @@ impl LazyRoute for ReportsRoute {
             filter_to,
             reports,
         }
-    }
-
-    fn view(this: Self) -> AnyView {
-        view! { <SignedIn title="Reports" page=move |user| view! { <Reports user data=this/> }/> }
-            .into_any()
     }
 }
 
@@ -243,11 +257,11 @@ impl TemplateForm {
 }
 
 #[component]
-fn Reports(user: UserInfo, data: ReportsRoute) -> impl IntoView {
+fn Reports(user: UserInfo, data: ReportsData) -> impl IntoView {
     let editor = user.role >= Role::Editor;
     // Templates and generated reports refresh separately: polling a running report leaves the templates table
     // (and a pending "Delete?" in it) alone.
-    let ReportsRoute {
+    let ReportsData {
         version,
         reports_version,
         templates,

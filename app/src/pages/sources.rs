@@ -15,26 +15,40 @@ use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
 
-/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
-/// visited, so the first load carries only the dashboard and sign-in.
-/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
-pub struct SourcesRoute {
+/// The page's resources and the signals they follow, created once when the route renders (see
+/// [`SignedIn`](crate::pages::SignedIn) for why never later).
+pub struct SourcesData {
     version: RwSignal<u32>,
     list: Resource<Result<Vec<SourceStatus>, AppError>>,
 }
 
+/// The page as a lazy route: in the browser its code — the view and the page's resources with their decoders — is
+/// a separate WASM chunk, fetched when the page is first visited, so the first load carries only the dashboard
+/// and sign-in.
+pub struct SourcesRoute;
+
 #[lazy_route]
 impl LazyRoute for SourcesRoute {
     fn data() -> Self {
+        SourcesRoute
+    }
+
+    fn view(route: Self) -> AnyView {
+        let _ = route;
+        // The resources are created here, once, when the route renders (never inside the `SignedIn` suspense; see
+        // there why): the same place on the server and in the browser.
+        let this = SourcesData::new();
+        let SourcesData { version, list } = this;
+        view! { <SignedIn title="Sources" page=move |user| view! { <Sources user version list/> }/> }.into_any()
+    }
+}
+
+impl SourcesData {
+    fn new() -> Self {
         // Bumped after every change, to fetch the list again.
         let version = RwSignal::new(0u32);
         let list = Resource::new(move || version.get(), |_| sources());
-        SourcesRoute { version, list }
-    }
-
-    fn view(this: Self) -> AnyView {
-        let SourcesRoute { version, list } = this;
-        view! { <SignedIn title="Sources" page=move |user| view! { <Sources user version list/> }/> }.into_any()
+        SourcesData { version, list }
     }
 }
 

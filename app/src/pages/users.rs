@@ -18,12 +18,10 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn as _;
 use leptos_router::{lazy_route, LazyRoute};
 
-/// The page as a lazy route: in the browser its code is a separate WASM chunk, fetched when the page is first
-/// visited, so the first load carries only the dashboard and sign-in.
-///
-/// The page's resources, created when the route is chosen (see [`SignedIn`](crate::pages::SignedIn) for why).
+/// The page's resources and the signals they follow, created once when the route renders (see
+/// [`SignedIn`](crate::pages::SignedIn) for why never later).
 #[derive(Clone, Copy)]
-pub struct UsersRoute {
+pub struct UsersData {
     version: RwSignal<u32>,
     users: Resource<Result<Vec<UserInfo>, AppError>>,
     tokens_version: RwSignal<u32>,
@@ -32,12 +30,32 @@ pub struct UsersRoute {
     fresh: Resource<Result<Option<CreatedToken>, AppError>>,
 }
 
+/// The page as a lazy route: in the browser its code — the view and the page's resources with their decoders — is
+/// a separate WASM chunk, fetched when the page is first visited, so the first load carries only the dashboard
+/// and sign-in.
+pub struct UsersRoute;
+
 #[lazy_route]
 impl LazyRoute for UsersRoute {
     fn data() -> Self {
+        UsersRoute
+    }
+
+    fn view(route: Self) -> AnyView {
+        let _ = route;
+        // The resources are created here, once, when the route renders (never inside the `SignedIn` suspense; see
+        // there why): the same place on the server and in the browser.
+        let this = UsersData::new();
+        view! { <SignedIn title="Users" min=Role::Admin page=move |user| view! { <Users user data=this/> }/> }
+            .into_any()
+    }
+}
+
+impl UsersData {
+    fn new() -> Self {
         let version = RwSignal::new(0u32);
         let tokens_version = RwSignal::new(0u32);
-        UsersRoute {
+        UsersData {
             version,
             users: Resource::new(move || version.get(), |_| list_users()),
             tokens_version,
@@ -45,17 +63,12 @@ impl LazyRoute for UsersRoute {
             fresh: Resource::new(|| (), |_| new_token()),
         }
     }
-
-    fn view(this: Self) -> AnyView {
-        view! { <SignedIn title="Users" min=Role::Admin page=move |user| view! { <Users user data=this/> }/> }
-            .into_any()
-    }
 }
 
 #[component]
-fn Users(user: UserInfo, data: UsersRoute) -> impl IntoView {
+fn Users(user: UserInfo, data: UsersData) -> impl IntoView {
     let me = user.id;
-    let UsersRoute { version, users, .. } = data;
+    let UsersData { version, users, .. } = data;
     let change_role = Action::new(|(id, role): &(i64, Role)| set_user_role(*id, *role));
     let revoke = Action::new(|id: &i64| revoke_sessions(*id));
     let remove = Action::new(|id: &i64| delete_user(*id));

@@ -723,6 +723,20 @@ impl Alerting {
             .collect())
     }
 
+    /// Publishes every pending and firing alert to live clients, after an evaluation changed some or a user
+    /// acknowledged one.
+    pub async fn publish(&self, hub: &crate::live::Hub) {
+        // Without the hub's order an acknowledgement's list and an evaluation's list could be read in one order and
+        // sent in the other, leaving clients with the older one.
+        let _order = hub.alerts_in_order().await;
+        match self.alerts().await {
+            Ok(all) => hub.publish(&app::types::LiveMessage::Alerts {
+                alerts: all.into_iter().filter(|a| a.is_active()).collect(),
+            }),
+            Err(e) => tracing::warn!(error = %e, "listing alerts for live clients failed"),
+        }
+    }
+
     pub async fn alerts(&self) -> Result<Vec<AlertInfo>, AppError> {
         let rules: HashMap<i64, (RuleInfo, Rule)> = self
             .rule_rows(None)

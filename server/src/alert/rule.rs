@@ -2,8 +2,8 @@
 //! API or `mcpulse.toml`) becomes a [`Rule`] through [`Rule::parse`], which names the first bad field; everything
 //! downstream (the engine, the notifier) works with checked values only.
 
-use crate::collect::check_sample;
-use crate::store::query::{is_metric_name, LabelMatcher};
+use crate::names::{check_sample, is_label_name, is_metric_name, is_source_id};
+use crate::store::query::LabelMatcher;
 use crate::store::Labels;
 use app::error::{AppError, Problems};
 use app::types::RuleDraft;
@@ -300,7 +300,7 @@ impl Rule {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        if let Some(bad) = sources.iter().find(|s| !crate::collect::is_source_id(s)) {
+        if let Some(bad) = sources.iter().find(|s| !is_source_id(s)) {
             problems.add(
                 "sources",
                 format!("`{bad}` is not a source id (letters, digits, -, _ and .)"),
@@ -312,11 +312,7 @@ impl Rule {
         if let Err(e) = check_sample("m", &labels) {
             problems.add("labels", e);
         }
-        if let Some(key) = draft
-            .annotations
-            .keys()
-            .find(|k| !crate::store::query::is_label_name(k))
-        {
+        if let Some(key) = draft.annotations.keys().find(|k| !is_label_name(k)) {
             problems.add(
                 "annotations",
                 format!("`{key}` is not a valid annotation name"),

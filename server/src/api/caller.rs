@@ -6,7 +6,7 @@
 //! at once. A revoked, expired or unknown token is 401, a missing scope or too low a role 403.
 
 use crate::auth::tokens::Scope;
-use crate::http::AppState;
+use crate::state::AppState;
 use app::engine::authorize;
 use app::error::AppError;
 use app::types::{Role, UserInfo};

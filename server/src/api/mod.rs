@@ -9,7 +9,7 @@ pub mod reports;
 
 use crate::auth::tokens::Scope;
 use crate::collect::push;
-use crate::http::AppState;
+use crate::state::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
 use app::types::{ContactPointDraft, Role, RuleDraft, SilenceDraft, SourceDefinition};
@@ -130,7 +130,7 @@ pub fn routes() -> Router<AppState> {
 pub const TOKEN_ROUTES: &[(&str, &str, Scope)] = &[
     ("POST", "/api/v1/ingest", Scope::Ingest),
     ("POST", "/v1/metrics", Scope::Ingest),
-    // MCP over Streamable HTTP (also GET and DELETE for a session's stream and end); see `crate::mcp`.
+    // MCP over Streamable HTTP (also GET and DELETE for a session's stream and end); see `crate::mcp_server`.
     ("POST", "/mcp", Scope::Mcp),
 ];
 
@@ -155,7 +155,7 @@ async fn ingest(
         .find(|(k, _)| k == "source")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| token.name.clone());
-    if !crate::collect::is_source_id(&source) {
+    if !crate::names::is_source_id(&source) {
         return Err(AppError::invalid(
             "source",
             format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),
@@ -244,7 +244,7 @@ async fn otlp_metrics(
         .find(|(k, _)| k == "source")
         .map(|(_, v)| v.into_owned());
     if let Some(source) = &explicit {
-        if !crate::collect::is_source_id(source) {
+        if !crate::names::is_source_id(source) {
             return Err(AppError::invalid(
                 "source",
                 format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),

@@ -4,8 +4,8 @@
 
 use super::bad_body;
 use super::caller::Caller;
-use crate::http::AppState;
 use crate::report::template::Format;
+use crate::state::AppState;
 use app::engine::Engine;
 use app::error::AppError;
 use app::types::{ReportFilter, ReportTemplateDraft, Role};

@@ -10,9 +10,10 @@
 //! Kinds live in their own modules (`self_source`, `prometheus`, and `probe` for MCP servers).
 
 pub mod explain;
+pub mod fields;
 pub mod manage;
+pub mod mcp;
 pub mod otlp;
-pub mod probe;
 pub mod prometheus;
 pub mod push;
 pub mod self_source;
@@ -131,14 +132,6 @@ pub struct CollectContext {
 pub trait Source: Send + Sync + 'static {
     fn info(&self) -> SourceInfo;
     async fn collect(&self, ctx: &CollectContext) -> anyhow::Result<Snapshot>;
-}
-
-/// Source ids: 1–64 letters, digits, `.`, `_` or `-`.
-pub fn is_source_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// When and how long a source runs.
@@ -486,37 +479,7 @@ impl Collector {
     }
 }
 
-/// Most labels per sample, and the longest label name, label value and metric name accepted from any source.
-pub const MAX_LABELS: usize = 32;
-pub const MAX_LABEL_NAME: usize = 128;
-pub const MAX_LABEL_VALUE: usize = 2048;
-pub const MAX_METRIC_NAME: usize = 200;
-
-/// Checks a sample's metric name and labels against the Prometheus grammar and mcpulse's limits (label names
-/// starting with `__` are reserved).
-pub fn check_sample(metric: &str, labels: &Labels) -> Result<(), String> {
-    use crate::store::query::{is_label_name, is_metric_name};
-    if metric.len() > MAX_METRIC_NAME || !is_metric_name(metric) {
-        return Err(format!("`{metric}` is not a valid metric name"));
-    }
-    if labels.len() > MAX_LABELS {
-        return Err(format!(
-            "{} labels; at most {MAX_LABELS} are allowed",
-            labels.len()
-        ));
-    }
-    for (name, v) in labels {
-        if name.len() > MAX_LABEL_NAME || !is_label_name(name) || name.starts_with("__") {
-            return Err(format!("`{name}` is not a valid label name"));
-        }
-        if v.len() > MAX_LABEL_VALUE {
-            return Err(format!(
-                "the value of label `{name}` is longer than {MAX_LABEL_VALUE} bytes"
-            ));
-        }
-    }
-    Ok(())
-}
+use crate::names::check_sample;
 
 /// Keeps the samples that pass [`check_sample`]; for the others, how many and the first one's problem.
 fn well_formed(samples: Vec<Sample>) -> (Vec<Sample>, Option<(usize, String)>) {
@@ -600,6 +563,7 @@ mod tests {
 
     #[test]
     fn malformed_samples_from_any_source_are_dropped_and_counted() {
+        use crate::names::MAX_LABEL_VALUE;
         let at = |metric: &str, labels: &[(&str, String)]| Sample {
             metric: metric.into(),
             source: "s".into(),

@@ -169,7 +169,8 @@ pub fn decode(
                             format!("time {ts} is more than 10 minutes in the future"),
                         ));
                     }
-                    super::check_sample(&metric, &labels).map_err(|e| AppError::invalid(&at, e))?;
+                    crate::names::check_sample(&metric, &labels)
+                        .map_err(|e| AppError::invalid(&at, e))?;
                     out.push(Sample {
                         metric,
                         source: source.clone(),

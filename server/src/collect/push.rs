@@ -349,7 +349,7 @@ fn decode_json(
 }
 
 fn check(metric: &str, labels: &Labels, value: f64, finite: bool) -> Result<(), String> {
-    super::check_sample(metric, labels)?;
+    crate::names::check_sample(metric, labels)?;
     if finite && !value.is_finite() {
         return Err("value must be a finite number".into());
     }

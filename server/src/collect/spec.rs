@@ -2,9 +2,13 @@
 //! functions and `POST/PUT /api/sources` all hand a [`SourceDefinition`] to [`SourceSpec::parse`], the one place
 //! that decides what a valid source is; a spec then builds the running [`Source`](super::Source).
 
-use super::probe::McpProbe;
+use super::fields::http_url;
+pub use super::fields::{duration_between, Problem};
+use super::mcp::config::{McpTarget, ToolCall};
+use super::mcp::McpProbe;
 use super::prometheus::PrometheusSource;
-use super::{is_source_id, Schedule, Source};
+use super::{Schedule, Source};
+use crate::names::{is_label_name, is_source_id};
 use app::types::{SourceDefinition, ToolCallDefinition};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,47 +42,6 @@ pub enum SourceKind {
     },
 }
 
-/// How an MCP server is reached.
-#[derive(Debug, Clone, PartialEq)]
-pub enum McpTarget {
-    /// Streamable HTTP at `url`, with extra request headers.
-    Http {
-        url: url::Url,
-        headers: BTreeMap<String, String>,
-    },
-    /// A child process speaking MCP on stdin/stdout.
-    Stdio {
-        command: String,
-        args: Vec<String>,
-        env: BTreeMap<String, String>,
-    },
-}
-
-/// A `tools/call` made every round.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolCall {
-    pub tool: String,
-    pub arguments: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Most tool calls per probe round.
-pub const MAX_CALLS: usize = 16;
-/// Headers the MCP transport sets itself.
-const TRANSPORT_HEADERS: &[&str] = &[
-    "accept",
-    "content-type",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "last-event-id",
-];
-
-/// One problem with a definition: the field it is about and what is wrong.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub field: &'static str,
-    pub message: String,
-}
-
 impl SourceSpec {
     /// Checks `def`, reporting every problem at once. An empty interval means `default_interval`; an empty
     /// timeout means the interval.
@@ -103,7 +66,8 @@ impl SourceSpec {
             "prometheus" => {
                 http_url(&def.target, &mut problem).map(|url| SourceKind::Prometheus { url })
             }
-            "mcp" => mcp_kind(def, &mut problem),
+            "mcp" => super::mcp::config::parse(def, &mut problem)
+                .map(|(target, calls)| SourceKind::Mcp { target, calls }),
             other => {
                 problem(
                     "kind",
@@ -140,7 +104,7 @@ impl SourceSpec {
             problem("labels", "at most 32 labels".into());
         }
         for (label, value) in &def.labels {
-            if !crate::store::query::is_label_name(label) || label.starts_with("__") {
+            if !is_label_name(label) || label.starts_with("__") {
                 problem("labels", format!("`{label}` is not a valid label name"));
             } else if value.len() > 2048 {
                 problem(
@@ -246,173 +210,6 @@ impl SourceSpec {
             )),
         })
     }
-}
-
-/// Checks the MCP parts of `def`: an http(s) URL (Streamable HTTP) or a command (stdio) as the target, headers
-/// only for HTTP, arguments and environment only for stdio, and the tool calls.
-fn mcp_kind(
-    def: &SourceDefinition,
-    problem: &mut impl FnMut(&'static str, String),
-) -> Option<SourceKind> {
-    let target = def.target.trim();
-    let lower = target.to_ascii_lowercase();
-    let looks_like_url = lower.starts_with("http://") || lower.starts_with("https://");
-    let mut ok = true;
-    let target = if looks_like_url {
-        http_url(target, &mut *problem).map(|url| {
-            if !def.args.is_empty() {
-                problem(
-                    "args",
-                    "arguments are for stdio servers (a command as the target)".into(),
-                );
-                ok = false;
-            }
-            if !def.env.is_empty() {
-                problem(
-                    "env",
-                    "environment variables are for stdio servers (a command as the target)".into(),
-                );
-                ok = false;
-            }
-            for (name, value) in &def.headers {
-                let lower = name.to_ascii_lowercase();
-                if TRANSPORT_HEADERS.contains(&lower.as_str()) {
-                    problem(
-                        "headers",
-                        format!("`{name}` is set by the MCP transport itself"),
-                    );
-                    ok = false;
-                } else if axum::http::HeaderName::try_from(name.as_str()).is_err() {
-                    problem("headers", format!("`{name}` is not a valid header name"));
-                    ok = false;
-                } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
-                    problem(
-                        "headers",
-                        format!("the value of `{name}` is not a valid header value"),
-                    );
-                    ok = false;
-                }
-            }
-            McpTarget::Http {
-                url,
-                headers: def.headers.clone(),
-            }
-        })
-    } else if target.is_empty() {
-        problem(
-            "target",
-            "give the server's http(s) URL (Streamable HTTP) or the command that starts it (stdio)"
-                .into(),
-        );
-        None
-    } else if target.contains(char::is_whitespace) && def.args.is_empty() {
-        problem(
-            "target",
-            format!("{target:?}: give the command alone and its arguments in `args`"),
-        );
-        None
-    } else {
-        if !def.headers.is_empty() {
-            problem(
-                "headers",
-                "headers are for servers reached over HTTP".into(),
-            );
-            ok = false;
-        }
-        for name in def.env.keys() {
-            if name.is_empty() || name.contains(['=', '\0']) {
-                problem(
-                    "env",
-                    format!("{name:?} is not an environment variable name"),
-                );
-                ok = false;
-            }
-        }
-        Some(McpTarget::Stdio {
-            command: target.to_string(),
-            args: def.args.clone(),
-            env: def.env.clone(),
-        })
-    };
-    if def.calls.len() > MAX_CALLS {
-        problem("calls", format!("at most {MAX_CALLS} tool calls"));
-        ok = false;
-    }
-    let mut calls = Vec::new();
-    for call in &def.calls {
-        let tool = call.tool.trim();
-        if tool.is_empty() || tool.len() > 128 {
-            problem(
-                "calls",
-                "every call names a tool (at most 128 characters)".into(),
-            );
-            ok = false;
-            continue;
-        }
-        let text = call.arguments.trim();
-        match serde_json::from_str::<serde_json::Value>(if text.is_empty() { "{}" } else { text }) {
-            Ok(serde_json::Value::Object(arguments)) => calls.push(ToolCall {
-                tool: tool.to_string(),
-                arguments,
-            }),
-            Ok(_) => {
-                problem(
-                    "calls",
-                    format!("the arguments of `{tool}` must be a JSON object"),
-                );
-                ok = false;
-            }
-            Err(e) => {
-                problem(
-                    "calls",
-                    format!("the arguments of `{tool}` are not JSON: {e}"),
-                );
-                ok = false;
-            }
-        }
-    }
-    match target {
-        Some(target) if ok => Some(SourceKind::Mcp { target, calls }),
-        _ => None,
-    }
-}
-
-/// `text` as an http(s) URL with a host, or the problem with it reported against `target`.
-fn http_url(text: &str, problem: &mut impl FnMut(&'static str, String)) -> Option<url::Url> {
-    match url::Url::parse(text.trim()) {
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
-            problem(
-                "target",
-                format!(
-                    "{text:?}: scheme must be http or https, not `{}`",
-                    url.scheme()
-                ),
-            );
-            None
-        }
-        Ok(url) if url.has_host() => Some(url),
-        Ok(_) => {
-            problem("target", format!("{text:?}: the URL names no host"));
-            None
-        }
-        Err(e) => {
-            problem("target", format!("{text:?} is not a URL: {e}"));
-            None
-        }
-    }
-}
-
-pub fn duration_between(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("expected a duration such as 10s, 5m, 2h or 7d ({e})"))?;
-    if d < min || d > max {
-        return Err(format!(
-            "must be between {} and {}",
-            humantime::format_duration(min),
-            humantime::format_duration(max)
-        ));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -47,22 +47,15 @@ impl Hub {
         self.tx.subscribe()
     }
 
+    /// Held while reading alerts and publishing them (see `Alerting::publish`), so lists reach clients in the order
+    /// they were read.
+    pub async fn alerts_in_order(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.alerts_order.lock().await
+    }
+
     /// Closes every open socket of `user` in this process (other replicas notice at their next recheck).
     pub fn sessions_revoked(&self, user: i64) {
         let _ = self.revoked.send(user);
-    }
-}
-
-/// Publishes every pending and firing alert, after an evaluation changed some or a user acknowledged one.
-pub async fn publish_alerts(alerting: &crate::alert::Alerting, hub: &Hub) {
-    // Without the lock an acknowledgement's list and an evaluation's list could be read in one order and sent in the
-    // other, leaving clients with the older one.
-    let _order = hub.alerts_order.lock().await;
-    match alerting.alerts().await {
-        Ok(all) => hub.publish(&LiveMessage::Alerts {
-            alerts: all.into_iter().filter(|a| a.is_active()).collect(),
-        }),
-        Err(e) => tracing::warn!(error = %e, "listing alerts for live clients failed"),
     }
 }
 

@@ -2,7 +2,8 @@
 //! becomes a [`Template`] that cannot be invalid, or an [`AppError::Invalid`] naming the first bad field. The
 //! schedule is a cron expression read by `croner` in the template's IANA time zone (`chrono-tz`).
 
-use crate::store::query::{is_metric_name, LabelMatcher};
+use crate::names::is_metric_name;
+use crate::store::query::LabelMatcher;
 use app::error::AppError;
 use app::types::{ReportSection, ReportTemplateDraft};
 use chrono::{DateTime, Utc};

@@ -7,22 +7,20 @@
 //! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
 //! partitions that fall out of their retention period.
 
-pub mod histogram;
 pub mod query;
-pub mod rate;
 pub mod rollup;
 
 use anyhow::Context;
 use app::types::{CurrentValue, MetricCatalog};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use sqlx::PgPool;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// A label set, ordered so equal sets serialise identically.
-pub type Labels = BTreeMap<String, String>;
+pub use crate::names::Labels;
 
 /// One value of one series at one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +184,7 @@ impl Store {
             latest.into_iter().unzip();
 
         let mut tx = self.pool.begin().await?;
-        // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse bench ingest`).
+        // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse-bench ingest`).
         let mut copy = tx
             .copy_in_raw("COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)")
             .await

@@ -6,6 +6,7 @@
 //!
 //! It never panics on any input (see the property tests); a malformed line is an error naming its line number.
 
+use crate::names::{is_label_name, is_metric_name};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -239,14 +240,6 @@ fn parse_timestamp(s: &str, format: Format) -> Option<i64> {
             (secs.is_finite() && secs.abs() < 1e14).then(|| (secs * 1000.0).round() as i64)
         }
     }
-}
-
-pub fn is_metric_name(s: &str) -> bool {
-    crate::store::query::is_metric_name(s)
-}
-
-pub fn is_label_name(s: &str) -> bool {
-    crate::store::query::is_label_name(s)
 }
 
 #[cfg(test)]

@@ -2,22 +2,22 @@
 //! creates a scratch database next to the configured one (so `database.url` must name a role that may create
 //! databases), runs an in-process mcpulse on it on a random port, and drops it afterwards.
 //!
-//! - `mcpulse bench ingest`: end-to-end push ingest (HTTP, token check, Prometheus-text decoding, validation, series
+//! - `mcpulse-bench ingest`: end-to-end push ingest (HTTP, token check, Prometheus-text decoding, validation, series
 //!   lookup, the durable write) from `concurrency` clients against raw `COPY … (FORMAT binary)` of the same rows into
 //!   an identically indexed table.
-//! - `mcpulse bench query`: `GET /api/timeseries` from raw samples and from the rollup tiers against the bare
+//! - `mcpulse-bench query`: `GET /api/timeseries` from raw samples and from the rollup tiers against the bare
 //!   `date_bin` SQL over raw samples for the same buckets.
-//! - `mcpulse bench storage`: bytes per stored sample (heap + indexes, and the rollup tiers' share) and resident
+//! - `mcpulse-bench storage`: bytes per stored sample (heap + indexes, and the rollup tiers' share) and resident
 //!   memory per active series.
-//! - `mcpulse bench report`: time and peak memory to generate a 7-day report over 100 series in every format,
+//! - `mcpulse-bench report`: time and peak memory to generate a 7-day report over 100 series in every format,
 //!   against the same report over one day.
-//! - `mcpulse bench probes`: CPU time and resident memory of 100 MCP probes (Streamable HTTP, 10 s interval,
+//! - `mcpulse-bench probes`: CPU time and resident memory of 100 MCP probes (Streamable HTTP, 10 s interval,
 //!   storing every round) against the same process idle; the probed server is a child process, not counted.
 
-use crate::auth::tokens::{Scope, Tokens};
-use crate::config::Config;
-use crate::db::{ClusterOwnership, Database};
 use anyhow::Context;
+use mcpulse::auth::tokens::{Scope, Tokens};
+use mcpulse::config::Config;
+use mcpulse::db::{ClusterOwnership, Database};
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ struct Scratch {
     admin: PgConnection,
     name: String,
     pool: sqlx::PgPool,
-    running: crate::serve::Running,
+    running: mcpulse::serve::Running,
 }
 
 impl Scratch {
@@ -53,7 +53,7 @@ impl Scratch {
         let database = Database::open(&config, ClusterOwnership::Guest).await?;
         let pool = database.pool.clone();
         let running =
-            crate::serve::start(config, database, tokio_util::sync::CancellationToken::new())
+            mcpulse::serve::start(config, database, tokio_util::sync::CancellationToken::new())
                 .await?;
         Ok(Scratch {
             admin,
@@ -186,7 +186,7 @@ async fn run_ingest(scratch: &Scratch, bench: &IngestBench) -> anyhow::Result<()
             ts.push(chrono::DateTime::from_timestamp_millis(t).context("timestamp")?);
             values.push(v);
         }
-        copies.push(crate::store::copy_binary(&ids, &ts, &values));
+        copies.push(mcpulse::store::copy_binary(&ids, &ts, &values));
     }
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(copies.into_iter()));
     let started = Instant::now();
@@ -257,7 +257,7 @@ pub struct QueryBench {
     pub runs: usize,
 }
 
-/// `mcpulse bench query`: `GET /api/timeseries` (HTTP, session check, parsing, the query engine, JSON) against the bare
+/// `mcpulse-bench query`: `GET /api/timeseries` (HTTP, session check, parsing, the query engine, JSON) against the bare
 /// hand-written `date_bin` SQL on the same data, alternating runs in one process; prints p50/p95 and the ratio.
 pub async fn query(config: &Config, bench: QueryBench) -> anyhow::Result<()> {
     let scratch = Scratch::start(config).await?;
@@ -277,11 +277,11 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
         "query benchmark: {} series × {} points, {} buckets per series, {} runs each",
         bench.series, bench.points, bench.buckets, bench.runs
     );
-    let store = crate::store::Store::new(pool.clone());
+    let store = mcpulse::store::Store::new(pool.clone());
     let mut batch = Vec::with_capacity(50_000);
     for p in 0..bench.points {
         for s in 0..bench.series {
-            batch.push(crate::store::Sample {
+            batch.push(mcpulse::store::Sample {
                 metric: "bench_query".into(),
                 source: "bench".into(),
                 labels: [("series".to_string(), format!("s{s}"))].into(),
@@ -297,12 +297,12 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     store.write(&batch).await?;
 
     // A session for the REST side.
-    let users = crate::auth::Users::new(pool.clone());
+    let users = mcpulse::auth::Users::new(pool.clone());
     let password = "bench-password-123";
     users
         .create(
-            &crate::auth::Username::parse("bench")?,
-            crate::auth::NewPassword::parse(password)?,
+            &mcpulse::auth::Username::parse("bench")?,
+            mcpulse::auth::NewPassword::parse(password)?,
             app::types::Role::Viewer,
         )
         .await?;
@@ -426,7 +426,7 @@ pub struct StorageBench {
     pub active_series: usize,
 }
 
-/// `mcpulse bench storage`: bytes per stored sample (heap and indexes of the sample partitions, and of the rollup
+/// `mcpulse-bench storage`: bytes per stored sample (heap and indexes of the sample partitions, and of the rollup
 /// tiers) after writing `samples` samples, and resident memory per active series after writing `active_series`
 /// distinct series through the same write path.
 pub async fn storage(config: &Config, bench: StorageBench) -> anyhow::Result<()> {
@@ -441,8 +441,8 @@ async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<
     let now = chrono::Utc::now();
 
     // Memory first, before large batches have grown the allocator's heap.
-    let store = crate::store::Store::with_series_limit(pool.clone(), usize::MAX);
-    let sample = |n: usize| crate::store::Sample {
+    let store = mcpulse::store::Store::with_series_limit(pool.clone(), usize::MAX);
+    let sample = |n: usize| mcpulse::store::Sample {
         metric: "bench_active".into(),
         source: format!("bench-{}", n % 16),
         labels: [
@@ -484,7 +484,7 @@ async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<
     drop(store);
 
     // Disk: `samples` samples over `series` series, 10 s apart, through the real write path.
-    let store = crate::store::Store::new(pool.clone());
+    let store = mcpulse::store::Store::new(pool.clone());
     let points = bench.samples.div_ceil(bench.series);
     let start = now - chrono::Duration::seconds(10 * points as i64 + 60);
     let mut batch = Vec::with_capacity(50_000);
@@ -495,7 +495,7 @@ async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<
             if written == bench.samples {
                 break 'outer;
             }
-            batch.push(crate::store::Sample {
+            batch.push(mcpulse::store::Sample {
                 metric: "bench_disk".into(),
                 source: "bench".into(),
                 labels: [("series".to_string(), format!("s{s}"))].into(),
@@ -576,7 +576,7 @@ pub struct AlertBench {
     pub rounds: usize,
 }
 
-/// `mcpulse bench alerts`: threshold evaluations per second (every rule over every series, straight through
+/// `mcpulse-bench alerts`: threshold evaluations per second (every rule over every series, straight through
 /// `Alerting::evaluate`), and the latency from a stored sample to its notification reaching a webhook receiver
 /// (evaluation right after the write, outbox, dispatcher, HTTP).
 pub async fn alerts(config: &Config, bench: AlertBench) -> anyhow::Result<()> {
@@ -590,16 +590,16 @@ pub async fn alerts(config: &Config, bench: AlertBench) -> anyhow::Result<()> {
 }
 
 async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()> {
-    use crate::alert::notify::AllowList;
-    use crate::alert::Alerting;
+    use mcpulse::alert::notify::AllowList;
+    use mcpulse::alert::Alerting;
     let pool = scratch.pool.clone();
-    let store = crate::store::Store::new(pool.clone());
+    let store = mcpulse::store::Store::new(pool.clone());
     let now = chrono::Utc::now();
     // Every series gets a sample a second for the last two minutes, so windowed reductions have work to do.
     let mut batch = Vec::new();
     for s in 0..bench.series {
         for k in 0..120 {
-            batch.push(crate::store::Sample {
+            batch.push(mcpulse::store::Sample {
                 metric: "bench_alert".into(),
                 source: "bench".into(),
                 labels: [("series".to_string(), format!("s{s}"))].into(),
@@ -615,7 +615,7 @@ async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()>
         AllowList(vec!["127.0.0.1".into()]),
         Duration::from_secs(3600),
         // Latency is measured without a group wait (it would add itself in full).
-        crate::alert::notify::Grouping {
+        mcpulse::alert::notify::Grouping {
             wait: Duration::ZERO,
             ..Default::default()
         },
@@ -696,7 +696,7 @@ async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()>
         ..Default::default()
     };
     // A new series each round, so no alert flaps (which would hold its notices back).
-    let sample = |round: usize, value: f64| crate::store::Sample {
+    let sample = |round: usize, value: f64| mcpulse::store::Sample {
         metric: "bench_latency".into(),
         source: "bench".into(),
         labels: [("round".to_string(), round.to_string())].into(),
@@ -764,10 +764,10 @@ async fn run_live(scratch: &Scratch, bench: &LiveBench) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let password = "bench-live-password";
-    crate::auth::Users::new(pool.clone())
+    mcpulse::auth::Users::new(pool.clone())
         .create(
-            &crate::auth::Username::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?,
-            crate::auth::NewPassword::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?,
+            &mcpulse::auth::Username::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?,
+            mcpulse::auth::NewPassword::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?,
             app::types::Role::Viewer,
         )
         .await
@@ -914,7 +914,7 @@ pub struct ReportBench {
     pub interval_secs: u32,
 }
 
-/// `mcpulse bench report`: generates a report of `days` days over `series` series (samples every
+/// `mcpulse-bench report`: generates a report of `days` days over `series` series (samples every
 /// `interval_secs`, 10 sources with their `up`) in HTML (with a chart), JSON and CSV, and prints the time it takes
 /// — reading the numbers, rendering each format, storing — and the process's peak resident memory while doing it,
 /// against the same report over one day as the baseline.
@@ -929,10 +929,10 @@ pub async fn report(config: &Config, bench: ReportBench) -> anyhow::Result<()> {
 }
 
 async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()> {
-    use crate::report::{data, render, Reports, Retention};
     use chrono::DurationRound;
+    use mcpulse::report::{data, render, Reports, Retention};
     let pool = scratch.pool.clone();
-    let store = Arc::new(crate::store::Store::with_series_limit(
+    let store = Arc::new(mcpulse::store::Store::with_series_limit(
         pool.clone(),
         usize::MAX,
     ));
@@ -954,7 +954,7 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
         for s in 0..bench.series {
             // A daily wave plus per-series offset and noise-like variation: numbers worth summarising.
             let phase = (k as f64 / (86_400.0 / step.num_seconds() as f64)) * std::f64::consts::TAU;
-            batch.push(crate::store::Sample {
+            batch.push(mcpulse::store::Sample {
                 metric: "bench_latency_ms".into(),
                 source: format!("mcp-{}", s % 10),
                 labels: [("tool".to_string(), format!("tool-{s:03}"))].into(),
@@ -968,7 +968,7 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
         for src in 0..10 {
             // Source 3 is down for an hour on the second day.
             let down = src == 3 && (86_400..90_000).contains(&(k * step.num_seconds()));
-            batch.push(crate::store::Sample {
+            batch.push(mcpulse::store::Sample {
                 metric: "up".into(),
                 source: format!("mcp-{src}"),
                 labels: Default::default(),
@@ -1030,7 +1030,7 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let checked = crate::report::template::Template::check(&template.template, &|_| true)
+    let checked = mcpulse::report::template::Template::check(&template.template, &|_| true)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     println!(
@@ -1147,13 +1147,14 @@ pub async fn probes(config: &Config, bench: ProbeBench) -> anyhow::Result<()> {
 }
 
 async fn run_probes(scratch: &Scratch, bench: &ProbeBench) -> anyhow::Result<()> {
-    use crate::collect::spec::{McpTarget, SourceKind, SourceSpec, ToolCall};
-    use crate::telemetry::resident_memory_bytes;
+    use mcpulse::collect::mcp::config::{McpTarget, ToolCall};
+    use mcpulse::collect::spec::{SourceKind, SourceSpec};
+    use mcpulse::telemetry::resident_memory_bytes;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let mut target = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["bench", "mcp-target", "--port", &port.to_string()])
+        .args(["mcp-target", "--port", &port.to_string()])
         .kill_on_drop(true)
         .spawn()
         .context("starting the MCP target")?;
@@ -1180,11 +1181,11 @@ async fn run_probes(scratch: &Scratch, bench: &ProbeBench) -> anyhow::Result<()>
     let (cpu1, rss1) = (cpu_seconds(), resident_memory_bytes().unwrap_or(0));
     let idle_cpu = cpu1 - cpu0;
 
-    let store = Arc::new(crate::store::Store::new(scratch.pool.clone()));
-    let hub = Arc::new(crate::live::Hub::default());
+    let store = Arc::new(mcpulse::store::Store::new(scratch.pool.clone()));
+    let hub = Arc::new(mcpulse::live::Hub::default());
     let stop = tokio_util::sync::CancellationToken::new();
     let collector =
-        crate::collect::Collector::new(store, hub, stop.clone(), Duration::from_secs(7 * 86_400));
+        mcpulse::collect::Collector::new(store, hub, stop.clone(), Duration::from_secs(7 * 86_400));
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/mcp"))?;
     for i in 0..bench.servers {
         let spec = SourceSpec {

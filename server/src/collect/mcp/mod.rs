@@ -23,12 +23,14 @@
 //! Connection and protocol failures make the round's error (the source is down, with a message that says what
 //! failed); a failing or slow tool call is a warning shown while the source stays up.
 
-use super::explain::plain_error;
-use super::spec::{McpTarget, ToolCall};
-use super::{CollectContext, Metric, Snapshot, Source, SourceInfo};
+pub mod config;
+
+use crate::collect::explain::plain_error;
+use crate::collect::{CollectContext, Metric, Snapshot, Source, SourceInfo};
 use crate::store::Labels;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use config::{McpTarget, ToolCall};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest, Implementation,
     PingRequest,

@@ -6,8 +6,12 @@
 //! Input arrives as a [`QueryRequest`] (strings, from REST or a server function) and is parsed into a [`Query`]
 //! that cannot be invalid; output is a [`QueryResult`].
 
-use super::rollup::Tier;
-use super::Store;
+mod histogram;
+mod rate;
+
+use crate::names::{is_label_name, is_metric_name};
+use crate::store::rollup::Tier;
+use crate::store::Store;
 use app::error::AppError;
 use app::types::{Point, QueryRequest, QueryResult, SeriesData};
 use chrono::{DateTime, TimeZone, Utc};
@@ -127,7 +131,7 @@ impl Aggregation {
     fn raw_sql(self) -> &'static str {
         match self {
             Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
-                unreachable!("counters are read by store::rate")
+                unreachable!("counters are read by store::query::rate")
             }
             Aggregation::Sum => "sum(x.value)",
             Aggregation::Avg => "avg(x.value)",
@@ -142,7 +146,7 @@ impl Aggregation {
     fn rollup_sql(self) -> &'static str {
         match self {
             Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
-                unreachable!("counters are read by store::rate")
+                unreachable!("counters are read by store::query::rate")
             }
             Aggregation::Sum => "sum(r.sum)",
             Aggregation::Avg => "sum(r.sum) / sum(r.count)",
@@ -437,20 +441,6 @@ impl Query {
     }
 }
 
-/// Prometheus metric name grammar: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_metric_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// Prometheus label name grammar: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// RFC 3339, Unix seconds (or milliseconds when > 1e11), or relative to now (`-1h`, `now`).
 fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
@@ -500,7 +490,7 @@ impl Query {
 /// watermark and raw samples after it.
 pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
     if let Aggregation::Quantile(p) = q.aggregation {
-        return super::histogram::run(store, q, p.phi()).await;
+        return histogram::run(store, q, p.phi()).await;
     }
     let pool = store.pool();
     let (ids, groups, keys) = matching_series(pool, q).await?;
@@ -509,7 +499,7 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
     if q.aggregation.of_counters() {
         // Counters read their own samples (per series, in time order); nothing to do without series.
         if !ids.is_empty() {
-            (points, resolution) = super::rate::run(store, q, &ids, &groups, keys.len()).await?;
+            (points, resolution) = rate::run(store, q, &ids, &groups, keys.len()).await?;
         }
     } else if !ids.is_empty() {
         let split = match q.tier {

@@ -10,6 +10,7 @@
 //! tool, `requests_total`, `errors_total`, `response_time_ms` plus `active_connections` (open MCP sessions),
 //! collected as source `self-mcp` by [`McpTelemetrySource`].
 
+use crate::auth::tokens::{Scope, Tokens};
 use crate::collect::{CollectContext, Metric, Snapshot, Source, SourceInfo};
 use crate::engine::EngineImpl;
 use crate::store::Labels;
@@ -419,8 +420,23 @@ pub struct McpSettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// `/mcp`, for `http` to merge: the service behind the token check, behind CORS (outermost, so a browser's
+/// preflight is answered before the token check).
+pub fn router<S: Clone + Send + Sync + 'static>(
+    engine: Arc<EngineImpl>,
+    telemetry: Arc<McpTelemetry>,
+    settings: &McpSettings,
+    tokens: Arc<Tokens>,
+    shutdown: CancellationToken,
+) -> axum::Router<S> {
+    axum::Router::new()
+        .nest_service("/mcp", service(engine, telemetry, settings, shutdown))
+        .layer(axum::middleware::from_fn_with_state(tokens, authenticate))
+        .layer(cors(&settings.allowed_origins))
+}
+
 /// The `/mcp` service: a session per client, closed when `shutdown` is cancelled.
-pub fn service(
+fn service(
     engine: Arc<EngineImpl>,
     telemetry: Arc<McpTelemetry>,
     settings: &McpSettings,
@@ -444,7 +460,7 @@ pub fn service(
 
 /// CORS for browser-based MCP clients on `mcp.allowed_origins` (none: no CORS headers, so browsers on other sites
 /// cannot read answers; rmcp refuses their requests anyway). `scheme://host:*` allows any port.
-pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     use axum::http::{HeaderName, HeaderValue, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     // (scheme, host, port; `None`: any port), with default ports filled in as browsers leave them out.
@@ -494,8 +510,8 @@ pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 
 /// Lets through requests with an API token that has the `mcp` scope, recording the caller and its role for the
 /// tools; 401 (with `WWW-Authenticate: Bearer`) or 403 otherwise.
-pub async fn authenticate(
-    State(state): State<crate::http::AppState>,
+async fn authenticate(
+    State(tokens): State<Arc<Tokens>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -504,11 +520,7 @@ pub async fn authenticate(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let token =
-        match state
-            .tokens
-            .authenticate(authorization, crate::auth::tokens::Scope::Mcp)
-            .await
-        {
+        match tokens.authenticate(authorization, Scope::Mcp).await {
             Ok(token) => token,
             Err(AppError::Unauthorized) => return (
                 StatusCode::UNAUTHORIZED,
@@ -521,7 +533,7 @@ pub async fn authenticate(
             Err(e) => return e.into_response(),
         };
     // A user's demotion reaches their tokens at once (the same rule as on the REST API).
-    let role = match state.tokens.acting_as(&token).await {
+    let role = match tokens.acting_as(&token).await {
         Ok(acting) => acting.role,
         Err(e) => return e.into_response(),
     };

@@ -7,10 +7,10 @@
 //! within the bucket that holds the rank. Data leaves as one point per time bucket and group (no point where the
 //! histogram saw nothing). Groups are formed as for other queries, without the `le` label.
 
-use super::query::{matching_series, GroupKey, Grouping, Query};
 use super::rate;
-use super::rollup::Tier;
-use super::Store;
+use super::{matching_series, GroupKey, Grouping, Query};
+use crate::store::rollup::Tier;
+use crate::store::Store;
 use app::types::{Point, QueryResult, SeriesData};
 use std::collections::BTreeMap;
 

@@ -11,9 +11,9 @@
 //! `$__rate_interval`: at least four samples, so one missed scrape leaves a rate). A window with fewer than two
 //! samples has no rate. `increase` is the rate times the step: with `w` = step it is Prometheus' `increase`.
 
-use super::query::{Aggregation, Query};
-use super::rollup::Tier;
-use super::Store;
+use super::{Aggregation, Query};
+use crate::store::rollup::Tier;
+use crate::store::Store;
 use app::types::Point;
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
