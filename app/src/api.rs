@@ -590,6 +590,23 @@ pub async fn preview_silence(
     )
 }
 
+/// Viewer: the rule as drafted (not saved), replayed by the alert engine over the last hours: the value it saw at
+/// each evaluation and when it would have fired (the rule form's backtest).
+#[server(prefix = "/api/fn", endpoint = "rule_backtest", output = crate::codec::Answer)]
+pub async fn backtest_rule(
+    draft: crate::types::RuleDraft,
+) -> Result<crate::types::RuleBacktest, AppError> {
+    use crate::engine::{engine, require_role, respond};
+    use crate::types::Role;
+    respond(
+        async {
+            require_role(Role::Viewer).await?;
+            engine()?.backtest_rule(&draft).await
+        }
+        .await,
+    )
+}
+
 /// Admin: deletes a contact point and its queue.
 #[server(prefix = "/api/fn", endpoint = "contact_point_delete", output = crate::codec::Answer)]
 pub async fn delete_contact_point(id: i64) -> Result<(), AppError> {

@@ -128,6 +128,11 @@ pub trait Engine: Send + Sync + 'static {
         draft: &ContactPointDraft,
     ) -> Result<ContactPointInfo, AppError>;
     async fn delete_contact_point(&self, id: i64) -> Result<(), AppError>;
+    /// The rule as drafted, replayed by the alert engine over the last [`crate::types::BACKTEST_HOURS`].
+    async fn backtest_rule(
+        &self,
+        draft: &crate::types::RuleDraft,
+    ) -> Result<crate::types::RuleBacktest, AppError>;
     /// The pending and firing alerts a silence of `matchers` would mute now.
     async fn preview_silence(&self, matchers: &[String]) -> Result<Vec<AlertInfo>, AppError>;
     /// Sends a test notification to contact point `id` now (not through the queue): whether it arrived, in words.

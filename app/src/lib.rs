@@ -17,9 +17,10 @@ pub mod forms;
 pub mod live;
 pub mod pages;
 pub mod types;
+pub mod wire;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, Lazy, SsrMode};
 
@@ -33,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <AutoReload options=options.clone()/>
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -47,7 +49,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/mcpulse.css"/>
         <Title text="mcpulse"/>
         // Pages are rendered whole (every resource resolved) before they are sent: with out-of-order streaming a
         // lazily loaded page could start hydrating before its streamed data arrived, and hydrate a fallback the

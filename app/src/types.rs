@@ -69,6 +69,7 @@ pub struct CurrentValue {
     pub source: String,
     pub metric: String,
     pub value: f64,
+    #[serde(with = "crate::wire::time")]
     pub at: DateTime<Utc>,
 }
 
@@ -134,7 +135,9 @@ pub struct SeriesData {
 pub struct QueryResult {
     pub metric: String,
     pub aggregation: String,
+    #[serde(with = "crate::wire::time")]
     pub start: DateTime<Utc>,
+    #[serde(with = "crate::wire::time")]
     pub end: DateTime<Utc>,
     pub step_ms: i64,
     /// Where the buckets came from: `raw` samples, or a rollup tier (`1m`, `1h`) with raw samples after its
@@ -154,8 +157,11 @@ pub struct TokenInfo {
     /// The role the token acts with on `/mcp` (never more than its creator's current role).
     pub role: Role,
     pub created_by: String,
+    #[serde(with = "crate::wire::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked: bool,
 }
@@ -184,7 +190,9 @@ pub struct SourceStatus {
     /// `None` until the first round finished.
     pub up: Option<bool>,
     /// When the latest round (successful or not) was taken.
+    #[serde(default, with = "crate::wire::opt_time")]
     pub last_scrape: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_duration_ms: Option<f64>,
@@ -562,6 +570,7 @@ pub struct RuleInfo {
     #[serde(flatten)]
     pub rule: RuleDraft,
     pub created_by: String,
+    #[serde(with = "crate::wire::time")]
     pub updated_at: DateTime<Utc>,
     /// `api` (made in the UI or API) or `config` (declared in mcpulse.toml: read-only).
     pub origin: String,
@@ -571,7 +580,7 @@ pub struct RuleInfo {
     pub health: String,
     #[serde(default)]
     pub health_error: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "crate::wire::opt_time")]
     pub evaluated_at: Option<DateTime<Utc>>,
 }
 
@@ -581,6 +590,7 @@ pub struct AlertInfo {
     pub rule_id: i64,
     /// With `rule_id`, names the alert (e.g. to acknowledge it).
     pub series_id: i64,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
     pub rule_name: String,
@@ -596,15 +606,18 @@ pub struct AlertInfo {
     pub value: Option<f64>,
     pub threshold: f64,
     pub condition: String,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub active_since: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub firing_since: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub flapping: bool,
     /// `ok`, `nodata` (its series has had no sample within the lookback since `health_since`; the state is kept
     /// or changed as the rule's `no_data` says) or `error` (its rule's query failed; the state is kept).
     #[serde(default)]
     pub health: String,
-    #[serde(default)]
+    #[serde(default, with = "crate::wire::opt_time")]
     pub health_since: Option<DateTime<Utc>>,
     /// The silence muting its notifications now, if one does (the one ending last).
     #[serde(default)]
@@ -617,6 +630,7 @@ pub struct SilencedBy {
     /// The silence's id.
     pub id: i64,
     pub by: String,
+    #[serde(with = "crate::wire::time")]
     pub until: DateTime<Utc>,
     pub comment: String,
 }
@@ -673,12 +687,41 @@ pub struct ContactPointInfo {
     #[serde(default)]
     pub delivered: i64,
     /// The latest delivery attempt, its error (None: it was delivered), and when the next retry is due.
-    #[serde(default)]
+    #[serde(default, with = "crate::wire::opt_time")]
     pub last_attempt_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, with = "crate::wire::opt_time")]
     pub next_retry_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_error: Option<String>,
+}
+
+/// How many hours the rule editor's backtest replays.
+pub const BACKTEST_HOURS: i64 = 6;
+
+/// The rule editor's backtest: the rule as drafted, replayed by the alert engine's own evaluation over the last
+/// [`BACKTEST_HOURS`] of stored samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleBacktest {
+    #[serde(with = "crate::wire::time")]
+    pub start: DateTime<Utc>,
+    #[serde(with = "crate::wire::time")]
+    pub end: DateTime<Utc>,
+    /// How far apart the replayed evaluations are.
+    pub step_ms: i64,
+    pub series: Vec<BacktestSeries>,
+    /// More series matched than were replayed.
+    pub more: bool,
+}
+
+/// One series of a [`RuleBacktest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestSeries {
+    pub source: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The value the rule compared with its threshold at each evaluation that had data.
+    pub points: Vec<Point>,
+    /// When the alert would have been firing, `(from, to)` in milliseconds since the epoch.
+    pub firing: Vec<(i64, i64)>,
 }
 
 /// What a contact point's test notification did.
@@ -708,7 +751,9 @@ pub struct SilenceDraft {
 pub struct SilenceInfo {
     pub id: i64,
     pub matchers: Vec<String>,
+    #[serde(with = "crate::wire::time")]
     pub starts_at: DateTime<Utc>,
+    #[serde(with = "crate::wire::time")]
     pub ends_at: DateTime<Utc>,
     pub comment: String,
     pub created_by: String,
@@ -725,6 +770,7 @@ pub struct AlertEvent {
     pub source: String,
     pub metric: String,
     pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(with = "crate::wire::time")]
     pub at: DateTime<Utc>,
     /// The state after the event: pending, firing, resolved or inactive.
     pub state: String,
@@ -937,10 +983,12 @@ pub struct ReportTemplateInfo {
     pub id: i64,
     pub template: ReportTemplateDraft,
     /// When the scheduler runs it next (none: on demand only, disabled, or the schedule never fires).
+    #[serde(default, with = "crate::wire::opt_time")]
     pub next_run: Option<DateTime<Utc>>,
     /// Something to know that is not an error, e.g. a schedule that never fires.
     pub warning: Option<String>,
     pub created_by: String,
+    #[serde(with = "crate::wire::time")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -956,9 +1004,13 @@ pub struct ReportInfo {
     /// schedule, manual or cli.
     pub trigger: String,
     pub requested_by: Option<String>,
+    #[serde(with = "crate::wire::time")]
     pub period_start: DateTime<Utc>,
+    #[serde(with = "crate::wire::time")]
     pub period_end: DateTime<Utc>,
+    #[serde(with = "crate::wire::time")]
     pub started_at: DateTime<Utc>,
+    #[serde(default, with = "crate::wire::opt_time")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The files, once it succeeded: format and size in bytes.
     pub files: Vec<(String, i64)>,
@@ -1031,6 +1083,7 @@ impl McpOperationStats {
 /// One version of a server's tool list and how it differs from the one before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct McpSchemaVersion {
+    #[serde(with = "crate::wire::time")]
     pub seen_at: DateTime<Utc>,
     /// The 32-bit schema hash (`mcp_tools_schema_hash`), in hex.
     pub hash: String,

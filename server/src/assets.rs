@@ -5,9 +5,11 @@
 //! (gzip, best) copy beside each compressible file, once per build (a copy newer than its file is kept); the server
 //! runs it at start, and `scripts/run`/`scripts/test` run it after building (`mcpulse precompress`), so even the
 //! first visitor gets the small copy. Data out: [`service`] answers with the copy the request's `Accept-Encoding`
-//! allows (`Content-Encoding`, `Vary: Accept-Encoding`), or the file itself. File names carry no hash, so the
-//! answers say `Cache-Control: no-cache` with `Last-Modified`/`ETag`: a browser keeps its copy and revalidates it
-//! with one request answered `304 Not Modified`, and never runs a stale WASM after an upgrade.
+//! allows (`Content-Encoding`, `Vary: Accept-Encoding`), or the file itself. A release build names every file by
+//! its content (`hash-files`: `mcpulse.<hash>.wasm`, `chunk_3.<hash>.wasm`, …), so those answers say
+//! `Cache-Control: public, max-age=31536000, immutable`: a repeat visit loads them from the browser's cache without
+//! a request, and an upgrade changes their names. A file without a hash in its name (a debug build) is sent with
+//! `no-cache` and `Last-Modified`/`ETag`, revalidated with one `304 Not Modified`.
 
 use axum::http::{header, HeaderValue};
 use std::io::Write;
@@ -114,22 +116,70 @@ fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&partial, path)
 }
 
-/// `/pkg/*` from `dir`: precompressed copies by content negotiation, revalidated caching (see the module docs).
+/// `/pkg/*` from `dir`: precompressed copies by content negotiation, cached for good when named by their content
+/// (see the module docs).
 pub fn service(dir: PathBuf) -> axum::Router {
     let files = tower_http::services::ServeDir::new(dir)
         .precompressed_br()
         .precompressed_gzip();
-    axum::Router::new().fallback_service(files).layer(
-        tower_http::set_header::SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ),
-    )
+    axum::Router::new()
+        .fallback_service(files)
+        .layer(axum::middleware::from_fn(cache_control))
+}
+
+async fn cache_control(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let policy = if content_named(request.uri().path()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
+}
+
+/// Whether a file name carries its content's hash: a dot-separated part that is the 22-character base64url MD5
+/// `cargo leptos` writes (not its unhashed placeholder `______________________`).
+fn content_named(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.split('.').any(|part| {
+        part.len() == 22
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !part.bytes().all(|b| b == b'_')
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_with_a_content_hash_are_immutable() {
+        for hashed in [
+            "/mcpulse.Q0hx4pdEuOYu1AQF8zd-Mg.wasm",
+            "/chunk_11.v9_iT3nG0dTnL2x9wQ1QbA.wasm",
+            "/__wasm_split.Xa3kP0s9dL1mN2bV4cT7qg.js",
+            "/mcpulse.Q0hx4pdEuOYu1AQF8zd-Mg.css",
+        ] {
+            assert!(content_named(hashed), "{hashed}");
+        }
+        for plain in [
+            "/mcpulse.wasm",
+            "/mcpulse.js",
+            "/__wasm_split.______________________.js",
+            "/__wasm_split_manifest.json",
+            "/split___alerts_route_view_15874080471348452803.wasm",
+        ] {
+            assert!(!content_named(plain), "{plain}");
+        }
+    }
 
     #[test]
     fn copies_are_written_once_per_build_and_decompress_to_the_file() {

@@ -304,6 +304,17 @@ impl Engine for EngineImpl {
         self.alerting.contact_points.update(id, draft).await
     }
 
+    async fn backtest_rule(
+        &self,
+        draft: &app::types::RuleDraft,
+    ) -> Result<app::types::RuleBacktest, AppError> {
+        let range = std::time::Duration::from_secs(app::types::BACKTEST_HOURS as u64 * 3600);
+        // About 720 evaluations over the range, never closer together than the evaluator's own.
+        self.alerting
+            .backtest(draft, chrono::Utc::now(), range, range / 720)
+            .await
+    }
+
     async fn preview_silence(&self, matchers: &[String]) -> Result<Vec<AlertInfo>, AppError> {
         crate::alert::silence::preview(matchers, self.alerting.alerts().await?)
     }

@@ -90,7 +90,8 @@ pub async fn start(
             crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
             config.alerts_send_timeout,
         )?
-        .with_lookback_floor(config.collection_interval * 2),
+        .with_lookback_floor(config.collection_interval * 2)
+        .with_evaluation_interval(config.alerts_interval),
     );
     let reports = Arc::new(crate::report::Reports::new(
         pool.clone(),
@@ -362,7 +363,9 @@ fn spawn_session_cleanup(
 }
 
 /// Where the compiled site (`/pkg`, assets) is: `LEPTOS_SITE_ROOT`, else `site/` next to the binary's directory
-/// (`target/site` for `target/release/mcpulse`), else `target/site`.
+/// (`target/site` for `target/release/mcpulse`), else `target/site`. A release build names every `/pkg` file by its
+/// content and lists the names in `hash.txt` beside the binary (or in the site root, for a site moved with its
+/// binary): when it is there, pages link the hashed names.
 pub fn leptos_options() -> LeptosOptions {
     let site_root = std::env::var("LEPTOS_SITE_ROOT")
         .map(PathBuf::from)
@@ -373,7 +376,19 @@ pub fn leptos_options() -> LeptosOptions {
                 .filter(|p| p.join("pkg").is_dir())
                 .unwrap_or_else(|| PathBuf::from("target/site"))
         });
+    let hash_file = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("hash.txt")))
+        .into_iter()
+        .chain([site_root.join("hash.txt")])
+        .find(|p| p.is_file());
     LeptosOptions::builder()
+        .hash_files(hash_file.is_some())
+        .hash_file(
+            hash_file
+                .map(|p| std::sync::Arc::from(p.to_string_lossy()))
+                .unwrap_or_else(|| "hash.txt".into()),
+        )
         .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "mcpulse".into()))
         .site_root(site_root.to_string_lossy().to_string())
         .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".into()))

@@ -8,8 +8,8 @@
 //! fetches the lists again whenever the server announces an alert change.
 
 use crate::api::{
-    acknowledge_alert, alert_history, delete_contact_point, delete_rule, delete_silence,
-    list_alerts, list_contact_points, list_rules, list_silences, preview_silence, query_series,
+    acknowledge_alert, alert_history, backtest_rule, delete_contact_point, delete_rule,
+    delete_silence, list_alerts, list_contact_points, list_rules, list_silences, preview_silence,
     test_contact_point, update_rule, SaveContactPoint, SaveRule, SaveSilence,
 };
 use crate::chart::{Chart, ChartSeries};
@@ -21,8 +21,8 @@ use crate::pages::{
     FormErrors, SelectField, SignedIn, TextField, Topbar,
 };
 use crate::types::{
-    format_value, unit_of, AlertInfo, ContactPointDraft, ContactPointInfo, Point, QueryRequest,
-    Role, RuleDraft, RuleInfo, SilenceInfo, UserInfo,
+    format_value, unit_of, AlertInfo, ContactPointDraft, ContactPointInfo, Role, RuleDraft,
+    RuleInfo, SilenceInfo, UserInfo, BACKTEST_HOURS,
 };
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn as _;
@@ -565,27 +565,15 @@ const NO_DATA_OPTIONS: &[&str] = &["keep", "alerting", "ok"];
 const CONDITION_OPTIONS: &[&str] = &[">", ">=", "<", "<=", "==", "!="];
 const SEVERITY_OPTIONS: &[&str] = &["info", "warning", "error", "critical"];
 
-/// Hours the preview looks back.
-const PREVIEW_HOURS: i64 = 6;
-
 /// The create/change form with preview and backtest.
 #[component]
 fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
     // Posted by the browser itself before the page is interactive; a problem met then comes back in the URL.
     let save = ServerAction::<SaveRule>::new();
-    let preview = Action::new(|draft: &RuleDraft| {
-        let request = QueryRequest {
-            metric: draft.metric.clone(),
-            sources: draft.sources.clone(),
-            labels: draft.matchers.clone(),
-            start: Some(format!("-{PREVIEW_HOURS}h")),
-            aggregation: Some(preview_aggregation(&draft.reduce).into()),
-            group_by: Some("series".into()),
-            max_points: Some(440),
-            ..Default::default()
-        };
-        query_series(request)
-    });
+    // The backtest is the engine's: the draft replayed by the alert evaluator over the last hours.
+    let preview = Action::new(|draft: &RuleDraft| backtest_rule(draft.clone()));
+    // The threshold of the draft last previewed (the chart's line matches its shading).
+    let previewed_threshold = RwSignal::new(None::<f64>);
     let saved = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         if let Some(Ok(rule)) = save.value().get() {
@@ -616,6 +604,7 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
                 .local_error
                 .set(Some(("metric".into(), "name a metric to preview".into()))),
             Ok(d) => {
+                previewed_threshold.set(d.threshold.trim().parse::<f64>().ok());
                 preview.dispatch(d);
             }
             Err(e) => form.local_error.set(
@@ -638,7 +627,7 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
                 .series
                 .iter()
                 .map(|s| ChartSeries {
-                    name: series_name(s.source.as_deref(), &s.labels),
+                    name: series_name(&s.source, &s.labels),
                     points: s.points.clone(),
                 })
                 .collect(),
@@ -651,17 +640,15 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
             _ => (0, 1),
         })
     });
-    let threshold = Signal::derive(move || form.threshold.get().trim().parse::<f64>().ok());
+    let threshold = Signal::derive(move || previewed_threshold.get());
     let marks = Signal::derive(move || {
-        let Some(t) = threshold.get() else {
-            return Vec::new();
-        };
-        let condition = form.condition.get();
-        let for_ms = parse_duration_ms(&form.for_.get()).unwrap_or(0);
-        preview_series.with(|all| {
-            all.iter()
-                .flat_map(|s| backtest(&s.points, &condition, t, for_ms))
-                .collect()
+        preview.value().with(|v| match v {
+            Some(Ok(r)) => r
+                .series
+                .iter()
+                .flat_map(|s| s.firing.iter().copied())
+                .collect(),
+            _ => Vec::new(),
         })
     });
     let fired = move || marks.with(Vec::len);
@@ -669,17 +656,19 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
         preview.value().with(|v| match v {
             None => None,
             Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any()),
-            Some(Ok(r)) if r.series.is_empty() => Some(view! { <p class="muted">"No data for this metric in the last 6 hours."</p> }.into_any()),
-            Some(Ok(_)) => {
+            Some(Ok(r)) if r.series.is_empty() => Some(view! { <p class="muted">{format!("No data for this metric in the last {BACKTEST_HOURS} hours.")}</p> }.into_any()),
+            Some(Ok(r)) => {
                 let unit = unit_of(&form.metric.get_untracked()).to_string();
+                let more = r.more.then_some(" Only the first series were replayed.");
                 Some(view! {
                     <div class="rule-preview" data-marks=fired>
                         <p class="small muted">
                             {move || match fired() {
-                                0 => "Backtest: would not have fired in the last 6 hours.".to_string(),
-                                1 => "Backtest: would have fired once in the last 6 hours (shaded).".to_string(),
-                                n => format!("Backtest: would have fired {n} times in the last 6 hours (shaded)."),
+                                0 => format!("Backtest: would not have fired in the last {BACKTEST_HOURS} hours."),
+                                1 => format!("Backtest: would have fired once in the last {BACKTEST_HOURS} hours (shaded)."),
+                                n => format!("Backtest: would have fired {n} times in the last {BACKTEST_HOURS} hours (shaded)."),
                             }}
+                            {more}
                         </p>
                         <Chart series=preview_series x_range=preview_range unit threshold marks
                             label="Preview of the rule's metric with its threshold" height=220/>
@@ -736,84 +725,13 @@ fn RuleEditor(form: RuleForm, version: Version) -> impl IntoView {
     .into_any()
 }
 
-/// How the preview aggregates each series' bucket, close to the rule's reduction.
-fn preview_aggregation(reduce: &str) -> &'static str {
-    match reduce {
-        "min" => "min",
-        "max" => "max",
-        "sum" => "sum",
-        "count" => "count",
-        "avg" => "avg",
-        _ => "last",
-    }
-}
-
 /// `source {a=b, c=d}` for a legend.
-fn series_name(
-    source: Option<&str>,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> String {
-    let source = source.unwrap_or("all");
+fn series_name(source: &str, labels: &std::collections::BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         source.to_string()
     } else {
         format!("{source} {{{}}}", format_pairs(labels))
     }
-}
-
-/// A rule's `for` in milliseconds, read with the server's grammar (`5m`, `1h 30m`, `250ms`, `0`); `None` when the
-/// server would refuse it.
-fn parse_duration_ms(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.is_empty() || text == "0" {
-        return Some(0);
-    }
-    humantime::parse_duration(text)
-        .ok()
-        .map(|d| d.as_millis() as i64)
-}
-
-/// Where a rule would have fired over `points`: spans in which `value condition threshold` held for at least
-/// `for_ms`, from the moment it had held that long to the last point it held.
-fn backtest(points: &[Point], condition: &str, threshold: f64, for_ms: i64) -> Vec<(i64, i64)> {
-    let holds = |v: f64| match condition {
-        ">" => v > threshold,
-        ">=" => v >= threshold,
-        "<" => v < threshold,
-        "<=" => v <= threshold,
-        "==" => v == threshold,
-        "!=" => v != threshold,
-        _ => false,
-    };
-    // A span ends where the condition stopped holding (the next sample); a run still holding at the end of the data
-    // ends one sample spacing after its last point, so a single firing sample is still a visible span.
-    let spacing = match points {
-        [a, b, ..] => (b.t - a.t).max(0),
-        _ => 0,
-    };
-    let mut spans = Vec::new();
-    let mut run: Option<(i64, i64)> = None;
-    let close = |run: Option<(i64, i64)>, end: i64, spans: &mut Vec<(i64, i64)>| {
-        if let Some((start, last)) = run {
-            if last - start >= for_ms {
-                spans.push((start + for_ms, end.max(start + for_ms)));
-            }
-        }
-    };
-    for p in points.iter().filter(|p| p.v.is_finite()) {
-        if holds(p.v) {
-            run = Some(match run {
-                Some((start, _)) => (start, p.t),
-                None => (p.t, p.t),
-            });
-        } else if let Some((_, last)) = run {
-            close(run.take(), p.t.max(last), &mut spans);
-        }
-    }
-    if let Some((_, last)) = run {
-        close(run, last + spacing, &mut spans);
-    }
-    spans
 }
 
 /// The silence form's fields.
@@ -1277,58 +1195,6 @@ fn delivery_summary(c: &ContactPointInfo) -> impl IntoView {
     let failed = (c.failed > 0)
         .then(|| view! { <span class="error-text">{format!(" · {} failed", c.failed)}</span> });
     view! { <span>{parts.join(" · ")}</span> {failed} }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pts(values: &[f64]) -> Vec<Point> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Point {
-                t: i as i64 * 60_000,
-                v: *v,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn backtest_marks_where_the_condition_held_long_enough() {
-        let points = pts(&[1.0, 5.0, 6.0, 7.0, 1.0, 9.0, 1.0]);
-        // > 4 held from minute 1 to 3 (resolved at minute 4), and at minute 5 alone (resolved at 6).
-        assert_eq!(
-            backtest(&points, ">", 4.0, 0),
-            vec![(60_000, 240_000), (300_000, 360_000)]
-        );
-        // For 2 minutes: only the first run lasted that long; it fires at minute 3 and resolves at 4.
-        assert_eq!(
-            backtest(&points, ">", 4.0, 120_000),
-            vec![(180_000, 240_000)]
-        );
-        assert!(backtest(&points, "<", 0.0, 0).is_empty());
-        // Still holding at the end: the span reaches one sample past the last point.
-        assert_eq!(
-            backtest(&pts(&[2.0, 2.0]), "==", 2.0, 0),
-            vec![(0, 120_000)]
-        );
-        // Every span has width.
-        assert!(backtest(&pts(&[1.0, 9.0]), ">", 4.0, 0)
-            .iter()
-            .all(|(a, b)| b > a));
-    }
-
-    #[test]
-    fn durations_read_like_the_server_reads_them() {
-        assert_eq!(parse_duration_ms("5m"), Some(300_000));
-        assert_eq!(parse_duration_ms("30s"), Some(30_000));
-        assert_eq!(parse_duration_ms(""), Some(0));
-        assert_eq!(parse_duration_ms("soon"), None);
-        assert_eq!(parse_duration_ms("1h 30m"), Some(5_400_000));
-        assert_eq!(parse_duration_ms("5min"), Some(300_000));
-        assert_eq!(parse_duration_ms("-5m"), None);
-    }
 }
 
 /// "no data" or "error" beside an alert's state, with the time it started; nothing when the alert could be checked.

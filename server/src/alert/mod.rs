@@ -6,6 +6,7 @@
 //! [`Alerting::alerts`] (`GET /api/alerts`, the UI) and as notices, which enter the outbox in that same
 //! transaction and are delivered by `notify.rs`.
 
+pub mod backtest;
 pub mod notify;
 pub mod rule;
 pub mod silence;
@@ -14,12 +15,12 @@ pub mod state;
 use crate::store::query::push_series_filter;
 use anyhow::Context;
 use app::error::AppError;
-use app::types::{AlertEvent, AlertInfo, RuleDraft, RuleInfo};
+use app::types::{AlertEvent, AlertInfo, BacktestSeries, Point, RuleBacktest, RuleDraft, RuleInfo};
 use chrono::{DateTime, Utc};
 use rule::{NoData, Reduce, Rule};
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgPool, Postgres, QueryBuilder};
-use state::{elapsed, AlertState, Health, Notice, Phase, Timing};
+use state::{elapsed, AlertState, Health, Notice, Phase};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -37,7 +38,12 @@ pub struct Alerting {
     /// The shortest lookback of a `last` rule: a series is "no data" only after this long without a sample (twice
     /// the collection interval, so one late round is not a gap).
     pub lookback_floor: Duration,
+    /// How often the evaluator runs (`alerts.interval`): the backtest replays no more often.
+    pub evaluation_interval: Duration,
 }
+
+/// The most series one backtest replays.
+pub const BACKTEST_SERIES: usize = 50;
 
 /// One rule's series observed in an evaluation: its id and the value compared with the threshold.
 struct Observation {
@@ -71,6 +77,7 @@ impl Alerting {
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
             dispatcher: notify::Dispatcher::new(pool.clone(), allowed, notify::SEND_TIMEOUT)?,
             lookback_floor: Duration::ZERO,
+            evaluation_interval: Duration::from_secs(10),
             pool,
         })
     }
@@ -78,6 +85,12 @@ impl Alerting {
     /// `last` rules look back at least `floor` for a sample (see [`Alerting::lookback_floor`]).
     pub fn with_lookback_floor(mut self, floor: Duration) -> Self {
         self.lookback_floor = floor;
+        self
+    }
+
+    /// The evaluator runs every `interval` (see [`Alerting::evaluation_interval`]).
+    pub fn with_evaluation_interval(mut self, interval: Duration) -> Self {
+        self.evaluation_interval = interval;
         self
     }
 
@@ -375,11 +388,7 @@ impl Alerting {
             for o in observed_ok {
                 states.entry(o.series_id).or_default();
             }
-            let timing = Timing {
-                for_: rule.for_,
-                keep_firing_for: rule.keep_firing_for,
-                ..Timing::default()
-            };
+            let timing = rule.timing();
             // Changed states and history, written in one statement each per rule.
             let mut saves: Vec<(i64, Stored, Option<f64>)> = Vec::new();
             let mut events: Vec<(i64, &'static str, Option<&'static str>, Option<f64>)> =
@@ -387,23 +396,12 @@ impl Alerting {
             for (series_id, stored) in states.iter_mut() {
                 let value = values.get(series_id).copied();
                 let before = stored.clone();
-                let active = matches!(stored.state.phase, Phase::Pending | Phase::Firing);
-                // Whether the condition held, or None where the state must not step; and the series' health.
-                let (held, health) = match (&observed, value) {
-                    (Err(_), _) if active => (None, Health::Error),
-                    (Err(_), _) => (None, stored.health),
-                    (Ok(_), Some(v)) => (Some(rule.condition.holds(v, rule.threshold)), Health::Ok),
-                    // No data never resolves by itself: the rule's `no_data` says what an active alert does.
-                    (Ok(_), None) if active => match rule.no_data {
-                        NoData::Keep => (None, Health::NoData),
-                        NoData::Alerting => (Some(true), Health::NoData),
-                        NoData::Ok => (Some(false), Health::NoData),
-                    },
-                    // An inactive or resolved alert whose series went quiet: nothing to say (a resolved one keeps
-                    // the no-data mark that resolved it under `no_data = "ok"`).
-                    (Ok(_), None) if stored.state.phase == Phase::Resolved => (None, stored.health),
-                    (Ok(_), None) => (None, Health::Ok),
-                };
+                let (held, health) = verdict(
+                    rule,
+                    observed.as_ref().map(|_| value).map_err(|_| ()),
+                    stored.state.phase,
+                    stored.health,
+                );
                 let mut notices = match held {
                     Some(held) => stored.state.step(now, held, &timing),
                     None => Vec::new(),
@@ -615,6 +613,85 @@ impl Alerting {
         }
         tx.commit().await.map_err(AppError::internal)?;
         Ok(())
+    }
+
+    /// The rule editor's backtest of `draft` (not stored; checked as a save would check it) over the `range`
+    /// before `end`: its series (at most [`BACKTEST_SERIES`]) replayed at instants `step` apart (at least the
+    /// evaluation interval) by [`backtest::replay`], the engine's own reduction, condition and state machine.
+    pub async fn backtest(
+        &self,
+        draft: &RuleDraft,
+        end: DateTime<Utc>,
+        range: Duration,
+        step: Duration,
+    ) -> Result<RuleBacktest, AppError> {
+        let rule = Rule::parse(draft)?;
+        let start = end - chrono::Duration::from_std(range).map_err(AppError::internal)?;
+        let step = step.max(self.evaluation_interval);
+        let lookback = match rule.reduce {
+            Reduce::Last => rule.window.max(self.lookback_floor),
+            _ => rule.window,
+        };
+        let from = start - chrono::Duration::from_std(lookback).map_err(AppError::internal)?;
+        let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT s.id, s.source, s.labels::text FROM series s WHERE s.last_ts >= ",
+        );
+        sql.push_bind(from).push(" AND ");
+        push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
+        sql.push(" ORDER BY s.source, s.labels::text LIMIT ")
+            .push_bind(BACKTEST_SERIES as i64 + 1);
+        let mut series: Vec<(i64, String, String)> = sql
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(AppError::internal)?;
+        let more = series.len() > BACKTEST_SERIES;
+        series.truncate(BACKTEST_SERIES);
+        let ids: Vec<i64> = series.iter().map(|s| s.0).collect();
+        let rows: Vec<(i64, DateTime<Utc>, f64)> = sqlx::query_as(
+            "SELECT series_id, ts, value FROM samples WHERE series_id = ANY($1) AND ts >= $2 AND ts <= $3
+             ORDER BY series_id, ts",
+        )
+        .bind(&ids)
+        .bind(from)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(AppError::internal)?;
+        let mut samples: HashMap<i64, Vec<(DateTime<Utc>, f64)>> = HashMap::new();
+        for (id, ts, value) in rows {
+            samples.entry(id).or_default().push((ts, value));
+        }
+        let instants = backtest::instants(start, end, step);
+        let ms = |t: DateTime<Utc>| t.timestamp_millis();
+        Ok(RuleBacktest {
+            start,
+            end,
+            step_ms: step.as_millis() as i64,
+            more,
+            series: series
+                .into_iter()
+                .map(|(id, source, labels)| {
+                    let seen = samples.remove(&id).unwrap_or_default();
+                    let replayed =
+                        backtest::replay(&rule, self.lookback_floor, &seen, &instants, end);
+                    BacktestSeries {
+                        source,
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        points: replayed
+                            .values
+                            .iter()
+                            .map(|(t, v)| Point { t: ms(*t), v: *v })
+                            .collect(),
+                        firing: replayed
+                            .firing
+                            .iter()
+                            .map(|(a, b)| (ms(*a), ms(*b)))
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
     }
 
     /// The value of every series of the rule at `now`, read as of `now`: for `last`, the latest sample at or before
@@ -1244,6 +1321,33 @@ async fn save_events(
 
 /// The labels an alert is known by: the series' labels, the rule's, and `alertname`, `severity`, `source`,
 /// `metric` (what silences and receivers match on).
+/// Whether the rule's condition held for one series at an evaluation (`None` where its state must not step) and
+/// the series' health, from what the rule's query gave (`Err`: it failed; `Ok(None)`: no data) and the alert's
+/// phase and health before. The evaluator and the backtest decide with this one function.
+pub(crate) fn verdict(
+    rule: &Rule,
+    observed: Result<Option<f64>, ()>,
+    phase: Phase,
+    health: Health,
+) -> (Option<bool>, Health) {
+    let active = matches!(phase, Phase::Pending | Phase::Firing);
+    match observed {
+        Err(()) if active => (None, Health::Error),
+        Err(()) => (None, health),
+        Ok(Some(v)) => (Some(rule.condition.holds(v, rule.threshold)), Health::Ok),
+        // No data never resolves by itself: the rule's `no_data` says what an active alert does.
+        Ok(None) if active => match rule.no_data {
+            NoData::Keep => (None, Health::NoData),
+            NoData::Alerting => (Some(true), Health::NoData),
+            NoData::Ok => (Some(false), Health::NoData),
+        },
+        // An inactive or resolved alert whose series went quiet: nothing to say (a resolved one keeps the no-data
+        // mark that resolved it under `no_data = "ok"`).
+        Ok(None) if phase == Phase::Resolved => (None, health),
+        Ok(None) => (None, Health::Ok),
+    }
+}
+
 pub fn alert_labels(
     rule: &Rule,
     source: &str,

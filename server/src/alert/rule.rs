@@ -1,12 +1,14 @@
 //! Alert rules as domain types that cannot be invalid. A [`RuleDraft`] (strings and numbers, from a form, the REST
-//! API or `mcpulse.toml`) becomes a [`Rule`] through [`Rule::parse`], which names the first bad field; everything
+//! API or `mcpulse.toml`) becomes a [`Rule`] through [`Rule::parse`], which names every bad field at once; everything
 //! downstream (the engine, the notifier) works with checked values only.
 
+use super::state::Timing;
 use crate::names::{check_sample, is_label_name, is_metric_name, is_source_id};
 use crate::store::query::LabelMatcher;
 use crate::store::Labels;
 use app::error::{AppError, Problems};
 use app::types::RuleDraft;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -117,6 +119,37 @@ impl Reduce {
         })
     }
 
+    /// The value a rule reducing with `self` over `window` sees at `now` among `samples` (sorted by time): for
+    /// `last`, the latest sample at or before `now` no older than `window.max(floor)`; for the others, over the
+    /// samples in `(now - window, now]`. `None`: no data. The evaluator computes the same in SQL
+    /// (`Alerting::observe`); the backtest replays with this.
+    pub fn over(
+        self,
+        samples: &[(DateTime<Utc>, f64)],
+        now: DateTime<Utc>,
+        window: Duration,
+        floor: Duration,
+    ) -> Option<f64> {
+        let seen = &samples[..samples.partition_point(|(t, _)| *t <= now)];
+        if self == Reduce::Last {
+            let since = now - chrono::Duration::from_std(window.max(floor)).ok()?;
+            return seen.last().filter(|(t, _)| *t >= since).map(|(_, v)| *v);
+        }
+        let since = now - chrono::Duration::from_std(window).ok()?;
+        let inside = &seen[seen.partition_point(|(t, _)| *t <= since)..];
+        if inside.is_empty() {
+            return None;
+        }
+        let values = inside.iter().map(|(_, v)| *v);
+        Some(match self {
+            Reduce::Avg => values.sum::<f64>() / inside.len() as f64,
+            Reduce::Min => values.fold(f64::INFINITY, f64::min),
+            Reduce::Max => values.fold(f64::NEG_INFINITY, f64::max),
+            Reduce::Sum => values.sum(),
+            Reduce::Count | Reduce::Last => inside.len() as f64,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reduce::Last => "last",
@@ -188,6 +221,15 @@ pub struct Rule {
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 86400);
 
 impl Rule {
+    /// The state machine's timing of this rule.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            for_: self.for_,
+            keep_firing_for: self.keep_firing_for,
+            ..Timing::default()
+        }
+    }
+
     /// Checks every field of `draft`, naming every bad one at once.
     pub fn parse(draft: &RuleDraft) -> Result<Rule, AppError> {
         let mut problems = Problems::new();

@@ -120,6 +120,16 @@ const SERVER_FNS: &[(&str, Access, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "/api/fn/rule_backtest",
+        Access::Min(Role::Viewer),
+        &[
+            ("draft[name]", "acc rule"),
+            ("draft[metric]", "up"),
+            ("draft[condition]", "<"),
+            ("draft[threshold]", "1"),
+        ],
+    ),
+    (
         "/api/fn/silence_preview",
         Access::Min(Role::Viewer),
         &[("matchers[0]", "alertname=acc")],

@@ -1222,3 +1222,145 @@ async fn a_contact_point_changed_in_place_keeps_its_url_unless_given_and_names_b
     );
     app.stop().await;
 }
+
+/// The rule editor's backtest is the engine's evaluation: a recorded series (irregular samples, a noisy baseline
+/// with bursts, a gap) replayed by `backtest` fires and resolves at exactly the instants `evaluate`, run at those
+/// instants over the same stored samples, fires and resolves — for a `last` rule, a windowed average with `for`
+/// and `keep_firing_for`, and a maximum whose no-data policy resolves.
+#[tokio::test]
+async fn the_backtest_and_the_evaluator_agree_on_a_recorded_series() {
+    use mcpulse::alert::Alerting;
+    use std::collections::BTreeMap;
+    let (url, name) = crate::helpers::fresh_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    mcpulse::db::migrate(&pool).await.unwrap();
+    let end = Utc::now() - chrono::Duration::minutes(5);
+    let start = end - chrono::Duration::hours(1);
+    // A deterministic recording: every 7–13 s from ten minutes before the range, per tool.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut samples = Vec::new();
+    for tool in ["search", "fetch"] {
+        let mut t = start - chrono::Duration::minutes(10);
+        while t <= end {
+            let minute = (t - start).num_minutes();
+            // Bursts at minutes 12–15 and 31–40; search goes quiet for three minutes at 45.
+            let burst = (12..16).contains(&minute) || (31..41).contains(&minute);
+            if !(tool == "search" && (45..48).contains(&minute)) {
+                let base = if burst { 170.0 } else { 80.0 };
+                samples.push(Sample {
+                    metric: "tool_latency_ms".into(),
+                    source: "mcp-a".into(),
+                    labels: Labels::from([("tool".to_string(), tool.to_string())]),
+                    ts: t,
+                    value: ((base + next() * 60.0) * 100.0).round() / 100.0,
+                });
+            }
+            t += chrono::Duration::milliseconds(7_000 + (next() * 6_000.0) as i64);
+        }
+    }
+    Store::new(pool.clone()).write(&samples).await.unwrap();
+    let step = Duration::from_secs(10);
+    let alerting = Alerting::new(
+        pool.clone(),
+        mcpulse::alert::notify::AllowList::default(),
+        Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(),
+    )
+    .unwrap()
+    .with_lookback_floor(Duration::from_secs(20))
+    .with_evaluation_interval(step);
+    let rule = |name: &str,
+                reduce: &str,
+                window: &str,
+                threshold: &str,
+                for_: &str,
+                keep: &str,
+                no_data: &str| {
+        app::types::RuleDraft {
+            name: name.into(),
+            metric: "tool_latency_ms".into(),
+            reduce: reduce.into(),
+            window: window.into(),
+            condition: ">".into(),
+            threshold: threshold.into(),
+            for_: for_.into(),
+            keep_firing_for: keep.into(),
+            no_data: no_data.into(),
+            enabled: true,
+            ..Default::default()
+        }
+    };
+    for draft in [
+        rule("Last", "last", "30s", "200", "0", "0", "keep"),
+        rule("Average", "avg", "1m", "150", "30s", "20s", "keep"),
+        rule("Max", "max", "30s", "215", "0", "0", "ok"),
+    ] {
+        let replayed = alerting
+            .backtest(&draft, end, Duration::from_secs(3600), step)
+            .await
+            .unwrap();
+        let expected: BTreeMap<String, Vec<(i64, i64)>> = replayed
+            .series
+            .iter()
+            .map(|s| (s.labels["tool"].clone(), s.firing.clone()))
+            .collect();
+        let rule = alerting.create_rule(&draft, "test").await.unwrap();
+        let mut seen: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut since: BTreeMap<String, i64> = BTreeMap::new();
+        let mut t = start;
+        while t <= end {
+            alerting.evaluate(t).await.unwrap();
+            let phases: Vec<(String, String)> = sqlx::query_as(
+                "SELECT s.labels->>'tool', a.phase FROM alert_states a JOIN series s ON s.id = a.series_id
+                 WHERE a.rule_id = $1",
+            )
+            .bind(rule.id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            for (tool, phase) in phases {
+                match (phase == "firing", since.get(&tool).copied()) {
+                    (true, None) => {
+                        since.insert(tool, t.timestamp_millis());
+                    }
+                    (false, Some(from)) => {
+                        seen.entry(tool.clone())
+                            .or_default()
+                            .push((from, t.timestamp_millis()));
+                        since.remove(&tool);
+                    }
+                    _ => {}
+                }
+            }
+            t += chrono::Duration::from_std(step).unwrap();
+        }
+        for (tool, from) in since {
+            seen.entry(tool)
+                .or_default()
+                .push((from, end.timestamp_millis()));
+        }
+        let expected: BTreeMap<String, Vec<(i64, i64)>> = expected
+            .into_iter()
+            .filter(|(_, spans)| !spans.is_empty())
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{}: the recording makes it fire",
+            draft.name
+        );
+        assert_eq!(
+            seen, expected,
+            "{}: the evaluator against the backtest",
+            draft.name
+        );
+        alerting.delete_rule(rule.id).await.unwrap();
+    }
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}

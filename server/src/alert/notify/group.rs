@@ -1,0 +1,45 @@
+//! Grouping: notices of one contact point whose alerts share the values of `by` form a group. A channel that
+//! batches ([`Channel::batches`](super::channels::Channel::batches)) holds a group's first notice `wait`, later
+//! ones until `interval` after the group's previous send, and sends what gathered as one notification (the
+//! outbox's `group_key` and `not_before` carry this; the dispatcher claims a group's rows together).
+
+use super::channels::Kind;
+use super::outbox::Notification;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How notices are batched per contact point: by the values of `by` (labels of the alert), the first batch sent
+/// `wait` after its first notice, later ones no sooner than `interval` after the previous send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    pub by: Vec<String>,
+    pub wait: Duration,
+    pub interval: Duration,
+}
+
+impl Default for Grouping {
+    fn default() -> Self {
+        Grouping {
+            by: vec!["alertname".into()],
+            wait: Duration::from_secs(5),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The labels the notification's group is known by.
+pub(super) fn group_labels(n: &Notification<'_>) -> BTreeMap<String, String> {
+    let labels = crate::alert::alert_labels(n.rule, &n.source, &n.metric, &n.series_labels);
+    n.grouping
+        .by
+        .iter()
+        .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+        .collect()
+}
+
+/// The outbox's `group_key` of `n` for a contact point of `kind`: none when its channel sends each notice alone.
+pub(super) fn group_key(kind: Kind, n: &Notification<'_>) -> Option<String> {
+    kind.channel()
+        .batches()
+        .then(|| serde_json::to_string(&group_labels(n)).unwrap_or_default())
+}
