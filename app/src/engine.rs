@@ -300,6 +300,22 @@ pub async fn require_role(min: Role) -> Result<UserInfo, AppError> {
     authorize(&session().await?, engine()?.as_ref(), min).await
 }
 
+/// The body of every server function but sign-in and setup: the caller must hold at least `min` (else 401 or
+/// 403), then `body` runs with the engine and the caller; a failed call answers with its error's HTTP status.
+pub async fn serve_as<T, F, Fut>(min: Role, body: F) -> Result<T, AppError>
+where
+    F: FnOnce(SharedEngine, UserInfo) -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    respond(
+        async {
+            let caller = require_role(min).await?;
+            body(engine()?, caller).await
+        }
+        .await,
+    )
+}
+
 /// Wraps a server function's result: an error sets the response's HTTP status to match it.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(e) = &result {

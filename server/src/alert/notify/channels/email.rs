@@ -2,7 +2,7 @@
 //! `smtp[s]://user:password@host:port?from=…&to=…&tls=starttls|tls|none`: one message per group batch (its notices'
 //! texts joined), `Message-ID` from the idempotency key, connecting only to an address the guard allows.
 
-use super::{joined, Alert, Channel, Outcome, Sender};
+use super::{combined, joined, Alert, Channel, Outcome, Sender};
 use crate::alert::notify::guard::redact;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -36,14 +36,12 @@ impl Channel for Email {
     }
 
     fn combine(&self, _key: &str, payloads: &[Value]) -> Value {
-        match payloads {
-            [] => Value::Null,
-            [one] => one.clone(),
-            [first, ..] => json!({
+        combined(payloads, |first| {
+            json!({
                 "subject": format!("{} alerts: {}", payloads.len(), first["subject"].as_str().unwrap_or("")),
                 "body": joined(payloads, "body", "\n----\n"),
-            }),
-        }
+            })
+        })
     }
 
     fn test(&self, name: &str, _key: &str, _now: DateTime<Utc>) -> Value {

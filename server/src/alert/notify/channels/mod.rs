@@ -230,3 +230,12 @@ pub(super) fn joined(payloads: &[Value], field: &str, separator: &str) -> String
 pub(super) fn test_summary(name: &str) -> String {
     format!("[TEST] mcpulse test notification for contact point {name}")
 }
+
+/// The notification a batch leaves as: one payload as it is, several as `several(first)` makes them.
+pub(super) fn combined(payloads: &[Value], several: impl FnOnce(&Value) -> Value) -> Value {
+    match payloads {
+        [] => Value::Null,
+        [one] => one.clone(),
+        [first, ..] => several(first),
+    }
+}

@@ -1,6 +1,6 @@
 //! Slack incoming webhooks: `{"text": …}`, one line per notice; a group batch sends its lines in one message.
 
-use super::{joined, Alert, Channel};
+use super::{combined, joined, Alert, Channel};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -16,11 +16,10 @@ impl Channel for Slack {
     }
 
     fn combine(&self, _key: &str, payloads: &[Value]) -> Value {
-        match payloads {
-            [] => Value::Null,
-            [one] => one.clone(),
-            _ => json!({ "text": joined(payloads, "text", "\n") }),
-        }
+        combined(
+            payloads,
+            |_| json!({ "text": joined(payloads, "text", "\n") }),
+        )
     }
 
     fn test(&self, name: &str, _key: &str, _now: DateTime<Utc>) -> Value {
