@@ -377,12 +377,12 @@ async fn report_command(
     let reports = Reports::new(
         pool.clone(),
         std::sync::Arc::new(crate::store::Store::new(pool)),
-        config.smtp_url.clone(),
-        config.public_url.clone(),
+        config.reports.smtp_url.clone(),
+        config.server.public_url.clone(),
         Retention {
-            keep_last: config.reports_keep_last,
-            keep_for: config.reports_keep_for,
-            samples: config.retention,
+            keep_last: config.reports.keep_last,
+            keep_for: config.reports.keep_for,
+            samples: config.storage.retention,
         },
     );
     match cmd {

@@ -13,57 +13,97 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The validated configuration.
+/// The validated configuration: one part per component, each handed whole to the component it configures.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub bind: IpAddr,
-    pub port: u16,
-    /// The address users reach mcpulse at; `https://…` marks session cookies `Secure`.
-    pub public_url: Option<url::Url>,
-    pub database_url: Option<String>,
-    pub data_dir: PathBuf,
-    pub max_connections: u32,
-    /// Pushed sources (ids that push ingest and OTLP may create) before new ones are refused.
-    pub ingest_max_sources: usize,
-    /// Series a source may have before its new ones are refused.
-    pub ingest_max_series_per_source: usize,
-    /// A request (report downloads, `/mcp` streams and websockets excepted) is answered 503 after this long.
-    pub request_timeout: Duration,
-    pub collection_interval: Duration,
-    pub retention: Duration,
-    pub rollup_1m_retention: Duration,
-    pub rollup_1h_retention: Duration,
-    pub alerts_enabled: bool,
-    pub alerts_interval: Duration,
-    pub alerts_repeat_interval: Duration,
-    pub alerts_group_by: Vec<String>,
-    pub alerts_group_wait: Duration,
-    pub alerts_group_interval: Duration,
-    pub alerts_send_timeout: Duration,
-    /// Hosts notifications may reach although they are loopback, private or link-local.
-    pub alerts_allowed_hosts: Vec<String>,
-    pub session_ttl: Duration,
-    /// Run report templates on their schedules.
-    pub reports_enabled: bool,
-    /// Generated reports kept per template (older ones are deleted).
-    pub reports_keep_last: i64,
-    /// Generated reports older than this are deleted.
-    pub reports_keep_for: Duration,
-    /// The SMTP server reports are emailed through (`smtp://user:password@host:port?from=…&tls=…`).
-    pub smtp_url: Option<url::Url>,
-    /// `Host` values `/mcp` answers (`*`: any); the public URL's host is always added.
-    pub mcp_allowed_hosts: Vec<String>,
-    /// Browser origins `/mcp` accepts (requests without `Origin` always pass).
-    pub mcp_allowed_origins: Vec<String>,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub ingest: IngestConfig,
+    pub collection: CollectionConfig,
+    pub storage: StorageConfig,
+    pub alerts: AlertsConfig,
+    pub auth: AuthConfig,
+    pub reports: ReportsConfig,
+    pub mcp: McpConfig,
     pub log: String,
-    /// Sources declared in `[[sources]]` tables of the config file.
-    pub sources: Vec<SourceSpec>,
-    /// Alert rules declared in `[[rules]]` tables (checked like rules made in the UI).
-    pub rules: Vec<app::types::RuleDraft>,
     /// The file the configuration was read from, if any (read again on SIGHUP).
     pub file: Option<PathBuf>,
 }
 
+/// The HTTP server: where it listens, how users reach it, how long a request may take.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The validated configuration.
+    pub bind: IpAddr,
+    pub port: u16,
+    /// The address users reach mcpulse at; `https://…` marks session cookies `Secure`.
+    pub public_url: Option<url::Url>,
+    /// A request (report downloads, `/mcp` streams and websockets excepted) is answered 503 after this long.
+    pub request_timeout: Duration,
+}
+
+/// The PostgreSQL mcpulse stores everything in (its own private cluster when no URL is given).
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+/// Limits of push ingest and OTLP.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Pushed sources (ids that push ingest and OTLP may create) before new ones are refused.
+    pub max_sources: usize,
+    /// Series a source may have before its new ones are refused.
+    pub max_series_per_source: usize,
+}
+
+/// Built-in collection and the sources declared in `[[sources]]`.
+#[derive(Debug, Clone)]
+pub struct CollectionConfig {
+    pub interval: Duration,
+    /// Sources declared in `[[sources]]` tables of the config file.
+    pub sources: Vec<SourceSpec>,
+}
+
+/// How long samples and rollups are kept.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub retention: Duration,
+    pub rollup_1m_retention: Duration,
+    pub rollup_1h_retention: Duration,
+}
+
+/// Sign-in sessions.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub session_ttl: Duration,
+}
+
+/// Report scheduling, retention and email.
+#[derive(Debug, Clone)]
+pub struct ReportsConfig {
+    /// Run report templates on their schedules.
+    pub enabled: bool,
+    /// Generated reports kept per template (older ones are deleted).
+    pub keep_last: i64,
+    /// Generated reports older than this are deleted.
+    pub keep_for: Duration,
+    /// The SMTP server reports are emailed through (`smtp://user:password@host:port?from=…&tls=…`).
+    pub smtp_url: Option<url::Url>,
+}
+
+/// mcpulse's own MCP endpoint `/mcp`.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// `Host` values `/mcp` answers (`*`: any); the public URL's host is always added.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins `/mcp` accepts (requests without `Origin` always pass).
+    pub allowed_origins: Vec<String>,
+}
+
+pub use crate::alert::config::AlertsConfig;
 pub use crate::collect::spec::{SourceKind, SourceSpec};
 
 /// `a, b,,c` → `["a", "b", "c"]`.
@@ -166,9 +206,9 @@ fn source_spec(
         .ok()
 }
 
-impl Config {
+impl StorageConfig {
     /// How long samples and each rollup tier are kept: a coarser tier never goes before a finer one.
-    pub fn retention_policy(&self) -> crate::store::Retention {
+    pub fn policy(&self) -> crate::store::Retention {
         let rollup_1m = self.rollup_1m_retention.max(self.retention);
         crate::store::Retention {
             samples: self.retention,
@@ -176,7 +216,10 @@ impl Config {
             rollup_1h: self.rollup_1h_retention.max(rollup_1m),
         }
     }
+}
 
+impl ServerConfig {
+    /// Whether session cookies are marked `Secure` (the public URL is `https://…`).
     pub fn secure_cookies(&self) -> bool {
         self.public_url
             .as_ref()
@@ -359,180 +402,228 @@ pub fn from_sources(
         raw: &raw,
         problems: &mut problems,
     };
+    let bind = p
+        .get("server.bind", |s| {
+            s.parse::<IpAddr>()
+                .map(Some)
+                .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0".into())
+        })
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let port = p.get("server.port", |s| match s.parse::<u16>() {
+        Ok(0) | Err(_) => Err("expected a port number between 1 and 65535".into()),
+        Ok(port) => Ok(port),
+    });
+    let public_url = p.get("server.public_url", |s| {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+        match url.scheme() {
+            "http" | "https" => Ok(Some(url)),
+            other => Err(format!("scheme must be http or https, not `{other}`")),
+        }
+    });
+    let database_url = p.get("database.url", |s| {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+        match url.scheme() {
+            "postgres" | "postgresql" => Ok(Some(s.to_string())),
+            other => Err(format!(
+                "scheme must be postgres:// or postgresql://, not `{other}://`"
+            )),
+        }
+    });
+    let data_dir = p.get("database.data_dir", |s| {
+        if s.trim().is_empty() {
+            Err("must not be empty".into())
+        } else {
+            Ok(PathBuf::from(s))
+        }
+    });
+    let max_connections = p.get("database.max_connections", |s| match s.parse::<u32>() {
+        Ok(n @ 2..=1000) => Ok(n),
+        _ => Err("expected a whole number between 2 and 1000".into()),
+    });
+    let ingest_max_sources = p.get("ingest.max_sources", |s| match s.parse::<usize>() {
+        Ok(n @ 1..=1_000_000) => Ok(n),
+        _ => Err("expected a whole number from 1 to 1000000".into()),
+    });
+    let ingest_max_series_per_source = p.get("ingest.max_series_per_source", |s| {
+        match s.parse::<usize>() {
+            Ok(n @ 1..=100_000_000) => Ok(n),
+            _ => Err("expected a whole number from 1 to 100000000".into()),
+        }
+    });
+    let request_timeout = p.get("server.request_timeout", |s| {
+        duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
+    });
+    let collection_interval = p.get("collection.interval", |s| {
+        duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
+    });
+    let retention = p.get("storage.retention", |s| {
+        duration_between(
+            s,
+            Duration::from_secs(3600),
+            Duration::from_secs(100 * 365 * 86400),
+        )
+    });
+    let rollup_1m_retention = p.get("storage.rollup_1m_retention", |s| {
+        duration_between(
+            s,
+            Duration::from_secs(3600),
+            Duration::from_secs(100 * 365 * 86400),
+        )
+    });
+    let rollup_1h_retention = p.get("storage.rollup_1h_retention", |s| {
+        duration_between(
+            s,
+            Duration::from_secs(3600),
+            Duration::from_secs(100 * 365 * 86400),
+        )
+    });
+    let alerts_enabled = p.get("alerts.enabled", |s| {
+        match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("expected true or false".into()),
+        }
+    });
+    let alerts_allowed_hosts = p.get("alerts.allowed_hosts", |s| Ok(comma_list(s)));
+    let alerts_repeat_interval = p.get("alerts.repeat_interval", |s| {
+        duration_between(s, Duration::from_secs(1), Duration::from_secs(30 * 86400))
+    });
+    let alerts_group_by = p.get("alerts.group_by", |s| {
+        let names = comma_list(s);
+        match names.iter().find(|n| !crate::names::is_label_name(n)) {
+            Some(bad) => Err(format!("`{bad}` is not a label name")),
+            None => Ok(names),
+        }
+    });
+    let alerts_group_wait = p.get("alerts.group_wait", |s| {
+        duration_between(s, Duration::ZERO, Duration::from_secs(3600))
+    });
+    let alerts_group_interval = p.get("alerts.group_interval", |s| {
+        duration_between(s, Duration::ZERO, Duration::from_secs(86400))
+    });
+    let alerts_send_timeout = p.get("alerts.send_timeout", |s| {
+        duration_between(s, Duration::from_secs(1), Duration::from_secs(120))
+    });
+    let alerts_interval = p.get("alerts.interval", |s| {
+        duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
+    });
+    let session_ttl = p.get("auth.session_ttl", |s| {
+        duration_between(s, Duration::from_secs(5), Duration::from_secs(366 * 86400))
+    });
+    let reports_enabled = p.get("reports.enabled", |s| {
+        match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("expected true or false".into()),
+        }
+    });
+    let reports_keep_last = p.get("reports.keep_last", |s| match s.parse::<i64>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 10000".into()),
+    });
+    let reports_keep_for = p.get("reports.keep_for", |s| {
+        duration_between(
+            s,
+            Duration::from_secs(3600),
+            Duration::from_secs(3660 * 86400),
+        )
+    });
+    let smtp_url = p.get("smtp.url", |s| {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+        crate::alert::notify::Smtp::parse_server(&url)?;
+        Ok(Some(url))
+    });
+    let mcp_allowed_hosts = p.get("mcp.allowed_hosts", |s| Ok(comma_list(s)));
+    let mcp_allowed_origins = p.get("mcp.allowed_origins", |s| {
+        let origins = comma_list(s);
+        let is_origin = |o: &str| {
+            o == "null"
+                || url::Url::parse(o.strip_suffix(":*").unwrap_or(o)).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.has_host()
+                        && u.path() == "/"
+                        && !o.trim_end_matches(":*").ends_with('/')
+                        && u.query().is_none()
+                })
+        };
+        match origins.iter().find(|o| !is_origin(o)) {
+            Some(bad) => Err(format!(
+                "`{bad}` is not an origin such as https://example.com:443"
+            )),
+            None => Ok(origins),
+        }
+    });
+    let log = p.get("log.level", |s| {
+        tracing_subscriber::EnvFilter::try_new(s)
+            .map(|_| s.to_string())
+            .map_err(|e| format!("not a log filter: {e}"))
+    });
+    let sources = Vec::new();
+    let rules = Vec::new();
+    let file = file.map(|(path, _)| path.to_path_buf());
     let config = Config {
-        bind: p
-            .get("server.bind", |s| {
-                s.parse::<IpAddr>()
-                    .map(Some)
-                    .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0".into())
-            })
-            .unwrap_or(IpAddr::from([127, 0, 0, 1])),
-        port: p.get("server.port", |s| match s.parse::<u16>() {
-            Ok(0) | Err(_) => Err("expected a port number between 1 and 65535".into()),
-            Ok(port) => Ok(port),
-        }),
-        public_url: p.get("server.public_url", |s| {
-            if s.is_empty() {
-                return Ok(None);
-            }
-            let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-            match url.scheme() {
-                "http" | "https" => Ok(Some(url)),
-                other => Err(format!("scheme must be http or https, not `{other}`")),
-            }
-        }),
-        database_url: p.get("database.url", |s| {
-            if s.is_empty() {
-                return Ok(None);
-            }
-            let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-            match url.scheme() {
-                "postgres" | "postgresql" => Ok(Some(s.to_string())),
-                other => Err(format!(
-                    "scheme must be postgres:// or postgresql://, not `{other}://`"
-                )),
-            }
-        }),
-        data_dir: p.get("database.data_dir", |s| {
-            if s.trim().is_empty() {
-                Err("must not be empty".into())
-            } else {
-                Ok(PathBuf::from(s))
-            }
-        }),
-        max_connections: p.get("database.max_connections", |s| match s.parse::<u32>() {
-            Ok(n @ 2..=1000) => Ok(n),
-            _ => Err("expected a whole number between 2 and 1000".into()),
-        }),
-        ingest_max_sources: p.get("ingest.max_sources", |s| match s.parse::<usize>() {
-            Ok(n @ 1..=1_000_000) => Ok(n),
-            _ => Err("expected a whole number from 1 to 1000000".into()),
-        }),
-        ingest_max_series_per_source: p.get("ingest.max_series_per_source", |s| {
-            match s.parse::<usize>() {
-                Ok(n @ 1..=100_000_000) => Ok(n),
-                _ => Err("expected a whole number from 1 to 100000000".into()),
-            }
-        }),
-        request_timeout: p.get("server.request_timeout", |s| {
-            duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-        collection_interval: p.get("collection.interval", |s| {
-            duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-        retention: p.get("storage.retention", |s| {
-            duration_between(
-                s,
-                Duration::from_secs(3600),
-                Duration::from_secs(100 * 365 * 86400),
-            )
-        }),
-        rollup_1m_retention: p.get("storage.rollup_1m_retention", |s| {
-            duration_between(
-                s,
-                Duration::from_secs(3600),
-                Duration::from_secs(100 * 365 * 86400),
-            )
-        }),
-        rollup_1h_retention: p.get("storage.rollup_1h_retention", |s| {
-            duration_between(
-                s,
-                Duration::from_secs(3600),
-                Duration::from_secs(100 * 365 * 86400),
-            )
-        }),
-        alerts_enabled: p.get("alerts.enabled", |s| {
-            match s.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err("expected true or false".into()),
-            }
-        }),
-        alerts_allowed_hosts: p.get("alerts.allowed_hosts", |s| Ok(comma_list(s))),
-        alerts_repeat_interval: p.get("alerts.repeat_interval", |s| {
-            duration_between(s, Duration::from_secs(1), Duration::from_secs(30 * 86400))
-        }),
-        alerts_group_by: p.get("alerts.group_by", |s| {
-            let names = comma_list(s);
-            match names.iter().find(|n| !crate::names::is_label_name(n)) {
-                Some(bad) => Err(format!("`{bad}` is not a label name")),
-                None => Ok(names),
-            }
-        }),
-        alerts_group_wait: p.get("alerts.group_wait", |s| {
-            duration_between(s, Duration::ZERO, Duration::from_secs(3600))
-        }),
-        alerts_group_interval: p.get("alerts.group_interval", |s| {
-            duration_between(s, Duration::ZERO, Duration::from_secs(86400))
-        }),
-        alerts_send_timeout: p.get("alerts.send_timeout", |s| {
-            duration_between(s, Duration::from_secs(1), Duration::from_secs(120))
-        }),
-        alerts_interval: p.get("alerts.interval", |s| {
-            duration_between(s, Duration::from_secs(1), Duration::from_secs(3600))
-        }),
-        session_ttl: p.get("auth.session_ttl", |s| {
-            duration_between(s, Duration::from_secs(5), Duration::from_secs(366 * 86400))
-        }),
-        reports_enabled: p.get("reports.enabled", |s| {
-            match s.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err("expected true or false".into()),
-            }
-        }),
-        reports_keep_last: p.get("reports.keep_last", |s| match s.parse::<i64>() {
-            Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-            _ => Err("expected a whole number from 1 to 10000".into()),
-        }),
-        reports_keep_for: p.get("reports.keep_for", |s| {
-            duration_between(
-                s,
-                Duration::from_secs(3600),
-                Duration::from_secs(3660 * 86400),
-            )
-        }),
-        smtp_url: p.get("smtp.url", |s| {
-            if s.is_empty() {
-                return Ok(None);
-            }
-            let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-            crate::alert::notify::Smtp::parse_server(&url)?;
-            Ok(Some(url))
-        }),
-        mcp_allowed_hosts: p.get("mcp.allowed_hosts", |s| Ok(comma_list(s))),
-        mcp_allowed_origins: p.get("mcp.allowed_origins", |s| {
-            let origins = comma_list(s);
-            let is_origin = |o: &str| {
-                o == "null"
-                    || url::Url::parse(o.strip_suffix(":*").unwrap_or(o)).is_ok_and(|u| {
-                        matches!(u.scheme(), "http" | "https")
-                            && u.has_host()
-                            && u.path() == "/"
-                            && !o.trim_end_matches(":*").ends_with('/')
-                            && u.query().is_none()
-                    })
-            };
-            match origins.iter().find(|o| !is_origin(o)) {
-                Some(bad) => Err(format!(
-                    "`{bad}` is not an origin such as https://example.com:443"
-                )),
-                None => Ok(origins),
-            }
-        }),
-        log: p.get("log.level", |s| {
-            tracing_subscriber::EnvFilter::try_new(s)
-                .map(|_| s.to_string())
-                .map_err(|e| format!("not a log filter: {e}"))
-        }),
-        sources: Vec::new(),
-        rules: Vec::new(),
-        file: file.map(|(path, _)| path.to_path_buf()),
+        server: ServerConfig {
+            bind,
+            port,
+            public_url,
+            request_timeout,
+        },
+        database: DatabaseConfig {
+            url: database_url,
+            data_dir,
+            max_connections,
+        },
+        ingest: IngestConfig {
+            max_sources: ingest_max_sources,
+            max_series_per_source: ingest_max_series_per_source,
+        },
+        collection: CollectionConfig {
+            interval: collection_interval,
+            sources,
+        },
+        storage: StorageConfig {
+            retention,
+            rollup_1m_retention,
+            rollup_1h_retention,
+        },
+        alerts: AlertsConfig {
+            enabled: alerts_enabled,
+            interval: alerts_interval,
+            repeat_interval: alerts_repeat_interval,
+            group_by: alerts_group_by,
+            group_wait: alerts_group_wait,
+            group_interval: alerts_group_interval,
+            send_timeout: alerts_send_timeout,
+            allowed_hosts: alerts_allowed_hosts,
+            rules,
+        },
+        auth: AuthConfig { session_ttl },
+        reports: ReportsConfig {
+            enabled: reports_enabled,
+            keep_last: reports_keep_last,
+            keep_for: reports_keep_for,
+            smtp_url,
+        },
+        mcp: McpConfig {
+            allowed_hosts: mcp_allowed_hosts,
+            allowed_origins: mcp_allowed_origins,
+        },
+        log,
+        file,
     };
     let mut config = config;
-    if let Some(host) = config.public_url.as_ref().and_then(|u| u.host_str()) {
-        if !config.mcp_allowed_hosts.iter().any(|h| h == host) {
-            config.mcp_allowed_hosts.push(host.to_string());
+    if let Some(host) = config.server.public_url.as_ref().and_then(|u| u.host_str()) {
+        if !config.mcp.allowed_hosts.iter().any(|h| h == host) {
+            config.mcp.allowed_hosts.push(host.to_string());
         }
     }
     if let Some((path, value)) = rule_tables {
@@ -541,6 +632,7 @@ pub fn from_sources(
                 for (index, entry) in entries.into_iter().enumerate() {
                     if let Some(rule) = rule_draft(index, entry, &mut problems) {
                         if config
+                            .alerts
                             .rules
                             .iter()
                             .any(|r| r.name.trim().eq_ignore_ascii_case(rule.name.trim()))
@@ -550,7 +642,7 @@ pub fn from_sources(
                                 rule.name
                             ));
                         } else {
-                            config.rules.push(rule);
+                            config.alerts.rules.push(rule);
                         }
                     }
                 }
@@ -566,13 +658,15 @@ pub fn from_sources(
             toml::Value::Array(entries) => {
                 for (index, entry) in entries.into_iter().enumerate() {
                     if let Some(spec) =
-                        source_spec(index, entry, config.collection_interval, &mut problems)
+                        source_spec(index, entry, config.collection.interval, &mut problems)
                     {
-                        if config.sources.iter().any(|s| s.id == spec.id) || spec.id == "self" {
+                        if config.collection.sources.iter().any(|s| s.id == spec.id)
+                            || spec.id == "self"
+                        {
                             problems
                                 .push(format!("sources[{index}].id = {:?}: already used", spec.id));
                         } else {
-                            config.sources.push(spec);
+                            config.collection.sources.push(spec);
                         }
                     }
                 }
@@ -686,10 +780,10 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_ones() {
         let c = from_sources(None, &env(&[])).expect("defaults are valid");
-        assert_eq!(c.port, 8089);
-        assert_eq!(c.collection_interval, Duration::from_secs(10));
-        assert_eq!(c.retention, Duration::from_secs(7 * 86400));
-        assert!(c.database_url.is_none() && c.alerts_enabled && !c.secure_cookies());
+        assert_eq!(c.server.port, 8089);
+        assert_eq!(c.collection.interval, Duration::from_secs(10));
+        assert_eq!(c.storage.retention, Duration::from_secs(7 * 86400));
+        assert!(c.database.url.is_none() && c.alerts.enabled && !c.server.secure_cookies());
     }
 
     #[test]
@@ -704,20 +798,20 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.port, 9000, "file beats default");
+        assert_eq!(c.server.port, 9000, "file beats default");
         assert_eq!(
-            c.collection_interval,
+            c.collection.interval,
             Duration::from_secs(5),
             "env alias beats file"
         );
-        assert_eq!(c.retention, Duration::from_secs(168 * 3600));
-        assert!(!c.alerts_enabled);
+        assert_eq!(c.storage.retention, Duration::from_secs(168 * 3600));
+        assert!(!c.alerts.enabled);
         let c = from_sources(
             None,
             &env(&[("DASHBOARD_PORT", "1"), ("MCPULSE_PORT", "2")]),
         )
         .unwrap();
-        assert_eq!(c.port, 2, "the MCPULSE_ name beats the seed alias");
+        assert_eq!(c.server.port, 2, "the MCPULSE_ name beats the seed alias");
     }
 
     #[test]
@@ -759,8 +853,8 @@ mod tests {
     fn rules_are_declared_in_tables_and_checked_like_rules_from_the_ui() {
         let file = "[[rules]]\nname = \"Down\"\nmetric = \"up\"\ncondition = \"<\"\nthreshold = 1\nfor = \"1m\"\n";
         let c = from_sources(Some((Path::new("mcpulse.toml"), file)), &env(&[])).unwrap();
-        assert_eq!(c.rules.len(), 1);
-        assert_eq!(c.rules[0].threshold, "1");
+        assert_eq!(c.alerts.rules.len(), 1);
+        assert_eq!(c.alerts.rules[0].threshold, "1");
         let bad = "[[rules]]\nname = \"A\"\nmetric = \"up\"\nthreshold = \"x\"\n[[rules]]\nname = \"B\"\nmetric = \"up\"\nthreshold = 1\nwhen = 3\n";
         let err = from_sources(Some((Path::new("mcpulse.toml"), bad)), &env(&[])).unwrap_err();
         assert!(
@@ -793,19 +887,19 @@ target = "https://example.com/metrics"
 enabled = false
 "#;
         let c = from_sources(Some((Path::new("mcpulse.toml"), file)), &env(&[])).unwrap();
-        assert_eq!(c.sources.len(), 2);
-        let g = &c.sources[0];
+        assert_eq!(c.collection.sources.len(), 2);
+        let g = &c.collection.sources[0];
         assert_eq!(
             (g.interval, g.timeout),
             (Duration::from_secs(30), Duration::from_secs(5))
         );
         assert_eq!(g.labels["team"], "platform");
         assert_eq!(
-            c.sources[1].interval,
+            c.collection.sources[1].interval,
             Duration::from_secs(10),
             "default interval"
         );
-        assert!(!c.sources[1].enabled);
+        assert!(!c.collection.sources[1].enabled);
 
         let bad = r#"
 [[sources]]
@@ -861,6 +955,6 @@ target = "http://z/metrics"
             &env(&[("MCPULSE_PUBLIC_URL", "https://mon.example.com")]),
         )
         .unwrap();
-        assert!(c.secure_cookies());
+        assert!(c.server.secure_cookies());
     }
 }

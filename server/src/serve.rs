@@ -42,8 +42,8 @@ pub async fn start(
     let telemetry = Arc::new(HttpTelemetry::default());
     let store = Arc::new(Store::with_limits(
         pool.clone(),
-        config.ingest_max_series_per_source,
-        config.ingest_max_sources,
+        config.ingest.max_series_per_source,
+        config.ingest.max_sources,
     ));
     let hub = Arc::new(Hub::default());
     let tokens = Arc::new(crate::auth::tokens::Tokens::new(pool.clone()));
@@ -62,46 +62,33 @@ pub async fn start(
         store.clone(),
         hub.clone(),
         collection.clone(),
-        config.retention,
+        config.storage.retention,
     );
     collector.add(
         Arc::new(SelfSource::new(telemetry.clone()).with_store(store.clone())),
-        Schedule::every(config.collection_interval),
+        Schedule::every(config.collection.interval),
     )?;
     let mcp_telemetry = Arc::new(crate::mcp_server::McpTelemetry::default());
     collector.add(
         Arc::new(crate::mcp_server::McpTelemetrySource(mcp_telemetry.clone())),
-        Schedule::every(config.collection_interval),
+        Schedule::every(config.collection.interval),
     )?;
-    let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection_interval);
-    sources.start(&config.sources).await?;
-    let alerting = Arc::new(
-        crate::alert::Alerting::new(
-            pool.clone(),
-            crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
-            config.alerts_repeat_interval,
-            crate::alert::notify::Grouping {
-                by: config.alerts_group_by.clone(),
-                wait: config.alerts_group_wait,
-                interval: config.alerts_group_interval,
-            },
-        )?
-        .with_send_timeout(
-            crate::alert::notify::AllowList(config.alerts_allowed_hosts.clone()),
-            config.alerts_send_timeout,
-        )?
-        .with_lookback_floor(config.collection_interval * 2)
-        .with_evaluation_interval(config.alerts_interval),
-    );
+    let sources = SourceRegistry::new(pool.clone(), collector.clone(), config.collection.interval);
+    sources.start(&config.collection.sources).await?;
+    let alerting = Arc::new(crate::alert::Alerting::from_config(
+        pool.clone(),
+        &config.alerts,
+        config.collection.interval * 2,
+    )?);
     let reports = Arc::new(crate::report::Reports::new(
         pool.clone(),
         store.clone(),
-        config.smtp_url.clone(),
-        config.public_url.clone(),
+        config.reports.smtp_url.clone(),
+        config.server.public_url.clone(),
         crate::report::Retention {
-            keep_last: config.reports_keep_last,
-            keep_for: config.reports_keep_for,
-            samples: config.retention,
+            keep_last: config.reports.keep_last,
+            keep_for: config.reports.keep_for,
+            samples: config.storage.retention,
         },
     ));
     let engine = Arc::new(EngineImpl {
@@ -122,15 +109,15 @@ pub async fn start(
         telemetry: telemetry.clone(),
         pool: pool.clone(),
         shutdown: shutdown.clone(),
-        secure_cookies: config.secure_cookies(),
-        session_ttl: config.session_ttl,
+        secure_cookies: config.server.secure_cookies(),
+        session_ttl: config.auth.session_ttl,
         tokens,
-        retention: config.retention,
+        retention: config.storage.retention,
         mcp: mcp_telemetry,
-        request_timeout: config.request_timeout,
+        request_timeout: config.server.request_timeout,
         mcp_settings: crate::mcp_server::McpSettings {
-            allowed_hosts: config.mcp_allowed_hosts.clone(),
-            allowed_origins: config.mcp_allowed_origins.clone(),
+            allowed_hosts: config.mcp.allowed_hosts.clone(),
+            allowed_origins: config.mcp.allowed_origins.clone(),
         },
     };
 
@@ -148,34 +135,39 @@ pub async fn start(
     });
 
     let mut background = vec![
-        spawn_retention(store.clone(), config.retention_policy(), tasks.clone()),
+        spawn_retention(store.clone(), config.storage.policy(), tasks.clone()),
         spawn_rollups(store, tasks.clone()),
         spawn_session_cleanup(pool, tasks.clone()),
     ];
-    alerting.sync_config_rules(&config.rules).await?;
+    alerting.sync_config_rules(&config.alerts.rules).await?;
     background.push(spawn_reload(
         alerting.clone(),
         config.file.clone(),
         tasks.clone(),
     ));
-    if config.alerts_enabled {
+    if config.alerts.enabled {
         background.push(tokio::spawn(alerting.dispatcher.clone().run(tasks.clone())));
         background.push(spawn_alerting(
             alerting,
             hub.clone(),
-            config.alerts_interval,
+            config.alerts.interval,
             tasks.clone(),
         ));
     }
 
     // Housekeeping always runs; due templates only with reports.enabled.
     background.push(tokio::spawn(
-        reports.run_scheduler(tasks.clone(), config.reports_enabled),
+        reports.run_scheduler(tasks.clone(), config.reports.enabled),
     ));
 
-    let listener = tokio::net::TcpListener::bind((config.bind, config.port))
+    let listener = tokio::net::TcpListener::bind((config.server.bind, config.server.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{}",
+                config.server.bind, config.server.port
+            )
+        })?;
     let addr = listener.local_addr()?;
     let app = router(state).into_make_service_with_connect_info::<PeerAddr>();
     let listener = CountingListener::new(listener, telemetry);
@@ -264,7 +256,7 @@ fn spawn_reload(
                 _ = hangups.recv() => {}
             }
             match crate::config::load(file.as_deref()) {
-                Ok(config) => match alerting.sync_config_rules(&config.rules).await {
+                Ok(config) => match alerting.sync_config_rules(&config.alerts.rules).await {
                     Ok(()) => tracing::info!("reloaded the alert rules of the configuration file"),
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "applying the reloaded rules failed; the current rules stay")

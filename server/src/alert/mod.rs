@@ -7,6 +7,7 @@
 //! transaction and are delivered by `notify.rs`.
 
 pub mod backtest;
+pub mod config;
 pub mod notify;
 pub mod rule;
 pub mod silence;
@@ -70,12 +71,52 @@ impl Alerting {
         repeat_interval: Duration,
         grouping: notify::Grouping,
     ) -> anyhow::Result<Self> {
+        Self::build(
+            pool,
+            allowed,
+            repeat_interval,
+            grouping,
+            notify::SEND_TIMEOUT,
+        )
+    }
+
+    /// The alerting `alerts` configures (its contact points and dispatcher built once); `last` rules look back at
+    /// least `lookback_floor`.
+    pub fn from_config(
+        pool: PgPool,
+        alerts: &config::AlertsConfig,
+        lookback_floor: Duration,
+    ) -> anyhow::Result<Self> {
+        let grouping = notify::Grouping {
+            by: alerts.group_by.clone(),
+            wait: alerts.group_wait,
+            interval: alerts.group_interval,
+        };
+        let allowed = notify::AllowList(alerts.allowed_hosts.clone());
+        Ok(Self::build(
+            pool,
+            allowed,
+            alerts.repeat_interval,
+            grouping,
+            alerts.send_timeout,
+        )?
+        .with_lookback_floor(lookback_floor)
+        .with_evaluation_interval(alerts.interval))
+    }
+
+    fn build(
+        pool: PgPool,
+        allowed: notify::AllowList,
+        repeat_interval: Duration,
+        grouping: notify::Grouping,
+        send_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         Ok(Alerting {
             repeat_interval,
             grouping,
             silences: silence::Silences::new(pool.clone()),
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
-            dispatcher: notify::Dispatcher::new(pool.clone(), allowed, notify::SEND_TIMEOUT)?,
+            dispatcher: notify::Dispatcher::new(pool.clone(), allowed, send_timeout)?,
             lookback_floor: Duration::ZERO,
             evaluation_interval: Duration::from_secs(10),
             pool,
@@ -92,16 +133,6 @@ impl Alerting {
     pub fn with_evaluation_interval(mut self, interval: Duration) -> Self {
         self.evaluation_interval = interval;
         self
-    }
-
-    /// Receivers get `timeout` to answer (default [`notify::SEND_TIMEOUT`]).
-    pub fn with_send_timeout(
-        mut self,
-        allowed: notify::AllowList,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
-        self.dispatcher = notify::Dispatcher::new(self.pool.clone(), allowed, timeout)?;
-        Ok(self)
     }
 
     /// Checks and stores a new rule.

@@ -31,13 +31,13 @@ pub struct Database {
 
 impl Database {
     pub async fn open(config: &Config, ownership: ClusterOwnership) -> anyhow::Result<Database> {
-        let (options, cluster) = match &config.database_url {
+        let (options, cluster) = match &config.database.url {
             Some(url) => (
                 PgConnectOptions::from_str(url).context("parsing database.url")?,
                 None,
             ),
             None => {
-                let data_dir = config.data_dir.clone();
+                let data_dir = config.database.data_dir.clone();
                 let cluster =
                     tokio::task::spawn_blocking(move || embedded::Cluster::start(&data_dir))
                         .await??;
@@ -45,7 +45,7 @@ impl Database {
                 (cluster.connect_options(), Some((cluster, ownership)))
             }
         };
-        let pool = pool_options(config.max_connections)
+        let pool = pool_options(config.database.max_connections)
             .connect_with(session_settings(options))
             .await
             .context("connecting to PostgreSQL")?;

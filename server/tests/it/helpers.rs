@@ -80,7 +80,7 @@ pub async fn spawn_app_with_config(file: Option<&str>, settings: &[(&str, &str)]
         &env,
     )
     .expect("test configuration is valid");
-    config.port = 0;
+    config.server.port = 0;
     start(config, db_name).await
 }
 

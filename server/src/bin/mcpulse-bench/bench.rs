@@ -32,7 +32,7 @@ struct Scratch {
 
 impl Scratch {
     async fn start(config: &Config) -> anyhow::Result<Scratch> {
-        let admin_url = config.database_url.clone().context(
+        let admin_url = config.database.url.clone().context(
             "the benchmark needs database.url (DATABASE_URL) naming a PostgreSQL role that may create databases",
         )?;
         let name = format!("mcpulse_bench_{}", uuid::Uuid::new_v4().simple());
@@ -46,10 +46,10 @@ impl Scratch {
         url.set_path(&name);
 
         let mut config = config.clone();
-        config.database_url = Some(url.to_string());
-        config.port = 0;
-        config.bind = std::net::IpAddr::from([127, 0, 0, 1]);
-        config.sources.clear();
+        config.database.url = Some(url.to_string());
+        config.server.port = 0;
+        config.server.bind = std::net::IpAddr::from([127, 0, 0, 1]);
+        config.collection.sources.clear();
         let database = Database::open(&config, ClusterOwnership::Guest).await?;
         let pool = database.pool.clone();
         let running =
@@ -582,7 +582,7 @@ pub struct AlertBench {
 pub async fn alerts(config: &Config, bench: AlertBench) -> anyhow::Result<()> {
     let mut config = config.clone();
     // The bench drives evaluation itself.
-    config.alerts_enabled = false;
+    config.alerts.enabled = false;
     let scratch = Scratch::start(&config).await?;
     let result = run_alerts(&scratch, &bench).await;
     scratch.finish().await?;
@@ -748,7 +748,7 @@ pub struct LiveBench {
 pub async fn live(config: &Config, bench: LiveBench) -> anyhow::Result<()> {
     let mut config = config.clone();
     // Only the pushed source publishes; `self` every hour keeps its rounds out of the way.
-    config.collection_interval = Duration::from_secs(3600);
+    config.collection.interval = Duration::from_secs(3600);
     let scratch = Scratch::start(&config).await?;
     let result = run_live(&scratch, &bench).await;
     scratch.finish().await?;
@@ -920,8 +920,8 @@ pub struct ReportBench {
 /// against the same report over one day as the baseline.
 pub async fn report(config: &Config, bench: ReportBench) -> anyhow::Result<()> {
     let mut config = config.clone();
-    config.reports_enabled = false;
-    config.alerts_enabled = false;
+    config.reports.enabled = false;
+    config.alerts.enabled = false;
     let scratch = Scratch::start(&config).await?;
     let result = run_report(&scratch, &bench).await;
     scratch.finish().await?;
@@ -1136,10 +1136,10 @@ fn mib(bytes: u64) -> f64 {
 
 pub async fn probes(config: &Config, bench: ProbeBench) -> anyhow::Result<()> {
     let mut config = config.clone();
-    config.reports_enabled = false;
-    config.alerts_enabled = false;
+    config.reports.enabled = false;
+    config.alerts.enabled = false;
     // The built-in `self` source collects as usual in both phases.
-    config.collection_interval = bench.interval;
+    config.collection.interval = bench.interval;
     let scratch = Scratch::start(&config).await?;
     let result = run_probes(&scratch, &bench).await;
     scratch.finish().await?;
