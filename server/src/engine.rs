@@ -409,7 +409,7 @@ impl Engine for EngineImpl {
         &self,
         window: std::time::Duration,
     ) -> Result<Vec<app::types::McpServerView>, AppError> {
-        crate::collect::mcp::overview(self.store.pool(), self.sources.statuses(), window)
+        crate::store::mcp::overview(self.store.pool(), self.sources.statuses(), window)
             .await
             .map_err(AppError::internal)
     }

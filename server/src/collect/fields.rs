@@ -1,7 +1,22 @@
-//! Field checks shared by the source kinds' configurations: an http(s) URL, a duration between bounds, and the
-//! problem type every check reports (the field it is about and what is wrong).
+//! Field checks shared by the source kinds' configurations: an http(s) URL, a duration between bounds, the fields
+//! only MCP sources take, and the problem type every check reports (the field it is about and what is wrong).
 
+use app::types::SourceDefinition;
 use std::time::Duration;
+
+/// Reports each MCP-only field (`args`, `env`, `headers`, `calls`) that `def` fills: for every kind but `mcp`.
+pub fn only_for_mcp(def: &SourceDefinition, problem: &mut impl FnMut(&'static str, String)) {
+    for (field, used) in [
+        ("args", !def.args.is_empty()),
+        ("env", !def.env.is_empty()),
+        ("headers", !def.headers.is_empty()),
+        ("calls", !def.calls.is_empty()),
+    ] {
+        if used {
+            problem(field, "only MCP sources (kind mcp) take this".into());
+        }
+    }
+}
 
 /// One problem with a definition: the field it is about and what is wrong.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,15 +1,17 @@
 //! Source definitions checked into typed specs. `mcpulse.toml`'s `[[sources]]` tables, the `source_*` server
 //! functions and `POST/PUT /api/sources` all hand a [`SourceDefinition`] to [`SourceSpec::parse`], the one place
-//! that decides what a valid source is; a spec then builds the running [`Source`](super::Source).
+//! that checks the fields every source has and dispatches the kind's own to its configuration
+//! (`collect/prometheus/config.rs`, `collect/mcp/config.rs`); a spec then builds the running
+//! [`Source`](super::Source).
 
-use super::fields::http_url;
+use super::fields::only_for_mcp;
 pub use super::fields::{duration_between, Problem};
 use super::mcp::config::{McpTarget, ToolCall};
 use super::mcp::McpProbe;
 use super::prometheus::PrometheusSource;
 use super::{Schedule, Source};
 use crate::names::{is_label_name, is_source_id};
-use app::types::{SourceDefinition, ToolCallDefinition};
+use app::types::SourceDefinition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,10 +64,10 @@ impl SourceSpec {
         if name.chars().count() > 128 {
             problem("name", "at most 128 characters".into());
         }
+        // Each kind checks its own fields (`collect/<kind>/config.rs`).
         let kind = match def.kind.trim() {
-            "prometheus" => {
-                http_url(&def.target, &mut problem).map(|url| SourceKind::Prometheus { url })
-            }
+            "prometheus" => super::prometheus::config::parse(def, &mut problem)
+                .map(|url| SourceKind::Prometheus { url }),
             "mcp" => super::mcp::config::parse(def, &mut problem)
                 .map(|(target, calls)| SourceKind::Mcp { target, calls }),
             other => {
@@ -73,21 +75,10 @@ impl SourceSpec {
                     "kind",
                     format!("{other:?}: unknown kind (expected prometheus or mcp)"),
                 );
+                only_for_mcp(def, &mut problem);
                 None
             }
         };
-        if def.kind.trim() != "mcp" {
-            for (field, used) in [
-                ("args", !def.args.is_empty()),
-                ("env", !def.env.is_empty()),
-                ("headers", !def.headers.is_empty()),
-                ("calls", !def.calls.is_empty()),
-            ] {
-                if used {
-                    problem(field, "only MCP sources (kind mcp) take this".into());
-                }
-            }
-        }
         let interval = match def.interval.trim() {
             "" => default_interval,
             s => duration_between(s, MIN_INTERVAL, MAX_INTERVAL)
@@ -144,31 +135,8 @@ impl SourceSpec {
             calls: Vec::new(),
         };
         match &self.kind {
-            SourceKind::Prometheus { url } => {
-                def.kind = "prometheus".into();
-                def.target = url.to_string();
-            }
-            SourceKind::Mcp { target, calls } => {
-                def.kind = "mcp".into();
-                match target {
-                    McpTarget::Http { url, headers } => {
-                        def.target = url.to_string();
-                        def.headers = headers.clone();
-                    }
-                    McpTarget::Stdio { command, args, env } => {
-                        def.target = command.clone();
-                        def.args = args.clone();
-                        def.env = env.clone();
-                    }
-                }
-                def.calls = calls
-                    .iter()
-                    .map(|c| ToolCallDefinition {
-                        tool: c.tool.clone(),
-                        arguments: serde_json::Value::Object(c.arguments.clone()).to_string(),
-                    })
-                    .collect();
-            }
+            SourceKind::Prometheus { url } => super::prometheus::config::write(url, &mut def),
+            SourceKind::Mcp { target, calls } => super::mcp::config::write(target, calls, &mut def),
         }
         def
     }

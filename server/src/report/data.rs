@@ -227,7 +227,7 @@ pub async fn collect(
             },
             Section::McpTools { title, sources } => {
                 let mut operations: Vec<McpToolStats> =
-                    crate::collect::mcp::operation_stats(pool, sources, start, end)
+                    crate::store::mcp::operation_stats(pool, sources, start, end)
                         .await?
                         .into_iter()
                         .map(|(source, o)| McpToolStats {

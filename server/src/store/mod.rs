@@ -7,6 +7,7 @@
 //! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
 //! partitions that fall out of their retention period.
 
+pub mod mcp;
 pub mod query;
 pub mod rollup;
 

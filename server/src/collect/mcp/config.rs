@@ -4,7 +4,7 @@
 //! [`McpTarget`] and [`ToolCall`]s, or every problem at once.
 
 use crate::collect::fields::http_url;
-use app::types::SourceDefinition;
+use app::types::{SourceDefinition, ToolCallDefinition};
 use std::collections::BTreeMap;
 
 /// How an MCP server is reached.
@@ -169,4 +169,27 @@ pub fn parse(
         Some(target) if ok => Some((target, calls)),
         _ => None,
     }
+}
+
+/// Writes the kind's fields into `def` (the reverse of [`parse`]).
+pub fn write(target: &McpTarget, calls: &[ToolCall], def: &mut SourceDefinition) {
+    def.kind = "mcp".into();
+    match target {
+        McpTarget::Http { url, headers } => {
+            def.target = url.to_string();
+            def.headers = headers.clone();
+        }
+        McpTarget::Stdio { command, args, env } => {
+            def.target = command.clone();
+            def.args = args.clone();
+            def.env = env.clone();
+        }
+    }
+    def.calls = calls
+        .iter()
+        .map(|c| ToolCallDefinition {
+            tool: c.tool.clone(),
+            arguments: serde_json::Value::Object(c.arguments.clone()).to_string(),
+        })
+        .collect();
 }

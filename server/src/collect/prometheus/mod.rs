@@ -2,6 +2,7 @@
 //! timeout and a body-size limit, and turns every exposed sample into a [`Metric`]. A non-2xx answer, a body
 //! that is too large, or a malformed line fails the round (the collector records `up = 0` and the error).
 
+pub mod config;
 pub mod parse;
 
 use super::explain::plain_error;
