@@ -3,8 +3,6 @@
 //! ones until `interval` after the group's previous send, and sends what gathered as one notification (the
 //! outbox's `group_key` and `not_before` carry this; the dispatcher claims a group's rows together).
 
-use super::channels::Kind;
-use super::outbox::Notification;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -27,19 +25,14 @@ impl Default for Grouping {
     }
 }
 
-/// The labels the notification's group is known by.
-pub(super) fn group_labels(n: &Notification<'_>) -> BTreeMap<String, String> {
-    let labels = crate::alert::alert_labels(n.rule, &n.source, &n.metric, &n.series_labels);
-    n.grouping
+/// The labels of an alert (its `labels`) that its group is known by under `grouping`.
+pub(super) fn group_labels(
+    grouping: &Grouping,
+    labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    grouping
         .by
         .iter()
         .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
         .collect()
-}
-
-/// The outbox's `group_key` of `n` for a contact point of `kind`: none when its channel sends each notice alone.
-pub(super) fn group_key(kind: Kind, n: &Notification<'_>) -> Option<String> {
-    kind.channel()
-        .batches()
-        .then(|| serde_json::to_string(&group_labels(n)).unwrap_or_default())
 }

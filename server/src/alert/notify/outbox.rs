@@ -4,7 +4,7 @@
 //! twice). The dispatcher takes the rows from there.
 
 use super::channels::{Alert, Kind};
-use super::group::{group_key, group_labels, Grouping};
+use super::group::{group_labels, Grouping};
 use super::route::{self, Route};
 use crate::alert::rule::Rule;
 use crate::alert::state::{AlertState, Notice};
@@ -31,7 +31,6 @@ pub struct Notification<'a> {
 }
 
 /// Writes one outbox row per enabled contact point that takes the rule's severity, in the caller's transaction.
-
 /// Returns how many.
 pub async fn enqueue(
     tx: &mut sqlx::Transaction<'_, Postgres>,
@@ -56,26 +55,31 @@ async fn queue(
     n: &Notification<'_>,
     key_for: impl Fn(i64) -> String,
 ) -> anyhow::Result<u64> {
+    // The alert's labels, and those its group is known by: once per notice, whatever the number of receivers.
+    let labels = crate::alert::alert_labels(n.rule, &n.source, &n.metric, &n.series_labels);
+    let groups = group_labels(n.grouping, &labels);
+    let group_key = serde_json::to_string(&groups).unwrap_or_default();
     let mut written = 0;
-    for point in points.iter().filter(|p| p.lets_through(n)) {
+    for point in points.iter().filter(|p| p.lets_through(&labels)) {
         let key = key_for(point.id);
-        let payload = payload(point.kind, &point.name, n, &key);
-        written += insert(tx, point.id, point.kind, &key, &payload, n).await?;
+        let payload = payload(point.kind, &point.name, n, &key, &labels, &groups);
+        let group = point.kind.channel().batches().then_some(group_key.as_str());
+        written += insert(tx, point.id, &key, &payload, group, n).await?;
     }
     Ok(written)
 }
 
-/// one that waits `group wait`, or `group interval` after the group's last send); Logstash and console ones go
-/// alone at once.
+/// Queues one payload for one contact point. A notice with a `group` (its channel batches) joins its group's batch
+/// (or starts one that waits `group wait`, or `group interval` after the group's last send); one without goes alone
+/// at once.
 async fn insert(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     contact_point: i64,
-    kind: Kind,
     key: &str,
     payload: &Value,
+    group: Option<&str>,
     n: &Notification<'_>,
 ) -> anyhow::Result<u64> {
-    let group = group_key(kind, n);
     Ok(sqlx::query(
         "INSERT INTO outbox (contact_point_id, idempotency_key, payload, group_key, created_at, next_attempt_at,
                              not_before)
@@ -129,7 +133,6 @@ pub async fn escalate(
 }
 
 /// The notice as the outbox, the payloads and the log name it.
-
 pub fn notice_name(notice: Notice) -> &'static str {
     match notice {
         Notice::Firing => "firing",
@@ -140,18 +143,20 @@ pub fn notice_name(notice: Notice) -> &'static str {
     }
 }
 
-/// The body contact point `receiver` of `kind` receives: the notice as an [`Alert`], rendered by its channel.
-fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value {
+/// The body contact point `receiver` of `kind` receives: the notice as an [`Alert`] with the alert's `labels` and
+/// its group's, rendered by its channel.
+fn payload(
+    kind: Kind,
+    receiver: &str,
+    n: &Notification<'_>,
+    key: &str,
+    labels: &BTreeMap<String, String>,
+    group_labels: &BTreeMap<String, String>,
+) -> Value {
     let status = match n.notice {
         Notice::Resolved => "resolved",
         _ => "firing",
     };
-    let mut labels = n.series_labels.clone();
-    labels.extend(n.rule.labels.clone());
-    labels.insert("alertname".into(), n.rule.name.clone());
-    labels.insert("severity".into(), n.rule.severity.to_string());
-    labels.insert("source".into(), n.source.clone());
-    labels.insert("metric".into(), n.metric.clone());
     let mut annotations = n.rule.annotations.clone();
     if !n.rule.description.is_empty() {
         annotations
@@ -203,6 +208,6 @@ fn payload(kind: Kind, receiver: &str, n: &Notification<'_>, key: &str) -> Value
         annotations,
         summary,
         starts_at,
-        group_labels: group_labels(n),
+        group_labels,
     })
 }

@@ -7,6 +7,7 @@ use super::outbox::Notification;
 use crate::alert::state::Notice;
 use crate::store::query::LabelMatcher;
 use sqlx::Postgres;
+use std::collections::BTreeMap;
 
 /// A contact point a notice is routed to.
 pub(super) struct Route {
@@ -17,15 +18,11 @@ pub(super) struct Route {
 }
 
 impl Route {
-    /// Whether the contact point's matchers let the notification's alert through.
-    pub fn lets_through(&self, n: &Notification<'_>) -> bool {
-        if self.matchers.is_empty() {
-            return true;
-        }
-        let labels = crate::alert::alert_labels(n.rule, &n.source, &n.metric, &n.series_labels);
+    /// Whether the contact point's matchers let an alert with `labels` through.
+    pub fn lets_through(&self, labels: &BTreeMap<String, String>) -> bool {
         self.matchers
             .iter()
-            .all(|m| m.parse::<LabelMatcher>().is_ok_and(|m| m.matches(&labels)))
+            .all(|m| m.parse::<LabelMatcher>().is_ok_and(|m| m.matches(labels)))
     }
 }
 

@@ -20,7 +20,7 @@ impl Channel for Email {
             body.push_str(&format!("{k}: {v}\n"));
         }
         body.push_str("\nLabels:\n");
-        for (k, v) in &alert.labels {
+        for (k, v) in alert.labels {
             body.push_str(&format!("  {k} = {v}\n"));
         }
         body.push_str(&format!(
@@ -63,19 +63,14 @@ impl Channel for Email {
         Smtp::parse(url).map(|_| ())
     }
 
-    fn send<'a>(
+    fn deliver<'a>(
         &'a self,
         sender: &'a Sender,
-        to: Option<&'a url::Url>,
+        to: &'a url::Url,
         key: &'a str,
         payload: &'a Value,
     ) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            match to {
-                Some(url) => send_email(url, key, payload, sender).await,
-                None => Outcome::GiveUp("the email contact point has no SMTP URL".into()),
-            }
-        })
+        Box::pin(send_email(to, key, payload, sender))
     }
 }
 

@@ -93,13 +93,13 @@ pub struct Alert<'a> {
     /// `firing` or `resolved`.
     pub status: &'static str,
     /// The series' labels with the rule's, `alertname`, `severity`, `source` and `metric`.
-    pub labels: BTreeMap<String, String>,
+    pub labels: &'a BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// The one line a person reads first, e.g. `[FIRING] High latency: mcp-a latency_ms = 900 (> 500)`.
     pub summary: String,
     pub starts_at: DateTime<Utc>,
     /// The labels of the notice's group (see [`super::Grouping`]).
-    pub group_labels: BTreeMap<String, String>,
+    pub group_labels: &'a BTreeMap<String, String>,
 }
 
 /// How a send ended: delivered, worth retrying (5xx, 429, timeouts, connection errors), or refused for good.
@@ -151,8 +151,8 @@ pub trait Channel: Send + Sync {
         Ok(())
     }
 
-    /// Delivers `payload` to `to` (checked against the guard already; `None` for a channel without an address):
-    /// by default a JSON POST ([`post_json`]).
+    /// Sends `payload` to `to` (checked against the guard already; `None` for a channel without an address): by
+    /// [`Channel::deliver`] to the address.
     fn send<'a>(
         &'a self,
         sender: &'a Sender,
@@ -160,12 +160,23 @@ pub trait Channel: Send + Sync {
         key: &'a str,
         payload: &'a Value,
     ) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            match to {
-                Some(url) => post_json(sender, url, key, payload).await,
-                None => Outcome::GiveUp("the contact point has no URL".into()),
-            }
-        })
+        match to {
+            Some(url) => self.deliver(sender, url, key, payload),
+            None => Box::pin(std::future::ready(Outcome::GiveUp(
+                "the contact point has no URL".into(),
+            ))),
+        }
+    }
+
+    /// Delivers `payload` to the receiver at `to`: by default a JSON POST ([`post_json`]).
+    fn deliver<'a>(
+        &'a self,
+        sender: &'a Sender,
+        to: &'a url::Url,
+        key: &'a str,
+        payload: &'a Value,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(post_json(sender, to, key, payload))
     }
 }
 
