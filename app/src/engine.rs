@@ -6,11 +6,13 @@
 //! first.
 
 use crate::error::AppError;
+use crate::names::SourceId;
 use crate::types::{
     AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, ContactPointTest, CreatedToken,
     CurrentValue, McpServerView, MetricCatalog, QueryRequest, QueryResult, ReportFilter,
     ReportInfo, ReportTemplateDraft, ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft,
-    SilenceInfo, SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    SilenceInfo, SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, TokenRequest,
+    UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -60,14 +62,10 @@ pub trait Engine: Send + Sync + 'static {
     async fn delete_user(&self, id: i64, by: &str) -> Result<(), AppError>;
     /// Signs the user out everywhere.
     async fn revoke_sessions(&self, id: i64, by: &str) -> Result<(), AppError>;
-    /// Creates an API token (`scopes`: `ingest,read`; `expires_in`: a duration like `30d`, or empty for never).
-    /// `role` (viewer, editor or admin; empty: viewer) is what the token may do on `/mcp`.
+    /// Creates an API token as `request` (checked by [`TokenRequest::parse`]) says.
     async fn create_token(
         &self,
-        name: &str,
-        scopes: &str,
-        expires_in: &str,
-        role: &str,
+        request: &TokenRequest,
         created_by: &str,
     ) -> Result<CreatedToken, AppError>;
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, AppError>;
@@ -83,12 +81,12 @@ pub trait Engine: Send + Sync + 'static {
     /// Replaces the definition of runtime source `id`. Sources of `mcpulse.toml` are refused (conflict).
     async fn update_source(
         &self,
-        id: &str,
+        id: &SourceId,
         definition: &SourceDefinition,
         by: &str,
     ) -> Result<SourceStatus, AppError>;
     /// Stops and deletes runtime source `id`.
-    async fn delete_source(&self, id: &str, by: &str) -> Result<(), AppError>;
+    async fn delete_source(&self, id: &SourceId, by: &str) -> Result<(), AppError>;
     /// One collection round of `definition`, stored nowhere.
     async fn test_source(
         &self,

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod forms;
 pub mod live;
+pub mod names;
 pub mod pages;
 pub mod types;
 pub mod wire;

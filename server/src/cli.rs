@@ -294,7 +294,7 @@ async fn user_command(cmd: UserCommand, pool: &sqlx::PgPool) -> anyhow::Result<(
 }
 
 async fn token_command(cmd: TokenCommand, pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    use crate::auth::tokens::{parse_scopes, Tokens};
+    use crate::auth::tokens::Tokens;
     let tokens = Tokens::new(pool.clone());
     match cmd {
         TokenCommand::Create {
@@ -303,16 +303,20 @@ async fn token_command(cmd: TokenCommand, pool: &sqlx::PgPool) -> anyhow::Result
             expires_in,
             role,
         } => {
-            let scopes = parse_scopes(&scopes)?;
-            let expires_at = match expires_in.trim() {
-                "" => None,
-                text => Some(
-                    chrono::Utc::now()
-                        + chrono::Duration::from_std(humantime::parse_duration(text)?)?,
-                ),
+            let request =
+                app::types::TokenRequest::parse(&name, &scopes, &expires_in, role.as_str())?;
+            let expires_at = match request.expires_in {
+                None => None,
+                Some(d) => Some(chrono::Utc::now() + chrono::Duration::from_std(d)?),
             };
             let (info, token) = tokens
-                .create_with_role(&name, &scopes, expires_at, "cli", role)
+                .create_with_role(
+                    &request.name,
+                    &request.scopes,
+                    expires_at,
+                    "cli",
+                    request.role,
+                )
                 .await?;
             eprintln!(
                 "created token {} ({}) with scopes {}; it is shown only now:",

@@ -495,11 +495,12 @@ pub fn from_sources(
         duration_between(s, Duration::from_secs(1), Duration::from_secs(30 * 86400))
     });
     let alerts_group_by = p.get("alerts.group_by", |s| {
-        let names = comma_list(s);
-        match names.iter().find(|n| !crate::names::is_label_name(n)) {
-            Some(bad) => Err(format!("`{bad}` is not a label name")),
-            None => Ok(names),
-        }
+        comma_list(s)
+            .iter()
+            .map(|n| {
+                crate::names::LabelName::parse(n).map_err(|_| format!("`{n}` is not a label name"))
+            })
+            .collect::<Result<Vec<_>, _>>()
     });
     let alerts_group_wait = p.get("alerts.group_wait", |s| {
         duration_between(s, Duration::ZERO, Duration::from_secs(3600))

@@ -1,10 +1,11 @@
 //! The engine as the UI sees it: `server`'s implementation of [`app::engine::Engine`], a facade over users and
 //! storage that server functions reach through Leptos context.
 
-use crate::auth::tokens::{parse_scopes, Tokens};
+use crate::auth::tokens::Tokens;
 use crate::auth::{NewPassword, Username, Users};
 use crate::collect::manage::SourceRegistry;
 use crate::collect::Collector;
+use crate::names::SourceId;
 use crate::store::Store;
 use app::engine::Engine;
 use app::error::AppError;
@@ -12,7 +13,7 @@ use app::types::{
     AlertEvent, AlertInfo, ContactPointDraft, ContactPointInfo, ContactPointTest, CreatedToken,
     CurrentValue, MetricCatalog, QueryRequest, QueryResult, ReportFilter, ReportInfo,
     ReportTemplateDraft, ReportTemplateInfo, Role, RuleDraft, RuleInfo, SilenceDraft, SilenceInfo,
-    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, UserInfo,
+    SourceDefinition, SourceStatus, SourceTestResult, TokenInfo, TokenRequest, UserInfo,
 };
 use async_trait::async_trait;
 use std::net::IpAddr;
@@ -29,6 +30,8 @@ pub struct EngineImpl {
     /// Where alert changes made through the UI or API are announced to live clients.
     pub hub: Arc<crate::live::Hub>,
     pub reports: Arc<crate::report::Reports>,
+    /// "Now" for queries, token expiry and backtests.
+    pub clock: crate::clock::Clock,
 }
 
 impl EngineImpl {
@@ -147,48 +150,27 @@ impl Engine for EngineImpl {
 
     async fn create_token(
         &self,
-        name: &str,
-        scopes: &str,
-        expires_in: &str,
-        role: &str,
+        request: &TokenRequest,
         created_by: &str,
     ) -> Result<CreatedToken, AppError> {
-        // Every field checked, every problem named at once.
-        let mut problems = app::error::Problems::new();
-        if name.trim().is_empty() || name.trim().len() > 64 {
-            problems.add("name", "give the token a name of 1 to 64 characters");
-        }
-        let scopes = problems.take(parse_scopes(scopes));
-        let role: Option<Role> = match role.trim() {
-            "" => Some(Role::Viewer),
-            r => problems.take(r.parse().map_err(|e: String| AppError::invalid("role", e))),
-        };
-        let expires_at = match expires_in.trim() {
-            "" | "never" => Some(None),
-            text => problems.take(
-                humantime::parse_duration(text)
+        let expires_at = match request.expires_in {
+            None => None,
+            Some(d) => Some(
+                chrono::Duration::from_std(d)
                     .ok()
-                    .filter(|d| !d.is_zero())
-                    .and_then(|d| chrono::Duration::from_std(d).ok())
-                    .and_then(|d| chrono::Utc::now().checked_add_signed(d))
-                    .map(Some)
-                    .ok_or_else(|| {
-                        AppError::invalid(
-                            "expires_in",
-                            format!(
-                                "`{text}` is not a duration such as 30d (empty: never expires)"
-                            ),
-                        )
-                    }),
+                    .and_then(|d| self.clock.now().checked_add_signed(d))
+                    .ok_or_else(|| AppError::invalid("expires_in", "too far in the future"))?,
             ),
-        };
-        problems.finish()?;
-        let (Some(scopes), Some(role), Some(expires_at)) = (scopes, role, expires_at) else {
-            unreachable!("every missing value was recorded as a problem");
         };
         let (info, token) = self
             .tokens
-            .create_with_role(name, &scopes, expires_at, created_by, role)
+            .create_with_role(
+                &request.name,
+                &request.scopes,
+                expires_at,
+                created_by,
+                request.role,
+            )
             .await?;
         tracing::info!(token = %info.name, by = created_by, "API token created");
         Ok(CreatedToken { info, token })
@@ -216,14 +198,14 @@ impl Engine for EngineImpl {
 
     async fn update_source(
         &self,
-        id: &str,
+        id: &SourceId,
         definition: &SourceDefinition,
         by: &str,
     ) -> Result<SourceStatus, AppError> {
         self.sources.update(id, definition, by).await
     }
 
-    async fn delete_source(&self, id: &str, by: &str) -> Result<(), AppError> {
+    async fn delete_source(&self, id: &SourceId, by: &str) -> Result<(), AppError> {
         self.sources.delete(id, by).await
     }
 
@@ -246,7 +228,7 @@ impl Engine for EngineImpl {
     }
 
     async fn query(&self, request: QueryRequest) -> Result<QueryResult, AppError> {
-        let query = crate::store::query::Query::parse(&request, chrono::Utc::now())?;
+        let query = crate::store::query::Query::parse(&request, self.clock.now())?;
         crate::store::query::run(&self.store, &query)
             .await
             .map_err(AppError::internal)
@@ -311,7 +293,7 @@ impl Engine for EngineImpl {
         let range = std::time::Duration::from_secs(app::types::BACKTEST_HOURS as u64 * 3600);
         // About 720 evaluations over the range, never closer together than the evaluator's own.
         self.alerting
-            .backtest(draft, chrono::Utc::now(), range, range / 720)
+            .backtest(draft, self.clock.now(), range, range / 720)
             .await
     }
 
@@ -334,9 +316,7 @@ impl Engine for EngineImpl {
         series_id: i64,
         by: &str,
     ) -> Result<(), AppError> {
-        self.alerting
-            .acknowledge(rule_id, series_id, by, chrono::Utc::now())
-            .await?;
+        self.alerting.acknowledge(rule_id, series_id, by).await?;
         self.announce_alerts().await;
         Ok(())
     }
@@ -409,9 +389,14 @@ impl Engine for EngineImpl {
         &self,
         window: std::time::Duration,
     ) -> Result<Vec<app::types::McpServerView>, AppError> {
-        crate::store::mcp::overview(self.store.pool(), self.sources.statuses(), window)
-            .await
-            .map_err(AppError::internal)
+        crate::store::mcp::overview(
+            self.store.pool(),
+            self.sources.statuses(),
+            window,
+            self.clock.now(),
+        )
+        .await
+        .map_err(AppError::internal)
     }
 }
 

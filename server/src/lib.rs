@@ -9,6 +9,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod db;

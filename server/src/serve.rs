@@ -3,6 +3,7 @@
 //! tasks and closes the database — stopping the private PostgreSQL when mcpulse runs one.
 
 use crate::auth::Users;
+use crate::clock::Clock;
 use crate::collect::manage::SourceRegistry;
 use crate::collect::{self_source::SelfSource, Collector, Schedule};
 use crate::config::Config;
@@ -39,6 +40,8 @@ pub async fn start(
     let pool = database.pool.clone();
     db::migrate(&pool).await?;
 
+    // The one clock everything that decides by time reads (see `clock`).
+    let clock = Clock::system();
     let telemetry = Arc::new(HttpTelemetry::default());
     let store = Arc::new(Store::with_limits(
         pool.clone(),
@@ -63,6 +66,7 @@ pub async fn start(
         hub.clone(),
         collection.clone(),
         config.storage.retention,
+        clock.clone(),
     );
     collector.add(
         Arc::new(SelfSource::new(telemetry.clone()).with_store(store.clone())),
@@ -79,20 +83,24 @@ pub async fn start(
         pool.clone(),
         &config.alerts,
         config.collection.interval * 2,
+        clock.clone(),
     )?);
-    let reports = Arc::new(crate::report::Reports::new(
-        pool.clone(),
-        store.clone(),
-        config.reports.smtp_url.clone(),
-        config.server.public_url.clone(),
-        crate::report::Retention {
-            keep_last: config.reports.keep_last,
-            keep_for: config.reports.keep_for,
-            samples: config.storage.retention,
-        },
-    ));
+    let reports = Arc::new(
+        crate::report::Reports::new(
+            pool.clone(),
+            store.clone(),
+            config.reports.smtp_url.clone(),
+            config.server.public_url.clone(),
+            crate::report::Retention {
+                keep_last: config.reports.keep_last,
+                keep_for: config.reports.keep_for,
+                samples: config.storage.retention,
+            },
+        )
+        .with_clock(clock.clone()),
+    );
     let engine = Arc::new(EngineImpl {
-        users: Users::new(pool.clone()),
+        users: Users::new(pool.clone()).with_clock(clock.clone()),
         store: store.clone(),
         collector: collector.clone(),
         sources,
@@ -100,6 +108,7 @@ pub async fn start(
         alerting: alerting.clone(),
         hub: hub.clone(),
         reports: reports.clone(),
+        clock: clock.clone(),
     });
     let state = AppState {
         leptos_options: leptos_options(),
@@ -113,6 +122,7 @@ pub async fn start(
         session_ttl: config.auth.session_ttl,
         tokens,
         retention: config.storage.retention,
+        clock: clock.clone(),
         mcp: mcp_telemetry,
         request_timeout: config.server.request_timeout,
         mcp_settings: crate::mcp_server::McpSettings {
@@ -135,7 +145,12 @@ pub async fn start(
     });
 
     let mut background = vec![
-        spawn_retention(store.clone(), config.storage.policy(), tasks.clone()),
+        spawn_retention(
+            store.clone(),
+            config.storage.policy(),
+            clock.clone(),
+            tasks.clone(),
+        ),
         spawn_rollups(store, tasks.clone()),
         spawn_session_cleanup(pool, tasks.clone()),
     ];
@@ -285,7 +300,7 @@ fn spawn_alerting(
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            match alerting.evaluate(chrono::Utc::now()).await {
+            match alerting.evaluate(alerting.clock.now()).await {
                 Ok(done) if done.transitions > 0 => alerting.publish(&hub).await,
                 Ok(_) => {}
                 Err(e) => {
@@ -318,6 +333,7 @@ fn spawn_rollups(store: Arc<Store>, stop: CancellationToken) -> tokio::task::Joi
 fn spawn_retention(
     store: Arc<Store>,
     retention: crate::store::Retention,
+    clock: Clock,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -327,7 +343,7 @@ fn spawn_retention(
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            if let Err(e) = store.apply_retention(chrono::Utc::now(), &retention).await {
+            if let Err(e) = store.apply_retention(clock.now(), &retention).await {
                 tracing::warn!(error = %e, "retention failed");
             }
         }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub tokens: Arc<crate::auth::tokens::Tokens>,
     /// Samples older than this are refused (they would be dropped at once).
     pub retention: Duration,
+    /// The time a pushed sample without its own timestamp is taken at.
+    pub clock: crate::clock::Clock,
     /// What `/mcp` served (collected as source `self-mcp`).
     pub mcp: Arc<crate::mcp_server::McpTelemetry>,
     pub mcp_settings: crate::mcp_server::McpSettings,

@@ -4,6 +4,12 @@ use crate::error::AppError;
 use crate::types::*;
 use leptos::prelude::*;
 
+/// The id a request names, parsed (a bad one is an error on field `id`).
+#[cfg(feature = "ssr")]
+fn source_id(id: &str) -> Result<crate::names::SourceId, AppError> {
+    crate::names::SourceId::parse(id.trim()).map_err(|e| AppError::invalid("id", e.to_string()))
+}
+
 /// Every source with its health.
 #[server(prefix = "/api/fn", endpoint = "sources", output = crate::codec::Answer)]
 pub async fn sources() -> Result<Vec<SourceStatus>, AppError> {
@@ -23,7 +29,7 @@ pub async fn save_source(form: crate::forms::SourceFields) -> Result<SourceStatu
         match editing {
             Some(id) => {
                 engine
-                    .update_source(&id, &definition, &admin.username)
+                    .update_source(&source_id(&id)?, &definition, &admin.username)
                     .await
             }
             None => engine.create_source(&definition, &admin.username).await,
@@ -40,7 +46,7 @@ pub async fn update_source(
 ) -> Result<SourceStatus, AppError> {
     crate::engine::serve_as(Role::Admin, |engine, admin| async move {
         engine
-            .update_source(&id, &definition, &admin.username)
+            .update_source(&source_id(&id)?, &definition, &admin.username)
             .await
     })
     .await
@@ -50,7 +56,9 @@ pub async fn update_source(
 #[server(prefix = "/api/fn", endpoint = "source_delete", output = crate::codec::Answer)]
 pub async fn delete_source(id: String) -> Result<(), AppError> {
     crate::engine::serve_as(Role::Admin, |engine, admin| async move {
-        engine.delete_source(&id, &admin.username).await
+        engine
+            .delete_source(&source_id(&id)?, &admin.username)
+            .await
     })
     .await
 }

@@ -69,15 +69,9 @@ pub async fn revoke_sessions(id: i64) -> Result<(), AppError> {
 #[server(prefix = "/api/fn", endpoint = "token_create", output = crate::codec::Answer)]
 pub async fn create_token(form: crate::forms::TokenFields) -> Result<CreatedToken, AppError> {
     crate::engine::serve_as(Role::Admin, |engine, admin| async move {
-        let created = engine
-            .create_token(
-                form.name.trim(),
-                &form.scopes(),
-                form.expires_in.trim(),
-                &form.role,
-                &admin.username,
-            )
-            .await?;
+        let request =
+            TokenRequest::parse(&form.name, &form.scopes(), &form.expires_in, &form.role)?;
+        let created = engine.create_token(&request, &admin.username).await?;
         // Posted by the browser itself, the answer is a redirect: the page it leads to shows the secret.
         if crate::engine::posted_by_browser() {
             crate::engine::keep_new_token(&created).await?;

@@ -971,7 +971,7 @@ fn ContactPoints(
         editing.set(Some(c.id));
         draft.set(ContactPointDraft {
             name: c.name,
-            kind: c.kind,
+            kind: c.kind.as_str().to_string(),
             // Shown redacted: left empty, the stored URL stays.
             url: String::new(),
             min_severity: c.min_severity,
@@ -1150,7 +1150,7 @@ fn ContactTable(
                         view! {
                             <tr data-contact=c.name.clone()>
                                 <td><strong>{c.name.clone()}</strong></td>
-                                <td>{c.kind.clone()}</td>
+                                <td>{c.kind.as_str()}</td>
                                 <td><code>{c.url.clone()}</code></td>
                                 <td class="small">{routing}</td>
                                 <td class="small delivery" data-delivered=c.delivered data-queued=c.queued data-failed=c.failed>

@@ -165,12 +165,79 @@ impl Default for ContactPointDraft {
     }
 }
 
+/// What a contact point is: where its notifications go and in which shape. Stored as its name in
+/// `contact_points.kind`, sent as that name on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactPointKind {
+    Console,
+    Webhook,
+    Slack,
+    Logstash,
+    Email,
+}
+
+impl ContactPointKind {
+    pub fn parse(s: &str) -> Option<ContactPointKind> {
+        Some(match s.trim() {
+            "console" => ContactPointKind::Console,
+            "webhook" => ContactPointKind::Webhook,
+            "slack" => ContactPointKind::Slack,
+            "logstash" => ContactPointKind::Logstash,
+            "email" => ContactPointKind::Email,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactPointKind::Console => "console",
+            ContactPointKind::Webhook => "webhook",
+            ContactPointKind::Slack => "slack",
+            ContactPointKind::Logstash => "logstash",
+            ContactPointKind::Email => "email",
+        }
+    }
+}
+
+impl fmt::Display for ContactPointKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl sqlx::Type<sqlx::Postgres> for ContactPointKind {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl sqlx::Encode<'_, sqlx::Postgres> for ContactPointKind {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl sqlx::Decode<'_, sqlx::Postgres> for ContactPointKind {
+    fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        ContactPointKind::parse(text)
+            .ok_or_else(|| format!("unknown contact point kind `{text}`").into())
+    }
+}
+
 /// A stored contact point; its URL is shown redacted (scheme and host only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactPointInfo {
     pub id: i64,
     pub name: String,
-    pub kind: String,
+    pub kind: ContactPointKind,
     pub url: String,
     pub min_severity: String,
     pub enabled: bool,

@@ -9,7 +9,7 @@ pub struct AlertsConfig {
     pub enabled: bool,
     pub interval: Duration,
     pub repeat_interval: Duration,
-    pub group_by: Vec<String>,
+    pub group_by: Vec<crate::names::LabelName>,
     pub group_wait: Duration,
     pub group_interval: Duration,
     pub send_timeout: Duration,

@@ -13,6 +13,7 @@ pub mod rule;
 pub mod silence;
 pub mod state;
 
+use crate::clock::Clock;
 use crate::store::query::push_series_filter;
 use anyhow::Context;
 use app::error::AppError;
@@ -41,6 +42,9 @@ pub struct Alerting {
     pub lookback_floor: Duration,
     /// How often the evaluator runs (`alerts.interval`): the backtest replays no more often.
     pub evaluation_interval: Duration,
+    /// The time of evaluations, acknowledgements, rule changes and the alert list's silences (the dispatcher's
+    /// and the silences' too).
+    pub clock: Clock,
 }
 
 /// The most series one backtest replays.
@@ -80,12 +84,13 @@ impl Alerting {
         )
     }
 
-    /// The alerting `alerts` configures (its contact points and dispatcher built once); `last` rules look back at
-    /// least `lookback_floor`.
+    /// The alerting `alerts` configures (its contact points and dispatcher built once), on `clock`; `last` rules
+    /// look back at least `lookback_floor`.
     pub fn from_config(
         pool: PgPool,
         alerts: &config::AlertsConfig,
         lookback_floor: Duration,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let grouping = notify::Grouping {
             by: alerts.group_by.clone(),
@@ -101,7 +106,8 @@ impl Alerting {
             alerts.send_timeout,
         )?
         .with_lookback_floor(lookback_floor)
-        .with_evaluation_interval(alerts.interval))
+        .with_evaluation_interval(alerts.interval)
+        .with_clock(clock))
     }
 
     fn build(
@@ -114,11 +120,12 @@ impl Alerting {
         Ok(Alerting {
             repeat_interval,
             grouping,
-            silences: silence::Silences::new(pool.clone()),
+            silences: silence::Silences::new(pool.clone(), Clock::system()),
             contact_points: notify::ContactPoints::new(pool.clone(), allowed.clone()),
             dispatcher: notify::Dispatcher::new(pool.clone(), allowed, send_timeout)?,
             lookback_floor: Duration::ZERO,
             evaluation_interval: Duration::from_secs(10),
+            clock: Clock::system(),
             pool,
         })
     }
@@ -135,13 +142,27 @@ impl Alerting {
         self
     }
 
+    /// Alerting, its silences and its dispatcher on `clock` (see [`Alerting::clock`]). Called as it is built,
+    /// before the dispatcher is shared.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        std::sync::Arc::get_mut(&mut self.dispatcher)
+            .expect("the clock is set before the dispatcher runs")
+            .clock = clock.clone();
+        self.silences.clock = clock.clone();
+        self.clock = clock;
+        self
+    }
+
     /// Checks and stores a new rule.
     pub async fn create_rule(&self, draft: &RuleDraft, by: &str) -> Result<RuleInfo, AppError> {
         let rule = self.check(draft).await?;
-        let id: i64 = sqlx::query_scalar_with(INSERT_RULE, insert_args(&rule, by, "api")?)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| unique_name(e, &rule.name))?;
+        let id: i64 = sqlx::query_scalar_with(
+            INSERT_RULE,
+            insert_args(&rule, by, "api", self.clock.now())?,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique_name(e, &rule.name))?;
         self.rule(id).await
     }
 
@@ -154,7 +175,8 @@ impl Alerting {
         let mut tx = evaluation_locked(&self.pool)
             .await
             .map_err(AppError::internal)?;
-        let updated = sqlx::query_with(UPDATE_RULE, rule_args(&rule, id)?)
+        let now = self.clock.now();
+        let updated = sqlx::query_with(UPDATE_RULE, update_args(&rule, id, now)?)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_name(e, &rule.name))?;
@@ -167,9 +189,10 @@ impl Alerting {
                      DELETE FROM alert_states WHERE rule_id = $1 AND phase IN ('pending', 'firing')
                      RETURNING series_id, value)
                  INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value)
-                 SELECT $1, series_id, now(), 'resolved', 'disabled', value FROM ended",
+                 SELECT $1, series_id, $2, 'resolved', 'disabled', value FROM ended",
             )
             .bind(id)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(AppError::internal)?;
@@ -185,9 +208,9 @@ impl Alerting {
                  INSERT INTO alert_events (rule_id, series_id, at, phase, notice, value) SELECT ",
             )
             .push_bind(id)
-            .push(
-                ", series_id, now(), 'resolved', 'rule_changed', value FROM ended WHERE phase IN ('pending', 'firing')",
-            );
+            .push(", series_id, ")
+            .push_bind(now)
+            .push(", 'resolved', 'rule_changed', value FROM ended WHERE phase IN ('pending', 'firing')");
             sql.build()
                 .execute(&mut *tx)
                 .await
@@ -240,7 +263,8 @@ impl Alerting {
                 Some((id, _)) => {
                     sqlx::query_with(
                         UPDATE_RULE,
-                        rule_args(&rule, id).map_err(|e| anyhow::anyhow!("{e}"))?,
+                        update_args(&rule, id, self.clock.now())
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
                     )
                     .execute(&mut *tx)
                     .await?;
@@ -249,7 +273,7 @@ impl Alerting {
                 None => {
                     let id: i64 = sqlx::query_scalar_with(
                         INSERT_RULE,
-                        insert_args(&rule, "mcpulse.toml", "config")
+                        insert_args(&rule, "mcpulse.toml", "config", self.clock.now())
                             .map_err(|e| anyhow::anyhow!("{e}"))?,
                     )
                     .fetch_one(&mut *tx)
@@ -590,7 +614,7 @@ impl Alerting {
                     rule,
                     series_id: notify::RULE_LEVEL,
                     source: String::new(),
-                    metric: rule.metric.clone(),
+                    metric: rule.metric.to_string(),
                     series_labels: BTreeMap::new(),
                     notice,
                     state: &state,
@@ -610,14 +634,15 @@ impl Alerting {
         Ok(figures)
     }
 
-    /// Acknowledges a pending or firing alert at `at`: its repeats stop until it resolves.
+    /// Acknowledges a pending or firing alert now (by the clock): its repeats and escalations stop until it
+    /// resolves.
     pub async fn acknowledge(
         &self,
         rule_id: i64,
         series_id: i64,
         by: &str,
-        at: DateTime<Utc>,
     ) -> Result<(), AppError> {
+        let at = self.clock.now();
         // Under the evaluation lock: an evaluation in progress would otherwise write back the state it read before
         // this acknowledgement, and the acknowledgement would be lost.
         let mut tx = evaluation_locked(&self.pool)
@@ -881,7 +906,7 @@ impl Alerting {
         .fetch_all(&self.pool)
         .await
         .map_err(AppError::internal)?;
-        let silences = silence::active(&self.pool, Utc::now())
+        let silences = silence::active(&self.pool, self.clock.now())
             .await
             .map_err(AppError::internal)?;
         Ok(rows
@@ -989,21 +1014,37 @@ pub(crate) async fn delete_by_id(
 /// Stores a rule: [`insert_args`] binds it.
 const INSERT_RULE: &str = "INSERT INTO alert_rules (name, description, metric, sources, matchers, reduce, window_ms,
         condition, threshold, for_ms, keep_firing_for_ms, severity, enabled, labels, annotations, no_data, created_by,
-        origin)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18)
+        origin, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18, $19, $19)
      RETURNING id";
 
-/// Replaces rule `$17`: [`rule_args`] with the id binds it.
+/// Replaces rule `$17` at `$18`: [`update_args`] binds it.
 const UPDATE_RULE: &str = "UPDATE alert_rules SET name = $1, description = $2, metric = $3, sources = $4,
         matchers = $5, reduce = $6, window_ms = $7, condition = $8, threshold = $9, for_ms = $10,
         keep_firing_for_ms = $11, severity = $12, enabled = $13, labels = $14::jsonb, annotations = $15::jsonb,
-        no_data = $16, updated_at = now()
+        no_data = $16, updated_at = $18
      WHERE id = $17";
 
-/// The arguments of [`INSERT_RULE`]: the rule, who made it, and where it comes from (`api` or `config`).
-fn insert_args(rule: &Rule, by: &str, origin: &'static str) -> Result<PgArguments, AppError> {
+/// The arguments of [`INSERT_RULE`]: the rule, who made it, where it comes from (`api` or `config`) and when.
+fn insert_args(
+    rule: &Rule,
+    by: &str,
+    origin: &'static str,
+    now: DateTime<Utc>,
+) -> Result<PgArguments, AppError> {
     let mut args = rule_args(rule, by.to_string())?;
-    args.add(origin)
+    let mut add = || -> Result<(), sqlx::error::BoxDynError> {
+        args.add(origin)?;
+        args.add(now)
+    };
+    add().map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(args)
+}
+
+/// The arguments of [`UPDATE_RULE`]: the rule, its id, and when.
+fn update_args(rule: &Rule, id: i64, now: DateTime<Utc>) -> Result<PgArguments, AppError> {
+    let mut args = rule_args(rule, id)?;
+    args.add(now)
         .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
     Ok(args)
 }

@@ -3,9 +3,8 @@
 //! downstream (the engine, the notifier) works with checked values only.
 
 use super::state::Timing;
-use crate::names::{check_sample, is_label_name, is_metric_name, is_source_id};
+use crate::names::{is_label_name, LabelSet, MetricName, SourceId};
 use crate::store::query::LabelMatcher;
-use crate::store::Labels;
 use app::error::{AppError, Problems};
 use app::types::RuleDraft;
 use chrono::{DateTime, Utc};
@@ -198,9 +197,9 @@ impl NoData {
 pub struct Rule {
     pub name: String,
     pub description: String,
-    pub metric: String,
+    pub metric: MetricName,
     /// Source ids the rule watches (empty: all).
-    pub sources: Vec<String>,
+    pub sources: Vec<SourceId>,
     pub matchers: Vec<LabelMatcher>,
     pub reduce: Reduce,
     pub window: Duration,
@@ -211,7 +210,7 @@ pub struct Rule {
     pub severity: Severity,
     pub enabled: bool,
     /// Added to every alert of the rule (for routing and grouping).
-    pub labels: Labels,
+    pub labels: LabelSet,
     /// `summary`, `runbook_url`, … shown with the alert and sent with notifications.
     pub annotations: BTreeMap<String, String>,
     pub no_data: NoData,
@@ -239,18 +238,23 @@ impl Rule {
         } else if name.chars().count() > 200 {
             problems.add("name", "at most 200 characters");
         }
-        let metric = draft.metric.trim().to_string();
-        if metric.is_empty() {
-            problems.add(
-                "metric",
-                "name the metric the rule watches, e.g. response_time_ms",
-            );
-        } else if !is_metric_name(&metric) {
-            problems.add(
-                "metric",
-                format!("`{metric}` is not a metric name (letters, digits, _ and :, not starting with a digit)"),
-            );
-        }
+        let metric = match draft.metric.trim() {
+            "" => {
+                problems.add(
+                    "metric",
+                    "name the metric the rule watches, e.g. response_time_ms",
+                );
+                None
+            }
+            text => MetricName::parse(text)
+                .map_err(|_| {
+                    problems.add(
+                        "metric",
+                        format!("`{text}` is not a metric name (letters, digits, _ and :, not starting with a digit)"),
+                    )
+                })
+                .ok(),
+        };
         let condition = Condition::parse(&draft.condition);
         if condition.is_none() {
             problems.add(
@@ -336,24 +340,19 @@ impl Rule {
                 format!("`{}`: expected keep, alerting or ok", draft.no_data.trim()),
             );
         }
-        let sources: Vec<String> = draft
+        let sources: Option<Vec<SourceId>> = draft
             .sources
             .iter()
-            .map(|s| s.trim().to_string())
+            .map(|s| s.trim())
             .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = sources.iter().find(|s| !is_source_id(s)) {
-            problems.add(
-                "sources",
-                format!("`{bad}` is not a source id (letters, digits, -, _ and .)"),
-            );
-        }
+            .map(SourceId::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| problems.add("sources", e.to_string()))
+            .ok();
         let matchers = problems.take(LabelMatcher::parse_list(&draft.matchers));
-        let labels: Labels = draft.labels.clone();
-        // The labels alone (the metric was checked above).
-        if let Err(e) = check_sample("m", &labels) {
-            problems.add("labels", e);
-        }
+        let labels = LabelSet::parse(draft.labels.clone())
+            .map_err(|e| problems.add("labels", e.to_string()))
+            .ok();
         if let Some(key) = draft.annotations.keys().find(|k| !is_label_name(k)) {
             problems.add(
                 "annotations",
@@ -362,6 +361,9 @@ impl Rule {
         }
         problems.finish()?;
         let (
+            Some(metric),
+            Some(sources),
+            Some(labels),
             Some(condition),
             Some(threshold),
             Some(for_),
@@ -372,6 +374,9 @@ impl Rule {
             Some(no_data),
             Some(matchers),
         ) = (
+            metric,
+            sources,
+            labels,
             condition,
             threshold,
             for_,
@@ -417,8 +422,8 @@ impl Rule {
         RuleDraft {
             name: self.name.clone(),
             description: self.description.clone(),
-            metric: self.metric.clone(),
-            sources: self.sources.clone(),
+            metric: self.metric.to_string(),
+            sources: self.sources.iter().map(ToString::to_string).collect(),
             matchers: self.matchers.iter().map(ToString::to_string).collect(),
             reduce: self.reduce.as_str().to_string(),
             window: text(self.window),
@@ -428,7 +433,7 @@ impl Rule {
             keep_firing_for: text(self.keep_firing_for),
             severity: self.severity.as_str().to_string(),
             enabled: self.enabled,
-            labels: self.labels.clone(),
+            labels: self.labels.clone().into_inner(),
             annotations: self.annotations.clone(),
             no_data: self.no_data.as_str().to_string(),
         }

@@ -2,6 +2,7 @@
 //! [`SilenceDraft`]s (checked, then stored in `silences`); the evaluator reads the active ones once per round
 //! ([`active`]) and sends no notice for an alert that one of them matches.
 
+use crate::clock::Clock;
 use crate::store::query::LabelMatcher;
 use app::error::AppError;
 use app::types::{AlertInfo, SilenceDraft, SilenceInfo};
@@ -74,16 +75,18 @@ pub fn preview(matchers: &[String], alerts: Vec<AlertInfo>) -> Result<Vec<AlertI
 
 pub struct Silences {
     pool: PgPool,
+    /// A silence without a start starts now; the list says which are active now.
+    pub clock: Clock,
 }
 
 impl Silences {
-    pub fn new(pool: PgPool) -> Self {
-        Silences { pool }
+    pub fn new(pool: PgPool, clock: Clock) -> Self {
+        Silences { pool, clock }
     }
 
     /// Checks and stores a silence, naming every bad field at once.
     pub async fn create(&self, draft: &SilenceDraft, by: &str) -> Result<SilenceInfo, AppError> {
-        let (matchers, starts_at, ends_at) = Self::check(draft)?;
+        let (matchers, starts_at, ends_at) = self.check(draft)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO silences (matchers, starts_at, ends_at, comment, created_by) VALUES ($1, $2, $3, $4, $5)
              RETURNING id",
@@ -102,7 +105,7 @@ impl Silences {
     /// Changes silence `id` in place (matchers, start, length, comment), checked as a new one is; who created it
     /// stays. An expired silence changed to end later is active again.
     pub async fn update(&self, id: i64, draft: &SilenceDraft) -> Result<SilenceInfo, AppError> {
-        let (matchers, starts_at, ends_at) = Self::check(draft)?;
+        let (matchers, starts_at, ends_at) = self.check(draft)?;
         let changed = sqlx::query(
             "UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, comment = $5 WHERE id = $1",
         )
@@ -130,6 +133,7 @@ impl Silences {
 
     /// A draft's matchers (as stored), start and end, or every problem with it.
     fn check(
+        &self,
         draft: &SilenceDraft,
     ) -> Result<(Vec<String>, DateTime<Utc>, DateTime<Utc>), AppError> {
         let mut problems = app::error::Problems::new();
@@ -146,7 +150,7 @@ impl Silences {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            None => Some(Utc::now()),
+            None => Some(self.clock.now()),
             Some(s) => problems.take(
                 DateTime::parse_from_rfc3339(s)
                     .map(|t| t.with_timezone(&Utc))
@@ -181,9 +185,10 @@ impl Silences {
     /// Every silence, newest first.
     pub async fn list(&self) -> Result<Vec<SilenceInfo>, AppError> {
         let rows: Vec<(i64, Vec<String>, DateTime<Utc>, DateTime<Utc>, String, String, bool)> = sqlx::query_as(
-            "SELECT id, matchers, starts_at, ends_at, comment, created_by, starts_at <= now() AND ends_at > now()
+            "SELECT id, matchers, starts_at, ends_at, comment, created_by, starts_at <= $1 AND ends_at > $1
              FROM silences ORDER BY id DESC",
         )
+        .bind(self.clock.now())
         .fetch_all(&self.pool)
         .await
         .map_err(AppError::internal)?;

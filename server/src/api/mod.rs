@@ -9,6 +9,7 @@ pub mod reports;
 
 use crate::auth::tokens::Scope;
 use crate::collect::push;
+use crate::names::SourceId;
 use crate::state::AppState;
 use app::engine::{authorize, Engine};
 use app::error::AppError;
@@ -155,12 +156,8 @@ async fn ingest(
         .find(|(k, _)| k == "source")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| token.name.clone());
-    if !crate::names::is_source_id(&source) {
-        return Err(AppError::invalid(
-            "source",
-            format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),
-        ));
-    }
+    let source =
+        SourceId::parse(&source).map_err(|e| AppError::invalid("source", e.to_string()))?;
     if state.engine.collector.is_scheduled(&source) || state.engine.sources.is_declared(&source) {
         return Err(AppError::invalid(
             "source",
@@ -180,7 +177,7 @@ async fn ingest(
         header_str(header::CONTENT_TYPE).unwrap_or_default(),
         header_str(header::CONTENT_ENCODING),
         source.clone(),
-        chrono::Utc::now(),
+        state.clock.now(),
         state.retention,
     )
     .await?;
@@ -206,7 +203,7 @@ async fn ingest(
 /// stored: a push beyond the limit is refused whole (429).
 async fn admit<'a>(
     state: &AppState,
-    sources: impl IntoIterator<Item = &'a String>,
+    sources: impl IntoIterator<Item = &'a SourceId>,
 ) -> Result<(), AppError> {
     for source in sources {
         match state.store.admit_source(source).await {
@@ -242,15 +239,9 @@ async fn otlp_metrics(
         .await?;
     let explicit = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "source")
-        .map(|(_, v)| v.into_owned());
-    if let Some(source) = &explicit {
-        if !crate::names::is_source_id(source) {
-            return Err(AppError::invalid(
-                "source",
-                format!("`{source}` is not a source id (1-64 letters, digits, `.`, `_`, `-`)"),
-            ));
-        }
-    }
+        .map(|(_, v)| SourceId::parse(&v))
+        .transpose()
+        .map_err(|e| AppError::invalid("source", e.to_string()))?;
     let header_str = |name| {
         headers
             .get(name)
@@ -271,9 +262,9 @@ async fn otlp_metrics(
         &body,
         encoding,
         header_str(header::CONTENT_ENCODING),
-        explicit.as_deref(),
+        explicit.as_ref(),
         &token.name,
-        chrono::Utc::now(),
+        state.clock.now(),
         state.retention,
     )?;
     // Grouped by source in place (no second copy of the batch): one admission check and one push record each.
@@ -292,7 +283,7 @@ async fn otlp_metrics(
             ));
         }
     }
-    let sources: Vec<String> = by_source.iter().map(|g| g[0].source.clone()).collect();
+    let sources: Vec<SourceId> = by_source.iter().map(|g| g[0].source.clone()).collect();
     admit(&state, &sources).await?;
     let outcome = state
         .store
@@ -368,6 +359,7 @@ async fn update_source(
 ) -> Result<Response, AppError> {
     let admin = caller.authorize(&state, Role::Admin).await?;
     let Json(definition) = body.map_err(bad_body)?;
+    let id = SourceId::parse(&id).map_err(|e| AppError::invalid("id", e.to_string()))?;
     let status = state
         .engine
         .update_source(&id, &definition, &admin.username)
@@ -382,6 +374,7 @@ async fn delete_source(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let admin = caller.authorize(&state, Role::Admin).await?;
+    let id = SourceId::parse(&id).map_err(|e| AppError::invalid("id", e.to_string()))?;
     state.engine.delete_source(&id, &admin.username).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -6,6 +6,7 @@ pub mod limiter;
 pub mod sessions;
 pub mod tokens;
 
+use crate::clock::Clock;
 use anyhow::Context;
 use app::error::AppError;
 use app::types::{Role, UserInfo};
@@ -16,7 +17,7 @@ use limiter::AttemptLimiter;
 use sqlx::PgPool;
 use std::net::IpAddr;
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const MIN_PASSWORD: usize = 8;
 /// Hashing cost grows with length; nobody needs more.
@@ -150,6 +151,8 @@ impl UserRow {
 pub struct Users {
     pool: PgPool,
     limiter: AttemptLimiter,
+    /// The time the attempt limiter counts failures by.
+    clock: Clock,
 }
 
 impl Users {
@@ -158,7 +161,14 @@ impl Users {
         Users {
             pool,
             limiter: AttemptLimiter::new(Duration::from_secs(15 * 60), 20, 5),
+            clock: Clock::system(),
         }
+    }
+
+    /// Users whose sign-in attempts are limited by `clock`'s time.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub async fn count(&self) -> anyhow::Result<i64> {
@@ -376,7 +386,7 @@ impl Users {
         password: &str,
         client: IpAddr,
     ) -> Result<(UserInfo, i64), AppError> {
-        if let Err(wait) = self.limiter.check(client, username, Instant::now()) {
+        if let Err(wait) = self.limiter.check(client, username, self.clock.instant()) {
             tracing::warn!(client = %client, username, "sign-in refused: too many failed attempts");
             return Err(AppError::RateLimited {
                 retry_after_secs: wait.as_secs(),
@@ -405,7 +415,7 @@ impl Users {
             }
             _ => {
                 self.limiter
-                    .record_failure(client, username, Instant::now());
+                    .record_failure(client, username, self.clock.instant());
                 tracing::info!(client = %client, username, "sign-in failed");
                 Err(AppError::InvalidCredentials)
             }

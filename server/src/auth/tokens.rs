@@ -8,75 +8,10 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use std::fmt;
-use std::str::FromStr;
 
 const PREFIX: &str = "mcpulse_";
 
-/// What a token may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// `POST /api/v1/ingest`.
-    Ingest,
-    /// The REST data routes' GET requests (acting with the token's role).
-    Read,
-    /// The REST data routes' state-changing requests (acting with the token's role: editor or admin).
-    Write,
-    /// mcpulse's MCP endpoint `/mcp` (the token acts with its creator's role).
-    Mcp,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Ingest => "ingest",
-            Scope::Read => "read",
-            Scope::Write => "write",
-            Scope::Mcp => "mcp",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "ingest" => Ok(Scope::Ingest),
-            "read" => Ok(Scope::Read),
-            "write" => Ok(Scope::Write),
-            "mcp" => Ok(Scope::Mcp),
-            other => Err(format!(
-                "unknown scope `{other}` (expected ingest, read, write or mcp)"
-            )),
-        }
-    }
-}
-
-/// Parses `ingest,read`.
-pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, AppError> {
-    let mut scopes = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let scope: Scope = part
-            .parse()
-            .map_err(|e: String| AppError::invalid("scopes", e))?;
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    if scopes.is_empty() {
-        return Err(AppError::invalid(
-            "scopes",
-            "name at least one scope (ingest, read, write, mcp)",
-        ));
-    }
-    Ok(scopes)
-}
+pub use app::types::Scope;
 
 fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -282,10 +217,10 @@ mod tests {
     #[test]
     fn scopes_parse_and_deduplicate() {
         assert_eq!(
-            parse_scopes("ingest, read,ingest").unwrap(),
+            Scope::parse_list("ingest, read,ingest").unwrap(),
             vec![Scope::Ingest, Scope::Read]
         );
-        assert!(parse_scopes("").is_err());
-        assert!(parse_scopes("admin").is_err());
+        assert!(Scope::parse_list("").is_err());
+        assert!(Scope::parse_list("admin").is_err());
     }
 }

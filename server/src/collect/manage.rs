@@ -6,6 +6,7 @@
 
 use super::spec::{Problem, SourceSpec};
 use super::{collect_once, CollectContext, Collector};
+use crate::names::SourceId;
 use anyhow::Context;
 use app::error::AppError;
 use app::types::{SourceDefinition, SourceOrigin, SourceStatus, SourceTestResult};
@@ -187,7 +188,7 @@ impl SourceRegistry {
             "INSERT INTO sources (id, name, kind, target, interval_ms, timeout_ms, labels, enabled, created_by, options)
              VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb)",
         )
-        .bind(&spec.id)
+        .bind(spec.id.as_str())
         .bind(&spec.name)
         .bind(&stored.kind)
         .bind(&stored.target)
@@ -209,14 +210,14 @@ impl SourceRegistry {
     /// Replaces the definition of runtime source `id` (its id cannot change) and restarts its collection.
     pub async fn update(
         &self,
-        id: &str,
+        id: &SourceId,
         def: &SourceDefinition,
         updated_by: &str,
     ) -> Result<SourceStatus, AppError> {
         let mut def = def.clone();
         if def.id.trim().is_empty() {
             def.id = id.to_string();
-        } else if def.id.trim() != id {
+        } else if def.id.trim() != id.as_str() {
             return Err(AppError::invalid(
                 "id",
                 "a source's id cannot be changed; create a new source instead",
@@ -232,7 +233,7 @@ impl SourceRegistry {
                     labels = $7::jsonb, enabled = $8, options = $9::jsonb, updated_at = now()
              WHERE id = $1",
         )
-        .bind(&spec.id)
+        .bind(spec.id.as_str())
         .bind(&spec.name)
         .bind(&stored.kind)
         .bind(&stored.target)
@@ -267,22 +268,22 @@ impl SourceRegistry {
     }
 
     /// Stops runtime source `id` and forgets its definition (its samples stay until retention drops them).
-    pub async fn delete(&self, id: &str, deleted_by: &str) -> Result<(), AppError> {
+    pub async fn delete(&self, id: &SourceId, deleted_by: &str) -> Result<(), AppError> {
         let _changing = self.changes.lock().await;
         self.runtime_only(id)?;
         sqlx::query("DELETE FROM sources WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(AppError::internal)?;
         // A later source with this id is another server: it starts a history of its own.
         sqlx::query("DELETE FROM mcp_tool_schemas WHERE source = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(AppError::internal)?;
         self.collector.remove(id).await;
-        lock(&self.declared).remove(id);
+        lock(&self.declared).remove(id.as_str());
         tracing::info!(source = %id, by = deleted_by, "source deleted");
         Ok(())
     }
@@ -298,7 +299,8 @@ impl SourceRegistry {
         let spec = self.parse(&def)?;
         let source = spec.build(None).map_err(AppError::internal)?;
         let ctx = CollectContext {
-            now: chrono::Utc::now(),
+            now: self.collector.clock.now(),
+            clock: self.collector.clock.clone(),
             timeout: spec.timeout,
         };
         let started = std::time::Instant::now();
@@ -418,7 +420,7 @@ impl SourceRegistry {
             self.collector
                 .add(spec.build(Some(self.pool.clone()))?, spec.schedule())?;
         }
-        lock(&self.declared).insert(spec.id.clone(), Declared { spec, origin });
+        lock(&self.declared).insert(spec.id.to_string(), Declared { spec, origin });
         Ok(())
     }
 

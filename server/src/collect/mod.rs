@@ -19,8 +19,9 @@ pub mod push;
 pub mod self_source;
 pub mod spec;
 
+use crate::clock::Clock;
 use crate::live::Hub;
-use crate::store::{Labels, Sample, Store, WriteOutcome};
+use crate::store::{LabelSet, Labels, MetricName, Sample, SourceId, Store, WriteOutcome};
 use app::types::{LiveMessage, LiveSamples, SourceOrigin, SourceStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 /// Describes a source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceInfo {
-    pub id: String,
+    pub id: SourceId,
     pub name: String,
     pub kind: String,
     pub description: String,
@@ -63,7 +64,7 @@ impl Metric {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub timestamp: DateTime<Utc>,
-    pub source_id: String,
+    pub source_id: SourceId,
     pub metrics: Vec<Metric>,
     pub labels: Labels,
     /// Set when the round failed although it measured something (a probe that could not connect still counts
@@ -77,13 +78,13 @@ impl Snapshot {
     /// A successful round's snapshot.
     pub fn new(
         timestamp: DateTime<Utc>,
-        source_id: &str,
+        source_id: &SourceId,
         metrics: Vec<Metric>,
         labels: Labels,
     ) -> Self {
         Snapshot {
             timestamp,
-            source_id: source_id.to_string(),
+            source_id: source_id.clone(),
             metrics,
             labels,
             error: None,
@@ -93,7 +94,9 @@ impl Snapshot {
 }
 
 impl Snapshot {
-    pub fn into_samples(self) -> Vec<Sample> {
+    /// The snapshot's samples, their names and labels parsed (see `names`): the metrics that do not parse are
+    /// left out, counted, and the first one's problem said.
+    pub fn into_samples(self) -> (Vec<Sample>, Option<(usize, String)>) {
         let Snapshot {
             timestamp,
             source_id,
@@ -101,28 +104,35 @@ impl Snapshot {
             labels,
             ..
         } = self;
-        metrics
+        let mut refused: Option<(usize, String)> = None;
+        let samples = metrics
             .into_iter()
-            .map(|m| {
+            .filter_map(|m| {
                 let mut all = labels.clone();
                 all.extend(m.labels);
-                Sample {
-                    metric: m.name,
-                    source: source_id.clone(),
-                    labels: all,
-                    ts: m.timestamp.unwrap_or(timestamp),
-                    value: m.value,
+                let ts = m.timestamp.unwrap_or(timestamp);
+                match Sample::parse(&m.name, &source_id, all, ts, m.value) {
+                    Ok(sample) => Some(sample),
+                    Err(e) => {
+                        let (count, _) =
+                            refused.get_or_insert_with(|| (0, format!("{}: {e}", m.name)));
+                        *count += 1;
+                        None
+                    }
                 }
             })
-            .collect()
+            .collect();
+        (samples, refused)
     }
 }
 
 /// What a round may know about its circumstances.
 #[derive(Debug, Clone)]
 pub struct CollectContext {
-    /// The instant the round is taken for.
+    /// The instant the round is taken for (by `clock`).
     pub now: DateTime<Utc>,
+    /// The collector's clock, for what a source decides by time passed (a probe's reconnection back-off).
+    pub clock: Clock,
     /// How long the round may take before it is abandoned.
     pub timeout: Duration,
 }
@@ -184,12 +194,14 @@ pub struct Collector {
     store: Arc<Store>,
     hub: Arc<Hub>,
     stop: CancellationToken,
-    sources: Mutex<BTreeMap<String, Running>>,
+    sources: Mutex<BTreeMap<SourceId, Running>>,
     /// Sources that push (no schedule): health by source id.
-    pushed: Mutex<BTreeMap<String, Health>>,
+    pushed: Mutex<BTreeMap<SourceId, Health>>,
     /// Writes of collected rounds. A write runs in its own task so cancelling a round (removing or replacing its
     /// source, shutting down) never cancels a write that has begun; [`Collector::join`] waits for them.
     writes: tokio_util::task::TaskTracker,
+    /// The time rounds are taken for and pushes recorded at.
+    pub clock: Clock,
 }
 
 impl Collector {
@@ -198,8 +210,10 @@ impl Collector {
         hub: Arc<Hub>,
         stop: CancellationToken,
         max_age: Duration,
+        clock: Clock,
     ) -> Arc<Self> {
         Arc::new(Collector {
+            clock,
             max_age,
             store,
             hub,
@@ -231,7 +245,7 @@ impl Collector {
         let task = tokio::spawn(self.clone().run(scheduled.clone()));
         sources.insert(info.id.clone(), Running { scheduled, task });
         // An id that was pushed to before now belongs to the scheduled source.
-        lock(&self.pushed).remove(&info.id);
+        lock(&self.pushed).remove(info.id.as_str());
         Ok(())
     }
 
@@ -284,8 +298,8 @@ impl Collector {
     pub fn statuses(&self) -> Vec<SourceStatus> {
         let mut all = self.scheduled_statuses();
         all.extend(lock(&self.pushed).iter().map(|(id, h)| SourceStatus {
-            id: id.clone(),
-            name: id.clone(),
+            id: id.to_string(),
+            name: id.to_string(),
             kind: "push".into(),
             description: "samples pushed to /api/v1/ingest".into(),
             interval_secs: 0.0,
@@ -311,15 +325,15 @@ impl Collector {
     /// Records a stored push batch as the health of source `source` and announces it to live clients.
     pub fn record_push(
         &self,
-        source: &str,
+        source: &SourceId,
         samples: &[Sample],
         outcome: WriteOutcome,
         took: Duration,
     ) {
-        let now = Utc::now();
+        let now = self.clock.now();
         {
             let mut pushed = lock(&self.pushed);
-            let h = pushed.entry(source.to_string()).or_default();
+            let h = pushed.entry(source.clone()).or_default();
             h.up = Some(true);
             h.last_scrape = Some(now);
             h.last_success = Some(now);
@@ -338,7 +352,7 @@ impl Collector {
             values: samples
                 .iter()
                 .filter(|s| s.labels.is_empty())
-                .map(|s| (s.metric.clone(), s.value))
+                .map(|s| (s.metric.to_string(), s.value))
                 .collect(),
         }));
     }
@@ -349,7 +363,7 @@ impl Collector {
             .map(|Running { scheduled: s, .. }| {
                 let h = lock(&s.health).clone();
                 SourceStatus {
-                    id: s.info.id.clone(),
+                    id: s.info.id.to_string(),
                     name: s.info.name.clone(),
                     kind: s.info.kind.clone(),
                     description: s.info.description.clone(),
@@ -389,36 +403,37 @@ impl Collector {
     async fn round(&self, scheduled: &Scheduled) {
         let info = &scheduled.info;
         let ctx = CollectContext {
-            now: Utc::now(),
+            now: self.clock.now(),
+            clock: self.clock.clone(),
             timeout: scheduled.schedule.timeout,
         };
         let started = std::time::Instant::now();
         let outcome = collect_once(scheduled.source.as_ref(), &ctx).await;
         let took = started.elapsed();
-        let (samples, error, warning) = match outcome {
+        let (samples, invalid, error, warning) = match outcome {
             Ok(mut snapshot) => {
                 let (error, warning) = (snapshot.error.take(), snapshot.warning.take());
-                (snapshot.into_samples(), error, warning)
+                let (samples, invalid) = snapshot.into_samples();
+                (samples, invalid, error, warning)
             }
-            Err(e) => (Vec::new(), Some(e), None),
+            Err(e) => (Vec::new(), None, Some(e), None),
         };
         if let Some(e) = &error {
             tracing::warn!(source = %info.id, error = %e, "collection failed");
         }
-        let (samples, dropped) = within_window(samples, ctx.now, self.max_age);
+        let (mut samples, dropped) = within_window(samples, ctx.now, self.max_age);
         if dropped > 0 {
             tracing::warn!(source = %info.id, dropped, "samples outside the accepted time window were dropped");
         }
-        let (mut samples, invalid) = well_formed(samples);
         if let Some((count, first)) = &invalid {
             tracing::warn!(source = %info.id, count, first = %first, "malformed samples were dropped");
         }
         let collected = samples.len();
         let up = if error.is_none() { 1.0 } else { 0.0 };
         samples.push(Sample {
-            metric: "up".into(),
+            metric: MetricName::literal("up"),
             source: info.id.clone(),
-            labels: Labels::new(),
+            labels: LabelSet::default(),
             ts: ctx.now,
             value: up,
         });
@@ -468,35 +483,15 @@ impl Collector {
         }
         tracing::debug!(source = %info.id, samples = collected, took = ?took, "collected");
         self.hub.publish(&LiveMessage::Samples(LiveSamples {
-            source: info.id.clone(),
+            source: info.id.to_string(),
             t: ctx.now.timestamp_millis(),
             values: samples
                 .into_iter()
                 .filter(|s| s.labels.is_empty())
-                .map(|s| (s.metric, s.value))
+                .map(|s| (s.metric.into_string(), s.value))
                 .collect(),
         }));
     }
-}
-
-use crate::names::check_sample;
-
-/// Keeps the samples that pass [`check_sample`]; for the others, how many and the first one's problem.
-fn well_formed(samples: Vec<Sample>) -> (Vec<Sample>, Option<(usize, String)>) {
-    let mut first = None;
-    let mut count = 0;
-    let kept = samples
-        .into_iter()
-        .filter(|s| match check_sample(&s.metric, &s.labels) {
-            Ok(()) => true,
-            Err(e) => {
-                count += 1;
-                first.get_or_insert_with(|| format!("{}: {e}", s.metric));
-                false
-            }
-        })
-        .collect();
-    (kept, first.map(|f| (count, f)))
 }
 
 /// One call of `source` under the context's timeout; a failure is described in one line.
@@ -545,7 +540,7 @@ mod tests {
         m.labels.insert("zone".into(), "b".into());
         let snap = Snapshot::new(
             Utc::now(),
-            "s",
+            &SourceId::parse("s").unwrap(),
             vec![m, Metric::new("y", 2.0)],
             [
                 ("zone".to_string(), "a".to_string()),
@@ -553,7 +548,8 @@ mod tests {
             ]
             .into(),
         );
-        let samples = snap.into_samples();
+        let (samples, refused) = snap.into_samples();
+        assert_eq!(refused, None);
         assert_eq!(samples[0].labels["zone"], "b");
         assert_eq!(samples[1].labels["zone"], "a");
         assert!(samples
@@ -564,27 +560,31 @@ mod tests {
     #[test]
     fn malformed_samples_from_any_source_are_dropped_and_counted() {
         use crate::names::MAX_LABEL_VALUE;
-        let at = |metric: &str, labels: &[(&str, String)]| Sample {
-            metric: metric.into(),
-            source: "s".into(),
-            labels: labels
+        let at = |metric: &str, labels: &[(&str, String)]| {
+            let mut m = Metric::new(metric, 1.0);
+            m.labels = labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-            ts: Utc::now(),
-            value: 1.0,
+                .collect();
+            m
         };
         let many: Vec<(String, String)> = (0..40).map(|i| (format!("l{i}"), "v".into())).collect();
         let mut too_many = at("ok", &[]);
         too_many.labels = many.into_iter().collect();
-        let samples = vec![
+        let metrics = vec![
             at("fine", &[("zone", "eu".into())]),
             at("bad-name", &[]),
             at("fine", &[("__reserved", "x".into())]),
             at("fine", &[("long", "x".repeat(MAX_LABEL_VALUE + 1))]),
             too_many,
         ];
-        let (kept, invalid) = well_formed(samples);
+        let snap = Snapshot::new(
+            Utc::now(),
+            &SourceId::parse("s").unwrap(),
+            metrics,
+            Labels::new(),
+        );
+        let (kept, invalid) = snap.into_samples();
         assert_eq!(kept.len(), 1);
         let (count, first) = invalid.expect("four were dropped");
         assert_eq!(count, 4);
@@ -594,13 +594,8 @@ mod tests {
     #[test]
     fn samples_outside_the_time_window_are_dropped() {
         let now = Utc::now();
-        let at = |ts| Sample {
-            metric: "m".into(),
-            source: "s".into(),
-            labels: Labels::new(),
-            ts,
-            value: 1.0,
-        };
+        let source = SourceId::parse("s").unwrap();
+        let at = |ts| Sample::parse("m", &source, Labels::new(), ts, 1.0).unwrap();
         let samples = vec![
             at(now),
             at(now - chrono::Duration::days(8)),

@@ -19,7 +19,7 @@
 //! - **time**: `timeUnixNano` (0 means now), within the same window as push ingest.
 
 use super::push::{decompress, MAX_FUTURE};
-use crate::store::{Labels, Sample};
+use crate::store::{Labels, Sample, SourceId};
 use app::error::AppError;
 use chrono::{DateTime, TimeZone, Utc};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -77,7 +77,7 @@ pub fn decode(
     body: &[u8],
     encoding: Encoding,
     content_encoding: Option<&str>,
-    source: Option<&str>,
+    source: Option<&SourceId>,
     fallback: &str,
     now: DateTime<Utc>,
     max_age: Duration,
@@ -119,11 +119,16 @@ pub fn decode(
                 .map(text)
         };
         let source = match source {
-            Some(s) => s.to_string(),
+            Some(s) => s.clone(),
             None => attribute("service.name")
-                .map(|name| source_id(&name))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| fallback.to_string()),
+                .and_then(|name| source_id(&name))
+                .or_else(|| source_id(fallback))
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "source",
+                        format!("no service.name, and the token's name `{fallback}` makes no source id: add ?source="),
+                    )
+                })?,
         };
         let instance = attribute("service.instance.id");
         for scope in &resource_metrics.scope_metrics {
@@ -169,15 +174,10 @@ pub fn decode(
                             format!("time {ts} is more than 10 minutes in the future"),
                         ));
                     }
-                    crate::names::check_sample(&metric, &labels)
-                        .map_err(|e| AppError::invalid(&at, e))?;
-                    out.push(Sample {
-                        metric,
-                        source: source.clone(),
-                        labels,
-                        ts,
-                        value,
-                    });
+                    out.push(
+                        Sample::parse(&metric, &source, labels, ts, value)
+                            .map_err(|e| AppError::invalid(&at, e.to_string()))?,
+                    );
                     Ok(())
                 };
                 match &m.data {
@@ -351,9 +351,10 @@ pub fn metric_name(name: &str) -> String {
     out
 }
 
-/// `billing api` → `billing-api` (source id grammar, at most 64 characters).
-fn source_id(name: &str) -> String {
-    name.trim()
+/// `billing api` → `billing-api` (source id grammar, at most 64 characters); `None` for an empty name.
+fn source_id(name: &str) -> Option<SourceId> {
+    let id: String = name
+        .trim()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
@@ -362,8 +363,9 @@ fn source_id(name: &str) -> String {
                 '-'
             }
         })
-        .take(64)
-        .collect()
+        .take(crate::names::MAX_SOURCE_ID)
+        .collect();
+    SourceId::parse(&id).ok()
 }
 
 /// OTLP JSON that `opentelemetry-proto`'s serde would misread: 64-bit integers as strings in `asInt`, and enum
@@ -407,7 +409,7 @@ mod tests {
         );
         assert_eq!(metric_name("http.server-requests"), "http_server_requests");
         assert_eq!(metric_name("2xx"), "_2xx");
-        assert_eq!(source_id("billing api/v2"), "billing-api-v2");
+        assert_eq!(source_id("billing api/v2").unwrap(), "billing-api-v2");
         assert_eq!(le(0.25), "0.25");
         assert_eq!(le(5.0), "5");
         assert_eq!(le(f64::INFINITY), "+Inf");

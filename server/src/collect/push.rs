@@ -9,7 +9,7 @@
 //! bounded by [`MAX_BODY_BYTES`] before and after inflating.
 
 use super::prometheus::parse::{self, Format};
-use crate::store::{Labels, Sample};
+use crate::store::{Labels, Sample, SourceId};
 use app::error::AppError;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
@@ -50,7 +50,7 @@ pub async fn decode_stream(
     body: axum::body::Body,
     content_type: String,
     content_encoding: Option<String>,
-    source: String,
+    source: SourceId,
     now: DateTime<Utc>,
     max_age: Duration,
 ) -> Result<Vec<Sample>, AppError> {
@@ -172,7 +172,7 @@ fn too_large_message() -> String {
 /// without a timestamp and bounds the accepted window together with `max_age`.
 pub fn decode<R: Read>(
     payload: Payload<'_, R>,
-    source: &str,
+    source: &SourceId,
     now: DateTime<Utc>,
     max_age: Duration,
 ) -> Result<Vec<Sample>, AppError> {
@@ -245,8 +245,10 @@ pub fn decode<R: Read>(
                 Some(v) => parse_json_time(v).map_err(|e| AppError::invalid(&at, e))?,
             };
             let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
-            check(&item.metric, &item.labels, item.value, true).map_err(|e| AppError::invalid(&at, e))?;
-            Ok(Sample { metric: item.metric, source: source.to_string(), labels: item.labels, ts, value: item.value })
+            if !item.value.is_finite() {
+                return Err(AppError::invalid(&at, "value must be a finite number"));
+            }
+            Sample::parse(&item.metric, source, item.labels, ts, item.value).map_err(|e| AppError::invalid(&at, e.to_string()))
         }),
         "text/plain" | "application/openmetrics-text" | "" => {
             let mut bytes = Vec::new();
@@ -270,8 +272,7 @@ pub fn decode<R: Read>(
                     };
                     let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
                     // The exposition format allows NaN and ±Inf values.
-                    check(&s.name, &s.labels, s.value, false).map_err(|e| AppError::invalid(&at, e))?;
-                    Ok(Sample { metric: s.name, source: source.to_string(), labels: s.labels, ts, value: s.value })
+                    Sample::parse(&s.name, source, s.labels, ts, s.value).map_err(|e| AppError::invalid(&at, e.to_string()))
                 })
                 .collect()
         }
@@ -348,14 +349,6 @@ fn decode_json(
     }
 }
 
-fn check(metric: &str, labels: &Labels, value: f64, finite: bool) -> Result<(), String> {
-    crate::names::check_sample(metric, labels)?;
-    if finite && !value.is_finite() {
-        return Err("value must be a finite number".into());
-    }
-    Ok(())
-}
-
 /// RFC 3339 text, or a number of Unix seconds (milliseconds when larger than 1e11).
 fn parse_json_time(v: &serde_json::Value) -> Result<DateTime<Utc>, String> {
     match v {
@@ -416,7 +409,7 @@ mod tests {
                 content_encoding: None,
                 body: body.as_bytes(),
             },
-            "pusher",
+            &SourceId::literal("pusher"),
             Utc::now(),
             Duration::from_secs(7 * 86400),
         )
@@ -473,7 +466,7 @@ mod tests {
                     content_encoding: None,
                     body: body.as_bytes(),
                 },
-                "pusher",
+                &SourceId::literal("pusher"),
                 Utc::now(),
                 Duration::from_secs(86400),
             )
@@ -503,7 +496,7 @@ mod tests {
                 content_encoding: Some("gzip"),
                 body: &bomb[..],
             },
-            "p",
+            &SourceId::literal("p"),
             Utc::now(),
             Duration::from_secs(60),
         );
@@ -514,7 +507,7 @@ mod tests {
                 content_encoding: None,
                 body: &b"<x/>"[..],
             },
-            "p",
+            &SourceId::literal("p"),
             Utc::now(),
             Duration::from_secs(60),
         );

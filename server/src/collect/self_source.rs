@@ -3,7 +3,7 @@
 //! store's ingest rate (`ingest_samples_per_second`, samples committed per second since the previous round).
 
 use super::{CollectContext, Metric, Snapshot, Source, SourceInfo};
-use crate::store::{Labels, Store};
+use crate::store::{Labels, SourceId, Store};
 use crate::telemetry::{resident_memory_bytes, HttpTelemetry};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
@@ -49,7 +49,7 @@ impl SelfSource {
 impl Source for SelfSource {
     fn info(&self) -> SourceInfo {
         SourceInfo {
-            id: "self".into(),
+            id: SourceId::literal("self"),
             name: "mcpulse".into(),
             kind: "self".into(),
             description: "mcpulse's own HTTP server and process".into(),
@@ -73,6 +73,11 @@ impl Source for SelfSource {
         if let Some(rss) = resident_memory_bytes() {
             metrics.push(Metric::new("process_resident_memory_bytes", rss as f64));
         }
-        Ok(Snapshot::new(ctx.now, "self", metrics, Labels::new()))
+        Ok(Snapshot::new(
+            ctx.now,
+            &SourceId::literal("self"),
+            metrics,
+            Labels::new(),
+        ))
     }
 }

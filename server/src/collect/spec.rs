@@ -10,7 +10,7 @@ use super::mcp::config::{McpTarget, ToolCall};
 use super::mcp::McpProbe;
 use super::prometheus::PrometheusSource;
 use super::{Schedule, Source};
-use crate::names::{is_label_name, is_source_id};
+use crate::names::{LabelSet, SourceId};
 use app::types::SourceDefinition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,12 +23,12 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// A checked source declaration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceSpec {
-    pub id: String,
+    pub id: SourceId,
     pub name: String,
     pub kind: SourceKind,
     pub interval: Duration,
     pub timeout: Duration,
-    pub labels: BTreeMap<String, String>,
+    pub labels: LabelSet,
     pub enabled: bool,
 }
 
@@ -50,16 +50,9 @@ impl SourceSpec {
     pub fn parse(def: &SourceDefinition, default_interval: Duration) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut problem = |field, message: String| problems.push(Problem { field, message });
-        let id = def.id.trim();
-        if !is_source_id(id) {
-            problem(
-                "id",
-                format!(
-                    "{:?} is not a source id: use 1-64 letters, digits, `.`, `_` or `-`",
-                    def.id
-                ),
-            );
-        }
+        let id = SourceId::parse(def.id.trim())
+            .map_err(|e| problem("id", e.to_string()))
+            .ok();
         let name = def.name.trim();
         if name.chars().count() > 128 {
             problem("name", "at most 128 characters".into());
@@ -91,27 +84,23 @@ impl SourceSpec {
                 .map_err(|e| problem("timeout", format!("{s:?}: {e} (at most the interval)")))
                 .unwrap_or(interval),
         };
-        if def.labels.len() > 32 {
-            problem("labels", "at most 32 labels".into());
-        }
-        for (label, value) in &def.labels {
-            if !is_label_name(label) || label.starts_with("__") {
-                problem("labels", format!("`{label}` is not a valid label name"));
-            } else if value.len() > 2048 {
-                problem(
-                    "labels",
-                    format!("the value of `{label}` is longer than 2 KiB"),
-                );
+        let labels = match LabelSet::parse_all(def.labels.clone()) {
+            Ok(labels) => Some(labels),
+            Err(all) => {
+                for e in all {
+                    problem("labels", e.to_string());
+                }
+                None
             }
-        }
-        match kind {
-            Some(kind) if problems.is_empty() => Ok(SourceSpec {
-                id: id.to_string(),
-                name: if name.is_empty() { id } else { name }.to_string(),
+        };
+        match (id, kind, labels) {
+            (Some(id), Some(kind), Some(labels)) if problems.is_empty() => Ok(SourceSpec {
+                name: if name.is_empty() { id.as_str() } else { name }.to_string(),
+                id,
                 kind,
                 interval,
                 timeout,
-                labels: def.labels.clone(),
+                labels,
                 enabled: def.enabled,
             }),
             _ => Err(problems),
@@ -121,13 +110,13 @@ impl SourceSpec {
     /// The definition this spec was parsed from, normalised (durations written out, defaults filled in).
     pub fn definition(&self) -> SourceDefinition {
         let mut def = SourceDefinition {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             name: self.name.clone(),
             kind: String::new(),
             target: String::new(),
             interval: humantime::format_duration(self.interval).to_string(),
             timeout: humantime::format_duration(self.timeout).to_string(),
-            labels: self.labels.clone(),
+            labels: self.labels.clone().into_inner(),
             enabled: self.enabled,
             args: Vec::new(),
             env: BTreeMap::new(),
@@ -165,12 +154,12 @@ impl SourceSpec {
                 &self.id,
                 &self.name,
                 url.clone(),
-                self.labels.clone(),
+                self.labels.clone().into_inner(),
             )?),
             SourceKind::Mcp { target, calls } => Arc::new(McpProbe::new(
                 &self.id,
                 &self.name,
-                self.labels.clone(),
+                self.labels.clone().into_inner(),
                 target.clone(),
                 calls.clone(),
                 self.interval,

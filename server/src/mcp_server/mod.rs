@@ -551,7 +551,7 @@ pub struct McpTelemetrySource(pub Arc<McpTelemetry>);
 impl Source for McpTelemetrySource {
     fn info(&self) -> SourceInfo {
         SourceInfo {
-            id: "self-mcp".into(),
+            id: crate::names::SourceId::literal("self-mcp"),
             name: "mcpulse MCP endpoint".into(),
             kind: "self".into(),
             description: "calls of mcpulse's own MCP tools at /mcp".into(),
@@ -579,6 +579,11 @@ impl Source for McpTelemetrySource {
             c.interval_ms = 0.0;
             c.interval_count = 0;
         }
-        Ok(Snapshot::new(ctx.now, "self-mcp", metrics, Labels::new()))
+        Ok(Snapshot::new(
+            ctx.now,
+            &crate::names::SourceId::literal("self-mcp"),
+            metrics,
+            Labels::new(),
+        ))
     }
 }

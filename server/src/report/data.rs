@@ -5,8 +5,9 @@
 //! aggregate expressions as the query engine; charts come from the query engine itself (rollups where complete).
 
 use super::template::{Section, Template};
+pub use crate::store::health::SourceAvailability;
 use crate::store::query::{push_series_filter, LabelMatcher};
-use crate::store::Store;
+use crate::store::{MetricName, SourceId, Store};
 use app::types::{Point, QueryRequest};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -147,19 +148,6 @@ pub struct AlertOccurrence {
     pub value: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceAvailability {
-    pub source: String,
-    /// Collection rounds in the period.
-    pub rounds: i64,
-    /// Share of successful rounds, in percent (none without rounds).
-    pub availability_pct: Option<f64>,
-    /// The longest run of failed rounds: from the first failure to the next success (or the period's end).
-    pub longest_outage_ms: i64,
-    pub longest_outage_start: Option<DateTime<Utc>>,
-    pub outages: i64,
-}
-
 /// Reads everything `template` reports over `[start, end)`; raw samples exist from `raw_from` on. `progress` is
 /// told after each section.
 pub async fn collect(
@@ -168,6 +156,7 @@ pub async fn collect(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     raw_from: DateTime<Utc>,
+    generated_at: DateTime<Utc>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> anyhow::Result<ReportData> {
     let pool = store.pool();
@@ -192,7 +181,7 @@ pub async fn collect(
                         None
                     };
                     out.push(MetricData {
-                        metric: metric.clone(),
+                        metric: metric.to_string(),
                         unit: app::types::unit_of(metric).to_string(),
                         covered_from,
                         series,
@@ -223,7 +212,7 @@ pub async fn collect(
             Section::SourceHealth { title, sources } => SectionData::SourceHealth {
                 title: title.clone(),
                 covered_from,
-                sources: availability(pool, sources, start, end).await?,
+                sources: crate::store::health::availability(pool, sources, start, end).await?,
             },
             Section::McpTools { title, sources } => {
                 let mut operations: Vec<McpToolStats> =
@@ -263,7 +252,7 @@ pub async fn collect(
     Ok(ReportData {
         template: template.name.clone(),
         description: template.description.clone(),
-        generated_at: Utc::now(),
+        generated_at,
         period: Span { start, end },
         timezone: template.timezone.name().to_string(),
         sections,
@@ -273,8 +262,8 @@ pub async fn collect(
 /// min / avg / max / last / p95 and the sample count of every matching series over `[start, end)`.
 pub async fn stats(
     pool: &PgPool,
-    metric: &str,
-    sources: &[String],
+    metric: &MetricName,
+    sources: &[SourceId],
     matchers: &[LabelMatcher],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -327,15 +316,15 @@ pub async fn stats(
 
 async fn chart_data(
     store: &Store,
-    metric: &str,
-    sources: &[String],
+    metric: &MetricName,
+    sources: &[SourceId],
     labels: &[String],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<ChartData> {
     let request = QueryRequest {
         metric: metric.to_string(),
-        sources: sources.to_vec(),
+        sources: sources.iter().map(ToString::to_string).collect(),
         labels: labels.to_vec(),
         start: Some(start.to_rfc3339()),
         end: Some(end.to_rfc3339()),
@@ -478,79 +467,4 @@ async fn alerts(
     }
     out.sort_by(|a, b| a.fired_at.cmp(&b.fired_at).then(a.rule.cmp(&b.rule)));
     Ok(out)
-}
-
-/// Availability and outages per source, from its `up` samples (1 per successful collection round, 0 per failed).
-async fn availability(
-    pool: &PgPool,
-    sources: &[String],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> anyhow::Result<Vec<SourceAvailability>> {
-    let rows: Vec<(String, DateTime<Utc>, f64)> = sqlx::query_as(
-        "SELECT s.source, x.ts, x.value FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.metric = 'up' AND x.ts >= $1 AND x.ts < $2
-           AND (cardinality($3::text[]) = 0 OR s.source = ANY($3))
-         ORDER BY s.source, x.ts",
-    )
-    .bind(start)
-    .bind(end)
-    .bind(sources)
-    .fetch_all(pool)
-    .await?;
-    let mut by_source: BTreeMap<String, SourceAvailability> = sources
-        .iter()
-        .map(|s| (s.clone(), empty_availability(s)))
-        .collect();
-    // The start of the outage in progress, per source.
-    let mut down_since: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    let mut up_rounds: BTreeMap<String, i64> = BTreeMap::new();
-    let close = |a: &mut SourceAvailability, from: DateTime<Utc>, to: DateTime<Utc>| {
-        let ms = (to - from).num_milliseconds();
-        a.outages += 1;
-        if ms > a.longest_outage_ms {
-            a.longest_outage_ms = ms;
-            a.longest_outage_start = Some(from);
-        }
-    };
-    for (source, ts, value) in rows {
-        let a = by_source
-            .entry(source.clone())
-            .or_insert_with(|| empty_availability(&source));
-        a.rounds += 1;
-        if value >= 1.0 {
-            *up_rounds.entry(source.clone()).or_default() += 1;
-            if let Some(from) = down_since.remove(&source) {
-                close(a, from, ts);
-            }
-        } else {
-            down_since.entry(source.clone()).or_insert(ts);
-        }
-    }
-    for (source, from) in down_since {
-        if let Some(a) = by_source.get_mut(&source) {
-            close(a, from, end);
-        }
-    }
-    Ok(by_source
-        .into_values()
-        .map(|mut a| {
-            if a.rounds > 0 {
-                let up = up_rounds.get(&a.source).copied().unwrap_or(0);
-                a.availability_pct = Some(up as f64 * 100.0 / a.rounds as f64);
-            }
-            a
-        })
-        .collect())
-}
-
-fn empty_availability(source: &str) -> SourceAvailability {
-    SourceAvailability {
-        source: source.to_string(),
-        rounds: 0,
-        availability_pct: None,
-        longest_outage_ms: 0,
-        longest_outage_start: None,
-        outages: 0,
-    }
 }

@@ -12,6 +12,7 @@ pub mod data;
 pub mod render;
 pub mod template;
 
+use crate::clock::Clock;
 use crate::store::Store;
 use app::error::AppError;
 use app::types::{
@@ -55,6 +56,8 @@ pub struct Reports {
     wake: Notify,
     /// Generations in progress, awaited at shutdown.
     tasks: TaskTracker,
+    /// The time schedules, periods, housekeeping and run records go by.
+    clock: Clock,
 }
 
 /// A run ready to generate.
@@ -95,12 +98,19 @@ impl Reports {
             retention,
             wake: Notify::new(),
             tasks: TaskTracker::new(),
+            clock: Clock::system(),
         }
+    }
+
+    /// Reports on `clock` (see [`Reports::clock`]).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The oldest time raw samples are still kept for.
     fn raw_from(&self) -> DateTime<Utc> {
-        Utc::now() - chrono::Duration::from_std(self.retention.samples).unwrap_or_default()
+        self.clock.now() - chrono::Duration::from_std(self.retention.samples).unwrap_or_default()
     }
 
     /// Checks a draft against what the store knows (metric names) and this server's email setup.
@@ -161,8 +171,9 @@ impl Reports {
         let t = self.check(draft).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO report_templates
-                 (name, description, formats, schedule, timezone, period, recipients, sections, enabled, next_run_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                 (name, description, formats, schedule, timezone, period, recipients, sections, enabled, next_run_at, created_by,
+                  created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
         )
         .bind(&t.name)
         .bind(&t.description)
@@ -173,8 +184,9 @@ impl Reports {
         .bind(recipient_list(&t))
         .bind(sqlx::types::Json(&draft.sections))
         .bind(t.enabled)
-        .bind(next_run(&t, Utc::now()))
+        .bind(next_run(&t, self.clock.now()))
         .bind(by)
+        .bind(self.clock.now())
         .fetch_one(&self.pool)
         .await
         .map_err(|e| unique_name(e, &t.name))?;
@@ -192,7 +204,7 @@ impl Reports {
         let t = self.check(draft).await?;
         let done = sqlx::query(
             "UPDATE report_templates SET name = $2, description = $3, formats = $4, schedule = $5, timezone = $6,
-                 period = $7, recipients = $8, sections = $9, enabled = $10, next_run_at = $11, updated_at = now()
+                 period = $7, recipients = $8, sections = $9, enabled = $10, next_run_at = $11, updated_at = $12
              WHERE id = $1",
         )
         .bind(id)
@@ -205,7 +217,8 @@ impl Reports {
         .bind(recipient_list(&t))
         .bind(sqlx::types::Json(&draft.sections))
         .bind(t.enabled)
-        .bind(next_run(&t, Utc::now()))
+        .bind(next_run(&t, self.clock.now()))
+        .bind(self.clock.now())
         .execute(&self.pool)
         .await
         .map_err(|e| unique_name(e, &t.name))?;
@@ -238,14 +251,15 @@ impl Reports {
         let (start, end) = match range {
             Some((start, end)) if start < end => (start, end),
             Some(_) => return Err(AppError::invalid("from", "must be before `to`")),
-            None => self.period(id, template.period, Utc::now()).await?,
+            None => self.period(id, template.period, self.clock.now()).await?,
         };
         if (end - start).to_std().unwrap_or_default() > template::MAX_PERIOD {
             return Err(AppError::invalid("from", "a report covers at most 90 days"));
         }
         let report_id: i64 = sqlx::query_scalar(
-            "INSERT INTO reports (template_id, template_name, status, trigger, requested_by, period_start, period_end)
-             VALUES ($1, $2, 'running', $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO reports (template_id, template_name, status, trigger, requested_by, period_start, period_end,
+                                  started_at)
+             VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(id)
         .bind(&template.name)
@@ -253,6 +267,7 @@ impl Reports {
         .bind(by)
         .bind(start)
         .bind(end)
+        .bind(self.clock.now())
         .fetch_one(&self.pool)
         .await
         .map_err(AppError::internal)?;
@@ -314,6 +329,7 @@ impl Reports {
                 info.period_start,
                 info.period_end,
                 self.raw_from(),
+                self.clock.now(),
                 progress,
             )
             .await?;
@@ -359,10 +375,11 @@ impl Reports {
                 let error = format!("{e:#}");
                 tracing::warn!(template = %info.template_name, report = info.id, error = %error, "report failed");
                 let _ = sqlx::query(
-                    "UPDATE reports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                    "UPDATE reports SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1",
                 )
                 .bind(info.id)
                 .bind(&error)
+                .bind(self.clock.now())
                 .execute(&self.pool)
                 .await;
             }
@@ -384,9 +401,10 @@ impl Reports {
             .await?;
         }
         let done = sqlx::query(
-            "UPDATE reports SET status = 'succeeded', finished_at = now() WHERE id = $1 AND status = 'running'",
+            "UPDATE reports SET status = 'succeeded', finished_at = $2 WHERE id = $1 AND status = 'running'",
         )
         .bind(id)
+        .bind(self.clock.now())
         .execute(&mut *tx)
         .await?;
         anyhow::ensure!(
@@ -565,8 +583,9 @@ impl Reports {
                 ),
             };
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO reports (template_id, template_name, status, trigger, due_at, period_start, period_end)
-                 VALUES ($1, $2, 'running', 'schedule', $3, $4, $5)
+                "INSERT INTO reports (template_id, template_name, status, trigger, due_at, period_start, period_end,
+                                      started_at)
+                 VALUES ($1, $2, 'running', 'schedule', $3, $4, $5, $6)
                  ON CONFLICT (template_id, due_at) DO NOTHING RETURNING id",
             )
             .bind(row.id)
@@ -574,6 +593,7 @@ impl Reports {
             .bind(due_at)
             .bind(start)
             .bind(end)
+            .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(id) = id {
@@ -589,10 +609,11 @@ impl Reports {
                 Err(e) => {
                     tracing::warn!(report = id, error = %e, "reading a claimed report failed");
                     let _ = sqlx::query(
-                        "UPDATE reports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                        "UPDATE reports SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1",
                     )
                     .bind(id)
                     .bind(format!("could not start: {e}"))
+                    .bind(now)
                     .execute(&self.pool)
                     .await;
                 }
@@ -639,9 +660,10 @@ impl Reports {
     pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken, schedule: bool) {
         let mut last_housekeeping: Option<std::time::Instant> = None;
         loop {
-            let now = Utc::now();
-            if last_housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
-                last_housekeeping = Some(std::time::Instant::now());
+            let now = self.clock.now();
+            let instant = self.clock.instant();
+            if last_housekeeping.is_none_or(|t| instant - t >= Duration::from_secs(600)) {
+                last_housekeeping = Some(instant);
                 match self.fail_interrupted(now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(reports = n, "interrupted report runs marked failed"),
@@ -673,7 +695,7 @@ impl Reports {
                 None
             };
             let wait = next
-                .and_then(|n| (n - Utc::now()).to_std().ok())
+                .and_then(|n| (n - self.clock.now()).to_std().ok())
                 .unwrap_or(Duration::ZERO)
                 .min(SCHEDULER_TICK);
             let wait = if next.is_none() { SCHEDULER_TICK } else { wait };

@@ -2,7 +2,7 @@
 //! becomes a [`Template`] that cannot be invalid, or an [`AppError::Invalid`] naming the first bad field. The
 //! schedule is a cron expression read by `croner` in the template's IANA time zone (`chrono-tz`).
 
-use crate::names::is_metric_name;
+use crate::names::{MetricName, SourceId};
 use crate::store::query::LabelMatcher;
 use app::error::AppError;
 use app::types::{ReportSection, ReportTemplateDraft};
@@ -146,8 +146,8 @@ impl Period {
 pub enum Section {
     Metrics {
         title: String,
-        metrics: Vec<String>,
-        sources: Vec<String>,
+        metrics: Vec<MetricName>,
+        sources: Vec<SourceId>,
         matchers: Vec<LabelMatcher>,
         /// The matchers as written (for the chart's query).
         labels: Vec<String>,
@@ -306,25 +306,28 @@ impl Template {
                     chart,
                     ..
                 } => {
-                    let metrics: Vec<String> = metrics
+                    let metrics: Vec<MetricName> = metrics
                         .iter()
-                        .map(|m| m.trim().to_string())
+                        .map(|m| m.trim())
                         .filter(|m| !m.is_empty())
-                        .collect();
+                        .map(|m| {
+                            MetricName::parse(m)
+                                .map_err(|_| bad(format!("`{m}` is not a metric name")))
+                        })
+                        .collect::<Result<_, _>>()?;
                     if metrics.is_empty() {
                         return Err(bad("name at least one metric".into()));
                     }
                     if metrics.len() > MAX_METRICS {
                         return Err(bad(format!("at most {MAX_METRICS} metrics")));
                     }
-                    for m in &metrics {
-                        if !is_metric_name(m) {
-                            return Err(bad(format!("`{m}` is not a metric name")));
-                        }
-                        if !metric_known(m) {
-                            return Err(bad(format!("no source has reported `{m}`")));
-                        }
+                    if let Some(m) = metrics.iter().find(|m| !metric_known(m)) {
+                        return Err(bad(format!("no source has reported `{m}`")));
                     }
+                    let sources = clean(sources)
+                        .iter()
+                        .map(|s| SourceId::parse(s).map_err(|e| bad(e.to_string())))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let matchers = labels
                         .iter()
                         .map(|l| l.trim())
@@ -334,7 +337,7 @@ impl Template {
                     Section::Metrics {
                         title,
                         metrics,
-                        sources: clean(sources),
+                        sources,
                         matchers,
                         labels: clean(labels),
                         chart: *chart,

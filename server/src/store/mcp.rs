@@ -9,21 +9,22 @@ use std::time::Duration;
 
 /// The MCP page's view of every probed server (sources of kind `mcp`, from `statuses`): identity from the latest
 /// `mcp_server_info`, tools from the newest recorded tool list, per-operation statistics from the
-/// `mcp_probe_latency_ms` samples of the last `window`, and the tool-list history.
+/// `mcp_probe_latency_ms` samples of the `window` before `now`, and the tool-list history.
 pub async fn overview(
     pool: &sqlx::PgPool,
     statuses: Vec<app::types::SourceStatus>,
     window: Duration,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<app::types::McpServerView>> {
     use app::types::{McpOperationStats, McpServerView, McpToolView};
-    let since = Utc::now() - chrono::Duration::from_std(window)?;
+    let since = now - chrono::Duration::from_std(window)?;
     let probes: Vec<_> = statuses.into_iter().filter(|s| s.kind == "mcp").collect();
     if probes.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<String> = probes.iter().map(|s| s.id.clone()).collect();
     let mut stats: BTreeMap<String, Vec<McpOperationStats>> = BTreeMap::new();
-    for (source, o) in operation_stats(pool, &ids, since, Utc::now()).await? {
+    for (source, o) in operation_stats(pool, &ids, since, now).await? {
         stats.entry(source).or_default().push(o);
     }
     let mut out = Vec::new();

@@ -7,6 +7,7 @@
 //! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
 //! partitions that fall out of their retention period.
 
+pub mod health;
 pub mod mcp;
 pub mod query;
 pub mod rollup;
@@ -20,17 +21,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// A label set, ordered so equal sets serialise identically.
-pub use crate::names::Labels;
+/// Label sets, ordered so equal sets serialise identically: plain ([`Labels`]) and checked ([`LabelSet`]).
+pub use crate::names::{LabelSet, Labels, MetricName, NameError, SourceId};
 
-/// One value of one series at one instant.
+/// One value of one series at one instant. Its names were parsed where it entered (see `names`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    pub metric: String,
-    pub source: String,
-    pub labels: Labels,
+    pub metric: MetricName,
+    pub source: SourceId,
+    pub labels: LabelSet,
     pub ts: DateTime<Utc>,
     pub value: f64,
+}
+
+impl Sample {
+    /// A sample of `source` from parts as they arrived: the metric name and the labels are parsed here.
+    pub fn parse(
+        metric: &str,
+        source: &SourceId,
+        labels: Labels,
+        ts: DateTime<Utc>,
+        value: f64,
+    ) -> Result<Sample, NameError> {
+        Ok(Sample {
+            metric: MetricName::parse(metric)?,
+            source: source.clone(),
+            labels: LabelSet::parse(labels)?,
+            ts,
+            value,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -129,11 +149,11 @@ impl Store {
             .iter()
             .map(|s| {
                 *distinct
-                    .entry((&s.metric, &s.source, &s.labels))
+                    .entry((s.metric.as_str(), s.source.as_str(), &*s.labels))
                     .or_insert_with(|| {
                         keys.push(SeriesKey {
-                            metric: s.metric.clone(),
-                            source: s.source.clone(),
+                            metric: s.metric.to_string(),
+                            source: s.source.to_string(),
                             labels: serde_json::to_string(&s.labels)
                                 .unwrap_or_else(|_| "{}".into()),
                         });
@@ -226,7 +246,7 @@ impl Store {
 
     /// Admits a pushed source: an existing one always, a new one while fewer than `ingest.max_sources` exist (it
     /// counts from now on, even before its first sample is stored).
-    pub async fn admit_source(&self, source: &str) -> anyhow::Result<Result<(), SourceLimit>> {
+    pub async fn admit_source(&self, source: &SourceId) -> anyhow::Result<Result<(), SourceLimit>> {
         let mut sources = self.sources.lock().await;
         if sources.is_none() {
             let all: Vec<String> = sqlx::query_scalar("SELECT DISTINCT source FROM series")
@@ -236,7 +256,7 @@ impl Store {
             *sources = Some(all.into_iter().collect());
         }
         let known = sources.get_or_insert_with(HashSet::new);
-        if known.contains(source) {
+        if known.contains(source.as_str()) {
             return Ok(Ok(()));
         }
         if known.len() >= self.max_sources {

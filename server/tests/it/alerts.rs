@@ -11,9 +11,11 @@ use std::time::Duration;
 
 async fn push(app: &TestApp, value: f64) {
     let sample = Sample {
-        metric: "tool_latency_ms".into(),
-        source: "search".into(),
-        labels: Labels::from([("tool".to_string(), "lookup".to_string())]),
+        metric: "tool_latency_ms".parse().unwrap(),
+        source: "search".parse().unwrap(),
+        labels: Labels::from([("tool".to_string(), "lookup".to_string())])
+            .try_into()
+            .unwrap(),
         ts: Utc::now(),
         value,
     };
@@ -537,9 +539,9 @@ async fn after_kill_9_pending_alerts_keep_their_start_firing_ones_are_not_resent
         let store = &store;
         async move {
             let sample = Sample {
-                metric: "tool_latency_ms".into(),
-                source: "search".into(),
-                labels: Labels::new(),
+                metric: "tool_latency_ms".parse().unwrap(),
+                source: "search".parse().unwrap(),
+                labels: Default::default(),
                 ts: Utc::now(),
                 value,
             };
@@ -764,9 +766,11 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
     // Two tools: `lookup` is acknowledged at once, `search` is left alone.
     for tool in ["lookup", "search"] {
         let sample = Sample {
-            metric: "tool_latency_ms".into(),
-            source: "search".into(),
-            labels: Labels::from([("tool".to_string(), tool.to_string())]),
+            metric: "tool_latency_ms".parse().unwrap(),
+            source: "search".parse().unwrap(),
+            labels: Labels::from([("tool".to_string(), tool.to_string())])
+                .try_into()
+                .unwrap(),
             ts: Utc::now(),
             value: 20.0,
         };
@@ -780,9 +784,11 @@ async fn unacknowledged_alerts_escalate_to_the_next_step_acknowledged_ones_do_no
     assert_eq!(res.status(), StatusCode::CREATED);
     for tool in ["lookup", "search"] {
         let sample = Sample {
-            metric: "tool_latency_ms".into(),
-            source: "search".into(),
-            labels: Labels::from([("tool".to_string(), tool.to_string())]),
+            metric: "tool_latency_ms".parse().unwrap(),
+            source: "search".parse().unwrap(),
+            labels: Labels::from([("tool".to_string(), tool.to_string())])
+                .try_into()
+                .unwrap(),
             ts: Utc::now(),
             value: 500.0,
         };
@@ -1254,9 +1260,11 @@ async fn the_backtest_and_the_evaluator_agree_on_a_recorded_series() {
             if !(tool == "search" && (45..48).contains(&minute)) {
                 let base = if burst { 170.0 } else { 80.0 };
                 samples.push(Sample {
-                    metric: "tool_latency_ms".into(),
-                    source: "mcp-a".into(),
-                    labels: Labels::from([("tool".to_string(), tool.to_string())]),
+                    metric: "tool_latency_ms".parse().unwrap(),
+                    source: "mcp-a".parse().unwrap(),
+                    labels: Labels::from([("tool".to_string(), tool.to_string())])
+                        .try_into()
+                        .unwrap(),
                     ts: t,
                     value: ((base + next() * 60.0) * 100.0).round() / 100.0,
                 });
@@ -1361,6 +1369,300 @@ async fn the_backtest_and_the_evaluator_agree_on_a_recorded_series() {
         );
         alerting.delete_rule(rule.id).await.unwrap();
     }
+    pool.close().await;
+    crate::helpers::drop_database(&name).await;
+}
+
+/// One step of [`evaluation_over_fixed_instants_repeats_escalates_silences_and_stops_when_acknowledged`]: at
+/// `minute` after the start (the clock is set there), optionally a sample and an action, then one evaluation.
+struct Step {
+    minute: i64,
+    value: Option<f64>,
+    act: Act,
+    /// The alert's phase after the evaluation.
+    phase: &'static str,
+    /// The outbox rows the evaluation wrote: (contact point, notice or `escalation`).
+    sent: &'static [(&'static str, &'static str)],
+    /// Notices a silence held back.
+    silenced: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Act {
+    None,
+    Acknowledge,
+    Silence,
+}
+
+/// `Alerting::evaluate` on a manual clock, step by step over fixed instants: repeats every repeat interval,
+/// escalation once the alert has fired unacknowledged long enough (and the escalation step then hears of the
+/// resolution), acknowledgement ending repeats and escalation, and a silence holding notices back while it lasts.
+#[tokio::test]
+async fn evaluation_over_fixed_instants_repeats_escalates_silences_and_stops_when_acknowledged() {
+    use mcpulse::alert::Alerting;
+    use mcpulse::clock::ManualClock;
+    let (url, name) = crate::helpers::fresh_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    mcpulse::db::migrate(&pool).await.unwrap();
+    let store = Store::new(pool.clone());
+    let start: chrono::DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
+    let at = |minute: i64| start + chrono::Duration::minutes(minute);
+    let manual = ManualClock::new(at(-1));
+    let write = |minute: i64, value: f64| {
+        let store = &store;
+        async move {
+            let sample = Sample {
+                metric: "lookup_latency_ms".parse().unwrap(),
+                source: "search".parse().unwrap(),
+                labels: Default::default(),
+                ts: at(minute),
+                value,
+            };
+            store.write(&[sample]).await.unwrap();
+        }
+    };
+    write(-1, 20.0).await;
+    let alerting = Alerting::new(
+        pool.clone(),
+        mcpulse::alert::notify::AllowList::default(),
+        Duration::from_secs(600),
+        mcpulse::alert::notify::Grouping::default(),
+    )
+    .unwrap()
+    .with_lookback_floor(Duration::from_secs(120))
+    .with_evaluation_interval(Duration::from_secs(60))
+    .with_clock(manual.clock());
+    for (point, escalate_after) in [("oncall", ""), ("lead", "15m")] {
+        let draft = app::types::ContactPointDraft {
+            name: point.into(),
+            kind: "console".into(),
+            escalate_after: escalate_after.into(),
+            ..Default::default()
+        };
+        alerting
+            .contact_points
+            .create(&draft, "test")
+            .await
+            .unwrap();
+    }
+    let rule = alerting
+        .create_rule(
+            &app::types::RuleDraft {
+                name: "SlowLookups".into(),
+                metric: "lookup_latency_ms".into(),
+                condition: ">".into(),
+                threshold: "100".into(),
+                for_: "0".into(),
+                enabled: true,
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let steps = [
+        // Fires: the immediate contact point hears of it.
+        Step {
+            minute: 0,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[("oncall", "firing")],
+            silenced: 0,
+        },
+        Step {
+            minute: 5,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[],
+            silenced: 0,
+        },
+        // Still firing a repeat interval (10 min) later: repeated.
+        Step {
+            minute: 10,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[("oncall", "firing")],
+            silenced: 0,
+        },
+        // Firing unacknowledged for 15 min: the escalation step hears of it, once.
+        Step {
+            minute: 15,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[("lead", "escalation")],
+            silenced: 0,
+        },
+        Step {
+            minute: 20,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[("oncall", "firing")],
+            silenced: 0,
+        },
+        // Acknowledged at 21: the repeat due at 30 is not sent.
+        Step {
+            minute: 21,
+            value: None,
+            act: Act::Acknowledge,
+            phase: "firing",
+            sent: &[],
+            silenced: 0,
+        },
+        Step {
+            minute: 30,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[],
+            silenced: 0,
+        },
+        // Resolved: both heard of the firing, both hear of the end.
+        Step {
+            minute: 35,
+            value: Some(50.0),
+            act: Act::None,
+            phase: "resolved",
+            sent: &[("oncall", "resolved"), ("lead", "resolved")],
+            silenced: 0,
+        },
+        // A silence of 30 minutes from 40: the new firing, its repeat and its escalation are held back…
+        Step {
+            minute: 40,
+            value: Some(50.0),
+            act: Act::Silence,
+            phase: "resolved",
+            sent: &[],
+            silenced: 0,
+        },
+        Step {
+            minute: 45,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[],
+            silenced: 1,
+        },
+        Step {
+            minute: 55,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[],
+            silenced: 1,
+        },
+        Step {
+            minute: 60,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[],
+            silenced: 0,
+        },
+        // …and once it ended (at 70) the repeat and the escalation go out; the acknowledgement ended with the
+        // earlier alert.
+        Step {
+            minute: 71,
+            value: Some(250.0),
+            act: Act::None,
+            phase: "firing",
+            sent: &[("oncall", "firing"), ("lead", "escalation")],
+            silenced: 0,
+        },
+    ];
+    let series_id: i64 =
+        sqlx::query_scalar("SELECT id FROM series WHERE metric = 'lookup_latency_ms'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let mut seen_outbox = 0i64;
+    for step in &steps {
+        let what = format!("minute {}", step.minute);
+        manual.set(at(step.minute));
+        if let Some(value) = step.value {
+            write(step.minute, value).await;
+        }
+        match step.act {
+            Act::None => {}
+            Act::Acknowledge => alerting
+                .acknowledge(rule.id, series_id, "sam")
+                .await
+                .unwrap(),
+            Act::Silence => {
+                let silence = alerting
+                    .silences
+                    .create(
+                        &app::types::SilenceDraft {
+                            matchers: vec!["alertname=SlowLookups".into()],
+                            starts_at: None,
+                            duration: "30m".into(),
+                            comment: "deploy".into(),
+                        },
+                        "test",
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    silence.starts_at,
+                    at(step.minute),
+                    "{what}: starts now by the clock"
+                );
+                assert!(silence.active, "{what}: active by the clock");
+            }
+        }
+        let done = alerting.evaluate(manual.now()).await.unwrap();
+        assert_eq!(done.silenced, step.silenced, "{what}: silenced notices");
+        let phase: String = sqlx::query_scalar("SELECT phase FROM alert_states WHERE rule_id = $1")
+            .bind(rule.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(phase, step.phase, "{what}: phase");
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT o.id, c.name, o.idempotency_key FROM outbox o JOIN contact_points c ON c.id = o.contact_point_id
+             WHERE o.id > $1 ORDER BY o.id",
+        )
+        .bind(seen_outbox)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        seen_outbox = rows.iter().map(|r| r.0).max().unwrap_or(seen_outbox);
+        let mut sent: Vec<(String, String)> = rows
+            .iter()
+            .map(|(_, point, key)| {
+                let notice = key.split(':').nth(2).unwrap_or_default();
+                (point.clone(), notice.to_string())
+            })
+            .collect();
+        sent.sort();
+        let mut expected: Vec<(String, String)> = step
+            .sent
+            .iter()
+            .map(|(p, n)| (p.to_string(), n.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(sent, expected, "{what}: outbox rows");
+        let listed = alerting.alerts().await.unwrap();
+        let silenced = listed.iter().any(|a| a.silenced.is_some());
+        assert_eq!(
+            silenced,
+            (40..70).contains(&step.minute),
+            "{what}: the alert list's silence, by the clock"
+        );
+    }
+    // The acknowledgement is in the history at the clock's time, with who made it.
+    let acked: (chrono::DateTime<Utc>, Option<String>) = sqlx::query_as(
+        "SELECT at, actor FROM alert_events WHERE rule_id = $1 AND notice = 'acknowledged'",
+    )
+    .bind(rule.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(acked, (at(21), Some("sam".to_string())));
     pool.close().await;
     crate::helpers::drop_database(&name).await;
 }

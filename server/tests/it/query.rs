@@ -21,9 +21,11 @@ async fn seed(app: &TestApp) {
     for (source, zone, base) in [("a", "eu", 0.0), ("b", "us", 100.0)] {
         for i in 0..10 {
             samples.push(Sample {
-                metric: "latency_ms".into(),
-                source: source.into(),
-                labels: Labels::from([("zone".to_string(), zone.to_string())]),
+                metric: "latency_ms".parse().unwrap(),
+                source: source.parse().unwrap(),
+                labels: Labels::from([("zone".to_string(), zone.to_string())])
+                    .try_into()
+                    .unwrap(),
                 ts: t0() + chrono::Duration::minutes(i),
                 value: base + i as f64,
             });
@@ -160,9 +162,11 @@ async fn the_dashboard_charts_any_metric_of_any_source() {
     let samples: Vec<Sample> = (0..5)
         .flat_map(|i| {
             ["eu", "us"].map(|zone| Sample {
-                metric: "latency_ms".into(),
-                source: "a".into(),
-                labels: Labels::from([("zone".to_string(), zone.to_string())]),
+                metric: "latency_ms".parse().unwrap(),
+                source: "a".parse().unwrap(),
+                labels: Labels::from([("zone".to_string(), zone.to_string())])
+                    .try_into()
+                    .unwrap(),
                 ts: now - chrono::Duration::minutes(5 - i),
                 value: if zone == "eu" { 10.0 } else { 30.0 },
             })

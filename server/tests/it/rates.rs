@@ -30,9 +30,11 @@ fn counters(t0: DateTime<Utc>) -> Vec<Sample> {
                 continue; // missed scrapes
             }
             samples.push(Sample {
-                metric: "requests_total".into(),
-                source: "edge".into(),
-                labels: Labels::from([("route".to_string(), route.to_string())]),
+                metric: "requests_total".parse().unwrap(),
+                source: "edge".parse().unwrap(),
+                labels: Labels::from([("route".to_string(), route.to_string())])
+                    .try_into()
+                    .unwrap(),
                 ts: t0 + chrono::Duration::seconds(5 + 10 * i),
                 value,
             });
@@ -73,9 +75,9 @@ fn histograms(t0: DateTime<Utc>) -> Vec<Sample> {
                 l
             };
             let sample = |metric: &str, labels: Labels, value: f64| Sample {
-                metric: metric.into(),
-                source: "edge".into(),
-                labels,
+                metric: metric.parse().unwrap(),
+                source: "edge".parse().unwrap(),
+                labels: labels.try_into().unwrap(),
                 ts,
                 value,
             };

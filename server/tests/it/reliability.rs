@@ -657,16 +657,16 @@ async fn only_alert(alerting: &mcpulse::alert::Alerting) -> Option<(String, Stri
 /// or before `now` within the lookback, and a series without one is NoData, never resolved.
 #[tokio::test]
 async fn a_sample_stored_after_the_evaluation_instant_never_hides_the_one_before_it() {
-    use mcpulse::store::{Labels, Sample, Store};
+    use mcpulse::store::{Sample, Store};
     let (url, name) = crate::helpers::fresh_database().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     mcpulse::db::migrate(&pool).await.unwrap();
     let store = Store::new(pool.clone());
     let now = chrono::Utc::now() - chrono::Duration::minutes(10);
     let sample = |at: chrono::DateTime<chrono::Utc>, value: f64| Sample {
-        metric: "rss_bytes".into(),
-        source: "edge".into(),
-        labels: Labels::new(),
+        metric: "rss_bytes".parse().unwrap(),
+        source: "edge".parse().unwrap(),
+        labels: Default::default(),
         ts: at,
         value,
     };
@@ -735,7 +735,7 @@ async fn a_sample_stored_after_the_evaluation_instant_never_hides_the_one_before
 #[tokio::test]
 async fn deliveries_wait_for_their_time_on_the_dispatchers_clock() {
     use chrono::Duration as Span;
-    use mcpulse::store::{Labels, Sample, Store};
+    use mcpulse::store::{Sample, Store};
     let (url, name) = crate::helpers::fresh_database().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     mcpulse::db::migrate(&pool).await.unwrap();
@@ -787,9 +787,9 @@ async fn deliveries_wait_for_their_time_on_the_dispatchers_clock() {
     let t = chrono::Utc::now();
     Store::new(pool.clone())
         .write(&[Sample {
-            metric: "rss_bytes".into(),
-            source: "edge".into(),
-            labels: Labels::new(),
+            metric: "rss_bytes".parse().unwrap(),
+            source: "edge".parse().unwrap(),
+            labels: Default::default(),
             ts: t - Span::seconds(5),
             value: 5e6,
         }])
@@ -878,9 +878,9 @@ async fn a_rule_that_cannot_be_checked_is_notified_once_and_its_end_too() {
     let t = chrono::Utc::now();
     let store = mcpulse::store::Store::new(pool.clone());
     let depth = |at: chrono::DateTime<chrono::Utc>, value: f64| mcpulse::store::Sample {
-        metric: "queue_depth".into(),
-        source: "edge".into(),
-        labels: mcpulse::store::Labels::new(),
+        metric: "queue_depth".parse().unwrap(),
+        source: "edge".parse().unwrap(),
+        labels: Default::default(),
         ts: at,
         value,
     };

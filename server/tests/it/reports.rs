@@ -26,9 +26,9 @@ async fn write(
         .iter()
         .enumerate()
         .map(|(i, v)| Sample {
-            metric: metric.into(),
-            source: source.into(),
-            labels: labels.clone(),
+            metric: metric.parse().unwrap(),
+            source: source.parse().unwrap(),
+            labels: labels.clone().try_into().unwrap(),
             ts: start + chrono::Duration::minutes(i as i64),
             value: *v,
         })

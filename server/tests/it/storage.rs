@@ -25,9 +25,11 @@ async fn open() -> (Database, String) {
 fn samples(metric: &str, n: usize, at: chrono::DateTime<Utc>) -> Vec<Sample> {
     (0..n)
         .map(|i| Sample {
-            metric: metric.into(),
-            source: "s".into(),
-            labels: Labels::from([("shard".to_string(), (i % 50).to_string())]),
+            metric: metric.parse().unwrap(),
+            source: "s".parse().unwrap(),
+            labels: Labels::from([("shard".to_string(), (i % 50).to_string())])
+                .try_into()
+                .unwrap(),
             ts: at + chrono::Duration::milliseconds(i as i64),
             value: i as f64,
         })
@@ -165,12 +167,14 @@ fn varied(from: chrono::DateTime<Utc>) -> Vec<Sample> {
     for (shard, zone) in [("0", "eu"), ("1", "eu"), ("2", "us")] {
         for i in 0..(5 * 3600 / 7) {
             out.push(Sample {
-                metric: "latency".into(),
-                source: "s".into(),
+                metric: "latency".parse().unwrap(),
+                source: "s".parse().unwrap(),
                 labels: Labels::from([
                     ("shard".to_string(), shard.to_string()),
                     ("zone".to_string(), zone.to_string()),
-                ]),
+                ])
+                .try_into()
+                .unwrap(),
                 ts: from + chrono::Duration::seconds(7 * i),
                 value: ((i * 7919 + shard.len() as i64 * 31) % 1000) as f64 / 7.0 - 20.0,
             });
@@ -253,12 +257,14 @@ async fn rollup_queries_equal_raw_queries_on_the_same_data() {
     // A late sample inside an hour already rolled up: until the job runs again, queries read raw data from there
     // on, so the answer is right at once; after the job the tier has it too.
     let late = Sample {
-        metric: "latency".into(),
-        source: "s".into(),
+        metric: "latency".parse().unwrap(),
+        source: "s".parse().unwrap(),
         labels: Labels::from([
             ("shard".to_string(), "0".to_string()),
             ("zone".to_string(), "eu".to_string()),
-        ]),
+        ])
+        .try_into()
+        .unwrap(),
         ts: from + chrono::Duration::minutes(90) + chrono::Duration::milliseconds(500),
         value: 1e6,
     };

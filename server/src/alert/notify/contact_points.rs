@@ -3,7 +3,7 @@
 //! [`ContactPoints::list`] reads them back with their queue's state (queued, failed, delivered, last error), URLs
 //! redacted.
 
-use super::channels::Kind;
+use super::channels::{Kind, KindChannel};
 use super::guard::{check_target, redact, AllowList, GuardedResolver};
 use crate::alert::rule::Severity;
 use app::error::AppError;
@@ -239,7 +239,7 @@ impl ContactPoints {
             .map(|r| ContactPointInfo {
                 id: r.0,
                 name: r.1,
-                kind: r.2.as_str().to_string(),
+                kind: r.2,
                 url: if r.3.is_empty() {
                     String::new()
                 } else {

@@ -4,8 +4,9 @@
 //! outcome recorded under the lease. 5xx, 429, timeouts and connection errors are retried with capped exponential
 //! backoff and jitter; other refusals are not. Every time it compares or writes comes from the pass's clock.
 
-use super::channels::{Kind, Outcome, Sender};
+use super::channels::{Kind, KindChannel, Outcome, Sender};
 use super::guard::{check_target, AllowList, GuardedResolver};
+use crate::clock::Clock;
 use app::error::AppError;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub struct Dispatcher {
     sender: Sender,
     /// Rung after an evaluation wrote to the outbox, so delivery does not wait for the next tick.
     pub wake: tokio::sync::Notify,
+    /// The time of passes [`Dispatcher::run`] starts and of test notifications.
+    pub clock: Clock,
 }
 
 /// The first retry waits this long; each next one twice as long, up to [`RETRY_CAP`], ±20 % jitter.
@@ -64,13 +67,14 @@ impl Dispatcher {
                 timeout,
             },
             wake: tokio::sync::Notify::new(),
+            clock: Clock::system(),
         }))
     }
 
     /// Delivers until `stop`: after every wake-up, and at least every second for retries.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         loop {
-            if let Err(e) = self.deliver_due(Utc::now()).await {
+            if let Err(e) = self.deliver_due(self.clock.now()).await {
                 tracing::warn!(error = %format!("{e:#}"), "delivering notifications failed");
             }
             tokio::select! {
@@ -85,7 +89,7 @@ impl Dispatcher {
     /// compares or writes (due, lease, next retry) is `now` plus the time the pass has taken, never the database's
     /// clock: the same clock as the evaluation that queued the rows, and one a test can set.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let clock = Clock::starting_at(now);
+        let clock = PassClock::starting_at(now, &self.clock);
         let points: Vec<(i64, String, Kind, String)> = sqlx::query_as(
             "SELECT DISTINCT c.id, c.name, c.kind, coalesce(c.settings->>'url', '') FROM contact_points c
              JOIN outbox o ON o.contact_point_id = c.id
@@ -112,7 +116,7 @@ impl Dispatcher {
     /// the batch is sent again under the same idempotency key.
     async fn deliver_queue(
         &self,
-        clock: &Clock,
+        clock: &PassClock<'_>,
         contact_point: i64,
         name: String,
         kind: Kind,
@@ -145,7 +149,11 @@ impl Dispatcher {
 
     /// Claims the contact point's oldest undelivered batch if it is due and not leased: the row, with the rest of
     /// its group, leased for longer than a send can take.
-    async fn claim(&self, clock: &Clock, contact_point: i64) -> anyhow::Result<Option<Claim>> {
+    async fn claim(
+        &self,
+        clock: &PassClock<'_>,
+        contact_point: i64,
+    ) -> anyhow::Result<Option<Claim>> {
         let now = clock.now();
         let mut tx = self.pool.begin().await?;
         // One claim of a contact point at a time (across processes), so its queue keeps its order and a group is
@@ -221,7 +229,7 @@ impl Dispatcher {
     /// Writes a send's outcome and ends the lease.
     async fn record(
         &self,
-        clock: &Clock,
+        clock: &PassClock<'_>,
         name: &str,
         claim: &Claim,
         outcome: &Outcome,
@@ -286,7 +294,7 @@ impl Dispatcher {
         let Some((name, kind, url)) = point else {
             return Err(AppError::NotFound);
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let key = format!("test:{id}:{}", now.timestamp_millis());
         let payload = kind.channel().test(&name, &key, now);
         Ok(match self.send(kind, &url, &key, &payload).await {
@@ -319,23 +327,26 @@ fn backoff(attempts: u32) -> Duration {
     capped.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2))
 }
 
-/// A delivery pass's clock: the instant it started at (the caller's, e.g. `Utc::now()`) plus the monotonic time
-/// since, so a long pass's leases and retries still move forward.
-struct Clock {
+/// A delivery pass's clock: the instant it started at (the caller's, e.g. the dispatcher clock's `now`) plus the
+/// monotonic time since by the dispatcher's clock, so a long pass's leases and retries still move forward.
+struct PassClock<'c> {
     at: DateTime<Utc>,
     started: std::time::Instant,
+    clock: &'c Clock,
 }
 
-impl Clock {
-    fn starting_at(at: DateTime<Utc>) -> Clock {
-        Clock {
+impl<'c> PassClock<'c> {
+    fn starting_at(at: DateTime<Utc>, clock: &'c Clock) -> PassClock<'c> {
+        PassClock {
             at,
-            started: std::time::Instant::now(),
+            started: clock.instant(),
+            clock,
         }
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.at + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+        let taken = self.clock.instant().saturating_duration_since(self.started);
+        self.at + chrono::Duration::from_std(taken).unwrap_or_default()
     }
 }
 

@@ -3,6 +3,7 @@
 //! ones until `interval` after the group's previous send, and sends what gathered as one notification (the
 //! outbox's `group_key` and `not_before` carry this; the dispatcher claims a group's rows together).
 
+use crate::names::LabelName;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 /// `wait` after its first notice, later ones no sooner than `interval` after the previous send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grouping {
-    pub by: Vec<String>,
+    pub by: Vec<LabelName>,
     pub wait: Duration,
     pub interval: Duration,
 }
@@ -18,7 +19,7 @@ pub struct Grouping {
 impl Default for Grouping {
     fn default() -> Self {
         Grouping {
-            by: vec!["alertname".into()],
+            by: vec![LabelName::literal("alertname")],
             wait: Duration::from_secs(5),
             interval: Duration::from_secs(60),
         }
@@ -33,6 +34,6 @@ pub(super) fn group_labels(
     grouping
         .by
         .iter()
-        .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+        .filter_map(|k| labels.get(k.as_str()).map(|v| (k.to_string(), v.clone())))
         .collect()
 }

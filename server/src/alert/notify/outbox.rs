@@ -3,7 +3,7 @@
 //! rendered, its group and an idempotency key (unique per contact point, so a re-run evaluation queues nothing
 //! twice). The dispatcher takes the rows from there.
 
-use super::channels::{Alert, Kind};
+use super::channels::{Alert, Kind, KindChannel};
 use super::group::{group_labels, Grouping};
 use super::route::{self, Route};
 use crate::alert::rule::Rule;

@@ -282,9 +282,13 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     for p in 0..bench.points {
         for s in 0..bench.series {
             batch.push(mcpulse::store::Sample {
-                metric: "bench_query".into(),
-                source: "bench".into(),
-                labels: [("series".to_string(), format!("s{s}"))].into(),
+                metric: "bench_query".parse().unwrap(),
+                source: "bench".parse().unwrap(),
+                labels: mcpulse::store::LabelSet::from_pairs([(
+                    "series".to_string(),
+                    format!("s{s}"),
+                )])
+                .unwrap(),
                 ts: start + chrono::Duration::seconds(step_secs * p as i64),
                 value: ((p * 7 + s) % 1000) as f64,
             });
@@ -443,13 +447,13 @@ async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<
     // Memory first, before large batches have grown the allocator's heap.
     let store = mcpulse::store::Store::with_series_limit(pool.clone(), usize::MAX);
     let sample = |n: usize| mcpulse::store::Sample {
-        metric: "bench_active".into(),
-        source: format!("bench-{}", n % 16),
-        labels: [
+        metric: "bench_active".parse().unwrap(),
+        source: format!("bench-{}", n % 16).parse().unwrap(),
+        labels: mcpulse::store::LabelSet::from_pairs([
             ("instance".to_string(), format!("host-{:06}", n)),
             ("job".to_string(), "mcp".to_string()),
-        ]
-        .into(),
+        ])
+        .unwrap(),
         ts: now - chrono::Duration::seconds(60),
         value: n as f64,
     };
@@ -496,9 +500,13 @@ async fn run_storage(scratch: &Scratch, bench: &StorageBench) -> anyhow::Result<
                 break 'outer;
             }
             batch.push(mcpulse::store::Sample {
-                metric: "bench_disk".into(),
-                source: "bench".into(),
-                labels: [("series".to_string(), format!("s{s}"))].into(),
+                metric: "bench_disk".parse().unwrap(),
+                source: "bench".parse().unwrap(),
+                labels: mcpulse::store::LabelSet::from_pairs([(
+                    "series".to_string(),
+                    format!("s{s}"),
+                )])
+                .unwrap(),
                 ts: start + chrono::Duration::seconds(10 * p as i64),
                 value: ((p * 7 + s) % 1000) as f64 * 0.25,
             });
@@ -600,9 +608,13 @@ async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()>
     for s in 0..bench.series {
         for k in 0..120 {
             batch.push(mcpulse::store::Sample {
-                metric: "bench_alert".into(),
-                source: "bench".into(),
-                labels: [("series".to_string(), format!("s{s}"))].into(),
+                metric: "bench_alert".parse().unwrap(),
+                source: "bench".parse().unwrap(),
+                labels: mcpulse::store::LabelSet::from_pairs([(
+                    "series".to_string(),
+                    format!("s{s}"),
+                )])
+                .unwrap(),
                 ts: now - chrono::Duration::seconds(120 - k),
                 value: ((s * 7 + k as usize) % 100) as f64,
             });
@@ -697,9 +709,10 @@ async fn run_alerts(scratch: &Scratch, bench: &AlertBench) -> anyhow::Result<()>
     };
     // A new series each round, so no alert flaps (which would hold its notices back).
     let sample = |round: usize, value: f64| mcpulse::store::Sample {
-        metric: "bench_latency".into(),
-        source: "bench".into(),
-        labels: [("round".to_string(), round.to_string())].into(),
+        metric: "bench_latency".parse().unwrap(),
+        source: "bench".parse().unwrap(),
+        labels: mcpulse::store::LabelSet::from_pairs([("round".to_string(), round.to_string())])
+            .unwrap(),
         ts: chrono::Utc::now(),
         value,
     };
@@ -955,9 +968,13 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
             // A daily wave plus per-series offset and noise-like variation: numbers worth summarising.
             let phase = (k as f64 / (86_400.0 / step.num_seconds() as f64)) * std::f64::consts::TAU;
             batch.push(mcpulse::store::Sample {
-                metric: "bench_latency_ms".into(),
-                source: format!("mcp-{}", s % 10),
-                labels: [("tool".to_string(), format!("tool-{s:03}"))].into(),
+                metric: "bench_latency_ms".parse().unwrap(),
+                source: format!("mcp-{}", s % 10).parse().unwrap(),
+                labels: mcpulse::store::LabelSet::from_pairs([(
+                    "tool".to_string(),
+                    format!("tool-{s:03}"),
+                )])
+                .unwrap(),
                 ts,
                 value: 50.0
                     + 10.0 * (s % 7) as f64
@@ -969,8 +986,8 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
             // Source 3 is down for an hour on the second day.
             let down = src == 3 && (86_400..90_000).contains(&(k * step.num_seconds()));
             batch.push(mcpulse::store::Sample {
-                metric: "up".into(),
-                source: format!("mcp-{src}"),
+                metric: "up".parse().unwrap(),
+                source: format!("mcp-{src}").parse().unwrap(),
                 labels: Default::default(),
                 ts,
                 value: if down { 0.0 } else { 1.0 },
@@ -1045,7 +1062,16 @@ async fn run_report(scratch: &Scratch, bench: &ReportBench) -> anyhow::Result<()
         let rss_before = resident_bytes().unwrap_or(0);
         // The parts, timed one by one …
         let t = Instant::now();
-        let data = data::collect(&store, &checked, from, end, start, &|_, _| {}).await?;
+        let data = data::collect(
+            &store,
+            &checked,
+            from,
+            end,
+            start,
+            chrono::Utc::now(),
+            &|_, _| {},
+        )
+        .await?;
         let numbers = t.elapsed();
         let t = Instant::now();
         let html = render::html(&data)?;
@@ -1184,12 +1210,17 @@ async fn run_probes(scratch: &Scratch, bench: &ProbeBench) -> anyhow::Result<()>
     let store = Arc::new(mcpulse::store::Store::new(scratch.pool.clone()));
     let hub = Arc::new(mcpulse::live::Hub::default());
     let stop = tokio_util::sync::CancellationToken::new();
-    let collector =
-        mcpulse::collect::Collector::new(store, hub, stop.clone(), Duration::from_secs(7 * 86_400));
+    let collector = mcpulse::collect::Collector::new(
+        store,
+        hub,
+        stop.clone(),
+        Duration::from_secs(7 * 86_400),
+        mcpulse::clock::Clock::system(),
+    );
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/mcp"))?;
     for i in 0..bench.servers {
         let spec = SourceSpec {
-            id: format!("bench-mcp-{i:03}"),
+            id: format!("bench-mcp-{i:03}").parse()?,
             name: format!("bench-mcp-{i:03}"),
             kind: SourceKind::Mcp {
                 target: McpTarget::Http {

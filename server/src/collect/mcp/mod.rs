@@ -28,7 +28,7 @@ pub mod config;
 
 use crate::collect::explain::plain_error;
 use crate::collect::{CollectContext, Metric, Snapshot, Source, SourceInfo};
-use crate::store::Labels;
+use crate::store::{Labels, SourceId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use config::{McpTarget, ToolCall};
@@ -69,7 +69,7 @@ const INHERITED_ENV: &[&str] = &[
 const MIN_BUDGET: Duration = Duration::from_millis(500);
 
 pub struct McpProbe {
-    id: String,
+    id: SourceId,
     name: String,
     labels: Labels,
     target: McpTarget,
@@ -83,14 +83,14 @@ pub struct McpProbe {
 impl State {
     /// Records a failed connection: the next attempt is the next round after the first failure in a row, then
     /// after 2, 4, 8 … intervals (at most [`MAX_BACKOFF`]).
-    fn back_off(&mut self, interval: Duration, error: String) {
+    fn back_off(&mut self, interval: Duration, error: String, now: Instant) {
         self.failures += 1;
         let wait = if self.failures <= 1 {
             Duration::ZERO
         } else {
             (interval * 2u32.saturating_pow(self.failures - 1)).min(MAX_BACKOFF)
         };
-        self.retry_at = Some(Instant::now() + wait);
+        self.retry_at = Some(now + wait);
         self.last_connect_error = Some(error);
     }
 }
@@ -266,6 +266,10 @@ enum Outcome<T> {
 
 /// What one round gathers before it becomes a snapshot.
 struct Round {
+    /// The round's time by the collector's clock: when tool lists are recorded as seen.
+    at: chrono::DateTime<chrono::Utc>,
+    /// The same on the monotonic clock: what reconnection back-off is measured from.
+    instant: Instant,
     metrics: Vec<Metric>,
     latencies_ms: Vec<f64>,
     /// Makes the source down.
@@ -276,7 +280,7 @@ struct Round {
 
 impl McpProbe {
     pub fn new(
-        id: &str,
+        id: &SourceId,
         name: &str,
         labels: Labels,
         target: McpTarget,
@@ -285,7 +289,7 @@ impl McpProbe {
         pool: Option<sqlx::PgPool>,
     ) -> Self {
         McpProbe {
-            id: id.to_string(),
+            id: id.clone(),
             name: name.to_string(),
             labels,
             target,
@@ -450,12 +454,12 @@ impl McpProbe {
     async fn round(&self, st: &mut State, round: &mut Round, deadline: Instant) {
         let left = || deadline.saturating_duration_since(Instant::now());
         if st.conn.is_none() {
-            if let Some(at) = st.retry_at.filter(|at| *at > Instant::now()) {
+            if let Some(at) = st.retry_at.filter(|at| *at > round.instant) {
                 round.error = Some(format!(
                     "not connected ({}); next attempt in {}",
                     st.last_connect_error.as_deref().unwrap_or("no attempt yet"),
                     humantime::format_duration(Duration::from_secs(
-                        at.saturating_duration_since(Instant::now()).as_secs() + 1
+                        at.saturating_duration_since(round.instant).as_secs() + 1
                     ))
                 ));
                 return;
@@ -497,7 +501,7 @@ impl McpProbe {
                         Some("connection_error".into()),
                         secs,
                     );
-                    st.back_off(self.interval, e.clone());
+                    st.back_off(self.interval, e.clone(), round.instant);
                     round.error = Some(format!("could not connect: {e}"));
                     return;
                 }
@@ -545,7 +549,7 @@ impl McpProbe {
             st.connection_errors += 1;
             st.conn = None;
             let error = format!("{what}: {why}{last_words}");
-            st.back_off(interval, error.clone());
+            st.back_off(interval, error.clone(), round.instant);
             round.error = Some(error);
         }
 
@@ -598,7 +602,7 @@ impl McpProbe {
                     round
                         .metrics
                         .push(Metric::new("mcp_tools_schema_hash", hash as f64));
-                    let changed = self.record_schema(st, hash, listing).await;
+                    let changed = self.record_schema(st, hash, listing, round.at).await;
                     round.metrics.push(Metric::new(
                         "mcp_tools_schema_changed",
                         if changed { 1.0 } else { 0.0 },
@@ -748,13 +752,19 @@ impl McpProbe {
     }
 
     /// Records a tool-list version the first time it is seen; whether it differs from the previous one.
-    async fn record_schema(&self, st: &mut State, hash: u32, listing: serde_json::Value) -> bool {
+    async fn record_schema(
+        &self,
+        st: &mut State,
+        hash: u32,
+        listing: serde_json::Value,
+        seen_at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
         if !st.schema_loaded {
             if let Some(pool) = &self.pool {
                 let latest: Result<Option<i64>, _> = sqlx::query_scalar(
                     "SELECT hash FROM mcp_tool_schemas WHERE source = $1 ORDER BY seen_at DESC LIMIT 1",
                 )
-                .bind(&self.id)
+                .bind(self.id.as_str())
                 .fetch_optional(pool)
                 .await;
                 match latest {
@@ -775,12 +785,13 @@ impl McpProbe {
         let changed = st.schema_hash.is_some();
         if let Some(pool) = &self.pool {
             let stored = sqlx::query(
-                "INSERT INTO mcp_tool_schemas (source, seen_at, hash, tools) VALUES ($1, now(), $2, $3)
+                "INSERT INTO mcp_tool_schemas (source, seen_at, hash, tools) VALUES ($1, $4, $2, $3)
                  ON CONFLICT DO NOTHING",
             )
-            .bind(&self.id)
+            .bind(self.id.as_str())
             .bind(hash as i64)
             .bind(sqlx::types::Json(&listing))
+            .bind(seen_at)
             .execute(pool)
             .await;
             if let Err(e) = stored {
@@ -818,6 +829,8 @@ impl Source for McpProbe {
         let deadline = Instant::now() + ctx.timeout.saturating_sub(reserve);
         let mut st = self.state.lock().await;
         let mut round = Round {
+            at: ctx.now,
+            instant: Instant::from_std(ctx.clock.instant()),
             metrics: Vec::new(),
             latencies_ms: Vec::new(),
             error: None,
@@ -838,6 +851,7 @@ impl McpProbe {
             latencies_ms,
             error,
             warnings,
+            ..
         } = round;
         metrics.push(Metric::new("requests_sent", st.requests_sent as f64));
         metrics.push(Metric::new(

@@ -7,7 +7,7 @@ pub mod parse;
 
 use super::explain::plain_error;
 use super::{CollectContext, Metric, Snapshot, Source, SourceInfo};
-use crate::store::Labels;
+use crate::store::{Labels, SourceId};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
@@ -19,7 +19,7 @@ const ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 pub struct PrometheusSource {
-    id: String,
+    id: SourceId,
     name: String,
     url: url::Url,
     labels: Labels,
@@ -27,14 +27,14 @@ pub struct PrometheusSource {
 }
 
 impl PrometheusSource {
-    pub fn new(id: &str, name: &str, url: url::Url, labels: Labels) -> anyhow::Result<Self> {
+    pub fn new(id: &SourceId, name: &str, url: url::Url, labels: Labels) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("mcpulse/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .context("building the HTTP client")?;
         Ok(PrometheusSource {
-            id: id.to_string(),
+            id: id.clone(),
             name: name.to_string(),
             url,
             labels,

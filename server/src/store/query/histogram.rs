@@ -9,6 +9,7 @@
 
 use super::rate;
 use super::{matching_series, GroupKey, Grouping, Query};
+use crate::names::LabelName;
 use crate::store::rollup::Tier;
 use crate::store::Store;
 use app::types::{Point, QueryResult, SeriesData};
@@ -68,9 +69,15 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
 pub(super) async fn run(store: &Store, q: &Query, phi: f64) -> anyhow::Result<QueryResult> {
     let mut by_le = q.clone();
     by_le.grouping = match &q.grouping {
-        Grouping::All => Grouping::By(vec!["le".into()]),
+        Grouping::All => Grouping::By(vec![LabelName::literal("le")]),
         Grouping::PerSeries => Grouping::PerSeries,
-        Grouping::By(names) => Grouping::By(names.iter().cloned().chain(["le".into()]).collect()),
+        Grouping::By(names) => Grouping::By(
+            names
+                .iter()
+                .cloned()
+                .chain([LabelName::literal("le")])
+                .collect(),
+        ),
     };
     let (ids, groups, keys) = matching_series(store.pool(), &by_le).await?;
     let (points, resolution) = if ids.is_empty() {
@@ -115,7 +122,7 @@ pub(super) async fn run(store: &Store, q: &Query, phi: f64) -> anyhow::Result<Qu
         .filter(|s| !s.points.is_empty())
         .collect();
     Ok(QueryResult {
-        metric: q.metric.clone(),
+        metric: q.metric.to_string(),
         aggregation: q.aggregation.to_string(),
         start: q.start,
         end: q.end,

@@ -9,7 +9,7 @@
 mod histogram;
 mod rate;
 
-use crate::names::{is_label_name, is_metric_name};
+use crate::names::{LabelName, MetricName, SourceId};
 use crate::store::rollup::Tier;
 use crate::store::Store;
 use app::error::AppError;
@@ -170,7 +170,7 @@ pub enum MatchOp {
 /// Prometheus; regexes are anchored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelMatcher {
-    pub name: String,
+    pub name: LabelName,
     pub op: MatchOp,
     pub value: String,
 }
@@ -187,7 +187,10 @@ impl LabelMatcher {
 
     /// Whether `labels` satisfy the matcher (a missing label is the empty string; regexes are anchored).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.name).map(String::as_str).unwrap_or("");
+        let value = labels
+            .get(self.name.as_str())
+            .map(String::as_str)
+            .unwrap_or("");
         let regex = || regex::Regex::new(&format!("^(?:{})$", self.value));
         match self.op {
             MatchOp::Eq => value == self.value,
@@ -228,11 +231,8 @@ impl FromStr for LabelMatcher {
                 (p, op, tok.len())
             })
             .ok_or_else(|| format!("`{s}` is not a label matcher (name=value, name!=value, name=~regex, name!~regex)"))?;
-        let name = s[..pos].trim().to_string();
+        let name = LabelName::parse(s[..pos].trim()).map_err(|e| e.to_string())?;
         let value = s[pos + len..].trim().trim_matches('"').to_string();
-        if !is_label_name(&name) {
-            return Err(format!("`{name}` is not a valid label name"));
-        }
         if matches!(op, MatchOp::Re | MatchOp::NotRe) {
             regex::Regex::new(&value).map_err(|e| format!("invalid regex for `{name}`: {e}"))?;
         }
@@ -248,14 +248,14 @@ pub enum Grouping {
     /// One result per stored series.
     PerSeries,
     /// One result per distinct value of these labels (`source` names the source).
-    By(Vec<String>),
+    By(Vec<LabelName>),
 }
 
 /// A query that passed every check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
-    pub metric: String,
-    pub sources: Vec<String>,
+    pub metric: MetricName,
+    pub sources: Vec<SourceId>,
     pub matchers: Vec<LabelMatcher>,
     /// Aligned down to a multiple of `step` (buckets start at multiples of `step` since the Unix epoch).
     pub start: DateTime<Utc>,
@@ -313,13 +313,8 @@ fn buckets(start: DateTime<Utc>, end: DateTime<Utc>, step: Duration) -> u64 {
 impl Query {
     /// Parses a request, reporting the first bad field by name. `now` fills in defaults (the last hour).
     pub fn parse(req: &QueryRequest, now: DateTime<Utc>) -> Result<Query, AppError> {
-        let metric = req.metric.trim().to_string();
-        if !is_metric_name(&metric) {
-            return Err(AppError::invalid(
-                "metric",
-                format!("`{metric}` is not a valid metric name"),
-            ));
-        }
+        let metric = MetricName::parse(req.metric.trim())
+            .map_err(|e| AppError::invalid("metric", e.to_string()))?;
         let end = match req.end.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => parse_time(s, now).map_err(|e| AppError::invalid("end", e))?,
             None => now,
@@ -379,7 +374,8 @@ impl Query {
                     .strip_suffix("_count")
                     .or_else(|| metric.strip_suffix("_sum"))
                     .unwrap_or(&metric);
-                format!("{family}_bucket")
+                MetricName::parse(&format!("{family}_bucket"))
+                    .map_err(|e| AppError::invalid("metric", e.to_string()))?
             }
             _ => metric,
         };
@@ -405,26 +401,26 @@ impl Query {
             None | Some("") => Grouping::All,
             Some("series") => Grouping::PerSeries,
             Some(list) => {
-                let names: Vec<String> = list
+                let names = list
                     .split(',')
-                    .map(|s| s.trim().to_string())
+                    .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .collect();
-                if let Some(bad) = names.iter().find(|n| !is_label_name(n)) {
-                    return Err(AppError::invalid(
-                        "group_by",
-                        format!("`{bad}` is not a label name"),
-                    ));
-                }
+                    .map(|n| {
+                        LabelName::parse(n).map_err(|_| {
+                            AppError::invalid("group_by", format!("`{n}` is not a label name"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 Grouping::By(names)
             }
         };
         let sources = req
             .sources
             .iter()
-            .map(|s| s.trim().to_string())
+            .map(|s| s.trim())
             .filter(|s| !s.is_empty())
-            .collect();
+            .map(|s| SourceId::parse(s).map_err(|e| AppError::invalid("sources", e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Query {
             metric,
             sources,
@@ -528,7 +524,7 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
         })
         .collect();
     Ok(QueryResult {
-        metric: q.metric.clone(),
+        metric: q.metric.to_string(),
         aggregation: q.aggregation.to_string(),
         start: q.start,
         end: q.end,
@@ -560,7 +556,7 @@ pub(super) async fn matching_series(
                 names.iter().any(|n| n == "source").then_some(source),
                 names
                     .iter()
-                    .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                    .filter_map(|n| labels.get(n.as_str()).map(|v| (n.to_string(), v.clone())))
                     .collect(),
             ),
         };
@@ -580,19 +576,19 @@ pub(super) async fn matching_series(
 /// Appends the conditions selecting series `s` of `metric`, narrowed to `sources` (if any) and `matchers`.
 pub(crate) fn push_series_filter(
     sql: &mut QueryBuilder<'_, Postgres>,
-    metric: &str,
-    sources: &[String],
+    metric: &MetricName,
+    sources: &[SourceId],
     matchers: &[LabelMatcher],
 ) {
     sql.push("s.metric = ").push_bind(metric.to_string());
     if !sources.is_empty() {
         sql.push(" AND s.source = ANY(")
-            .push_bind(sources.to_vec())
+            .push_bind(sources.iter().map(ToString::to_string).collect::<Vec<_>>())
             .push(")");
     }
     for m in matchers {
         sql.push(" AND coalesce(s.labels->>")
-            .push_bind(m.name.clone())
+            .push_bind(m.name.to_string())
             .push(", '')");
         match m.op {
             MatchOp::Eq => sql.push(" = ").push_bind(m.value.clone()),
@@ -768,7 +764,10 @@ mod tests {
             ("", false, false),
         ] {
             assert_eq!(
-                (is_metric_name(name), is_label_name(name)),
+                (
+                    crate::names::is_metric_name(name),
+                    crate::names::is_label_name(name)
+                ),
                 (metric, label),
                 "{name:?}"
             );

@@ -14,44 +14,20 @@ use super::outbox::Notification;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::Value;
-use sqlx::Postgres;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A contact point's kind, as stored in `contact_points.kind` (which a CHECK constraint keeps to these five).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Console,
-    Webhook,
-    Slack,
-    Logstash,
-    Email,
+/// A contact point's kind: the shared enum (`app::types::ContactPointKind`), the same in `contact_points.kind`
+/// (which a CHECK constraint keeps to its five names), in forms' answers and on the wire.
+pub use app::types::ContactPointKind as Kind;
+
+/// The channel a kind of contact point sends through.
+pub trait KindChannel {
+    fn channel(self) -> &'static dyn Channel;
 }
 
-impl Kind {
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s.trim() {
-            "console" => Kind::Console,
-            "webhook" => Kind::Webhook,
-            "slack" => Kind::Slack,
-            "logstash" => Kind::Logstash,
-            "email" => Kind::Email,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Console => "console",
-            Kind::Webhook => "webhook",
-            Kind::Slack => "slack",
-            Kind::Logstash => "logstash",
-            Kind::Email => "email",
-        }
-    }
-
-    /// The channel contact points of this kind send through.
-    pub fn channel(self) -> &'static dyn Channel {
+impl KindChannel for Kind {
+    fn channel(self) -> &'static dyn Channel {
         match self {
             Kind::Console => &console::Console,
             Kind::Webhook => &webhook::Webhook,
@@ -59,28 +35,6 @@ impl Kind {
             Kind::Logstash => &logstash::Logstash,
             Kind::Email => &email::Email,
         }
-    }
-}
-
-impl sqlx::Type<Postgres> for Kind {
-    fn type_info() -> sqlx::postgres::PgTypeInfo {
-        <&str as sqlx::Type<Postgres>>::type_info()
-    }
-}
-
-impl sqlx::Encode<'_, Postgres> for Kind {
-    fn encode_by_ref(
-        &self,
-        buf: &mut sqlx::postgres::PgArgumentBuffer,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
-    }
-}
-
-impl sqlx::Decode<'_, Postgres> for Kind {
-    fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
-        let text = <&str as sqlx::Decode<Postgres>>::decode(value)?;
-        Kind::parse(text).ok_or_else(|| format!("unknown contact point kind `{text}`").into())
     }
 }
 
