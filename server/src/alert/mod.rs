@@ -411,6 +411,8 @@ impl Alerting {
             ..Default::default()
         };
         let silences = silence::active(&mut *tx, now).await?;
+        // Windows reaching before it read the compacted tier too.
+        let watermark = crate::store::chunk::watermark(&self.pool).await?;
         // The earliest escalation step, if any: alerts firing unacknowledged that long are escalated.
         let first_escalation: Option<Duration> = sqlx::query_scalar::<_, Option<i64>>(
             "SELECT min(escalate_after_ms) FROM contact_points WHERE enabled",
@@ -423,7 +425,7 @@ impl Alerting {
         let mut rule_notified: Vec<(i64, Option<&'static str>)> = Vec::new();
         for (info, rule) in &rules {
             // A failed query is the rule's Error state: its alerts keep their state (nothing is known).
-            let observed = match self.observe(rule, now).await {
+            let observed = match self.observe(rule, now, watermark).await {
                 Ok(observed) => Ok(observed),
                 Err(e) => {
                     tracing::warn!(rule = %rule.name, error = %format!("{e:#}"), "rule evaluation failed");
@@ -704,20 +706,18 @@ impl Alerting {
         let more = series.len() > BACKTEST_SERIES;
         series.truncate(BACKTEST_SERIES);
         let ids: Vec<i64> = series.iter().map(|s| s.0).collect();
-        let rows: Vec<(i64, DateTime<Utc>, f64)> = sqlx::query_as(
-            "SELECT series_id, ts, value FROM samples WHERE series_id = ANY($1) AND ts >= $2 AND ts <= $3
-             ORDER BY series_id, ts",
-        )
-        .bind(&ids)
-        .bind(from)
-        .bind(end)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(AppError::internal)?;
-        let mut samples: HashMap<i64, Vec<(DateTime<Utc>, f64)>> = HashMap::new();
-        for (id, ts, value) in rows {
-            samples.entry(id).or_default().push((ts, value));
-        }
+        // Up to and including `end`.
+        let until = end + chrono::Duration::milliseconds(1);
+        let mut samples: HashMap<i64, Vec<(DateTime<Utc>, f64)>> =
+            crate::store::chunk::points(&self.pool, &ids, from, until)
+                .await
+                .map_err(AppError::internal)?
+                .into_iter()
+                .map(|(id, p)| {
+                    let at = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or_default();
+                    (id, p.ts.iter().map(|t| at(*t)).zip(p.values).collect())
+                })
+                .collect();
         let instants = backtest::instants(start, end, step);
         let ms = |t: DateTime<Utc>| t.timestamp_millis();
         Ok(RuleBacktest {
@@ -754,7 +754,20 @@ impl Alerting {
     /// `now` within the lookback (the rule's window, at least [`Alerting::lookback_floor`]), so a sample stored while
     /// the evaluation runs (stamped after `now`) never hides the one before it; for the reductions, the samples in
     /// `(now - window, now]`. A series without such samples is absent (no data).
-    async fn observe(&self, rule: &Rule, now: DateTime<Utc>) -> anyhow::Result<Vec<Observation>> {
+    async fn observe(
+        &self,
+        rule: &Rule,
+        now: DateTime<Utc>,
+        watermark: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<Vec<Observation>> {
+        let lookback = match rule.reduce {
+            Reduce::Last => rule.window.max(self.lookback_floor),
+            _ => rule.window,
+        };
+        let from = now - chrono::Duration::from_std(lookback)?;
+        if watermark.is_some_and(|w| from < w) {
+            return self.observe_points(rule, now, from).await;
+        }
         let since = now - chrono::Duration::from_std(rule.window)?;
         let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("");
         match rule.reduce {
@@ -800,6 +813,36 @@ impl Alerting {
         Ok(rows
             .into_iter()
             .filter_map(|(series_id, value)| value.map(|value| Observation { series_id, value }))
+            .collect())
+    }
+
+    /// [`Alerting::observe`] for a window that reaches into the compacted tier: the samples themselves
+    /// (`chunk::points`, chunks and hot rows in one snapshot), reduced as the backtest reduces them.
+    async fn observe_points(
+        &self,
+        rule: &Rule,
+        now: DateTime<Utc>,
+        from: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Observation>> {
+        let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("SELECT s.id FROM series s WHERE ");
+        push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
+        let ids: Vec<i64> = sql
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("reading the series of rule `{}`", rule.name))?;
+        let until = now + chrono::Duration::milliseconds(1);
+        let points = crate::store::chunk::points(&self.pool, &ids, from, until).await?;
+        Ok(points
+            .into_iter()
+            .filter_map(|(series_id, p)| {
+                let at = |t: &i64| DateTime::from_timestamp_millis(*t).unwrap_or_default();
+                let samples: Vec<(DateTime<Utc>, f64)> =
+                    p.ts.iter().map(at).zip(p.values).collect();
+                rule.reduce
+                    .over(&samples, now, rule.window, self.lookback_floor)
+                    .map(|value| Observation { series_id, value })
+            })
             .collect())
     }
 

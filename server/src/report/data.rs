@@ -259,7 +259,8 @@ pub async fn collect(
     })
 }
 
-/// min / avg / max / last / p95 and the sample count of every matching series over `[start, end)`.
+/// min / avg / max / last / p95 and the sample count of every matching series over `[start, end)`, from the
+/// samples themselves (`chunk::points`: hot rows and compacted chunks), a bounded number of series at a time.
 pub async fn stats(
     pool: &PgPool,
     metric: &MetricName,
@@ -268,50 +269,51 @@ pub async fn stats(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<Vec<SeriesStats>> {
-    // One pass over the period's samples for the aggregates (the percentile sorts each series' values); the last
-    // value comes from the (series_id, ts) index instead of sorting every sample by time again.
     let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new("WITH chosen AS (SELECT s.id, s.source, s.labels FROM series s WHERE ");
+        QueryBuilder::new("SELECT s.id, s.source, s.labels::text FROM series s WHERE ");
     push_series_filter(&mut sql, metric, sources, matchers);
-    sql.push(
-        "), agg AS (
-             SELECT x.series_id, count(*) AS n, min(x.value) AS lo, avg(x.value) AS mean, max(x.value) AS hi,
-                    percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS p95
-             FROM samples x JOIN chosen c ON c.id = x.series_id
-             WHERE x.ts >= ",
-    )
-    .push_bind(start)
-    .push(" AND x.ts < ")
-    .push_bind(end)
-    .push(
-        " GROUP BY x.series_id)
-         SELECT c.source, c.labels::text, agg.n, agg.lo, agg.mean, agg.hi,
-                (SELECT y.value FROM samples y WHERE y.series_id = c.id AND y.ts >= ",
-    )
-    .push_bind(start)
-    .push(" AND y.ts < ")
-    .push_bind(end)
-    .push(
-        " ORDER BY y.ts DESC LIMIT 1),
-                agg.p95
-         FROM chosen c JOIN agg ON agg.series_id = c.id
-         ORDER BY c.source, c.labels::text",
-    );
-    type Row = (String, String, i64, f64, f64, f64, f64, f64);
-    let rows: Vec<Row> = sql.build_query_as().fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| SeriesStats {
-            source: r.0,
-            labels: serde_json::from_str(&r.1).unwrap_or_default(),
-            samples: r.2,
-            min: r.3,
-            avg: r.4,
-            max: r.5,
-            last: r.6,
-            p95: r.7,
-        })
-        .collect())
+    sql.push(" ORDER BY s.source, s.labels::text");
+    let chosen: Vec<(i64, String, String)> = sql.build_query_as().fetch_all(pool).await?;
+    let mut out = Vec::with_capacity(chosen.len());
+    for part in chosen.chunks(STATS_SERIES_AT_ONCE) {
+        let ids: Vec<i64> = part.iter().map(|(id, _, _)| *id).collect();
+        let mut points = crate::store::chunk::points(pool, &ids, start, end).await?;
+        for (id, source, labels) in part {
+            let Some(p) = points.remove(id) else {
+                continue;
+            };
+            if let Some(stats) = summarise(&p.values) {
+                out.push(SeriesStats {
+                    source: source.clone(),
+                    labels: serde_json::from_str(labels).unwrap_or_default(),
+                    ..stats
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Series whose samples [`stats`] holds in memory at once.
+const STATS_SERIES_AT_ONCE: usize = 64;
+
+/// The figures of one series' values in time order (`None` when there are none), as PostgreSQL's `min`, `avg`,
+/// `max` and `percentile_cont(0.95)` give them (NaN sorts above every number).
+fn summarise(values: &[f64]) -> Option<SeriesStats> {
+    let last = *values.last()?;
+    let mut sorted = values.to_vec();
+    crate::store::chunk::sort_as_sql(&mut sorted);
+    let n = sorted.len();
+    Some(SeriesStats {
+        source: String::new(),
+        labels: BTreeMap::new(),
+        samples: n as i64,
+        min: sorted[0],
+        avg: values.iter().sum::<f64>() / n as f64,
+        max: sorted[n - 1],
+        last,
+        p95: crate::store::chunk::percentile_cont(&sorted, 0.95),
+    })
 }
 
 async fn chart_data(

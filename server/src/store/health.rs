@@ -1,6 +1,6 @@
 //! The source-health read model: availability and outages per source over a period, read from the `up` samples
-//! every collection round writes (1 for a successful round, 0 for a failed one). Data in: `series`/`samples` of
-//! `up`; data out: [`SourceAvailability`] per source, used by reports (the `source_health` section). The Sources
+//! every collection round writes (1 for a successful round, 0 for a failed one). Data in: the `up` series and
+//! their samples (through `chunk::points`, hot rows and compacted chunks alike); data out: [`SourceAvailability`] per source, used by reports (the `source_health` section). The Sources
 //! page's live health is the collector's own (`collect::Collector::statuses`).
 
 use chrono::{DateTime, Utc};
@@ -28,17 +28,27 @@ pub async fn availability(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<Vec<SourceAvailability>> {
-    let rows: Vec<(String, DateTime<Utc>, f64)> = sqlx::query_as(
-        "SELECT s.source, x.ts, x.value FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.metric = 'up' AND x.ts >= $1 AND x.ts < $2
-           AND (cardinality($3::text[]) = 0 OR s.source = ANY($3))
-         ORDER BY s.source, x.ts",
+    let series: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, source FROM series
+         WHERE metric = 'up' AND (cardinality($1::text[]) = 0 OR source = ANY($1))",
     )
-    .bind(start)
-    .bind(end)
     .bind(sources)
     .fetch_all(pool)
     .await?;
+    let ids: Vec<i64> = series.iter().map(|(id, _)| *id).collect();
+    let mut points = super::chunk::points(pool, &ids, start, end).await?;
+    // Every round of a source in time order (a source may have several `up` series).
+    let mut rows: Vec<(String, DateTime<Utc>, f64)> = Vec::new();
+    for (id, source) in series {
+        let Some(p) = points.remove(&id) else {
+            continue;
+        };
+        rows.extend(p.ts.iter().zip(p.values).map(|(t, v)| {
+            let at = DateTime::from_timestamp_millis(*t).unwrap_or_default();
+            (source.clone(), at, v)
+        }));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut by_source: BTreeMap<String, SourceAvailability> = sources
         .iter()
         .map(|s| (s.clone(), empty_availability(s)))

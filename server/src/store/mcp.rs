@@ -78,63 +78,72 @@ pub async fn overview(
 }
 
 /// Per source (of `sources`; empty: every source), method and tool: requests, failures, latency percentiles and the
-/// most frequent error type over `[start, end)`, from the `mcp_probe_latency_ms` samples (one per request). Shared
-/// by the MCP page and the reports' `mcp_tools` section.
+/// most frequent error type over `[start, end)`, from the `mcp_probe_latency_ms` samples (one per request, read
+/// through `chunk::points`, one operation's series at a time). Shared by the MCP page and the reports' `mcp_tools`
+/// section. Ordered by source, method and tool (a missing method or tool last, as SQL orders NULLs).
 pub async fn operation_stats(
     pool: &sqlx::PgPool,
     sources: &[String],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(String, app::types::McpOperationStats)>> {
-    #[derive(sqlx::FromRow)]
-    struct Stat {
-        source: String,
-        method: Option<String>,
-        tool: Option<String>,
-        calls: i64,
-        errors: i64,
-        p50: Option<f64>,
-        p95: Option<f64>,
-        p99: Option<f64>,
-        top_error: Option<String>,
-    }
-    let stats: Vec<Stat> = sqlx::query_as(
-        "SELECT s.source, s.labels->>'mcp_method_name' AS method, s.labels->>'gen_ai_tool_name' AS tool,
-                count(*) AS calls,
-                count(*) FILTER (WHERE s.labels ? 'error_type') AS errors,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY x.value) AS p50,
-                percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS p95,
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) AS p99,
-                mode() WITHIN GROUP (ORDER BY s.labels->>'error_type')
-                    FILTER (WHERE s.labels ? 'error_type') AS top_error
-         FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.metric = 'mcp_probe_latency_ms' AND (cardinality($1::text[]) = 0 OR s.source = ANY($1))
-           AND x.ts >= $2 AND x.ts < $3
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    type Row = (i64, String, Option<String>, Option<String>, Option<String>);
+    let series: Vec<Row> = sqlx::query_as(
+        "SELECT id, source, labels->>'mcp_method_name', labels->>'gen_ai_tool_name', labels->>'error_type'
+         FROM series WHERE metric = 'mcp_probe_latency_ms' AND (cardinality($1::text[]) = 0 OR source = ANY($1))",
     )
     .bind(sources)
-    .bind(start)
-    .bind(end)
     .fetch_all(pool)
     .await?;
-    Ok(stats
-        .into_iter()
-        .map(|s| {
-            (
-                s.source,
-                app::types::McpOperationStats {
-                    method: s.method.unwrap_or_default(),
-                    tool: s.tool,
-                    calls: s.calls,
-                    errors: s.errors,
-                    p50_ms: s.p50,
-                    p95_ms: s.p95,
-                    p99_ms: s.p99,
-                    top_error: s.top_error,
-                },
-            )
-        })
-        .collect())
+    // One operation: its series, with their error types.
+    type Key = (String, bool, Option<String>, bool, Option<String>);
+    let mut operations: BTreeMap<Key, Vec<(i64, Option<String>)>> = BTreeMap::new();
+    for (id, source, method, tool, error) in series {
+        let key = (source, method.is_none(), method, tool.is_none(), tool);
+        operations.entry(key).or_default().push((id, error));
+    }
+    let mut out = Vec::with_capacity(operations.len());
+    for ((source, _, method, _, tool), members) in operations {
+        let ids: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
+        let mut points = super::chunk::points(pool, &ids, start, end).await?;
+        let mut latencies: Vec<f64> = Vec::new();
+        let mut errors_by_type: BTreeMap<String, i64> = BTreeMap::new();
+        let mut errors = 0;
+        for (id, error) in &members {
+            let Some(p) = points.remove(id) else {
+                continue;
+            };
+            if let Some(e) = error {
+                errors += p.values.len() as i64;
+                *errors_by_type.entry(e.clone()).or_default() += p.values.len() as i64;
+            }
+            latencies.extend(p.values);
+        }
+        if latencies.is_empty() {
+            continue;
+        }
+        super::chunk::sort_as_sql(&mut latencies);
+        let at = |q: f64| Some(super::chunk::percentile_cont(&latencies, q));
+        // The most frequent error type; of equally frequent ones the first by name (as SQL's `mode()`).
+        let top_error = errors_by_type
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(e, _)| e.clone());
+        out.push((
+            source,
+            app::types::McpOperationStats {
+                method: method.unwrap_or_default(),
+                tool,
+                calls: latencies.len() as i64,
+                errors,
+                p50_ms: at(0.5),
+                p95_ms: at(0.95),
+                p99_ms: at(0.99),
+                top_error,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// Versions (newest first) with what changed from the one before each.

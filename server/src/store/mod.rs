@@ -7,6 +7,7 @@
 //! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
 //! partitions that fall out of their retention period.
 
+pub mod chunk;
 pub mod health;
 pub mod mcp;
 pub mod query;
@@ -169,7 +170,8 @@ impl Store {
         for (sample, key) in samples.iter().zip(&key_of) {
             if let Some(id) = &ids[*key] {
                 kept_ids.push(*id);
-                ts.push(sample.ts);
+                // Stored to the millisecond, as Prometheus does: what the compacted tier keeps bit for bit.
+                ts.push(to_millis(sample.ts));
                 values.push(sample.value);
             }
         }
@@ -435,6 +437,7 @@ impl Store {
         let mut dropped = Vec::new();
         for (table, keep) in [
             (SAMPLES, retention.samples),
+            (CHUNKS, retention.samples),
             (ROLLUP_1M, retention.rollup_1m),
             (ROLLUP_1H, retention.rollup_1h),
         ] {
@@ -530,6 +533,11 @@ pub fn copy_binary(ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) -> Vec<u8>
     out
 }
 
+/// `t` without its sub-millisecond part.
+fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
 /// Series keys as the three parallel arrays `UNNEST` takes.
 fn columns(keys: &[SeriesKey]) -> (Vec<&str>, Vec<&str>, Vec<&str>) {
     (
@@ -577,6 +585,11 @@ pub struct Partitioned {
 
 pub const SAMPLES: Partitioned = Partitioned {
     table: "samples",
+    period: Period::Day,
+};
+/// Compacted chunks, by day of their start (see `chunk`).
+pub const CHUNKS: Partitioned = Partitioned {
+    table: "sample_chunks",
     period: Period::Day,
 };
 pub const ROLLUP_1M: Partitioned = Partitioned {

@@ -362,3 +362,294 @@ async fn the_rollup_job_folds_ranges_of_several_new_days_at_once() {
     db.close().await;
     drop_database(&name).await;
 }
+
+/// Random irregular series over three closed hours: compaction moves every row into chunks (none stays raw, none is
+/// duplicated), and reading back gives every sample bit for bit, also for a range that cuts hours in half.
+#[tokio::test]
+async fn compacted_hours_read_back_exactly_what_was_written() {
+    let (db, name) = open().await;
+    let store = Store::new(db.pool.clone());
+    let now = Utc::now();
+    let hour = |h: i64| {
+        use chrono::DurationRound;
+        (now - Days::hours(h))
+            .duration_trunc(Days::hours(1))
+            .unwrap()
+    };
+    let (from, to) = (hour(6), hour(3));
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut written: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    let mut batch = Vec::new();
+    for s in 0..20 {
+        let mut t = from + Days::milliseconds((next() % 5_000) as i64);
+        let mut v = 100.0;
+        while t < to {
+            v = match s % 4 {
+                // Two-decimal random walks, counters, constants and wild bit patterns.
+                0 => ((v + (next() % 400) as f64 / 100.0 - 2.0) * 100.0_f64).round() / 100.0,
+                1 => v + (next() % 7) as f64,
+                2 => 1.0,
+                _ => {
+                    f64::from_bits(next() & !(0x7ff << 52) | (0x3ff << 52))
+                        * [1.0, -1.0][(next() % 2) as usize]
+                }
+            };
+            let sample = Sample {
+                metric: "irregular".parse().unwrap(),
+                source: "s".parse().unwrap(),
+                labels: Labels::from([("series".to_string(), s.to_string())])
+                    .try_into()
+                    .unwrap(),
+                ts: t,
+                value: v,
+            };
+            written
+                .entry(s.to_string())
+                .or_default()
+                .push((t.timestamp_millis(), v.to_bits()));
+            batch.push(sample);
+            t += Days::milliseconds(1 + (next() % 30_000) as i64);
+        }
+    }
+    for part in batch.chunks(5_000) {
+        store.write(part).await.unwrap();
+    }
+    store.roll_up().await.unwrap();
+    let done = store
+        .compact(now, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(done.hours, 3, "{done:?}");
+    assert_eq!(done.samples, batch.len(), "{done:?}");
+    assert_eq!(
+        store.compaction_watermark().await.unwrap(),
+        Some(hour(2)),
+        "up to the hot window (empty hours included)"
+    );
+    let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM samples")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(raw, 0, "every compacted row left the hot tier");
+    let again = store
+        .compact(now, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(again.hours, 0, "nothing is compacted twice");
+
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'irregular'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let id_list: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
+    for (lo, hi) in [
+        (from, to),
+        (from + Days::minutes(30), to - Days::minutes(75)),
+    ] {
+        let read = store.points(&id_list, lo, hi).await.unwrap();
+        for (id, s) in &ids {
+            let expected: Vec<(i64, u64)> = written[s]
+                .iter()
+                .copied()
+                .filter(|(t, _)| *t >= lo.timestamp_millis() && *t < hi.timestamp_millis())
+                .collect();
+            let got: Vec<(i64, u64)> = read
+                .get(id)
+                .map(|p| {
+                    p.ts.iter()
+                        .copied()
+                        .zip(p.values.iter().map(|v| v.to_bits()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(got, expected, "series {s} in [{lo}, {hi})");
+        }
+    }
+    let (chunks, bytes): (i64, i64) =
+        sqlx::query_as("SELECT count(*), sum(octet_length(data))::int8 FROM sample_chunks")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    println!(
+        "{} samples in {chunks} chunks, {:.2} encoded bytes/sample",
+        batch.len(),
+        bytes as f64 / batch.len() as f64
+    );
+    // An alert whose window reaches into the compacted hours reduces the same samples.
+    let alerting = mcpulse::alert::Alerting::new(
+        db.pool.clone(),
+        mcpulse::alert::notify::AllowList::default(),
+        Duration::from_secs(3600),
+        mcpulse::alert::notify::Grouping::default(),
+    )
+    .unwrap();
+    let rule = alerting
+        .create_rule(
+            &app::types::RuleDraft {
+                name: "Long".into(),
+                metric: "irregular".into(),
+                matchers: vec!["series=1".into()],
+                reduce: "count".into(),
+                window: "5h".into(),
+                condition: ">".into(),
+                threshold: "0".into(),
+                enabled: true,
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    alerting.evaluate(now).await.unwrap();
+    let counted: f64 = sqlx::query_scalar("SELECT value FROM alert_states WHERE rule_id = $1")
+        .bind(rule.id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let since = (now - Days::hours(5)).timestamp_millis();
+    let expected = written["1"].iter().filter(|(t, _)| *t > since).count();
+    assert_eq!(
+        counted as usize, expected,
+        "the 5 h window counts compacted samples"
+    );
+    // A damaged chunk is an error naming its series and hour, never a panic or wrong numbers.
+    for damage in ["'\\x09'::bytea", "substring(data from 1 for 12)"] {
+        let victim = id_list[0];
+        sqlx::query(&format!(
+            "UPDATE sample_chunks SET data = {damage} WHERE series_id = $1 AND start_ts = $2"
+        ))
+        .bind(victim)
+        .bind(from)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let e = store
+            .points(&[victim], from, to)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("series {victim}")) && e.contains(&from.to_string()),
+            "{e}"
+        );
+    }
+    db.close().await;
+    drop_database(&name).await;
+}
+
+/// Compaction's connections killed again and again while it runs (as a crash or `kill -9` of mcpulse ends them):
+/// every attempt either moves a whole hour or nothing, so once it gets through, every sample is there exactly once.
+#[tokio::test]
+async fn compaction_killed_mid_hour_again_and_again_loses_and_duplicates_nothing() {
+    let (db, name) = open().await;
+    let store = std::sync::Arc::new(Store::new(db.pool.clone()));
+    let now = Utc::now();
+    let from = {
+        use chrono::DurationRound;
+        (now - Days::hours(7))
+            .duration_trunc(Days::hours(1))
+            .unwrap()
+    };
+    let mut batch = Vec::new();
+    for s in 0..400 {
+        for i in 0..(4 * 360) {
+            batch.push(Sample {
+                metric: "busy".parse().unwrap(),
+                source: "s".parse().unwrap(),
+                labels: Labels::from([("series".to_string(), s.to_string())])
+                    .try_into()
+                    .unwrap(),
+                ts: from + Days::seconds(10 * i) + Days::milliseconds(s),
+                value: ((i * 37 + s * 11) % 1000) as f64 / 100.0,
+            });
+        }
+    }
+    for part in batch.chunks(20_000) {
+        store.write(part).await.unwrap();
+    }
+    store.roll_up().await.unwrap();
+    let (written, written_sum): (i64, f64) =
+        sqlx::query_as("SELECT count(*), sum(value) FROM samples")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(written as usize, batch.len());
+
+    let mut kills = 0;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let compaction = {
+            let store = store.clone();
+            tokio::spawn(async move { store.compact(now, Duration::from_secs(2 * 3600)).await })
+        };
+        // Kill whatever the compaction is running, a little later each attempt.
+        tokio::time::sleep(Duration::from_millis(20 * (attempts % 7))).await;
+        let killed: Vec<i32> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid)::int FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        kills += killed.len();
+        let outcome = compaction.await.unwrap();
+        // A consistent state after every attempt: each sample in the rows or in a chunk, never both, never neither.
+        let (raw, raw_sum): (i64, Option<f64>) =
+            sqlx::query_as("SELECT count(*), sum(value) FROM samples")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        let (chunked, chunked_sum): (Option<i64>, Option<f64>) =
+            sqlx::query_as("SELECT sum(count)::int8, sum(sum) FROM sample_chunks")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            raw + chunked.unwrap_or(0),
+            written,
+            "attempt {attempts}: {outcome:?}"
+        );
+        let total = raw_sum.unwrap_or(0.0) + chunked_sum.unwrap_or(0.0);
+        assert!(
+            (total - written_sum).abs() < 1e-6 * written_sum,
+            "attempt {attempts}: sums {total} vs {written_sum}"
+        );
+        if outcome.is_ok()
+            && store
+                .compact(now, Duration::from_secs(2 * 3600))
+                .await
+                .unwrap()
+                .hours
+                == 0
+            && raw == 0
+        {
+            break;
+        }
+        assert!(attempts < 200, "compaction never got through");
+    }
+    assert!(kills > 0, "no compaction statement was ever caught running");
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM series WHERE metric = 'busy' ORDER BY id LIMIT 25")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let read = store
+        .points(&ids, from, from + Days::hours(4))
+        .await
+        .unwrap();
+    assert!(
+        read.values().all(|p| p.ts.len() == 4 * 360),
+        "every series whole"
+    );
+    println!("compaction got through after {attempts} attempts and {kills} killed statements");
+    db.close().await;
+    drop_database(&name).await;
+}
