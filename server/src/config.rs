@@ -73,6 +73,10 @@ pub struct StorageConfig {
     pub retention: Duration,
     pub rollup_1m_retention: Duration,
     pub rollup_1h_retention: Duration,
+    /// Samples younger than this stay rows; older closed hours are compacted into chunks.
+    pub hot_window: Duration,
+    /// How far behind the compacted tier's watermark a late sample is still taken.
+    pub out_of_order_window: Duration,
 }
 
 /// Sign-in sessions.
@@ -250,6 +254,8 @@ pub const KEYS: &[Key] = &[
     Key { path: "collection.interval", env: &["MCPULSE_COLLECTION_INTERVAL", "COLLECTION_INTERVAL"], default: "10s", doc: "How often built-in sources are collected (1s–1h)." },
     Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },
     Key { path: "storage.rollup_1m_retention", env: &["MCPULSE_ROLLUP_1M_RETENTION"], default: "30d", doc: "How long per-minute rollups (min, max, sum, count, last per series) are kept; never less than `storage.retention`." },
+    Key { path: "storage.hot_window", env: &["MCPULSE_HOT_WINDOW"], default: "2h", doc: "Samples younger than this stay rows (the hot tier); every closed hour older than it is compacted into one compressed chunk per series (about 1.3 bytes a sample). Between 1h and 7d." },
+    Key { path: "storage.out_of_order_window", env: &["MCPULSE_OUT_OF_ORDER_WINDOW"], default: "1h", doc: "Late samples, older than the compacted tier's watermark, are still taken (and merged into their chunks) up to this far behind it; older ones are refused with an error naming this key. At most 7d." },
     Key { path: "storage.rollup_1h_retention", env: &["MCPULSE_ROLLUP_1H_RETENTION"], default: "400d", doc: "How long per-hour rollups are kept; never less than the minute rollups. Whole months are dropped at once." },
     Key { path: "alerts.enabled", env: &["MCPULSE_ALERTS_ENABLED", "ALERTS_ENABLED"], default: "true", doc: "Evaluate alert rules." },
     Key { path: "alerts.allowed_hosts", env: &["MCPULSE_ALERTS_ALLOWED_HOSTS"], default: "", doc: "Comma-separated hosts (names or addresses) that contact points may reach although they are loopback, private or link-local; all others are refused (SSRF protection)." },
@@ -483,6 +489,12 @@ pub fn from_sources(
             Duration::from_secs(100 * 365 * 86400),
         )
     });
+    let hot_window = p.get("storage.hot_window", |s| {
+        duration_between(s, Duration::from_secs(3600), Duration::from_secs(7 * 86400))
+    });
+    let out_of_order_window = p.get("storage.out_of_order_window", |s| {
+        duration_between(s, Duration::ZERO, Duration::from_secs(7 * 86400))
+    });
     let alerts_enabled = p.get("alerts.enabled", |s| {
         match s.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
@@ -595,6 +607,8 @@ pub fn from_sources(
             retention,
             rollup_1m_retention,
             rollup_1h_retention,
+            hot_window,
+            out_of_order_window,
         },
         alerts: AlertsConfig {
             enabled: alerts_enabled,

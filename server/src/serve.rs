@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 /// In-flight requests get this long after a shutdown signal; the whole exit stays under 30 s.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How often closed hours are compacted.
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
 /// A running server's handles, so tests can start one on a random port and stop it.
 pub struct Running {
     pub addr: std::net::SocketAddr,
@@ -43,11 +46,14 @@ pub async fn start(
     // The one clock everything that decides by time reads (see `clock`).
     let clock = Clock::system();
     let telemetry = Arc::new(HttpTelemetry::default());
-    let store = Arc::new(Store::with_limits(
-        pool.clone(),
-        config.ingest.max_series_per_source,
-        config.ingest.max_sources,
-    ));
+    let store = Arc::new(
+        Store::with_limits(
+            pool.clone(),
+            config.ingest.max_series_per_source,
+            config.ingest.max_sources,
+        )
+        .with_out_of_order_window(config.storage.out_of_order_window),
+    );
     let hub = Arc::new(Hub::default());
     let tokens = Arc::new(crate::auth::tokens::Tokens::new(pool.clone()));
     let tasks = CancellationToken::new();
@@ -148,6 +154,12 @@ pub async fn start(
         spawn_retention(
             store.clone(),
             config.storage.policy(),
+            clock.clone(),
+            tasks.clone(),
+        ),
+        spawn_compaction(
+            store.clone(),
+            config.storage.hot_window,
             clock.clone(),
             tasks.clone(),
         ),
@@ -325,6 +337,36 @@ fn spawn_rollups(store: Arc<Store>, stop: CancellationToken) -> tokio::task::Joi
             }
             if let Err(e) = store.roll_up().await {
                 tracing::warn!(error = %format!("{e:#}"), "rolling up samples failed");
+            }
+        }
+    })
+}
+
+/// Every minute, closed hours older than the hot window become chunks (and late rows join theirs).
+fn spawn_compaction(
+    store: Arc<Store>,
+    hot: Duration,
+    clock: Clock,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(COMPACT_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            match store.compact(clock.now(), hot).await {
+                Ok(done) if done.samples > 0 || done.days > 0 => tracing::info!(
+                    hours = done.hours,
+                    chunks = done.chunks,
+                    samples = done.samples,
+                    days = done.days,
+                    "compacted samples into chunks"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "compacting samples failed"),
             }
         }
     })

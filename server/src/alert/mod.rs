@@ -713,10 +713,7 @@ impl Alerting {
                 .await
                 .map_err(AppError::internal)?
                 .into_iter()
-                .map(|(id, p)| {
-                    let at = |t: i64| DateTime::from_timestamp_millis(t).unwrap_or_default();
-                    (id, p.ts.iter().map(|t| at(*t)).zip(p.values).collect())
-                })
+                .map(|(id, p)| (id, p.timed()))
                 .collect();
         let instants = backtest::instants(start, end, step);
         let ms = |t: DateTime<Utc>| t.timestamp_millis();
@@ -836,9 +833,7 @@ impl Alerting {
         Ok(points
             .into_iter()
             .filter_map(|(series_id, p)| {
-                let at = |t: &i64| DateTime::from_timestamp_millis(*t).unwrap_or_default();
-                let samples: Vec<(DateTime<Utc>, f64)> =
-                    p.ts.iter().map(at).zip(p.values).collect();
+                let samples = p.timed();
                 rule.reduce
                     .over(&samples, now, rule.window, self.lookback_floor)
                     .map(|value| Observation { series_id, value })

@@ -184,11 +184,7 @@ async fn ingest(
     admit(&state, [&source]).await?;
     // Not spawned: a request abandoned by its client or the request timeout rolls its transaction back, so what
     // was not acknowledged is not stored either. An unreachable database answers 503 (`AppError::internal`).
-    let outcome = state
-        .store
-        .write(&samples)
-        .await
-        .map_err(AppError::internal)?;
+    let outcome = state.store.write(&samples).await.map_err(write_error)?;
     state
         .engine
         .collector
@@ -197,6 +193,15 @@ async fn ingest(
         Json(json!({ "source": source, "accepted": outcome.stored, "rejected": outcome.rejected }))
             .into_response(),
     )
+}
+
+/// A refused batch (a sample beyond `storage.out_of_order_window`) is the caller's error, 400 naming the key;
+/// anything else is the server's (503 when the database is unreachable).
+fn write_error(e: anyhow::Error) -> AppError {
+    match e.downcast_ref::<crate::store::TooLate>() {
+        Some(late) => AppError::invalid("timestamp", late.to_string()),
+        None => AppError::internal(e),
+    }
 }
 
 /// Admits every pushed source (existing ones always, new ones within `ingest.max_sources`), before anything is
@@ -285,11 +290,7 @@ async fn otlp_metrics(
     }
     let sources: Vec<SourceId> = by_source.iter().map(|g| g[0].source.clone()).collect();
     admit(&state, &sources).await?;
-    let outcome = state
-        .store
-        .write(&samples)
-        .await
-        .map_err(AppError::internal)?;
+    let outcome = state.store.write(&samples).await.map_err(write_error)?;
     for group in &by_source {
         state
             .engine

@@ -43,10 +43,7 @@ pub async fn availability(
         let Some(p) = points.remove(&id) else {
             continue;
         };
-        rows.extend(p.ts.iter().zip(p.values).map(|(t, v)| {
-            let at = DateTime::from_timestamp_millis(*t).unwrap_or_default();
-            (source.clone(), at, v)
-        }));
+        rows.extend(p.timed().into_iter().map(|(at, v)| (source.clone(), at, v)));
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut by_source: BTreeMap<String, SourceAvailability> = sources

@@ -2,8 +2,10 @@
 //!
 //! Samples enter through [`Store::write`] (one transaction per batch: series looked up or created within the
 //! source's series limit, samples appended with `COPY … (FORMAT binary)`, each series' latest value updated, the
-//! batch's time range queued for the rollup job) and leave through [`Store::current_values`] and the query engine
-//! (`query.rs`, which also reads the rollup tiers of `rollup.rs`). `samples` is partitioned by day;
+//! batch's time range queued for the rollup job; a batch reaching further than `storage.out_of_order_window` behind
+//! the compacted tier is refused whole, [`TooLate`]) and leave through [`Store::current_values`], the query engine
+//! (`query/`, which also reads the rollup tiers of `rollup.rs`) and [`chunk::points`] (rows and the compacted
+//! chunks of `chunk/`, which closed hours older than the hot window move into). `samples` is partitioned by day;
 //! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
 //! partitions that fall out of their retention period.
 
@@ -106,7 +108,40 @@ pub struct Store {
     max_sources: usize,
     /// Every source id with series (read once, then kept), for the source limit.
     sources: tokio::sync::Mutex<Option<HashSet<String>>>,
+    /// How far behind the compaction watermark a late sample is still taken.
+    out_of_order: Duration,
+    /// The compaction watermark in ms as last read or advanced ([`WATERMARK_UNREAD`] before the first write,
+    /// [`WATERMARK_NONE`] while nothing is compacted).
+    watermark_ms: std::sync::atomic::AtomicI64,
 }
+
+const WATERMARK_UNREAD: i64 = i64::MIN;
+const WATERMARK_NONE: i64 = i64::MIN + 1;
+/// Late samples are taken this far behind the compaction watermark unless configured otherwise.
+pub const DEFAULT_OUT_OF_ORDER_WINDOW: Duration = Duration::from_secs(3600);
+
+/// A batch holding a sample older than the out-of-order window allows: refused whole, nothing stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLate {
+    pub ts: DateTime<Utc>,
+    pub oldest: DateTime<Utc>,
+    pub window: Duration,
+}
+
+impl std::fmt::Display for TooLate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a sample at {} is older than {}, the oldest time still taken: storage.out_of_order_window ({}) \
+             behind the compacted tier",
+            self.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.oldest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            humantime::format_duration(self.window)
+        )
+    }
+}
+
+impl std::error::Error for TooLate {}
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
@@ -130,7 +165,37 @@ impl Store {
             stored_samples: AtomicU64::new(0),
             series: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
+            out_of_order: DEFAULT_OUT_OF_ORDER_WINDOW,
+            watermark_ms: std::sync::atomic::AtomicI64::new(WATERMARK_UNREAD),
         }
+    }
+
+    /// Takes late samples up to `window` behind the compaction watermark (`storage.out_of_order_window`).
+    pub fn with_out_of_order_window(mut self, window: Duration) -> Self {
+        self.out_of_order = window;
+        self
+    }
+
+    /// The oldest sample time a write still takes (`None`: nothing is compacted, any time is taken).
+    async fn oldest_accepted(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let mut ms = self.watermark_ms.load(Ordering::Acquire);
+        if ms == WATERMARK_UNREAD {
+            let read = chunk::watermark(&self.pool).await?;
+            ms = read.map_or(WATERMARK_NONE, |w| w.timestamp_millis());
+            // A compaction may have advanced it meanwhile: keep the later.
+            ms = self.watermark_ms.fetch_max(ms, Ordering::AcqRel).max(ms);
+        }
+        if ms == WATERMARK_NONE {
+            return Ok(None);
+        }
+        let window = chrono::Duration::from_std(self.out_of_order).unwrap_or_default();
+        Ok(DateTime::from_timestamp_millis(ms).map(|w| w - window))
+    }
+
+    /// Records a watermark compaction advanced to.
+    fn advanced_watermark(&self, to: DateTime<Utc>) {
+        self.watermark_ms
+            .fetch_max(to.timestamp_millis(), Ordering::AcqRel);
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -186,11 +251,23 @@ impl Store {
                 rejected,
             });
         }
-        self.ensure_partitions(SAMPLES, ts.iter().map(|t| t.date_naive()).collect())
-            .await?;
         let (first, last) = ts
             .iter()
             .fold((ts[0], ts[0]), |(lo, hi), t| (lo.min(*t), hi.max(*t)));
+        // Older than the compacted tier's watermark a sample is late (kept as a row, merged into its chunk by the
+        // next compaction); beyond the out-of-order window behind it, the batch is refused whole.
+        if let Some(oldest) = self.oldest_accepted().await? {
+            if first < oldest {
+                return Err(TooLate {
+                    ts: first,
+                    oldest,
+                    window: self.out_of_order,
+                }
+                .into());
+            }
+        }
+        self.ensure_partitions(SAMPLES, ts.iter().map(|t| t.date_naive()).collect())
+            .await?;
 
         // Latest value per series, computed here so the update touches each series once.
         let mut latest: HashMap<i64, (DateTime<Utc>, f64)> = HashMap::new();

@@ -8,6 +8,7 @@
 //! leaves through the query engine, which reads a tier up to the earliest pending time
 //! ([`Store::rollup_watermark`]) and raw samples from there on, so answers never lag behind ingest.
 
+use super::chunk::codec::Summary;
 use super::{Store, ROLLUP_1H, ROLLUP_1M};
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -95,7 +96,9 @@ impl Store {
         }
     }
 
-    /// Recomputes the minute rows of `[from, to)` from samples and the hour rows around them from minutes.
+    /// Recomputes the minute rows of `[from, to)` from samples and the hour rows around them from minutes. Below
+    /// the compaction watermark (late samples), the minutes of the series with late rows are recomputed from their
+    /// chunks and rows, with compaction held off meanwhile.
     async fn fold(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -103,19 +106,35 @@ impl Store {
         to: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let hour = TimeDelta::hours(1);
-        sqlx::query(
-            "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
-             SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value), sum(value),
-                    count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
-             FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
-             ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-                sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
-        )
-        .bind(from)
-        .bind(to)
-        .execute(&mut **tx)
-        .await
-        .context("rolling samples up into minutes")?;
+        let mut rows_from = from;
+        if let Some(watermark) = super::chunk::watermark(&self.pool)
+            .await?
+            .filter(|w| from < *w)
+        {
+            // The watermark only advances over hours without pending ranges, and this range is pending until
+            // this transaction commits: below it nothing moves once the lock is held.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(super::chunk::COMPACTION_LOCK)
+                .execute(&mut **tx)
+                .await?;
+            rows_from = to.min(watermark);
+            self.fold_compacted(tx, from, rows_from).await?;
+        }
+        if rows_from < to {
+            sqlx::query(
+                "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
+                 SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value),
+                        sum(value), count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
+                 FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
+                 ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+                    sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+            )
+            .bind(rows_from)
+            .bind(to)
+            .execute(&mut **tx)
+            .await
+            .context("rolling samples up into minutes")?;
+        }
         let (hour_from, hour_to) = (from.duration_trunc(hour)?, ceil(to, hour)?);
         sqlx::query(
             "INSERT INTO rollup_1h (series_id, bucket, min, max, sum, count, last, last_ts)
@@ -133,6 +152,62 @@ impl Store {
         Ok(())
     }
 
+    /// The minute rows of `[from, to)` (below the watermark) for the series with late rows there, from their chunks
+    /// and rows.
+    async fn fold_compacted(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT series_id FROM samples WHERE ts >= $1 AND ts < $2")
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut **tx)
+                .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let points = super::chunk::read(tx, &ids, from, to).await?;
+        let mut out = MinuteRows::default();
+        for (id, p) in points {
+            let mut start = 0;
+            while start < p.ts.len() {
+                let minute = p.ts[start].div_euclid(60_000);
+                let len = p.ts[start..]
+                    .iter()
+                    .take_while(|t| t.div_euclid(60_000) == minute)
+                    .count();
+                let end = start + len;
+                if let Some(s) = Summary::of(&p.ts[start..end], &p.values[start..end]) {
+                    out.push(id, minute * 60_000, &s);
+                }
+                start = end;
+            }
+        }
+        let ms = |t: &i64| DateTime::<Utc>::from_timestamp_millis(*t).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
+             SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+                                  $6::int8[], $7::float8[], $8::timestamptz[])
+             ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+                sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+        )
+        .bind(&out.ids)
+        .bind(out.buckets.iter().map(ms).collect::<Vec<_>>())
+        .bind(&out.min)
+        .bind(&out.max)
+        .bind(&out.sum)
+        .bind(&out.count)
+        .bind(&out.last)
+        .bind(out.last_ts.iter().map(ms).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .context("rolling compacted samples up into minutes")?;
+        Ok(())
+    }
+
     /// The earliest time whose samples may not be in the rollup tiers yet (`None`: all are).
     pub async fn rollup_watermark(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
         Ok(
@@ -140,6 +215,32 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+}
+
+/// Minute rows as columns, for one `UNNEST` insert.
+#[derive(Default)]
+struct MinuteRows {
+    ids: Vec<i64>,
+    buckets: Vec<i64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+    sum: Vec<f64>,
+    count: Vec<i64>,
+    last: Vec<f64>,
+    last_ts: Vec<i64>,
+}
+
+impl MinuteRows {
+    fn push(&mut self, id: i64, bucket: i64, s: &Summary) {
+        self.ids.push(id);
+        self.buckets.push(bucket);
+        self.min.push(s.min);
+        self.max.push(s.max);
+        self.sum.push(s.sum);
+        self.count.push(s.count);
+        self.last.push(s.last);
+        self.last_ts.push(s.last_ts);
     }
 }
 

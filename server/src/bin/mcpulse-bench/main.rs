@@ -4,6 +4,7 @@
 //! create databases.
 
 mod bench;
+mod compare;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -96,6 +97,31 @@ enum BenchCommand {
         /// Seconds measured (after one warm-up interval), for the baseline and again with the probes.
         #[arg(long, default_value_t = 60)]
         duration: u64,
+    },
+    /// mcpulse beside VictoriaMetrics and Prometheus (Debian packages) on the same generated data: ingest rate,
+    /// bytes per sample, three queries' p50/p95 and resident memory, with ratios to VictoriaMetrics.
+    Compare {
+        #[arg(long, default_value_t = 1100)]
+        series: usize,
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// Points per series per push.
+        #[arg(long, default_value_t = 60)]
+        points: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Runs of each query.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Skip Prometheus (its blocks take promtool minutes to build).
+        #[arg(long)]
+        no_prometheus: bool,
+        /// The mcpulse binary (default: the one beside this binary).
+        #[arg(long)]
+        binary: Option<PathBuf>,
     },
     /// The MCP server `bench probes` probes (a child process, so its work is not counted).
     #[command(hide = true)]
@@ -227,6 +253,28 @@ async fn run(command: BenchCommand, config: &mcpulse::config::Config) -> anyhow:
                 duration: std::time::Duration::from_secs(duration.max(1)),
             };
             bench::probes(config, b).await
+        }
+        BenchCommand::Compare {
+            series,
+            hours,
+            interval,
+            points,
+            concurrency,
+            runs,
+            no_prometheus,
+            binary,
+        } => {
+            let b = compare::CompareBench {
+                series,
+                hours,
+                interval_secs: interval,
+                points,
+                concurrency,
+                runs,
+                prometheus: !no_prometheus,
+                binary,
+            };
+            compare::compare(config, b).await
         }
         BenchCommand::McpTarget { port } => bench::mcp_target(port).await,
     }

@@ -121,6 +121,11 @@ fn guarded<T>(f: impl FnOnce() -> pco::errors::PcoResult<T>) -> Result<T, String
     }
 }
 
+/// PostgreSQL's float order: NaN above every number (and equal to NaN).
+pub fn pg_less(a: f64, b: f64) -> bool {
+    !a.is_nan() && (b.is_nan() || a < b)
+}
+
 /// What is stored beside a chunk so coarse reads need not decode it: count, min, max, sum, first and last. Min,
 /// max and sum follow PostgreSQL's float rules (NaN is greater than every number; a NaN makes the sum NaN), so a
 /// bucket answered from these equals one computed by SQL over the rows.
@@ -140,7 +145,6 @@ impl Summary {
     /// The summary of non-empty samples sorted by time (`None` when empty).
     pub fn of(ts: &[i64], values: &[f64]) -> Option<Summary> {
         let (&first_ts, &last_ts) = (ts.first()?, ts.last()?);
-        let pg_less = |a: f64, b: f64| !a.is_nan() && (b.is_nan() || a < b);
         let mut min = values[0];
         let mut max = values[0];
         let mut sum = 0.0;

@@ -2,11 +2,12 @@
 //! encoded by [`codec`]), with the hour's count, min, max, sum, first and last beside the bytes.
 //!
 //! Data in: rows of `samples` older than the hot window, moved by [`Store::compact`] — per hour, in one transaction
-//! that reads the hour's rows in series order, inserts the chunks (idempotently), checks that the chunks hold as many
-//! samples with the same sum as the rows, deletes the rows and advances the watermark (`compaction_state`). A crash
-//! anywhere leaves either the rows or the chunks, never both and never neither. Data out: [`Store::points`], every
-//! sample of some series in a time range, from the chunks before the watermark and the rows after it, read in one
-//! snapshot.
+//! that takes the hour's rows (`DELETE … RETURNING`, series by series), writes their chunks, checks that the chunks
+//! hold as many samples with the same sum as before plus the rows, and advances the watermark (`compaction_state`).
+//! A crash anywhere leaves either the rows or the chunks, never both and never neither. Late rows — written below
+//! the watermark, within `storage.out_of_order_window` — stay rows (read like any other) until the next run merges
+//! them into their hour's chunks the same way. Data out: [`points`], every sample of some series in a time range,
+//! from the chunks and the rows, read in one snapshot.
 
 pub mod codec;
 
@@ -17,7 +18,7 @@ use codec::Summary;
 use std::collections::BTreeMap;
 
 /// One advisory lock for compaction across processes sharing the database.
-const COMPACTION_LOCK: i64 = 7_415_004;
+pub(crate) const COMPACTION_LOCK: i64 = 7_415_004;
 /// Series whose rows one pass of an hour holds in memory at once.
 const SERIES_PER_PASS: i64 = 2_000;
 
@@ -27,6 +28,17 @@ pub struct Compacted {
     pub hours: usize,
     pub chunks: usize,
     pub samples: usize,
+    /// Days whose hour chunks were merged into day chunks.
+    pub days: usize,
+}
+
+impl Compacted {
+    fn add(&mut self, other: Compacted) {
+        self.hours += other.hours;
+        self.chunks += other.chunks;
+        self.samples += other.samples;
+        self.days += other.days;
+    }
 }
 
 /// One series' samples, sorted by time.
@@ -36,6 +48,22 @@ pub struct Points {
     pub values: Vec<f64>,
 }
 
+impl Points {
+    /// The samples as instants and values, in time order.
+    pub fn timed(self) -> Vec<(DateTime<Utc>, f64)> {
+        let at = |t: &i64| DateTime::from_timestamp_millis(*t).unwrap_or_default();
+        self.ts.iter().map(at).zip(self.values).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+}
+
 impl Store {
     /// See [`watermark`].
     pub async fn compaction_watermark(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
@@ -43,7 +71,7 @@ impl Store {
     }
 
     /// Compacts every closed hour that ends at least `hot` before `now` and whose samples are all in the rollup
-    /// tiers, oldest first.
+    /// tiers, oldest first; first merges late rows (below the watermark) into their hours' chunks.
     pub async fn compact(
         &self,
         now: DateTime<Utc>,
@@ -52,77 +80,128 @@ impl Store {
         let hour = TimeDelta::hours(1);
         let until = (now - chrono::Duration::from_std(hot)?).duration_trunc(hour)?;
         let mut done = Compacted::default();
-        let mut from = match self.compaction_watermark().await? {
-            Some(w) => w,
-            None => {
-                let oldest: Option<DateTime<Utc>> =
-                    sqlx::query_scalar("SELECT min(ts) FROM samples")
-                        .fetch_one(&self.pool)
-                        .await?;
-                match oldest {
-                    Some(t) => t.duration_trunc(hour)?,
-                    None => return Ok(done),
+        let watermark = self.compaction_watermark().await?;
+        if let Some(w) = watermark {
+            self.advanced_watermark(w);
+            let late: Vec<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT DISTINCT date_bin('1 hour', ts, 'epoch'::timestamptz) FROM samples WHERE ts < $1 ORDER BY 1",
+            )
+            .bind(w)
+            .fetch_all(&self.pool)
+            .await
+            .context("finding late rows")?;
+            for from in late {
+                // The rollup job reads a late hour's rows beside its chunks: it folds them first.
+                if self.unfolded(from, from + hour).await? {
+                    continue;
                 }
+                // An hour compacted while empty has no partition yet.
+                self.ensure_partitions(CHUNKS, [from.date_naive()].into())
+                    .await?;
+                done.add(
+                    self.compact_hour(from, from + hour)
+                        .await
+                        .with_context(|| {
+                            format!("merging late samples into the hour from {from}")
+                        })?,
+                );
             }
+        }
+        let start = match watermark {
+            Some(w) => Some(w),
+            None => self.oldest("SELECT min(ts) FROM samples", hour).await?,
+        };
+        let Some(mut from) = start else {
+            return Ok(done);
         };
         while from + hour <= until {
             let to = from + hour;
             // The rollup job folds from raw rows: an hour it has not folded yet stays raw.
-            let unfolded: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM rollup_pending WHERE from_ts < $1)",
-            )
-            .bind(to)
-            .fetch_one(&self.pool)
-            .await?;
-            if unfolded {
+            if self.unfolded(from, to).await? {
                 break;
             }
             self.ensure_partitions(CHUNKS, [from.date_naive()].into())
                 .await?;
-            let (chunks, samples) = self
-                .compact_hour(from, to)
-                .await
-                .with_context(|| format!("compacting the hour from {from}"))?;
-            if samples > 0 {
-                done.hours += 1;
-                done.chunks += chunks;
-                done.samples += samples;
-            }
+            done.add(
+                self.compact_hour(from, to)
+                    .await
+                    .with_context(|| format!("compacting the hour from {from}"))?,
+            );
+            self.advanced_watermark(to);
             from = to;
+        }
+        // Whole days beyond the reach of late samples: their hour chunks become day chunks.
+        if let Some(w) = self.compaction_watermark().await? {
+            let window = chrono::Duration::from_std(self.out_of_order)?;
+            done.add(
+                self.merge_days((w - window).duration_trunc(TimeDelta::days(1))?)
+                    .await?,
+            );
         }
         Ok(done)
     }
 
-    /// Moves the rows of `[from, to)` into chunks, in one transaction.
-    async fn compact_hour(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> anyhow::Result<(usize, usize)> {
+    /// Merges the hour chunks of every day that ends by `until` into one chunk per series and day, a day per
+    /// transaction, oldest first (count and sum checked as for hours).
+    pub async fn merge_days(&self, until: DateTime<Utc>) -> anyhow::Result<Compacted> {
+        let day = TimeDelta::days(1);
+        let mut done = Compacted::default();
+        let merged: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT days_merged FROM compaction_state")
+                .fetch_one(&self.pool)
+                .await?;
+        let start = match merged {
+            Some(d) => Some(d),
+            None => {
+                self.oldest("SELECT min(start_ts) FROM sample_chunks", day)
+                    .await?
+            }
+        };
+        let Some(mut from) = start else {
+            return Ok(done);
+        };
+        while from + day <= until {
+            done.add(
+                self.merge_day(from)
+                    .await
+                    .with_context(|| format!("merging the hour chunks of the day from {from}"))?,
+            );
+            from += day;
+        }
+        Ok(done)
+    }
+
+    async fn merge_day(&self, from: DateTime<Utc>) -> anyhow::Result<Compacted> {
+        let to = from + TimeDelta::days(1);
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(COMPACTION_LOCK)
             .execute(&mut *tx)
             .await?;
-        // Another process may have compacted this hour meanwhile.
-        let watermark: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT watermark FROM compaction_state FOR UPDATE")
+        let merged: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT days_merged FROM compaction_state FOR UPDATE")
                 .fetch_one(&mut *tx)
                 .await?;
-        if watermark.is_some_and(|w| w >= to) {
-            return Ok((0, 0));
+        if merged.is_some_and(|m| m >= to) {
+            return Ok(Compacted::default());
         }
-        let (mut chunks, mut samples, mut sum) = (0usize, 0usize, 0f64);
-        let mut after: i64 = i64::MIN;
+        let totals = "SELECT coalesce(sum(count), 0)::int8, sum(sum) FROM sample_chunks
+                      WHERE start_ts >= $1 AND start_ts < $2";
+        let (before, before_sum): (i64, Option<f64>) = sqlx::query_as(totals)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (mut chunks, mut after) = (0usize, i64::MIN);
         loop {
-            // A pass over the next series, by id, so memory stays bounded however many series the hour has.
-            let rows: Vec<(i64, i64, f64)> = sqlx::query_as(
-                "SELECT series_id, (extract(epoch FROM ts) * 1000)::int8, value FROM samples
-                 WHERE ts >= $1 AND ts < $2 AND series_id > $3
+            let mut taken: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
+                "DELETE FROM sample_chunks
+                 WHERE start_ts >= $1 AND start_ts < $2 AND end_ts - start_ts < interval '1 day' AND series_id > $3
                    AND series_id < (SELECT coalesce(max(id), $3) + 1 FROM (
-                         SELECT DISTINCT series_id AS id FROM samples
-                         WHERE ts >= $1 AND ts < $2 AND series_id > $3 ORDER BY 1 LIMIT $4) next)
-                 ORDER BY series_id, ts",
+                         SELECT DISTINCT series_id AS id FROM sample_chunks
+                         WHERE start_ts >= $1 AND start_ts < $2 AND end_ts - start_ts < interval '1 day'
+                           AND series_id > $3 ORDER BY 1 LIMIT $4) next)
+                 RETURNING series_id, start_ts, data",
             )
             .bind(from)
             .bind(to)
@@ -130,60 +209,173 @@ impl Store {
             .bind(SERIES_PER_PASS)
             .fetch_all(&mut *tx)
             .await
-            .context("reading the hour's rows")?;
-            let Some(last) = rows.last() else {
+            .context("taking the day's hour chunks")?;
+            if taken.is_empty() {
                 break;
-            };
-            after = last.0;
+            }
+            taken.sort_by_key(|(id, start, _)| (*id, *start));
+            after = taken[taken.len() - 1].0;
+            let mut by_series: BTreeMap<i64, Points> = BTreeMap::new();
+            for (id, start, bytes) in taken {
+                let (ts, values) = codec::decode(&bytes).map_err(|e| {
+                    anyhow::anyhow!("the chunk of series {id} from {start} cannot be read: {e}")
+                })?;
+                let p = by_series.entry(id).or_default();
+                p.ts.extend(ts);
+                p.values.extend(values);
+            }
+            chunks += write_chunks(&mut tx, from, to, by_series).await?;
+        }
+        let (stored, stored_sum): (i64, Option<f64>) = sqlx::query_as(totals)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut *tx)
+            .await?;
+        anyhow::ensure!(
+            stored == before,
+            "the day's chunk hold {stored} samples, its hour chunks held {before}"
+        );
+        let (stored_sum, before_sum) = (stored_sum.unwrap_or(0.0), before_sum.unwrap_or(0.0));
+        anyhow::ensure!(
+            same_sum(stored_sum, before_sum),
+            "the day's chunks sum to {stored_sum}, its hour chunks summed to {before_sum}"
+        );
+        sqlx::query("UPDATE compaction_state SET days_merged = $1")
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Compacted {
+            days: usize::from(chunks > 0),
+            ..Compacted::default()
+        })
+    }
+
+    /// The time `sql` selects (the oldest of something), truncated to `unit` (`None`: there is nothing).
+    async fn oldest(&self, sql: &str, unit: TimeDelta) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(oldest.map(|t| t.duration_trunc(unit)).transpose()?)
+    }
+
+    /// Whether the rollup job still has to fold some of `[from, to)`.
+    async fn unfolded(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> anyhow::Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM rollup_pending WHERE from_ts < $2 AND to_ts >= $1)",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Moves the rows of `[from, to)` into the hour's chunks, in one transaction: an hour above the watermark gets
+    /// its chunks and the watermark passes it; an hour below it (late rows) has them merged into its chunks.
+    /// Rows are taken by `DELETE … RETURNING`, so exactly the rows deleted are encoded, and a row committed
+    /// meanwhile stays a (late) row for the next run.
+    async fn compact_hour(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<Compacted> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(COMPACTION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let watermark: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT watermark FROM compaction_state FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        // Below the watermark (also when another process compacted the hour meanwhile): merge.
+        let below = watermark.is_some_and(|w| w >= to);
+        let (before, before_sum): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT coalesce(sum(count), 0)::int8, sum(sum) FROM sample_chunks WHERE start_ts = $1",
+        )
+        .bind(from)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (mut chunks, mut samples, mut sum) = (0usize, 0usize, before_sum.unwrap_or(0.0));
+        let mut after: i64 = i64::MIN;
+        loop {
+            // A pass over the next series, by id, so memory stays bounded however many series the hour has.
+            let mut rows: Vec<(i64, i64, f64)> = sqlx::query_as(
+                "DELETE FROM samples
+                 WHERE ts >= $1 AND ts < $2 AND series_id > $3
+                   AND series_id < (SELECT coalesce(max(id), $3) + 1 FROM (
+                         SELECT DISTINCT series_id AS id FROM samples
+                         WHERE ts >= $1 AND ts < $2 AND series_id > $3 ORDER BY 1 LIMIT $4) next)
+                 RETURNING series_id, (extract(epoch FROM ts) * 1000)::int8, value",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(after)
+            .bind(SERIES_PER_PASS)
+            .fetch_all(&mut *tx)
+            .await
+            .context("taking the hour's rows")?;
+            if rows.is_empty() {
+                break;
+            }
+            rows.sort_by_key(|(id, t, _)| (*id, *t));
+            after = rows[rows.len() - 1].0;
+            samples += rows.len();
             let mut by_series: BTreeMap<i64, Points> = BTreeMap::new();
             for (id, t, v) in rows {
+                sum += v;
                 let p = by_series.entry(id).or_default();
                 p.ts.push(t);
                 p.values.push(v);
             }
-            let mut ids = Vec::with_capacity(by_series.len());
-            let mut summaries = Vec::with_capacity(by_series.len());
-            let mut data = Vec::with_capacity(by_series.len());
-            for (id, p) in by_series {
-                let Some(summary) = Summary::of(&p.ts, &p.values) else {
-                    continue;
-                };
-                samples += p.ts.len();
-                sum += summary.sum;
-                ids.push(id);
-                summaries.push(summary);
-                data.push(codec::encode(&p.ts, &p.values));
+            if before > 0 {
+                // Merged with the chunks the hour already has, in time order (rows after equal timestamps).
+                let ids: Vec<i64> = by_series.keys().copied().collect();
+                let stored: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT series_id, data FROM sample_chunks WHERE start_ts = $1 AND series_id = ANY($2)",
+                )
+                .bind(from)
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, bytes) in stored {
+                    let (ts, values) = codec::decode(&bytes).map_err(|e| {
+                        anyhow::anyhow!("the chunk of series {id} from {from} cannot be read: {e}")
+                    })?;
+                    let p = by_series.get_mut(&id).expect("asked for these ids");
+                    *p = merge_sorted(Points { ts, values }, std::mem::take(p));
+                }
             }
-            chunks += ids.len();
-            insert_chunks(&mut tx, from, to, &ids, &summaries, &data).await?;
+            chunks += write_chunks(&mut tx, from, to, by_series).await?;
         }
-        // The chunks of this hour hold exactly the rows about to be deleted.
+        // The hour's chunks hold what they held plus exactly the rows deleted.
         let (stored, stored_sum): (i64, Option<f64>) = sqlx::query_as(
             "SELECT coalesce(sum(count), 0)::int8, sum(sum) FROM sample_chunks WHERE start_ts = $1",
         )
         .bind(from)
         .fetch_one(&mut *tx)
         .await?;
+        let expected = before as usize + samples;
         anyhow::ensure!(
-            stored as usize == samples,
-            "the hour's chunks hold {stored} samples, its rows {samples}"
+            stored as usize == expected,
+            "the hour's chunks hold {stored} samples where {expected} were expected"
         );
         let stored_sum = stored_sum.unwrap_or(0.0);
         anyhow::ensure!(
             same_sum(stored_sum, sum),
-            "the hour's chunks sum to {stored_sum}, its rows to {sum}"
+            "the hour's chunks sum to {stored_sum}, their samples to {sum}"
         );
-        sqlx::query("DELETE FROM samples WHERE ts >= $1 AND ts < $2")
-            .bind(from)
-            .bind(to)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE compaction_state SET watermark = $1")
-            .bind(to)
-            .execute(&mut *tx)
-            .await?;
+        if !below {
+            sqlx::query("UPDATE compaction_state SET watermark = $1")
+                .bind(to)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok((chunks, samples))
+        Ok(Compacted {
+            hours: usize::from(samples > 0),
+            chunks,
+            samples,
+            days: 0,
+        })
     }
 
     /// Every sample of `series` in `[from, to)` (see [`points`]).
@@ -197,9 +389,9 @@ impl Store {
     }
 }
 
-/// Every sample of `series` in `[from, to)`, sorted by time per series: decoded from the chunks before the
-/// watermark, read from the rows after it, in one snapshot (a compaction committing meanwhile is not seen half).
-/// The one way raw samples are read.
+/// Every sample of `series` in `[from, to)`, sorted by time per series: decoded from the chunks, and read from the
+/// rows (after the watermark, and late ones below it), in one snapshot (a compaction committing meanwhile is not
+/// seen half). The one way raw samples are read.
 pub async fn points(
     pool: &sqlx::PgPool,
     series: &[i64],
@@ -210,6 +402,19 @@ pub async fn points(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
+    let out = read(&mut tx, series, from, to).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// [`points`] within a transaction the caller holds (which must keep compaction from committing between its two
+/// statements: a snapshot, or the compaction lock).
+pub(crate) async fn read(
+    tx: &mut sqlx::PgConnection,
+    series: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<BTreeMap<i64, Points>> {
     let chunks: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
         "SELECT series_id, start_ts, data FROM sample_chunks
          WHERE series_id = ANY($1) AND start_ts < $3 AND end_ts > $2 ORDER BY series_id, start_ts",
@@ -228,7 +433,6 @@ pub async fn points(
     .bind(to)
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
     let (lo, hi) = (from.timestamp_millis(), to.timestamp_millis());
     let mut out: BTreeMap<i64, Points> = BTreeMap::new();
     for (id, start, bytes) in chunks {
@@ -244,10 +448,24 @@ pub async fn points(
             }
         }
     }
+    let mut late: BTreeMap<i64, Points> = BTreeMap::new();
     for (id, t, v) in rows {
-        let p = out.entry(id).or_default();
+        let p = late.entry(id).or_default();
         p.ts.push(t);
         p.values.push(v);
+    }
+    for (id, rows) in late {
+        let p = out.entry(id).or_default();
+        // Rows usually all follow the chunks; late ones fall among them.
+        if p.ts
+            .last()
+            .is_none_or(|t| rows.ts.first().is_some_and(|r| r >= t))
+        {
+            p.ts.extend(rows.ts);
+            p.values.extend(rows.values);
+        } else {
+            *p = merge_sorted(std::mem::take(p), rows);
+        }
     }
     Ok(out)
 }
@@ -284,7 +502,50 @@ fn same_sum(a: f64, b: f64) -> bool {
     (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-async fn insert_chunks(
+/// Two series' samples, each sorted by time, as one sorted series (`a`'s before `b`'s at equal times).
+pub(crate) fn merge_sorted(a: Points, b: Points) -> Points {
+    let mut out = Points {
+        ts: Vec::with_capacity(a.len() + b.len()),
+        values: Vec::with_capacity(a.len() + b.len()),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a.ts[i] <= b.ts[j]) {
+            out.ts.push(a.ts[i]);
+            out.values.push(a.values[i]);
+            i += 1;
+        } else {
+            out.ts.push(b.ts[j]);
+            out.values.push(b.values[j]);
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Encodes each series' samples as its chunk of `[from, to)` and stores them (replacing any there); returns how many.
+async fn write_chunks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by_series: BTreeMap<i64, Points>,
+) -> anyhow::Result<usize> {
+    let mut ids = Vec::with_capacity(by_series.len());
+    let mut summaries = Vec::with_capacity(by_series.len());
+    let mut data = Vec::with_capacity(by_series.len());
+    for (id, p) in by_series {
+        let Some(summary) = Summary::of(&p.ts, &p.values) else {
+            continue;
+        };
+        ids.push(id);
+        summaries.push(summary);
+        data.push(codec::encode(&p.ts, &p.values));
+    }
+    upsert_chunks(tx, from, to, &ids, &summaries, &data).await?;
+    Ok(ids.len())
+}
+
+async fn upsert_chunks(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -301,7 +562,9 @@ async fn insert_chunks(
          FROM UNNEST($1::int8[], $4::int4[], $5::float8[], $6::float8[], $7::float8[], $8::timestamptz[],
                      $9::float8[], $10::timestamptz[], $11::float8[], $12::bytea[])
               AS u(id, n, lo, hi, total, f_ts, f_v, l_ts, l_v, data)
-         ON CONFLICT (series_id, start_ts) DO NOTHING",
+         ON CONFLICT (series_id, start_ts) DO UPDATE SET count = EXCLUDED.count, min = EXCLUDED.min,
+            max = EXCLUDED.max, sum = EXCLUDED.sum, first_ts = EXCLUDED.first_ts, first_value = EXCLUDED.first_value,
+            last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value, data = EXCLUDED.data",
     )
     .bind(ids)
     .bind(from)

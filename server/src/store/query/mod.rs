@@ -8,6 +8,7 @@
 
 mod histogram;
 mod rate;
+mod raw;
 
 use crate::names::{LabelName, MetricName, SourceId};
 use crate::store::rollup::Tier;
@@ -510,7 +511,15 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
             aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
         }
         if split < q.end {
-            aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?;
+            // Raw samples: SQL over the hot rows, or decoded in Rust where the range reaches the chunks.
+            match crate::store::chunk::watermark(pool).await? {
+                Some(compacted) if split < compacted => {
+                    raw::aggregate(pool, q, &ids, &groups, split, q.end, &mut points).await?
+                }
+                _ => {
+                    aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?
+                }
+            }
         }
     }
     let series = keys

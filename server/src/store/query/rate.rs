@@ -203,43 +203,48 @@ async fn each_series(
         },
     };
     let tier = if split > q.start { q.tier } else { Tier::Raw };
-    let raw = "SELECT series_id, (extract(epoch FROM ts) * 1000)::int8, value FROM samples
-               WHERE series_id = ANY($1) AND ts >= greatest($2::timestamptz, $3) AND ts < $4";
-    let sql = match table {
-        Some(table) => format!(
+    let raw_from = split.max(from);
+    let tier_sql = table.map(|table| {
+        format!(
             "SELECT series_id, (extract(epoch FROM last_ts) * 1000)::int8, last FROM {table}
-             WHERE series_id = ANY($1) AND bucket >= $2 AND bucket < $3
-             UNION ALL {raw} ORDER BY 1, 2"
-        ),
-        None => format!("{raw} ORDER BY 1, 2"),
-    };
-    let mut rows = sqlx::query_as::<_, (i64, i64, f64)>(&sql)
-        .bind(ids)
-        .bind(from)
-        .bind(split)
-        .bind(q.end)
-        .fetch(store.pool());
-    let mut current: Option<i64> = None;
-    let mut samples: Vec<Sample> = Vec::new();
-    while let Some((series, t, v)) = rows.try_next().await? {
-        if current != Some(series) {
-            if let Some(done) = current {
-                f(done, per_bucket(&samples, q));
+             WHERE series_id = ANY($1) AND bucket >= $2 AND bucket < $3 ORDER BY 1, 2"
+        )
+    });
+    // A bounded number of series in memory at once; raw samples from the chunks and rows (`chunk::points`).
+    for batch in ids.chunks(SERIES_PER_READ) {
+        let mut rolled: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
+        if let Some(sql) = tier_sql.as_deref().filter(|_| split > from) {
+            let mut rows = sqlx::query_as::<_, (i64, i64, f64)>(sql)
+                .bind(batch)
+                .bind(from)
+                .bind(split)
+                .fetch(store.pool());
+            while let Some((series, t, v)) = rows.try_next().await? {
+                rolled.entry(series).or_default().push((t, v));
             }
-            samples.clear();
-            current = Some(series);
         }
-        // The rollup's last sample of a minute and the raw one at the split can be the same sample.
-        if samples.last().is_some_and(|last| last.0 >= t) {
-            continue;
+        let mut raw = crate::store::chunk::points(store.pool(), batch, raw_from, q.end).await?;
+        for series in batch {
+            let mut samples = rolled.remove(series).unwrap_or_default();
+            if let Some(p) = raw.remove(series) {
+                for (t, v) in p.ts.into_iter().zip(p.values) {
+                    // The rollup's last sample of a minute and the raw one at the split can be the same sample.
+                    if samples.last().is_some_and(|last| last.0 >= t) {
+                        continue;
+                    }
+                    samples.push((t, v));
+                }
+            }
+            if !samples.is_empty() {
+                f(*series, per_bucket(&samples, q));
+            }
         }
-        samples.push((t, v));
-    }
-    if let Some(done) = current {
-        f(done, per_bucket(&samples, q));
     }
     Ok(tier)
 }
+
+/// Series whose samples one read holds in memory at once.
+const SERIES_PER_READ: usize = 256;
 
 #[cfg(test)]
 mod tests {

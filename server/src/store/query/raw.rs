@@ -1,0 +1,129 @@
+//! Buckets over raw samples read through `chunk::points` (chunks and rows alike), for ranges that reach the
+//! compacted tier, where SQL cannot see the values.
+//!
+//! Data in: the query's series ids with their result group (grouped: a group's ids are contiguous), read a bounded
+//! number of series at a time. Data out: per group, one point per non-empty bucket, equal to what the SQL over rows
+//! gives (`sum`, `avg`, `min`, `max` with NaN above every number, `count`, `last` by time then series id).
+
+use super::{Aggregation, Query};
+use crate::store::chunk::codec::pg_less;
+use app::types::Point;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+
+/// Series whose samples one read holds in memory at once.
+const SERIES_PER_READ: usize = 256;
+
+/// One bucket's running aggregate.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    /// Time, series id, value of the latest sample (ties: the larger series id, as the SQL orders).
+    last: (i64, i64, f64),
+}
+
+impl Acc {
+    const EMPTY: Acc = Acc {
+        count: 0,
+        sum: 0.0,
+        min: f64::NAN,
+        max: f64::NAN,
+        last: (i64::MIN, i64::MIN, f64::NAN),
+    };
+
+    fn add(&mut self, t: i64, id: i64, v: f64) {
+        if self.count == 0 {
+            (self.min, self.max) = (v, v);
+        } else {
+            if pg_less(v, self.min) {
+                self.min = v;
+            }
+            if pg_less(self.max, v) {
+                self.max = v;
+            }
+        }
+        self.count += 1;
+        self.sum += v;
+        if (t, id) >= (self.last.0, self.last.1) {
+            self.last = (t, id, v);
+        }
+    }
+
+    fn value(&self, aggregation: Aggregation) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match aggregation {
+            Aggregation::Sum => self.sum,
+            Aggregation::Avg => self.sum / self.count as f64,
+            Aggregation::Min => self.min,
+            Aggregation::Max => self.max,
+            Aggregation::Count => self.count as f64,
+            Aggregation::Last => self.last.2,
+            Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
+                unreachable!("counters are read by store::query::rate")
+            }
+        })
+    }
+}
+
+/// Aggregates `[from, to)` of raw samples into buckets of `q.step`, appending to each group's points.
+pub(super) async fn aggregate(
+    pool: &PgPool,
+    q: &Query,
+    ids: &[i64],
+    groups: &[i32],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    points: &mut [Vec<Point>],
+) -> anyhow::Result<()> {
+    let step = (q.step.as_millis() as i64).max(1);
+    let first = from.timestamp_millis().div_euclid(step);
+    let buckets = (to.timestamp_millis() - 1).div_euclid(step) - first + 1;
+    let buckets = buckets.max(0) as usize;
+    let mut open: BTreeMap<i32, Vec<Acc>> = BTreeMap::new();
+    let mut flush = |open: &mut BTreeMap<i32, Vec<Acc>>, below: i32| {
+        while let Some(entry) = open.first_entry() {
+            if *entry.key() >= below {
+                break;
+            }
+            let (group, accs) = entry.remove_entry();
+            if let Some(out) = points.get_mut(group as usize) {
+                out.extend(accs.iter().enumerate().filter_map(|(k, acc)| {
+                    acc.value(q.aggregation).map(|v| Point {
+                        t: (first + k as i64) * step,
+                        v,
+                    })
+                }));
+            }
+        }
+    };
+    for (batch, batch_groups) in ids
+        .chunks(SERIES_PER_READ)
+        .zip(groups.chunks(SERIES_PER_READ))
+    {
+        let read = crate::store::chunk::points(pool, batch, from, to).await?;
+        for (id, group) in batch.iter().zip(batch_groups) {
+            let Some(p) = read.get(id) else { continue };
+            let accs = open
+                .entry(*group)
+                .or_insert_with(|| vec![Acc::EMPTY; buckets]);
+            for (t, v) in p.ts.iter().zip(&p.values) {
+                let k = (t.div_euclid(step) - first) as usize;
+                if let Some(acc) = accs.get_mut(k) {
+                    acc.add(*t, *id, *v);
+                }
+            }
+        }
+        // Groups are contiguous: those before the last one of this batch are complete.
+        if let Some(last) = batch_groups.last() {
+            flush(&mut open, *last);
+        }
+    }
+    flush(&mut open, i32::MAX);
+    Ok(())
+}
