@@ -42,6 +42,9 @@ pub enum AppError {
         "Something went wrong on the server (reference {0}); the details are in the server log."
     )]
     Internal(String),
+    /// Stored data that cannot be read (a damaged chunk): the message names the series and the period.
+    #[error("{0}")]
+    Damaged(String),
     /// The request never reached the server function, or its answer could not be read.
     #[error("Request failed: {0}")]
     Transport(String),
@@ -192,7 +195,7 @@ impl AppError {
             AppError::RateLimited { .. } | AppError::LimitReached(_) => 429,
             AppError::Unavailable(_) => 503,
             AppError::Transport(_) => 400,
-            AppError::Internal(_) => 500,
+            AppError::Internal(_) | AppError::Damaged(_) => 500,
         }
     }
 }

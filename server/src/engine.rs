@@ -231,7 +231,7 @@ impl Engine for EngineImpl {
         let query = crate::store::query::Query::parse(&request, self.clock.now())?;
         crate::store::query::run(&self.store, &query)
             .await
-            .map_err(AppError::internal)
+            .map_err(crate::store::chunk::read_error)
     }
 
     async fn rules(&self) -> Result<Vec<RuleInfo>, AppError> {

@@ -643,7 +643,13 @@ async fn run_victoria(
         Command::new("victoria-metrics")
             .arg(format!("-storageDataPath={}", dir.display()))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .args(["-retentionPeriod=30d", "-loggerLevel=ERROR"])
+            // Its response cache would answer the repeated queries without running them: measured uncached, as
+            // mcpulse (which has none).
+            .args([
+                "-retentionPeriod=30d",
+                "-loggerLevel=ERROR",
+                "-search.disableCache",
+            ])
             .stdin(Stdio::null())
             .spawn()
             .context("starting victoria-metrics")?,

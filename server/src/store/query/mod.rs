@@ -128,22 +128,7 @@ impl Aggregation {
         )
     }
 
-    /// The aggregate over raw samples `x`.
-    fn raw_sql(self) -> &'static str {
-        match self {
-            Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
-                unreachable!("counters are read by store::query::rate")
-            }
-            Aggregation::Sum => "sum(x.value)",
-            Aggregation::Avg => "avg(x.value)",
-            Aggregation::Min => "min(x.value)",
-            Aggregation::Max => "max(x.value)",
-            Aggregation::Count => "count(*)::float8",
-            Aggregation::Last => "(array_agg(x.value ORDER BY x.ts DESC, x.series_id DESC))[1]",
-        }
-    }
-
-    /// The same aggregate over rollup rows `r` (each a bucket of samples).
+    /// The aggregate over rollup rows `r` (each a bucket of samples).
     fn rollup_sql(self) -> &'static str {
         match self {
             Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
@@ -511,15 +496,8 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
             aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
         }
         if split < q.end {
-            // Raw samples: SQL over the hot rows, or decoded in Rust where the range reaches the chunks.
-            match crate::store::chunk::watermark(pool).await? {
-                Some(compacted) if split < compacted => {
-                    raw::aggregate(pool, q, &ids, &groups, split, q.end, &mut points).await?
-                }
-                _ => {
-                    aggregate(pool, q, Tier::Raw, &ids, &groups, split, q.end, &mut points).await?
-                }
-            }
+            // Raw samples, from the chunks and the rows alike, bucketed in Rust.
+            raw::aggregate(pool, q, &ids, &groups, split, q.end, &mut points).await?;
         }
     }
     let series = keys
@@ -608,7 +586,7 @@ pub(crate) fn push_series_filter(
     }
 }
 
-/// Aggregates `[from, to)` from `tier` into buckets, appending to each group's points (callers go forward in time).
+/// Aggregates `[from, to)` from rollup `tier` into buckets, appending to each group's points (callers go forward in time).
 #[allow(clippy::too_many_arguments)]
 async fn aggregate(
     pool: &PgPool,
@@ -620,16 +598,16 @@ async fn aggregate(
     to: DateTime<Utc>,
     points: &mut [Vec<Point>],
 ) -> anyhow::Result<()> {
-    let (table, time, aggregate) = match tier {
-        Tier::Raw => ("samples x", "x.ts", q.aggregation.raw_sql()),
-        Tier::Minute => ("rollup_1m r", "r.bucket", q.aggregation.rollup_sql()),
-        Tier::Hour => ("rollup_1h r", "r.bucket", q.aggregation.rollup_sql()),
+    let table = match tier {
+        Tier::Raw => unreachable!("raw samples are bucketed by store::query::raw"),
+        Tier::Minute => "rollup_1m",
+        Tier::Hour => "rollup_1h",
     };
-    let alias = &table[table.len() - 1..];
+    let aggregate = q.aggregation.rollup_sql();
     let sql = format!(
-        "SELECT g.grp, date_bin(make_interval(secs => $1), {time}, 'epoch'::timestamptz) AS bucket, {aggregate}
-         FROM {table} JOIN UNNEST($2::bigint[], $3::int[]) AS g(id, grp) ON g.id = {alias}.series_id
-         WHERE {time} >= $4 AND {time} < $5 GROUP BY 1, 2 ORDER BY 1, 2"
+        "SELECT g.grp, date_bin(make_interval(secs => $1), r.bucket, 'epoch'::timestamptz) AS bucket, {aggregate}
+         FROM {table} r JOIN UNNEST($2::bigint[], $3::int[]) AS g(id, grp) ON g.id = r.series_id
+         WHERE r.bucket >= $4 AND r.bucket < $5 GROUP BY 1, 2 ORDER BY 1, 2"
     );
     let rows: Vec<(i32, DateTime<Utc>, Option<f64>)> = sqlx::query_as(&sql)
         .bind(q.step.as_secs_f64())

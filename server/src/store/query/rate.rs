@@ -206,7 +206,7 @@ async fn each_series(
     let raw_from = split.max(from);
     let tier_sql = table.map(|table| {
         format!(
-            "SELECT series_id, (extract(epoch FROM last_ts) * 1000)::int8, last FROM {table}
+            "SELECT series_id, last_ts, last FROM {table}
              WHERE series_id = ANY($1) AND bucket >= $2 AND bucket < $3 ORDER BY 1, 2"
         )
     });
@@ -214,13 +214,16 @@ async fn each_series(
     for batch in ids.chunks(SERIES_PER_READ) {
         let mut rolled: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
         if let Some(sql) = tier_sql.as_deref().filter(|_| split > from) {
-            let mut rows = sqlx::query_as::<_, (i64, i64, f64)>(sql)
+            let mut rows = sqlx::query_as::<_, (i64, chrono::DateTime<chrono::Utc>, f64)>(sql)
                 .bind(batch)
                 .bind(from)
                 .bind(split)
                 .fetch(store.pool());
             while let Some((series, t, v)) = rows.try_next().await? {
-                rolled.entry(series).or_default().push((t, v));
+                rolled
+                    .entry(series)
+                    .or_default()
+                    .push((t.timestamp_millis(), v));
             }
         }
         let mut raw = crate::store::chunk::points(store.pool(), batch, raw_from, q.end).await?;
