@@ -603,8 +603,24 @@ async fn mcpulse_inner(
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    let compacted = waited.elapsed();
+    // Then until the database is quiet (the rollup job, compaction's vacuum, autovacuum after the bulk delete):
+    // the settled figures are what a user gets a little later, not a race with background work.
+    loop {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if busy == 0 || waited.elapsed() > Duration::from_secs(1200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     println!(
-        "mcpulse: compacted {:.0} s after the load; querying again…",
+        "mcpulse: compacted {:.0} s after the load, quiet after {:.0} s; querying again…",
+        compacted.as_secs_f64(),
         waited.elapsed().as_secs_f64()
     );
     let settled = time_mcpulse(client, &base, &token, probes, bench.runs).await?;

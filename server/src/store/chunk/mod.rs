@@ -487,16 +487,10 @@ pub(crate) async fn read(
     .fetch_all(&mut *tx)
     .await?;
     let (lo, hi) = (from.timestamp_millis(), to.timestamp_millis());
+    let decoding = std::time::Instant::now();
+    let chunk_count = chunks.len();
     let mut out: BTreeMap<i64, Points> = BTreeMap::new();
-    for (id, start, bytes) in chunks {
-        let (ts, values) = codec::decode(&bytes).map_err(|error| {
-            tracing::error!(series = id, hour = %start, error = %error, "a stored chunk cannot be read");
-            Damaged {
-                series: id,
-                start,
-                error,
-            }
-        })?;
+    for (id, ts, values) in decode_all(chunks).await? {
         let p = out.entry(id).or_default();
         for (t, v) in ts.into_iter().zip(values) {
             if t >= lo && t < hi {
@@ -524,6 +518,56 @@ pub(crate) async fn read(
         } else {
             *p = merge_sorted(std::mem::take(p), rows);
         }
+    }
+    tracing::trace!(chunks = chunk_count, decoding = ?decoding.elapsed(), "decoded chunks and rows");
+    Ok(out)
+}
+
+/// Decodes chunks (kept in their order) on the blocking pool, in as many parts as there are cores, never more
+/// parts at once across all reads than cores: decoding is CPU work the async runtime must not wait on.
+async fn decode_all(
+    chunks: Vec<(i64, DateTime<Utc>, Vec<u8>)>,
+) -> Result<Vec<(i64, Vec<i64>, Vec<f64>)>, Damaged> {
+    static DECODERS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let decoders = DECODERS.get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(cores)));
+    let decode = |(id, start, bytes): (i64, DateTime<Utc>, Vec<u8>)| {
+        codec::decode(&bytes)
+            .map(|(ts, values)| (id, ts, values))
+            .map_err(|error| {
+                tracing::error!(series = id, hour = %start, error = %error, "a stored chunk cannot be read");
+                Damaged {
+                    series: id,
+                    start,
+                    error,
+                }
+            })
+    };
+    if chunks.len() < 64 {
+        return chunks.into_iter().map(decode).collect();
+    }
+    let per_part = chunks.len().div_ceil(cores);
+    let mut parts = Vec::with_capacity(cores);
+    let mut rest = chunks.into_iter();
+    loop {
+        let part: Vec<_> = rest.by_ref().take(per_part).collect();
+        if part.is_empty() {
+            break;
+        }
+        let permit = decoders
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the decoder semaphore is never closed");
+        parts.push(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            part.into_iter().map(decode).collect::<Result<Vec<_>, _>>()
+        }));
+    }
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend(part.await.expect("a decoding task does not panic")?);
     }
     Ok(out)
 }

@@ -102,11 +102,17 @@ pub(super) async fn aggregate(
             }
         }
     };
+    let (mut reading, mut bucketing, mut samples) =
+        (std::time::Duration::ZERO, std::time::Duration::ZERO, 0usize);
     for (batch, batch_groups) in ids
         .chunks(SERIES_PER_READ)
         .zip(groups.chunks(SERIES_PER_READ))
     {
+        let started = std::time::Instant::now();
         let read = crate::store::chunk::points(pool, batch, from, to).await?;
+        reading += started.elapsed();
+        let started = std::time::Instant::now();
+        samples += read.values().map(|p| p.len()).sum::<usize>();
         for (id, group) in batch.iter().zip(batch_groups) {
             let Some(p) = read.get(id) else { continue };
             let accs = open
@@ -123,7 +129,15 @@ pub(super) async fn aggregate(
         if let Some(last) = batch_groups.last() {
             flush(&mut open, *last);
         }
+        bucketing += started.elapsed();
     }
     flush(&mut open, i32::MAX);
+    tracing::debug!(
+        series = ids.len(),
+        samples,
+        ?reading,
+        ?bucketing,
+        "raw buckets"
+    );
     Ok(())
 }
