@@ -358,13 +358,16 @@ fn spawn_compaction(
                 _ = ticks.tick() => {}
             }
             match store.compact(clock.now(), hot).await {
-                Ok(done) if done.samples > 0 || done.days > 0 => tracing::info!(
-                    hours = done.hours,
-                    chunks = done.chunks,
-                    samples = done.samples,
-                    days = done.days,
-                    "compacted samples into chunks"
-                ),
+                Ok(done) if done.samples > 0 || done.days > 0 || done.partitions > 0 => {
+                    tracing::info!(
+                        hours = done.hours,
+                        chunks = done.chunks,
+                        samples = done.samples,
+                        days = done.days,
+                        partitions_dropped = done.partitions,
+                        "compacted samples into chunks"
+                    )
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "compacting samples failed"),
             }

@@ -4,7 +4,7 @@
 //! [`SourceSpec::parse`](super::spec::SourceSpec::parse); the registry persists runtime ones, then starts, replaces or
 //! stops their task in the [`Collector`]. Disabled sources are kept but not scheduled.
 
-use super::spec::{Problem, SourceSpec};
+use super::spec::{Problem, SourceKind, SourceSpec};
 use super::{collect_once, CollectContext, Collector};
 use crate::names::SourceId;
 use anyhow::Context;
@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// How many metric names a test round reports.
 const TEST_METRIC_NAMES: usize = 10;
+/// The least time a test of an MCP source is given: enough to start the server and open a session.
+const MCP_TEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Declared {
     spec: SourceSpec,
@@ -298,10 +300,17 @@ impl SourceRegistry {
         self.unredact(&mut def)?;
         let spec = self.parse(&def)?;
         let source = spec.build(None).map_err(AppError::internal)?;
+        // A probe starts its MCP session once and keeps it, so only its first round pays for starting the server;
+        // a test is always such a first round, and a server that takes longer to start than one interval is not
+        // failing (a stdio server under load can take seconds).
+        let timeout = match spec.kind {
+            SourceKind::Mcp { .. } => spec.timeout.max(MCP_TEST_TIMEOUT),
+            SourceKind::Prometheus { .. } => spec.timeout,
+        };
         let ctx = CollectContext {
             now: self.collector.clock.now(),
             clock: self.collector.clock.clone(),
-            timeout: spec.timeout,
+            timeout,
         };
         let started = std::time::Instant::now();
         let outcome = collect_once(source.as_ref(), &ctx).await;

@@ -5,9 +5,10 @@
 //! batch's time range queued for the rollup job; a batch reaching further than `storage.out_of_order_window` behind
 //! the compacted tier is refused whole, [`TooLate`]) and leave through [`Store::current_values`], the query engine
 //! (`query/`, which also reads the rollup tiers of `rollup.rs`) and [`chunk::points`] (rows and the compacted
-//! chunks of `chunk/`, which closed hours older than the hot window move into). `samples` is partitioned by day;
-//! [`Store::ensure_partitions`] creates partitions as data arrives and [`Store::apply_retention`] drops whole
-//! partitions that fall out of their retention period.
+//! chunks of `chunk/`, which closed hours older than the hot window move into). `samples` is partitioned by hour,
+//! the other tables by day or month; [`Store::ensure_partitions`] creates partitions as data arrives, compaction
+//! drops the hours it emptied, and [`Store::apply_retention`] drops whole partitions that fall out of their
+//! retention period.
 
 pub mod chunk;
 pub mod health;
@@ -17,9 +18,11 @@ pub mod rollup;
 
 use anyhow::Context;
 use app::types::{CurrentValue, MetricCatalog};
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
+use chrono::{
+    DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc,
+};
 use sqlx::PgPool;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -103,8 +106,12 @@ pub struct Store {
     stored_samples: AtomicU64,
     /// Series ids already known, so steady-state writes skip the upsert.
     series: Mutex<HashMap<SeriesKey, i64>>,
-    /// Partitions known to exist: table and first day.
-    partitions: Mutex<HashSet<(&'static str, NaiveDate)>>,
+    /// Partitions known to exist, per table (read from the catalog on first use).
+    partitions: Mutex<HashMap<&'static str, Periods>>,
+    /// When compaction last took rows of each hour of `samples` (database time, after the commit).
+    emptied: Mutex<BTreeMap<NaiveDateTime, DateTime<Utc>>>,
+    /// Database time when this process first dropped emptied partitions (see `chunk`).
+    first_reclaim: Mutex<Option<DateTime<Utc>>>,
     max_sources: usize,
     /// Every source id with series (read once, then kept), for the source limit.
     sources: tokio::sync::Mutex<Option<HashSet<String>>>,
@@ -164,7 +171,9 @@ impl Store {
             rejected_samples: AtomicU64::new(0),
             stored_samples: AtomicU64::new(0),
             series: Mutex::new(HashMap::new()),
-            partitions: Mutex::new(HashSet::new()),
+            partitions: Mutex::new(HashMap::new()),
+            emptied: Mutex::new(BTreeMap::new()),
+            first_reclaim: Mutex::new(None),
             out_of_order: DEFAULT_OUT_OF_ORDER_WINDOW,
             watermark_ms: std::sync::atomic::AtomicI64::new(WATERMARK_UNREAD),
         }
@@ -266,8 +275,11 @@ impl Store {
                 .into());
             }
         }
-        self.ensure_partitions(SAMPLES, ts.iter().map(|t| t.date_naive()).collect())
-            .await?;
+        self.ensure_partitions(
+            SAMPLES,
+            ts.iter().map(|t| SAMPLES.start_of(t.naive_utc())).collect(),
+        )
+        .await?;
 
         // Latest value per series, computed here so the update touches each series once.
         let mut latest: HashMap<i64, (DateTime<Utc>, f64)> = HashMap::new();
@@ -468,26 +480,36 @@ impl Store {
         Ok(n as usize)
     }
 
-    /// Creates the partitions of `table` holding `days` that do not exist yet.
+    /// Creates the partitions of `table` holding `times` that do not exist yet.
     pub async fn ensure_partitions(
         &self,
         table: Partitioned,
-        days: HashSet<NaiveDate>,
+        times: HashSet<NaiveDateTime>,
     ) -> anyhow::Result<()> {
-        let missing: Vec<NaiveDate> = {
-            let known = lock(&self.partitions);
-            let starts: HashSet<NaiveDate> = days.into_iter().map(|d| table.start_of(d)).collect();
-            starts
+        if !lock(&self.partitions).contains_key(table.table) {
+            let known: Periods = self
+                .partitions_of(table)
+                .await?
                 .into_iter()
-                .filter(|d| !known.contains(&(table.table, *d)))
-                .collect()
+                .map(|(_, start, end)| (start, end))
+                .collect();
+            lock(&self.partitions).entry(table.table).or_insert(known);
+        }
+        let missing: Vec<NaiveDateTime> = {
+            let known = lock(&self.partitions);
+            let known = &known[table.table];
+            let starts: HashSet<NaiveDateTime> =
+                times.into_iter().map(|t| table.start_of(t)).collect();
+            starts.into_iter().filter(|t| !covers(known, *t)).collect()
         };
         for start in missing {
             let next = table.next(start).context("date out of range")?;
             let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ('{start}T00:00:00Z') TO ('{next}T00:00:00Z')",
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ('{}Z') TO ('{}Z')",
                 table.name(start),
-                table.table
+                table.table,
+                start.format("%Y-%m-%dT%H:%M:%S"),
+                next.format("%Y-%m-%dT%H:%M:%S"),
             );
             let mut tx = self.pool.begin().await?;
             // Two writers creating the same partition at once would otherwise race in the catalog.
@@ -499,9 +521,40 @@ impl Store {
                 .await
                 .with_context(|| format!("creating partition {}", table.name(start)))?;
             tx.commit().await?;
-            lock(&self.partitions).insert((table.table, start));
+            lock(&self.partitions)
+                .entry(table.table)
+                .or_default()
+                .insert(start, next);
         }
         Ok(())
+    }
+
+    /// The partitions of `table` in the catalog: name and period `[start, end)`.
+    async fn partitions_of(
+        &self,
+        table: Partitioned,
+    ) -> anyhow::Result<Vec<(String, NaiveDateTime, NaiveDateTime)>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
+        )
+        .bind(table.table)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(names
+            .into_iter()
+            .filter_map(|name| {
+                let (start, end) = table.parse(&name)?;
+                Some((name, start, end))
+            })
+            .collect())
+    }
+
+    /// Forgets a dropped partition.
+    fn forget_partition(&self, table: Partitioned, start: NaiveDateTime) {
+        if let Some(known) = lock(&self.partitions).get_mut(table.table) {
+            known.remove(&start);
+        }
     }
 
     /// Drops every partition (of samples and of each rollup tier) whose whole period is older than its retention.
@@ -518,27 +571,13 @@ impl Store {
             (ROLLUP_1M, retention.rollup_1m),
             (ROLLUP_1H, retention.rollup_1h),
         ] {
-            let cutoff = now - chrono::Duration::from_std(keep)?;
-            let names: Vec<String> = sqlx::query_scalar(
-                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
-            )
-            .bind(table.table)
-            .fetch_all(&self.pool)
-            .await?;
-            for name in names {
-                let Some(start) = table.parse(&name) else {
-                    continue;
-                };
-                let end = table
-                    .next(start)
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|d| d.and_utc());
-                if end.is_some_and(|end| end <= cutoff) {
+            let cutoff = (now - chrono::Duration::from_std(keep)?).naive_utc();
+            for (name, start, end) in self.partitions_of(table).await? {
+                if end <= cutoff {
                     sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
                         .execute(&self.pool)
                         .await?;
-                    lock(&self.partitions).remove(&(table.table, start));
+                    self.forget_partition(table, start);
                     tracing::info!(partition = %name, "retention dropped a partition");
                     dropped.push(name);
                 }
@@ -649,20 +688,23 @@ impl Retention {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Period {
+    Hour,
     Day,
     Month,
 }
 
-/// A table partitioned by time into days or months, named `<table>_p<YYYYMMDD>`.
+/// A table partitioned by time into hours (named `<table>_p<YYYYMMDDHH>`), days or months (`<table>_p<YYYYMMDD>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Partitioned {
     pub table: &'static str,
     period: Period,
 }
 
+/// Raw rows, by hour: compaction empties an hour's partition and then drops it (see `chunk`). Partitions made
+/// when samples were partitioned by day keep their day.
 pub const SAMPLES: Partitioned = Partitioned {
     table: "samples",
-    period: Period::Day,
+    period: Period::Hour,
 };
 /// Compacted chunks, by day of their start (see `chunk`).
 pub const CHUNKS: Partitioned = Partitioned {
@@ -678,31 +720,71 @@ pub const ROLLUP_1H: Partitioned = Partitioned {
     period: Period::Month,
 };
 
+/// Partition periods by start: the end of each.
+type Periods = BTreeMap<NaiveDateTime, NaiveDateTime>;
+
 impl Partitioned {
-    /// The first day of the partition holding `day`.
-    fn start_of(self, day: NaiveDate) -> NaiveDate {
+    /// The start of the partition holding `t`.
+    pub fn start_of(self, t: NaiveDateTime) -> NaiveDateTime {
+        let day = t.date();
         match self.period {
-            Period::Day => day,
-            Period::Month => day.with_day(1).unwrap_or(day),
+            Period::Hour => {
+                day.and_time(NaiveTime::from_hms_opt(t.hour(), 0, 0).unwrap_or_default())
+            }
+            Period::Day => day.and_time(NaiveTime::MIN),
+            Period::Month => day.with_day(1).unwrap_or(day).and_time(NaiveTime::MIN),
         }
     }
 
-    /// The first day of the next partition.
-    fn next(self, start: NaiveDate) -> Option<NaiveDate> {
+    /// The start of the next partition.
+    fn next(self, start: NaiveDateTime) -> Option<NaiveDateTime> {
         match self.period {
+            Period::Hour => start.checked_add_signed(chrono::TimeDelta::hours(1)),
             Period::Day => start.checked_add_days(Days::new(1)),
             Period::Month => start.checked_add_months(Months::new(1)),
         }
     }
 
-    fn name(self, start: NaiveDate) -> String {
-        format!("{}_p{}", self.table, start.format("%Y%m%d"))
+    fn name(self, start: NaiveDateTime) -> String {
+        match self.period {
+            Period::Hour => format!("{}_p{}", self.table, start.format("%Y%m%d%H")),
+            Period::Day | Period::Month => format!("{}_p{}", self.table, start.format("%Y%m%d")),
+        }
     }
 
-    fn parse(self, name: &str) -> Option<NaiveDate> {
+    /// The period `[start, end)` of the partition named `name`: a day for a name without an hour (an hourly
+    /// table's partitions made before it was hourly).
+    fn parse(self, name: &str) -> Option<(NaiveDateTime, NaiveDateTime)> {
         let rest = name.strip_prefix(self.table)?.strip_prefix("_p")?;
-        NaiveDate::parse_from_str(rest, "%Y%m%d").ok()
+        if !rest.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let day = NaiveDate::parse_from_str(rest.get(..8)?, "%Y%m%d").ok()?;
+        match (rest.len(), self.period) {
+            (10, Period::Hour) => {
+                let hour = NaiveTime::from_hms_opt(rest[8..].parse().ok()?, 0, 0)?;
+                let start = day.and_time(hour);
+                Some((start, self.next(start)?))
+            }
+            (8, Period::Hour | Period::Day) => {
+                let start = day.and_time(NaiveTime::MIN);
+                Some((start, start.checked_add_days(Days::new(1))?))
+            }
+            (8, Period::Month) => {
+                let start = day.and_time(NaiveTime::MIN);
+                Some((start, self.next(start)?))
+            }
+            _ => None,
+        }
     }
+}
+
+/// Whether some partition of `known` holds `t`.
+fn covers(known: &Periods, t: NaiveDateTime) -> bool {
+    known
+        .range(..=t)
+        .next_back()
+        .is_some_and(|(_, end)| *end > t)
 }
 
 #[cfg(test)]
@@ -711,14 +793,46 @@ mod tests {
 
     #[test]
     fn partition_names_round_trip() {
-        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
-        assert_eq!(SAMPLES.name(day), "samples_p20261124");
-        assert_eq!(SAMPLES.parse("samples_p20261124"), Some(day));
+        let at = |d: u32, h: u32| {
+            NaiveDate::from_ymd_opt(2026, 11, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let hour = SAMPLES.start_of(at(24, 13) + chrono::TimeDelta::minutes(59));
+        assert_eq!(hour, at(24, 13));
+        assert_eq!(SAMPLES.name(hour), "samples_p2026112413");
+        assert_eq!(
+            SAMPLES.parse("samples_p2026112413"),
+            Some((hour, at(24, 14)))
+        );
+        assert_eq!(
+            SAMPLES.parse("samples_p2026112423"),
+            Some((at(24, 23), at(25, 0)))
+        );
+        // A day partition from before samples were partitioned by hour.
+        assert_eq!(
+            SAMPLES.parse("samples_p20261124"),
+            Some((at(24, 0), at(25, 0)))
+        );
+        assert_eq!(SAMPLES.parse("samples_p2026112424"), None);
         assert_eq!(SAMPLES.parse("samples_default"), None);
         assert_eq!(SAMPLES.parse("rollup_1m_p20261124"), None);
-        let month = ROLLUP_1H.start_of(day);
+        assert_eq!(
+            CHUNKS.name(CHUNKS.start_of(hour)),
+            "sample_chunks_p20261124"
+        );
+        assert_eq!(CHUNKS.parse("sample_chunks_p2026112413"), None);
+        let month = ROLLUP_1H.start_of(hour);
         assert_eq!(ROLLUP_1H.name(month), "rollup_1h_p20261101");
-        assert_eq!(ROLLUP_1H.next(month), NaiveDate::from_ymd_opt(2026, 12, 1));
-        assert_eq!(ROLLUP_1H.parse("rollup_1h_p20261101"), Some(month));
+        assert_eq!(
+            ROLLUP_1H.parse("rollup_1h_p20261101"),
+            Some((month, at(1, 0) + Months::new(1)))
+        );
+        let known: Periods = [(at(24, 0), at(25, 0)), (at(25, 3), at(25, 4))].into();
+        assert!(covers(&known, at(24, 13)) && covers(&known, at(25, 3)));
+        assert!(
+            !covers(&known, at(25, 0)) && !covers(&known, at(25, 4)) && !covers(&known, at(23, 23))
+        );
     }
 }

@@ -69,8 +69,12 @@ impl Store {
                 return Ok(0);
             }
             let ready = touched_days(&merge(&peek, minute)?);
-            self.ensure_partitions(ROLLUP_1M, ready.clone()).await?;
-            self.ensure_partitions(ROLLUP_1H, ready.clone()).await?;
+            let starts: HashSet<chrono::NaiveDateTime> = ready
+                .iter()
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+                .collect();
+            self.ensure_partitions(ROLLUP_1M, starts.clone()).await?;
+            self.ensure_partitions(ROLLUP_1H, starts).await?;
 
             let mut tx = self.pool.begin().await?;
             // One job at a time, also across mcpulse processes sharing the database.

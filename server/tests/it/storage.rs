@@ -1002,3 +1002,133 @@ async fn days_behind_the_out_of_order_window_merge_into_day_chunks() {
     db.close().await;
     drop_database(&name).await;
 }
+
+#[tokio::test]
+async fn emptied_hours_are_dropped_once_no_snapshot_can_still_read_them() {
+    use chrono::DurationRound;
+    let (db, name) = open().await;
+    let store = Store::new(db.pool.clone()).with_out_of_order_window(Duration::from_secs(3600));
+    let now = Utc::now();
+    let hour = |h: i64| {
+        (now - Days::hours(h))
+            .duration_trunc(Days::hours(1))
+            .unwrap()
+    };
+    let from = hour(5);
+    let mut batch = Vec::new();
+    let mut written: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    for (k, s) in ["a", "b"].into_iter().enumerate() {
+        let mut t = from;
+        while t < now - Days::minutes(1) {
+            let value = (t.timestamp() % 97) as f64 / 4.0 + k as f64;
+            batch.push(Sample {
+                metric: "emptied".parse().unwrap(),
+                source: "s".parse().unwrap(),
+                labels: Labels::from([("series".to_string(), s.to_string())])
+                    .try_into()
+                    .unwrap(),
+                ts: t,
+                value,
+            });
+            written
+                .entry(s.to_string())
+                .or_default()
+                .push((t.timestamp_millis(), value.to_bits()));
+            t += Days::seconds(10);
+        }
+    }
+    store.write(&batch).await.unwrap();
+    store.roll_up().await.unwrap();
+    let partitions = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname LIKE 'samples_p%' ORDER BY 1",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    };
+    let name_of = |t: chrono::DateTime<Utc>| format!("samples_p{}", t.format("%Y%m%d%H"));
+    assert!(
+        partitions().await.contains(&name_of(from)),
+        "{:?}",
+        partitions().await
+    );
+
+    // A reader whose snapshot was taken before compaction and who reads the rows after it. (It touches no
+    // partitioned table before: compaction creates chunk partitions, which waits for their table's readers.)
+    let mut reader = db.pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *reader)
+        .await
+        .unwrap();
+    let series_seen: i64 = sqlx::query_scalar("SELECT count(*) FROM series")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    assert_eq!(series_seen, 2);
+    let done = store
+        .compact(now, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(store.compaction_watermark().await.unwrap(), Some(hour(2)));
+    assert!(done.samples > 0, "{done:?}");
+    assert_eq!(
+        done.partitions, 0,
+        "a snapshot from before the rows were taken is still running"
+    );
+    let rows_seen: i64 = sqlx::query_scalar("SELECT count(*) FROM samples WHERE ts < $1")
+        .bind(hour(3))
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows_seen,
+        2 * 2 * 360,
+        "the old snapshot still reads the rows of the two hours behind the window"
+    );
+    reader.commit().await.unwrap();
+
+    let done = store
+        .compact(now, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.partitions, 2,
+        "the two emptied hours behind the out-of-order window"
+    );
+    let left = partitions().await;
+    for h in [5, 4] {
+        assert!(!left.contains(&name_of(hour(h))), "{left:?}");
+    }
+    for h in [3, 2, 1, 0] {
+        assert!(left.contains(&name_of(hour(h))), "{left:?}");
+    }
+    // The next hour is there before anything is written to it.
+    assert!(left.contains(&name_of(hour(-1))), "{left:?}");
+
+    // A late sample still within the window lands in its (kept) partition; everything reads back.
+    let late_at = hour(2) - Days::minutes(30) + Days::seconds(5);
+    store
+        .write(&[Sample {
+            metric: "emptied".parse().unwrap(),
+            source: "s".parse().unwrap(),
+            labels: Labels::from([("series".to_string(), "a".to_string())])
+                .try_into()
+                .unwrap(),
+            ts: late_at,
+            value: 0.5,
+        }])
+        .await
+        .unwrap();
+    let a = written.get_mut("a").unwrap();
+    a.push((late_at.timestamp_millis(), 0.5f64.to_bits()));
+    a.sort_by_key(|p| p.0);
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'emptied'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_reads_back(&store, &ids, &written, from, now).await;
+    db.close().await;
+    drop_database(&name).await;
+}

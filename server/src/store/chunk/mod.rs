@@ -6,19 +6,22 @@
 //! hold as many samples with the same sum as before plus the rows, and advances the watermark (`compaction_state`).
 //! A crash anywhere leaves either the rows or the chunks, never both and never neither. Late rows — written below
 //! the watermark, within `storage.out_of_order_window` — stay rows (read like any other) until the next run merges
-//! them into their hour's chunks the same way. Data out: [`points`], every sample of some series in a time range,
+//! them into their hour's chunks the same way; an hour's partition of `samples`, once no sample may be written to
+//! it and no running snapshot can still read its rows, is dropped. Data out: [`points`], every sample of some series in a time range,
 //! from the chunks and the rows, read in one snapshot.
 
 pub mod codec;
 
-use super::{Store, CHUNKS};
+use super::{lock, Store, CHUNKS, SAMPLES};
 use anyhow::Context;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
 use codec::Summary;
 use std::collections::BTreeMap;
 
 /// One advisory lock for compaction across processes sharing the database.
 pub(crate) const COMPACTION_LOCK: i64 = 7_415_004;
+/// Series whose samples one read (`points`) brings into memory at once, for callers that read many series.
+pub const SERIES_PER_READ: usize = 256;
 /// Series whose rows one pass of an hour holds in memory at once.
 const SERIES_PER_PASS: i64 = 2_000;
 
@@ -30,6 +33,8 @@ pub struct Compacted {
     pub samples: usize,
     /// Days whose hour chunks were merged into day chunks.
     pub days: usize,
+    /// Emptied partitions of `samples` dropped.
+    pub partitions: usize,
 }
 
 impl Compacted {
@@ -38,6 +43,7 @@ impl Compacted {
         self.chunks += other.chunks;
         self.samples += other.samples;
         self.days += other.days;
+        self.partitions += other.partitions;
     }
 }
 
@@ -119,7 +125,10 @@ impl Store {
         let hour = TimeDelta::hours(1);
         let until = (now - chrono::Duration::from_std(hot)?).duration_trunc(hour)?;
         let mut done = Compacted::default();
-        let watermark = self.compaction_watermark().await?;
+        // The hours about to be written get their partitions here, so a write seldom waits to create one.
+        self.ensure_partitions(SAMPLES, [now, now + hour].map(|t| t.naive_utc()).into())
+            .await?;
+        let mut watermark = self.compaction_watermark().await?;
         if let Some(w) = watermark {
             self.advanced_watermark(w);
             let late: Vec<DateTime<Utc>> = sqlx::query_scalar(
@@ -135,7 +144,7 @@ impl Store {
                     continue;
                 }
                 // An hour compacted while empty has no partition yet.
-                self.ensure_partitions(CHUNKS, [from.date_naive()].into())
+                self.ensure_partitions(CHUNKS, [from.naive_utc()].into())
                     .await?;
                 done.add(
                     self.compact_hour(from, from + hour)
@@ -159,7 +168,7 @@ impl Store {
             if self.unfolded(from, to).await? {
                 break;
             }
-            self.ensure_partitions(CHUNKS, [from.date_naive()].into())
+            self.ensure_partitions(CHUNKS, [from.naive_utc()].into())
                 .await?;
             done.add(
                 self.compact_hour(from, to)
@@ -167,8 +176,10 @@ impl Store {
                     .with_context(|| format!("compacting the hour from {from}"))?,
             );
             self.advanced_watermark(to);
+            watermark = Some(to);
             from = to;
         }
+        done.partitions = self.drop_emptied().await?;
         if done.samples > 0 {
             // The moved rows are dead tuples the hot reads would otherwise wade through until autovacuum comes.
             sqlx::query("VACUUM (ANALYZE) samples")
@@ -177,7 +188,7 @@ impl Store {
                 .context("vacuuming the compacted rows")?;
         }
         // Whole days beyond the reach of late samples: their hour chunks become day chunks.
-        if let Some(w) = self.compaction_watermark().await? {
+        if let Some(w) = watermark {
             let window = chrono::Duration::from_std(self.out_of_order)?;
             done.add(
                 self.merge_days((w - window).duration_trunc(TimeDelta::days(1))?)
@@ -263,12 +274,10 @@ impl Store {
             after = taken[taken.len() - 1].0;
             let mut by_series: BTreeMap<i64, Points> = BTreeMap::new();
             for (id, start, bytes) in taken {
-                let (ts, values) = codec::decode(&bytes).map_err(|e| {
-                    anyhow::anyhow!("the chunk of series {id} from {start} cannot be read: {e}")
-                })?;
+                let chunk = decode_chunk(id, start, &bytes)?;
                 let p = by_series.entry(id).or_default();
-                p.ts.extend(ts);
-                p.values.extend(values);
+                p.ts.extend(chunk.ts);
+                p.values.extend(chunk.values);
             }
             chunks += write_chunks(&mut tx, from, to, by_series).await?;
         }
@@ -387,11 +396,9 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
                 for (id, bytes) in stored {
-                    let (ts, values) = codec::decode(&bytes).map_err(|e| {
-                        anyhow::anyhow!("the chunk of series {id} from {from} cannot be read: {e}")
-                    })?;
+                    let chunk = decode_chunk(id, from, &bytes)?;
                     let p = by_series.get_mut(&id).expect("asked for these ids");
-                    *p = merge_sorted(Points { ts, values }, std::mem::take(p));
+                    *p = merge_sorted(chunk, std::mem::take(p));
                 }
             }
             chunks += write_chunks(&mut tx, from, to, by_series).await?;
@@ -420,12 +427,99 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        if samples > 0 {
+            let taken_at: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+                .fetch_one(&self.pool)
+                .await?;
+            lock(&self.emptied).insert(from.naive_utc(), taken_at);
+        }
         Ok(Compacted {
             hours: usize::from(samples > 0),
             chunks,
             samples,
-            days: 0,
+            ..Compacted::default()
         })
+    }
+
+    /// Drops the partitions of `samples` that no sample may be written to any more (they end before the
+    /// out-of-order window behind the watermark) and that compaction emptied, each once no transaction that began
+    /// before its rows were taken is still running: such a transaction's snapshot would still look for the rows
+    /// there (and not see their chunks). One transaction for all, holding `samples` for a moment; when it is busy
+    /// (100 ms), the next run drops them.
+    async fn drop_emptied(&self) -> anyhow::Result<usize> {
+        let Some(oldest) = self.oldest_accepted().await? else {
+            return Ok(0);
+        };
+        let oldest = oldest.naive_utc();
+        let candidates: Vec<(String, NaiveDateTime, NaiveDateTime)> = self
+            .partitions_of(SAMPLES)
+            .await?
+            .into_iter()
+            .filter(|(_, _, end)| *end <= oldest)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        // Rows this process did not take were taken before it started (or never written).
+        let first = *lock(&self.first_reclaim);
+        let started: DateTime<Utc> = match first {
+            Some(t) => t,
+            None => {
+                let t = sqlx::query_scalar("SELECT clock_timestamp()")
+                    .fetch_one(&self.pool)
+                    .await?;
+                *lock(&self.first_reclaim) = Some(t);
+                t
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(COMPACTION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL lock_timeout = '100ms'")
+            .execute(&mut *tx)
+            .await?;
+        if let Err(e) = sqlx::query("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+        {
+            tracing::debug!(error = %e, "samples busy; emptied partitions are dropped by a later run");
+            return Ok(0);
+        }
+        let mut dropped = Vec::new();
+        for (name, start, end) in candidates {
+            let taken_at = lock(&self.emptied)
+                .range(start..end)
+                .map(|(_, t)| *t)
+                .max()
+                .unwrap_or(started);
+            let keep: bool = sqlx::query_scalar(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {name})
+                     OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                                AND pid <> pg_backend_pid() AND xact_start < $1)"
+            ))
+            .bind(taken_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !keep {
+                sqlx::query(&format!("DROP TABLE {name}"))
+                    .execute(&mut *tx)
+                    .await?;
+                dropped.push((name, start, end));
+            }
+        }
+        tx.commit().await?;
+        for (name, start, end) in &dropped {
+            self.forget_partition(SAMPLES, *start);
+            let mut emptied = lock(&self.emptied);
+            let hours: Vec<NaiveDateTime> = emptied.range(*start..*end).map(|(h, _)| *h).collect();
+            for h in hours {
+                emptied.remove(&h);
+            }
+            tracing::debug!(partition = %name, "compaction dropped an emptied partition");
+        }
+        Ok(dropped.len())
     }
 
     /// Every sample of `series` in `[from, to)` (see [`points`]).
@@ -523,6 +617,20 @@ pub(crate) async fn read(
     Ok(out)
 }
 
+/// One stored chunk's samples, or [`Damaged`] naming it (and logged).
+fn decode_chunk(series: i64, start: DateTime<Utc>, bytes: &[u8]) -> Result<Points, Damaged> {
+    codec::decode(bytes)
+        .map(|(ts, values)| Points { ts, values })
+        .map_err(|error| {
+            tracing::error!(series, hour = %start, error = %error, "a stored chunk cannot be read");
+            Damaged {
+                series,
+                start,
+                error,
+            }
+        })
+}
+
 /// Decodes chunks (kept in their order) on the blocking pool, in as many parts as there are cores, never more
 /// parts at once across all reads than cores: decoding is CPU work the async runtime must not wait on.
 async fn decode_all(
@@ -533,16 +641,7 @@ async fn decode_all(
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let decoders = DECODERS.get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(cores)));
     let decode = |(id, start, bytes): (i64, DateTime<Utc>, Vec<u8>)| {
-        codec::decode(&bytes)
-            .map(|(ts, values)| (id, ts, values))
-            .map_err(|error| {
-                tracing::error!(series = id, hour = %start, error = %error, "a stored chunk cannot be read");
-                Damaged {
-                    series: id,
-                    start,
-                    error,
-                }
-            })
+        decode_chunk(id, start, &bytes).map(|p| (id, p.ts, p.values))
     };
     if chunks.len() < 64 {
         return chunks.into_iter().map(decode).collect();

@@ -12,6 +12,7 @@
 //! samples has no rate. `increase` is the rate times the step: with `w` = step it is Prometheus' `increase`.
 
 use super::{Aggregation, Query};
+use crate::store::chunk::SERIES_PER_READ;
 use crate::store::rollup::Tier;
 use crate::store::Store;
 use app::types::Point;
@@ -245,9 +246,6 @@ async fn each_series(
     }
     Ok(tier)
 }
-
-/// Series whose samples one read holds in memory at once.
-const SERIES_PER_READ: usize = 256;
 
 #[cfg(test)]
 mod tests {

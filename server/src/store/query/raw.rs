@@ -7,13 +7,11 @@
 
 use super::{Aggregation, Query};
 use crate::store::chunk::codec::pg_less;
+use crate::store::chunk::SERIES_PER_READ;
 use app::types::Point;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
-
-/// Series whose samples one read holds in memory at once.
-const SERIES_PER_READ: usize = 256;
 
 /// One bucket's running aggregate.
 #[derive(Debug, Clone, Copy)]
