@@ -30,6 +30,7 @@ pub struct CompareBench {
     pub runs: usize,
     pub prometheus: bool,
     pub binary: Option<PathBuf>,
+    pub keep: bool,
 }
 
 /// The generated samples: per series, values at `start_ms + k * step_ms`.
@@ -523,9 +524,13 @@ async fn run_mcpulse(
     let mut url = url::Url::parse(admin_url)?;
     url.set_path(&name);
     let result = mcpulse_inner(url.as_str(), binary, client, data, bodies, probes, bench).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    if bench.keep {
+        println!("mcpulse: kept the database {name}");
+    } else {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
     result
 }
 
@@ -624,6 +629,9 @@ async fn mcpulse_inner(
         waited.elapsed().as_secs_f64()
     );
     let settled = time_mcpulse(client, &base, &token, probes, bench.runs).await?;
+    if let Some(mib) = rss_mib(server.0.id()) {
+        println!("mcpulse: RSS after the compacted queries {mib:.0} MiB");
+    }
     let (chunk_bytes, chunk_samples): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)::int8 FROM pg_inherits i
                  WHERE i.inhparent = 'sample_chunks'::regclass),
@@ -634,6 +642,28 @@ async fn mcpulse_inner(
     let database: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
         .fetch_one(&pool)
         .await?;
+    // Where the database's bytes are, per sample loaded.
+    let mut parts = Vec::new();
+    let mut counted = 0i64;
+    for table in ["samples", "sample_chunks", "rollup_1m", "rollup_1h"] {
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)::int8 FROM pg_inherits i
+             WHERE i.inhparent = $1::regclass",
+        )
+        .bind(table)
+        .fetch_one(&pool)
+        .await?;
+        counted += bytes;
+        parts.push(format!(
+            "{table} {:.2}",
+            bytes as f64 / data.samples() as f64
+        ));
+    }
+    parts.push(format!(
+        "the rest (catalog, series, …) {:.2}",
+        (database - counted) as f64 / data.samples() as f64
+    ));
+    println!("mcpulse: bytes/sample by table: {}", parts.join(", "));
     pool.close().await;
     Ok(Figures {
         rate: Some(rate),

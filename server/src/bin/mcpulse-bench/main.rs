@@ -122,6 +122,9 @@ enum BenchCommand {
         /// The mcpulse binary (default: the one beside this binary).
         #[arg(long)]
         binary: Option<PathBuf>,
+        /// Keep mcpulse's scratch database (its name is printed), to profile queries on it afterwards.
+        #[arg(long)]
+        keep: bool,
     },
     /// The MCP server `bench probes` probes (a child process, so its work is not counted).
     #[command(hide = true)]
@@ -263,6 +266,7 @@ async fn run(command: BenchCommand, config: &mcpulse::config::Config) -> anyhow:
             runs,
             no_prometheus,
             binary,
+            keep,
         } => {
             let b = compare::CompareBench {
                 series,
@@ -273,6 +277,7 @@ async fn run(command: BenchCommand, config: &mcpulse::config::Config) -> anyhow:
                 runs,
                 prometheus: !no_prometheus,
                 binary,
+                keep,
             };
             compare::compare(config, b).await
         }

@@ -559,32 +559,59 @@ pub(crate) async fn read(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> anyhow::Result<BTreeMap<i64, Points>> {
-    let chunks: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
-        "SELECT series_id, start_ts, data FROM sample_chunks
-         WHERE series_id = ANY($1) AND start_ts < $3 AND end_ts > $2 ORDER BY series_id, start_ts",
+    // Both statements as binary COPY, parsed here: decoding rows one by one through the driver took most of a
+    // read (600,000 hot rows: 150 ms).
+    let ids = series
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let (since, until) = (pg_literal(from), pg_literal(to));
+    let reading = std::time::Instant::now();
+    let mut chunks: Vec<(i64, DateTime<Utc>, Vec<u8>)> = Vec::new();
+    copy_each(
+        tx,
+        &format!(
+            "COPY (SELECT series_id, start_ts, data FROM sample_chunks
+                   WHERE series_id = ANY('{{{ids}}}'::int8[]) AND start_ts < {until} AND end_ts > {since}
+                   ORDER BY series_id, start_ts) TO STDOUT (FORMAT binary)"
+        ),
+        |[id, start, data]| {
+            let start = DateTime::from_timestamp_millis(pg_millis(start)?).unwrap_or_default();
+            chunks.push((int8(id)?, start, data.to_vec()));
+            Ok(())
+        },
     )
-    .bind(series)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
     .await?;
+    let chunks_read = reading.elapsed();
+    let chunk_count = chunks.len();
+    // The chunks decode (on the blocking pool) while PostgreSQL sends the rows.
+    let decoded = decode_all(chunks);
     // Unordered: rows come mostly in time order per series already, and sorting here beats PostgreSQL's sort
     // (which spills to disk for a few hundred thousand rows).
-    // Timestamps as they are stored (microseconds on the wire), not `extract(epoch …)`: numeric arithmetic per
-    // row doubled the read.
-    let rows: Vec<(i64, DateTime<Utc>, f64)> = sqlx::query_as(
-        "SELECT series_id, ts, value FROM samples WHERE series_id = ANY($1) AND ts >= $2 AND ts < $3",
-    )
-    .bind(series)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows_statement = format!(
+        "COPY (SELECT series_id, ts, value FROM samples
+               WHERE series_id = ANY('{{{ids}}}'::int8[]) AND ts >= {since} AND ts < {until})
+         TO STDOUT (FORMAT binary)"
+    );
+    let read_rows = async {
+        let mut rows: Vec<(i64, i64, f64)> = Vec::new();
+        copy_each(tx, &rows_statement, |[id, ts, value]| {
+            rows.push((
+                int8(id)?,
+                pg_millis(ts)?,
+                f64::from_bits(int8(value)? as u64),
+            ));
+            Ok(())
+        })
+        .await?;
+        anyhow::Ok((rows, reading.elapsed()))
+    };
+    let (decoded, rows) = tokio::join!(decoded, read_rows);
+    let (decoded, (rows, rows_read)) = (decoded?, rows?);
     let (lo, hi) = (from.timestamp_millis(), to.timestamp_millis());
-    let decoding = std::time::Instant::now();
-    let chunk_count = chunks.len();
     let mut out: BTreeMap<i64, Points> = BTreeMap::new();
-    for (id, ts, values) in decode_all(chunks).await? {
+    for (id, ts, values) in decoded {
         let p = out.entry(id).or_default();
         for (t, v) in ts.into_iter().zip(values) {
             if t >= lo && t < hi {
@@ -596,7 +623,7 @@ pub(crate) async fn read(
     let mut late: BTreeMap<i64, Points> = BTreeMap::new();
     for (id, t, v) in rows {
         let p = late.entry(id).or_default();
-        p.ts.push(t.timestamp_millis());
+        p.ts.push(t);
         p.values.push(v);
     }
     for (id, mut rows) in late {
@@ -613,8 +640,169 @@ pub(crate) async fn read(
             *p = merge_sorted(std::mem::take(p), rows);
         }
     }
-    tracing::trace!(chunks = chunk_count, decoding = ?decoding.elapsed(), "decoded chunks and rows");
+    tracing::trace!(
+        chunks = chunk_count,
+        chunks_read = ?chunks_read,
+        rows_read = ?rows_read,
+        total = ?reading.elapsed(),
+        "read chunks and rows (decoding the chunks meanwhile)"
+    );
     Ok(out)
+}
+
+/// Runs a `COPY … TO STDOUT (FORMAT binary)` statement, handing each tuple's `N` fields to `each` as the output
+/// arrives (only a tuple cut between two messages is copied).
+async fn copy_each<const N: usize>(
+    tx: &mut sqlx::PgConnection,
+    statement: &str,
+    mut each: impl FnMut([&[u8]; N]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    let mut stream = tx.copy_out_raw(statement).await?;
+    let mut parser = CopyParser::default();
+    while let Some(bytes) = stream.try_next().await? {
+        parser.feed(&bytes, &mut each)?;
+    }
+    parser.finish()
+}
+
+/// An instant as a PostgreSQL `timestamptz` literal (to the microsecond).
+fn pg_literal(t: DateTime<Utc>) -> String {
+    format!(
+        "'{}'::timestamptz",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+}
+
+/// PostgreSQL timestamps count microseconds from 2000-01-01T00:00:00Z.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A binary `timestamptz` field as Unix milliseconds (stored timestamps are whole milliseconds).
+fn pg_millis(field: &[u8]) -> anyhow::Result<i64> {
+    Ok((int8(field)? + PG_EPOCH_MICROS).div_euclid(1000))
+}
+
+/// A binary 8-byte field (`int8`, `timestamptz`, or a `float8`'s bits).
+fn int8(field: &[u8]) -> anyhow::Result<i64> {
+    Ok(i64::from_be_bytes(
+        field.try_into().context("an 8-byte field")?,
+    ))
+}
+
+/// PostgreSQL's binary COPY format, parsed as it arrives in pieces: tuples of `N` fields, none NULL.
+#[derive(Default)]
+struct CopyParser {
+    /// The start of a tuple (or of the header) whose end has not arrived yet.
+    pending: Vec<u8>,
+    header: bool,
+    ended: bool,
+}
+
+/// What the bytes at hand start with.
+enum Step<'a, const N: usize> {
+    Tuple([&'a [u8]; N], usize),
+    End,
+    Incomplete,
+}
+
+const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+impl CopyParser {
+    fn feed<const N: usize>(
+        &mut self,
+        bytes: &[u8],
+        each: &mut impl FnMut([&[u8]; N]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let joined;
+        let data: &[u8] = if self.pending.is_empty() {
+            bytes
+        } else {
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(bytes);
+            joined = pending;
+            &joined
+        };
+        let mut at = 0;
+        if !self.header {
+            match copy_header(data)? {
+                Some(len) => (at, self.header) = (len, true),
+                None => {
+                    self.pending = data.to_vec();
+                    return Ok(());
+                }
+            }
+        }
+        while !self.ended {
+            match copy_tuple::<N>(&data[at..])? {
+                Step::Tuple(fields, len) => {
+                    each(fields)?;
+                    at += len;
+                }
+                Step::End => (self.ended, at) = (true, at + 2),
+                Step::Incomplete => break,
+            }
+        }
+        anyhow::ensure!(
+            !self.ended || at == data.len(),
+            "bytes after the end of the COPY output"
+        );
+        self.pending = data[at..].to_vec();
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.ended && self.pending.is_empty(),
+            "binary COPY output ends mid-tuple"
+        );
+        Ok(())
+    }
+}
+
+/// The header's length, once all of it is at hand.
+fn copy_header(data: &[u8]) -> anyhow::Result<Option<usize>> {
+    let fixed = COPY_SIGNATURE.len() + 8;
+    let seen = data.len().min(COPY_SIGNATURE.len());
+    anyhow::ensure!(
+        data[..seen] == COPY_SIGNATURE[..seen],
+        "not PostgreSQL's binary COPY format"
+    );
+    if data.len() < fixed {
+        return Ok(None);
+    }
+    let at = COPY_SIGNATURE.len() + 4;
+    let extension = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+    Ok((data.len() >= fixed + extension).then_some(fixed + extension))
+}
+
+fn copy_tuple<const N: usize>(data: &[u8]) -> anyhow::Result<Step<'_, N>> {
+    let Some(count) = data.get(..2) else {
+        return Ok(Step::Incomplete);
+    };
+    let count = i16::from_be_bytes(count.try_into().expect("2 bytes"));
+    if count == -1 {
+        return Ok(Step::End);
+    }
+    anyhow::ensure!(
+        count as usize == N,
+        "{count} fields where {N} were expected"
+    );
+    let mut at = 2;
+    let mut fields = [&data[..0]; N];
+    for field in &mut fields {
+        let Some(len) = data.get(at..at + 4) else {
+            return Ok(Step::Incomplete);
+        };
+        let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+        anyhow::ensure!(len >= 0, "a NULL field");
+        at += 4;
+        let Some(bytes) = data.get(at..at + len as usize) else {
+            return Ok(Step::Incomplete);
+        };
+        *field = bytes;
+        at += len as usize;
+    }
+    Ok(Step::Tuple(fields, at))
 }
 
 /// One stored chunk's samples, or [`Damaged`] naming it (and logged).
@@ -783,4 +971,64 @@ async fn upsert_chunks(
     .await
     .context("storing the hour's chunks")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bytes` to a parser in pieces of `piece` bytes, collecting `(id, ms, value bits)`.
+    fn parse_in_pieces(bytes: &[u8], piece: usize) -> anyhow::Result<Vec<(i64, i64, u64)>> {
+        let mut parser = CopyParser::default();
+        let mut rows = Vec::new();
+        let mut each = |[id, t, v]: [&[u8]; 3]| {
+            rows.push((int8(id)?, pg_millis(t)?, int8(v)? as u64));
+            Ok(())
+        };
+        for part in bytes.chunks(piece) {
+            parser.feed(part, &mut each)?;
+        }
+        parser.finish()?;
+        Ok(rows)
+    }
+
+    #[test]
+    fn binary_copy_output_parses_back_in_any_pieces_and_truncation_is_an_error() {
+        let ts: Vec<DateTime<Utc>> = [0i64, 1_764_000_000_123, -86_400_001]
+            .iter()
+            .map(|ms| DateTime::from_timestamp_millis(*ms).unwrap())
+            .collect();
+        let values = [
+            1.5,
+            f64::from_bits(0x7ff8_dead_beef_0001),
+            f64::NEG_INFINITY,
+        ];
+        // The writer's COPY input is the same format as COPY's output.
+        let bytes = super::super::copy_binary(&[7, 8, -1], &ts, &values);
+        let expected: Vec<(i64, i64, u64)> = [7, 8, -1]
+            .into_iter()
+            .zip(&ts)
+            .zip(values)
+            .map(|((id, t), v)| (id, t.timestamp_millis(), v.to_bits()))
+            .collect();
+        for piece in [bytes.len(), 1, 2, 5, 19, 38] {
+            assert_eq!(
+                parse_in_pieces(&bytes, piece).unwrap(),
+                expected,
+                "pieces of {piece}"
+            );
+        }
+        for cut in [5, 20, bytes.len() - 5, bytes.len() - 1] {
+            let e = parse_in_pieces(&bytes[..cut], 7).unwrap_err();
+            assert!(
+                e.to_string().contains("ends mid-tuple"),
+                "cut at {cut}: {e}"
+            );
+        }
+        let e = parse_in_pieces(b"not copy output at all", 4).unwrap_err();
+        assert!(
+            e.to_string().contains("not PostgreSQL's binary COPY"),
+            "{e}"
+        );
+    }
 }
