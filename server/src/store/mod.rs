@@ -108,8 +108,9 @@ pub struct Store {
     series: Mutex<HashMap<SeriesKey, i64>>,
     /// Partitions known to exist, per table (read from the catalog on first use).
     partitions: Mutex<HashMap<&'static str, Periods>>,
-    /// When compaction last took rows of each hour of `samples` (database time, after the commit).
-    emptied: Mutex<BTreeMap<NaiveDateTime, DateTime<Utc>>>,
+    /// When compaction last took rows of each hour of `samples` (database time, after the commit; `None` until
+    /// that time is read).
+    emptied: Mutex<BTreeMap<NaiveDateTime, Option<DateTime<Utc>>>>,
     /// Database time when this process first dropped emptied partitions (see `chunk`).
     first_reclaim: Mutex<Option<DateTime<Utc>>>,
     max_sources: usize,

@@ -428,10 +428,12 @@ impl Store {
         }
         tx.commit().await?;
         if samples > 0 {
+            // Until the time after the commit is known, the drop measures its own (see `drop_emptied`).
+            lock(&self.emptied).insert(from.naive_utc(), None);
             let taken_at: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
                 .fetch_one(&self.pool)
                 .await?;
-            lock(&self.emptied).insert(from.naive_utc(), taken_at);
+            lock(&self.emptied).insert(from.naive_utc(), Some(taken_at));
         }
         Ok(Compacted {
             hours: usize::from(samples > 0),
@@ -484,14 +486,34 @@ impl Store {
             .execute(&mut *tx)
             .await
         {
-            tracing::debug!(error = %e, "samples busy; emptied partitions are dropped by a later run");
-            return Ok(0);
+            // 55P03: lock_not_available.
+            if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03") {
+                tracing::debug!("samples busy; emptied partitions are dropped by a later run");
+                return Ok(0);
+            }
+            return Err(e.into());
         }
+        // Retention (another task) may have dropped some meanwhile: only those still there, seen under the lock.
+        let present: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'samples'::regclass",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&mut *tx)
+            .await?;
         let mut dropped = Vec::new();
         for (name, start, end) in candidates {
+            if !present.contains(&name) {
+                continue;
+            }
+            // A taking whose commit time is unknown counts as now.
             let taken_at = lock(&self.emptied)
                 .range(start..end)
-                .map(|(_, t)| *t)
+                .map(|(_, t)| t.unwrap_or(now))
                 .max()
                 .unwrap_or(started);
             let keep: bool = sqlx::query_scalar(&format!(
@@ -668,6 +690,11 @@ async fn copy_each<const N: usize>(
 
 /// An instant as a PostgreSQL `timestamptz` literal (to the microsecond).
 fn pg_literal(t: DateTime<Utc>) -> String {
+    // PostgreSQL reads years 1 to 9999 in this form; a query's bounds beyond them mean the same as these.
+    let t = t.clamp(
+        DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or_default(),
+        DateTime::from_timestamp(253_402_300_799, 999_999_000).unwrap_or_default(),
+    );
     format!(
         "'{}'::timestamptz",
         t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -679,7 +706,10 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// A binary `timestamptz` field as Unix milliseconds (stored timestamps are whole milliseconds).
 fn pg_millis(field: &[u8]) -> anyhow::Result<i64> {
-    Ok((int8(field)? + PG_EPOCH_MICROS).div_euclid(1000))
+    let micros = int8(field)?
+        .checked_add(PG_EPOCH_MICROS)
+        .context("a timestamp out of range")?;
+    Ok(micros.div_euclid(1000))
 }
 
 /// A binary 8-byte field (`int8`, `timestamptz`, or a `float8`'s bits).
@@ -1025,6 +1055,17 @@ mod tests {
                 "cut at {cut}: {e}"
             );
         }
+        // Query bounds beyond what PostgreSQL reads as literals mean its first and last instants.
+        let far = DateTime::from_timestamp(1_000_000_000_000, 0).unwrap();
+        assert_eq!(
+            pg_literal(far),
+            "'9999-12-31T23:59:59.999999Z'::timestamptz"
+        );
+        let early = DateTime::from_timestamp(-100_000_000_000, 0).unwrap();
+        assert_eq!(
+            pg_literal(early),
+            "'0001-01-01T00:00:00.000000Z'::timestamptz"
+        );
         let e = parse_in_pieces(b"not copy output at all", 4).unwrap_err();
         assert!(
             e.to_string().contains("not PostgreSQL's binary COPY"),
