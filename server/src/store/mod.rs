@@ -535,20 +535,7 @@ impl Store {
         &self,
         table: Partitioned,
     ) -> anyhow::Result<Vec<(String, NaiveDateTime, NaiveDateTime)>> {
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
-        )
-        .bind(table.table)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(names
-            .into_iter()
-            .filter_map(|name| {
-                let (start, end) = table.parse(&name)?;
-                Some((name, start, end))
-            })
-            .collect())
+        partitions_in(&self.pool, table).await
     }
 
     /// Forgets a dropped partition.
@@ -778,6 +765,27 @@ impl Partitioned {
             _ => None,
         }
     }
+}
+
+/// The partitions of `table` in the catalog as `executor` sees it: name and period `[start, end)`.
+async fn partitions_in<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    table: Partitioned,
+) -> anyhow::Result<Vec<(String, NaiveDateTime, NaiveDateTime)>> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1",
+    )
+    .bind(table.table)
+    .fetch_all(executor)
+    .await?;
+    Ok(names
+        .into_iter()
+        .filter_map(|name| {
+            let (start, end) = table.parse(&name)?;
+            Some((name, start, end))
+        })
+        .collect())
 }
 
 /// Whether some partition of `known` holds `t`.

@@ -52,6 +52,19 @@ async fn assert_reads_back(
     }
 }
 
+/// One sample of `metric` from source `s`, its series named by the label `series`.
+fn of_series(metric: &str, series: &str, ts: chrono::DateTime<Utc>, value: f64) -> Sample {
+    Sample {
+        metric: metric.parse().unwrap(),
+        source: "s".parse().unwrap(),
+        labels: Labels::from([("series".to_string(), series.to_string())])
+            .try_into()
+            .unwrap(),
+        ts,
+        value,
+    }
+}
+
 fn samples(metric: &str, n: usize, at: chrono::DateTime<Utc>) -> Vec<Sample> {
     (0..n)
         .map(|i| Sample {
@@ -682,15 +695,7 @@ async fn late_samples_join_their_chunks_and_older_ones_are_refused_naming_the_wi
             .duration_trunc(Days::hours(1))
             .unwrap()
     };
-    let sample = |series: &str, ts: chrono::DateTime<Utc>, value: f64| Sample {
-        metric: "late".parse().unwrap(),
-        source: "s".parse().unwrap(),
-        labels: Labels::from([("series".to_string(), series.to_string())])
-            .try_into()
-            .unwrap(),
-        ts,
-        value,
-    };
+    let sample = |series: &str, ts, value| of_series("late", series, ts, value);
     let mut batch = Vec::new();
     for s in ["a", "b"] {
         let mut t = hour(5);
@@ -1021,15 +1026,7 @@ async fn emptied_hours_are_dropped_once_no_snapshot_can_still_read_them() {
         let mut t = from;
         while t < now - Days::minutes(1) {
             let value = (t.timestamp() % 97) as f64 / 4.0 + k as f64;
-            batch.push(Sample {
-                metric: "emptied".parse().unwrap(),
-                source: "s".parse().unwrap(),
-                labels: Labels::from([("series".to_string(), s.to_string())])
-                    .try_into()
-                    .unwrap(),
-                ts: t,
-                value,
-            });
+            batch.push(of_series("emptied", s, t, value));
             written
                 .entry(s.to_string())
                 .or_default()
@@ -1109,15 +1106,7 @@ async fn emptied_hours_are_dropped_once_no_snapshot_can_still_read_them() {
     // A late sample still within the window lands in its (kept) partition; everything reads back.
     let late_at = hour(2) - Days::minutes(30) + Days::seconds(5);
     store
-        .write(&[Sample {
-            metric: "emptied".parse().unwrap(),
-            source: "s".parse().unwrap(),
-            labels: Labels::from([("series".to_string(), "a".to_string())])
-                .try_into()
-                .unwrap(),
-            ts: late_at,
-            value: 0.5,
-        }])
+        .write(&[of_series("emptied", "a", late_at, 0.5)])
         .await
         .unwrap();
     let a = written.get_mut("a").unwrap();

@@ -494,14 +494,11 @@ impl Store {
             return Err(e.into());
         }
         // Retention (another task) may have dropped some meanwhile: only those still there, seen under the lock.
-        let present: std::collections::HashSet<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'samples'::regclass",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        let present: Vec<String> = super::partitions_in(&mut *tx, SAMPLES)
+            .await?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect();
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
             .fetch_one(&mut *tx)
             .await?;
