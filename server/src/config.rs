@@ -253,7 +253,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "server.request_timeout", env: &["MCPULSE_REQUEST_TIMEOUT"], default: "60s", doc: "A request still unanswered after this long gets 503 and its work is abandoned (nothing half-stored); report downloads, `/mcp` streams and `/ws` are exempt (1s–1h)." },
     Key { path: "collection.interval", env: &["MCPULSE_COLLECTION_INTERVAL", "COLLECTION_INTERVAL"], default: "10s", doc: "How often built-in sources are collected (1s–1h)." },
     Key { path: "storage.retention", env: &["MCPULSE_RETENTION", "RETENTION_PERIOD"], default: "7d", doc: "How long samples are kept (at least 1h). Whole days of data are dropped at once." },
-    Key { path: "storage.rollup_1m_retention", env: &["MCPULSE_ROLLUP_1M_RETENTION"], default: "30d", doc: "How long per-minute rollups (min, max, sum, count, last per series) are kept; never less than `storage.retention`." },
+    Key { path: "storage.rollup_1m_retention", env: &["MCPULSE_ROLLUP_1M_RETENTION"], default: "0", doc: "How long per-minute rollups (min, max, sum, count, last per series) are kept; never less than `storage.retention` (`0`, the default: as long as the samples). Within the samples' retention minute steps are read from the compressed chunks and minute rows are kept only for the hot window; a longer minute retention keeps every minute row (about 20 bytes a sample, the chunks about 1)." },
     Key { path: "storage.hot_window", env: &["MCPULSE_HOT_WINDOW"], default: "2h", doc: "Samples younger than this stay rows (the hot tier); every closed hour older than it is compacted into one compressed chunk per series (about 1.3 bytes a sample). Between 1h and 7d." },
     Key { path: "storage.out_of_order_window", env: &["MCPULSE_OUT_OF_ORDER_WINDOW"], default: "1h", doc: "Late samples, older than the compacted tier's watermark, are still taken (and merged into their chunks) up to this far behind it; older ones are refused with an error naming this key. At most 7d." },
     Key { path: "storage.rollup_1h_retention", env: &["MCPULSE_ROLLUP_1H_RETENTION"], default: "400d", doc: "How long per-hour rollups are kept; never less than the minute rollups. Whole months are dropped at once." },
@@ -476,6 +476,9 @@ pub fn from_sources(
         )
     });
     let rollup_1m_retention = p.get("storage.rollup_1m_retention", |s| {
+        if s == "0" {
+            return Ok(Duration::ZERO);
+        }
         duration_between(
             s,
             Duration::from_secs(3600),

@@ -52,7 +52,8 @@ pub async fn start(
             config.ingest.max_series_per_source,
             config.ingest.max_sources,
         )
-        .with_out_of_order_window(config.storage.out_of_order_window),
+        .with_out_of_order_window(config.storage.out_of_order_window)
+        .with_minutes_outliving_samples(config.storage.policy().minutes_outlive_samples()),
     );
     let hub = Arc::new(Hub::default());
     let tokens = Arc::new(crate::auth::tokens::Tokens::new(pool.clone()));
@@ -358,13 +359,19 @@ fn spawn_compaction(
                 _ = ticks.tick() => {}
             }
             match store.compact(clock.now(), hot).await {
-                Ok(done) if done.samples > 0 || done.days > 0 || done.partitions > 0 => {
+                Ok(done)
+                    if done.samples > 0
+                        || done.days > 0
+                        || done.partitions > 0
+                        || done.minute_partitions > 0 =>
+                {
                     tracing::info!(
                         hours = done.hours,
                         chunks = done.chunks,
                         samples = done.samples,
                         days = done.days,
                         partitions_dropped = done.partitions,
+                        minute_partitions_dropped = done.minute_partitions,
                         "compacted samples into chunks"
                     )
                 }

@@ -118,6 +118,9 @@ pub struct Store {
     sources: tokio::sync::Mutex<Option<HashSet<String>>>,
     /// How far behind the compaction watermark a late sample is still taken.
     out_of_order: Duration,
+    /// Whether minute rollups are kept for compacted hours (they outlive the samples: `storage.rollup_1m_retention`
+    /// beyond `storage.retention`); otherwise compaction drops them and minute steps read the chunks.
+    minutes_outlive_samples: bool,
     /// The compaction watermark in ms as last read or advanced ([`WATERMARK_UNREAD`] before the first write,
     /// [`WATERMARK_NONE`] while nothing is compacted).
     watermark_ms: std::sync::atomic::AtomicI64,
@@ -176,6 +179,7 @@ impl Store {
             emptied: Mutex::new(BTreeMap::new()),
             first_reclaim: Mutex::new(None),
             out_of_order: DEFAULT_OUT_OF_ORDER_WINDOW,
+            minutes_outlive_samples: false,
             watermark_ms: std::sync::atomic::AtomicI64::new(WATERMARK_UNREAD),
         }
     }
@@ -184,6 +188,18 @@ impl Store {
     pub fn with_out_of_order_window(mut self, window: Duration) -> Self {
         self.out_of_order = window;
         self
+    }
+
+    /// Keeps the minute rollups of compacted hours (when they are to outlive the samples, see
+    /// [`Retention::minutes_outlive_samples`]) instead of dropping them once the chunks answer for those hours.
+    pub fn with_minutes_outliving_samples(mut self, keep: bool) -> Self {
+        self.minutes_outlive_samples = keep;
+        self
+    }
+
+    /// Whether minute rollups are kept for compacted hours (see [`Store::with_minutes_outliving_samples`]).
+    pub fn minutes_outlive_samples(&self) -> bool {
+        self.minutes_outlive_samples
     }
 
     /// The oldest sample time a write still takes (`None`: nothing is compacted, any time is taken).
@@ -664,6 +680,11 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// Whether minute rollups are kept longer than the samples (so compaction must not drop them).
+    pub fn minutes_outlive_samples(&self) -> bool {
+        self.rollup_1m > self.samples
+    }
+
     /// Keeps everything for the same time.
     pub fn all(keep: Duration) -> Self {
         Retention {
@@ -699,9 +720,11 @@ pub const CHUNKS: Partitioned = Partitioned {
     table: "sample_chunks",
     period: Period::Day,
 };
+/// Minute rollups, by hour: compaction drops the hours whose chunks answer for them (unless minutes outlive the
+/// samples). Partitions made when they were partitioned by day keep their day.
 pub const ROLLUP_1M: Partitioned = Partitioned {
     table: "rollup_1m",
-    period: Period::Day,
+    period: Period::Hour,
 };
 pub const ROLLUP_1H: Partitioned = Partitioned {
     table: "rollup_1h",

@@ -68,13 +68,9 @@ impl Store {
             if peek.is_empty() {
                 return Ok(0);
             }
-            let ready = touched_days(&merge(&peek, minute)?);
-            let starts: HashSet<chrono::NaiveDateTime> = ready
-                .iter()
-                .map(|d| d.and_time(chrono::NaiveTime::MIN))
-                .collect();
-            self.ensure_partitions(ROLLUP_1M, starts.clone()).await?;
-            self.ensure_partitions(ROLLUP_1H, starts).await?;
+            let ready = touched_hours(&merge(&peek, minute)?);
+            self.ensure_partitions(ROLLUP_1M, ready.clone()).await?;
+            self.ensure_partitions(ROLLUP_1H, ready.clone()).await?;
 
             let mut tx = self.pool.begin().await?;
             // One job at a time, also across mcpulse processes sharing the database.
@@ -87,8 +83,8 @@ impl Store {
                     .await
                     .context("taking pending rollup ranges")?;
             let ranges = merge(&pending, minute)?;
-            if !touched_days(&ranges).is_subset(&ready) {
-                // A batch for another day arrived meanwhile: make its partitions first.
+            if !touched_hours(&ranges).is_subset(&ready) {
+                // A batch for another hour arrived meanwhile: make its partitions first.
                 tx.rollback().await?;
                 continue;
             }
@@ -122,7 +118,10 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
             rows_from = to.min(watermark);
-            self.fold_compacted(tx, from, rows_from).await?;
+            // Whole hours (the watermark is on one), so the hour rows below come from complete minutes: the
+            // minute rows of compacted hours are dropped once their chunks answer for them.
+            self.fold_compacted(tx, from, rows_from, ceil(rows_from, hour)?)
+                .await?;
         }
         if rows_from < to {
             sqlx::query(
@@ -156,13 +155,14 @@ impl Store {
         Ok(())
     }
 
-    /// The minute rows of `[from, to)` (below the watermark) for the series with late rows there, from their chunks
-    /// and rows.
+    /// The minute rows of the whole hours around `[from, to)` (below the watermark, up to `hours_to`) for the series
+    /// with late rows in `[from, to)`, from their chunks and rows.
     async fn fold_compacted(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        hours_to: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT DISTINCT series_id FROM samples WHERE ts >= $1 AND ts < $2")
@@ -173,7 +173,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let points = super::chunk::read(tx, &ids, from, to).await?;
+        let hours_from = from.duration_trunc(TimeDelta::hours(1))?;
+        let points = super::chunk::read(tx, &ids, hours_from, hours_to).await?;
         let mut out = MinuteRows::default();
         for (id, p) in points {
             let mut start = 0;
@@ -274,25 +275,29 @@ fn ceil(t: DateTime<Utc>, unit: TimeDelta) -> anyhow::Result<DateTime<Utc>> {
     Ok(if down == t { t } else { down + unit })
 }
 
-/// Every UTC day that the ranges touch, widened to whole hours (the hour rows of a range's ends are recomputed).
-fn touched_days(ranges: &[(DateTime<Utc>, DateTime<Utc>)]) -> HashSet<chrono::NaiveDate> {
+/// The start of every UTC hour that the ranges touch (the minute and hour rows of a range's whole hours are
+/// recomputed).
+fn touched_hours(ranges: &[(DateTime<Utc>, DateTime<Utc>)]) -> HashSet<chrono::NaiveDateTime> {
     let hour = TimeDelta::hours(1);
     ranges
         .iter()
         .flat_map(|(from, to)| {
             let from = from.duration_trunc(hour).unwrap_or(*from);
             let to = ceil(*to, hour).unwrap_or(*to);
-            days_between(from, to)
+            hours_between(from, to)
         })
         .collect()
 }
 
-/// Every UTC day that `[from, to)` touches.
-fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = chrono::NaiveDate> {
-    let last = (to - TimeDelta::nanoseconds(1)).date_naive();
-    from.date_naive()
-        .iter_days()
-        .take_while(move |d| *d <= last)
+/// The start of every UTC hour that `[from, to)` (whole hours) touches.
+fn hours_between(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> impl Iterator<Item = chrono::NaiveDateTime> {
+    let hour = TimeDelta::hours(1);
+    std::iter::successors(Some(from), move |h| Some(*h + hour))
+        .take_while(move |h| *h < to)
+        .map(|h| h.naive_utc())
 }
 
 #[cfg(test)]
@@ -335,14 +340,15 @@ mod tests {
     }
 
     #[test]
-    fn a_range_touches_the_days_it_covers() {
-        let from = t(23, 0, 0);
-        let days: Vec<_> = days_between(from, from + TimeDelta::hours(1)).collect();
+    fn a_range_touches_the_hours_it_covers() {
+        let hours = touched_hours(&[(t(22, 59, 0), t(23, 1, 0)), (t(23, 30, 0), t(23, 31, 0))]);
+        let mut hours: Vec<_> = hours.into_iter().collect();
+        hours.sort();
         assert_eq!(
-            days,
-            vec![from.date_naive()],
-            "an end at midnight is exclusive"
+            hours,
+            vec![t(22, 0, 0).naive_utc(), t(23, 0, 0).naive_utc()]
         );
-        assert_eq!(days_between(from, from + TimeDelta::hours(2)).count(), 2);
+        let whole: Vec<_> = hours_between(t(22, 0, 0), t(23, 0, 0)).collect();
+        assert_eq!(whole, vec![t(22, 0, 0).naive_utc()], "the end is exclusive");
     }
 }

@@ -12,7 +12,7 @@
 
 pub mod codec;
 
-use super::{lock, Store, CHUNKS, SAMPLES};
+use super::{lock, Store, CHUNKS, ROLLUP_1M, SAMPLES};
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
 use codec::Summary;
@@ -35,6 +35,8 @@ pub struct Compacted {
     pub days: usize,
     /// Emptied partitions of `samples` dropped.
     pub partitions: usize,
+    /// Partitions of `rollup_1m` dropped (their hours are answered from the chunks).
+    pub minute_partitions: usize,
 }
 
 impl Compacted {
@@ -44,6 +46,7 @@ impl Compacted {
         self.samples += other.samples;
         self.days += other.days;
         self.partitions += other.partitions;
+        self.minute_partitions += other.minute_partitions;
     }
 }
 
@@ -180,6 +183,9 @@ impl Store {
             from = to;
         }
         done.partitions = self.drop_emptied().await?;
+        if !self.minutes_outlive_samples() {
+            done.minute_partitions = self.drop_compacted_minutes().await?;
+        }
         if done.samples > 0 {
             // The moved rows are dead tuples the hot reads would otherwise wade through until autovacuum comes.
             sqlx::query("VACUUM (ANALYZE) samples")
@@ -479,19 +485,9 @@ impl Store {
             .bind(COMPACTION_LOCK)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SET LOCAL lock_timeout = '100ms'")
-            .execute(&mut *tx)
-            .await?;
-        if let Err(e) = sqlx::query("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await
-        {
-            // 55P03: lock_not_available.
-            if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03") {
-                tracing::debug!("samples busy; emptied partitions are dropped by a later run");
-                return Ok(0);
-            }
-            return Err(e.into());
+        if !lock_briefly(&mut tx, "samples").await? {
+            tracing::debug!("samples busy; emptied partitions are dropped by a later run");
+            return Ok(0);
         }
         // Retention (another task) may have dropped some meanwhile: only those still there, seen under the lock.
         let present: Vec<String> = super::partitions_in(&mut *tx, SAMPLES)
@@ -537,6 +533,46 @@ impl Store {
                 emptied.remove(&h);
             }
             tracing::debug!(partition = %name, "compaction dropped an emptied partition");
+        }
+        Ok(dropped.len())
+    }
+
+    /// Drops the partitions of `rollup_1m` whose hours the chunks answer for: they end before the out-of-order
+    /// window behind the watermark, so no late sample reaches them and the query engine reads minute steps there
+    /// from the chunks (`query::tier_rows_from`). One transaction holding `rollup_1m` for a moment; when it is
+    /// busy (100 ms), the next run drops them. (Minute rows cost ~20 bytes a sample, the chunks ~1.)
+    async fn drop_compacted_minutes(&self) -> anyhow::Result<usize> {
+        let Some(oldest) = self.oldest_accepted().await? else {
+            return Ok(0);
+        };
+        let oldest = oldest.naive_utc();
+        if !self
+            .partitions_of(ROLLUP_1M)
+            .await?
+            .iter()
+            .any(|(_, _, end)| *end <= oldest)
+        {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        if !lock_briefly(&mut tx, "rollup_1m").await? {
+            tracing::debug!("rollup_1m busy; compacted minutes are dropped by a later run");
+            return Ok(0);
+        }
+        // Listed under the lock: retention may have dropped some meanwhile.
+        let mut dropped = Vec::new();
+        for (name, start, end) in super::partitions_in(&mut *tx, ROLLUP_1M).await? {
+            if end <= oldest {
+                sqlx::query(&format!("DROP TABLE {name}"))
+                    .execute(&mut *tx)
+                    .await?;
+                dropped.push((name, start));
+            }
+        }
+        tx.commit().await?;
+        for (name, start) in &dropped {
+            self.forget_partition(ROLLUP_1M, *start);
+            tracing::debug!(partition = %name, "compaction dropped the minute rollups of compacted hours");
         }
         Ok(dropped.len())
     }
@@ -667,6 +703,28 @@ pub(crate) async fn read(
         "read chunks and rows (decoding the chunks meanwhile)"
     );
     Ok(out)
+}
+
+/// Takes `table` exclusively for the rest of `tx`, waiting at most 100 ms: `false` when it is busy (another
+/// statement holds it), so a partition drop waits for a later run instead of stalling every reader queued behind it.
+async fn lock_briefly(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    table: &str,
+) -> anyhow::Result<bool> {
+    sqlx::query("SET LOCAL lock_timeout = '100ms'")
+        .execute(&mut **tx)
+        .await?;
+    match sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .execute(&mut **tx)
+        .await
+    {
+        Ok(_) => Ok(true),
+        // 55P03: lock_not_available.
+        Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03") => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs a `COPY … TO STDOUT (FORMAT binary)` statement, handing each tuple's `N` fields to `each` as the output

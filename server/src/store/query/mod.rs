@@ -468,8 +468,8 @@ impl Query {
     }
 }
 
-/// Runs a parsed query: finds the matching series and their groups, then aggregates the rollup tier up to its
-/// watermark and raw samples after it.
+/// Runs a parsed query: finds the matching series and their groups, then aggregates raw samples before the rollup
+/// tier's rows begin ([`tier_rows_from`]), the tier's rows up to its watermark, and raw samples after it.
 pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
     if let Aggregation::Quantile(p) = q.aggregation {
         return histogram::run(store, q, p.phi()).await;
@@ -484,20 +484,38 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
             (points, resolution) = rate::run(store, q, &ids, &groups, keys.len()).await?;
         }
     } else if !ids.is_empty() {
-        let split = match q.tier {
-            Tier::Raw => q.start,
-            _ => match store.rollup_watermark().await? {
-                Some(pending) => align_down(pending, q.step).clamp(q.start, q.end),
-                None => q.end,
-            },
+        // Raw samples (chunks and rows alike, bucketed in Rust) before the tier's rows and after them.
+        let (tier_from, tier_to) = match q.tier {
+            Tier::Raw => (q.start, q.start),
+            tier => {
+                let from =
+                    align_up(tier_rows_from(store, tier).await?, q.step).clamp(q.start, q.end);
+                let to = match store.rollup_watermark().await? {
+                    Some(pending) => align_down(pending, q.step).clamp(from, q.end),
+                    None => q.end,
+                };
+                (from, to)
+            }
         };
-        if split > q.start {
-            resolution = q.tier;
-            aggregate(pool, q, q.tier, &ids, &groups, q.start, split, &mut points).await?;
+        if tier_from > q.start {
+            raw::aggregate(pool, q, &ids, &groups, q.start, tier_from, &mut points).await?;
         }
-        if split < q.end {
-            // Raw samples, from the chunks and the rows alike, bucketed in Rust.
-            raw::aggregate(pool, q, &ids, &groups, split, q.end, &mut points).await?;
+        if tier_to > tier_from {
+            resolution = q.tier;
+            aggregate(
+                pool,
+                q,
+                q.tier,
+                &ids,
+                &groups,
+                tier_from,
+                tier_to,
+                &mut points,
+            )
+            .await?;
+        }
+        if tier_to < q.end {
+            raw::aggregate(pool, q, &ids, &groups, tier_to, q.end, &mut points).await?;
         }
     }
     let series = keys
@@ -519,6 +537,17 @@ pub async fn run(store: &Store, q: &Query) -> anyhow::Result<QueryResult> {
         resolution: resolution.name().to_string(),
         series,
     })
+}
+
+/// Where `tier`'s rows begin to answer for every series: the minute rows of compacted hours are dropped (unless
+/// they outlive the samples), so before the compaction watermark minute steps read the chunks. Hour rows are kept
+/// for every hour.
+async fn tier_rows_from(store: &Store, tier: Tier) -> anyhow::Result<DateTime<Utc>> {
+    let everything = DateTime::<Utc>::MIN_UTC;
+    if tier != Tier::Minute || store.minutes_outlive_samples() {
+        return Ok(everything);
+    }
+    Ok(store.compaction_watermark().await?.unwrap_or(everything))
 }
 
 /// A result series' identity: its source (when grouped by source or per series) and labels.

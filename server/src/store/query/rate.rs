@@ -179,8 +179,9 @@ pub(super) async fn run(
     Ok((points, tier))
 }
 
-/// Streams the samples of each of `ids` in time order — `q.tier`'s rows (each one's last sample) up to the rollup
-/// watermark, raw samples after it — and hands each series' per-bucket value (rate, or increase) to `f`.
+/// Streams the samples of each of `ids` in time order — raw samples before `q.tier`'s rows begin, the tier's rows
+/// (each one's last sample) up to the rollup watermark, raw samples after it — and hands each series' per-bucket
+/// value (rate, or increase) to `f`.
 /// Returns the tier read (raw when the tier held nothing of the range).
 async fn each_series(
     store: &Store,
@@ -195,15 +196,25 @@ async fn each_series(
         Tier::Minute => Some("rollup_1m"),
         Tier::Hour => Some("rollup_1h"),
     };
-    // Up to where the tier is complete.
-    let split = match table {
-        None => from,
-        Some(_) => match store.rollup_watermark().await? {
-            Some(pending) => pending.clamp(from, q.end),
-            None => q.end,
-        },
+    // Raw samples before the tier's rows begin (minutes of compacted hours are read from the chunks), the tier
+    // up to where it is complete, raw samples after.
+    let (tier_from, split) = match table {
+        None => (from, from),
+        Some(_) => {
+            let tier_from = super::tier_rows_from(store, q.tier)
+                .await?
+                .clamp(from, q.end);
+            match store.rollup_watermark().await? {
+                Some(pending) => (tier_from, pending.clamp(tier_from, q.end)),
+                None => (tier_from, q.end),
+            }
+        }
     };
-    let tier = if split > q.start { q.tier } else { Tier::Raw };
+    let tier = if split > tier_from.max(q.start) {
+        q.tier
+    } else {
+        Tier::Raw
+    };
     let raw_from = split.max(from);
     let tier_sql = table.map(|table| {
         format!(
@@ -214,10 +225,17 @@ async fn each_series(
     // A bounded number of series in memory at once; raw samples from the chunks and rows (`chunk::points`).
     for batch in ids.chunks(SERIES_PER_READ) {
         let mut rolled: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
-        if let Some(sql) = tier_sql.as_deref().filter(|_| split > from) {
+        if tier_from > from {
+            for (series, p) in
+                crate::store::chunk::points(store.pool(), batch, from, tier_from).await?
+            {
+                rolled.insert(series, p.ts.into_iter().zip(p.values).collect());
+            }
+        }
+        if let Some(sql) = tier_sql.as_deref().filter(|_| split > tier_from) {
             let mut rows = sqlx::query_as::<_, (i64, chrono::DateTime<chrono::Utc>, f64)>(sql)
                 .bind(batch)
-                .bind(from)
+                .bind(tier_from)
                 .bind(split)
                 .fetch(store.pool());
             while let Some((series, t, v)) = rows.try_next().await? {
