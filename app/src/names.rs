@@ -61,7 +61,7 @@ macro_rules! name_type {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         /// As the string it is (`"api-1"`), so messages read as they did with plain strings.
         impl fmt::Debug for $name {
@@ -82,7 +82,13 @@ macro_rules! name_type {
             }
 
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
+            }
+
+            /// Whether both are the same stored string (a clone of one another: a pointer comparison, used to
+            /// skip hashing samples of one series).
+            pub fn same(&self, other: &Self) -> bool {
+                std::sync::Arc::ptr_eq(&self.0, &other.0)
             }
         }
 
@@ -113,19 +119,19 @@ macro_rules! name_type {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
 
         impl From<$name> for String {
             fn from(n: $name) -> String {
-                n.0
+                n.0.to_string()
             }
         }
 
@@ -209,7 +215,7 @@ text_column!(LabelName);
 impl SourceId {
     pub fn parse(s: &str) -> Result<SourceId, NameError> {
         if is_source_id(s) {
-            Ok(SourceId(s.to_string()))
+            Ok(SourceId(s.into()))
         } else {
             Err(NameError(format!(
                 "`{s}` is not a source id: 1–{MAX_SOURCE_ID} letters, digits, `.`, `_` or `-`"
@@ -221,7 +227,7 @@ impl SourceId {
 impl MetricName {
     pub fn parse(s: &str) -> Result<MetricName, NameError> {
         if s.len() <= MAX_METRIC_NAME && is_metric_name(s) {
-            Ok(MetricName(s.to_string()))
+            Ok(MetricName(s.into()))
         } else {
             Err(NameError(format!("`{s}` is not a valid metric name")))
         }
@@ -231,7 +237,7 @@ impl MetricName {
 impl LabelName {
     pub fn parse(s: &str) -> Result<LabelName, NameError> {
         if s.len() <= MAX_LABEL_NAME && is_label_name(s) {
-            Ok(LabelName(s.to_string()))
+            Ok(LabelName(s.into()))
         } else {
             Err(NameError(format!("`{s}` is not a valid label name")))
         }
@@ -247,7 +253,7 @@ impl LabelName {
 /// at most [`MAX_LABEL_VALUE`] bytes. Read as the sorted map it wraps.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "Labels", into = "Labels")]
-pub struct LabelSet(Labels);
+pub struct LabelSet(std::sync::Arc<Labels>);
 
 /// As the map it is.
 impl fmt::Debug for LabelSet {
@@ -265,7 +271,7 @@ impl LabelSet {
     pub fn parse_all(labels: Labels) -> Result<LabelSet, Vec<NameError>> {
         let problems = problems(&labels);
         if problems.is_empty() {
-            Ok(LabelSet(labels))
+            Ok(LabelSet(std::sync::Arc::new(labels)))
         } else {
             Err(problems)
         }
@@ -284,7 +290,12 @@ impl LabelSet {
     }
 
     pub fn into_inner(self) -> Labels {
-        self.0
+        std::sync::Arc::unwrap_or_clone(self.0)
+    }
+
+    /// Whether both are the same stored map (a clone of one another: a pointer comparison).
+    pub fn same(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -299,7 +310,7 @@ impl IntoIterator for LabelSet {
     type Item = (String, String);
     type IntoIter = std::collections::btree_map::IntoIter<String, String>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.into_inner().into_iter()
     }
 }
 
@@ -313,7 +324,7 @@ impl<'a> IntoIterator for &'a LabelSet {
 
 impl From<LabelSet> for Labels {
     fn from(l: LabelSet) -> Labels {
-        l.0
+        l.into_inner()
     }
 }
 

@@ -774,13 +774,11 @@ impl Alerting {
                 // one at `now` looked up among the samples.
                 sql.push("SELECT s.id, CASE WHEN s.last_ts <= ")
                     .push_bind(now)
-                    .push(
-                        " THEN s.last_value ELSE (SELECT x.value FROM samples x WHERE x.series_id = s.id AND x.ts >= ",
-                    )
+                    .push(" THEN s.last_value ELSE (SELECT x.value FROM samples_in(")
                     .push_bind(since)
-                    .push(" AND x.ts <= ")
-                    .push_bind(now)
-                    .push(" ORDER BY x.ts DESC LIMIT 1) END FROM series s WHERE s.last_ts >= ")
+                    .push(", ")
+                    .push_bind(just_after(now))
+                    .push(") x WHERE x.series_id = s.id ORDER BY x.ts DESC LIMIT 1) END FROM series s WHERE s.last_ts >= ")
                     .push_bind(since)
                     .push(" AND ");
                 push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
@@ -793,11 +791,12 @@ impl Alerting {
                     Reduce::Sum => "sum(x.value)",
                     _ => "count(*)::float8",
                 };
-                sql.push(format!("SELECT s.id, {f} FROM series s JOIN samples x ON x.series_id = s.id AND x.ts > "))
-                    .push_bind(since)
-                    .push(" AND x.ts <= ")
-                    .push_bind(now)
-                    .push(" WHERE ");
+                // The window is (since, now]: samples_in takes [from, to).
+                sql.push(format!("SELECT s.id, {f} FROM series s JOIN samples_in("))
+                    .push_bind(just_after(since))
+                    .push(", ")
+                    .push_bind(just_after(now))
+                    .push(") x ON x.series_id = s.id WHERE ");
                 push_series_filter(&mut sql, &rule.metric, &rule.sources, &rule.matchers);
                 sql.push(" GROUP BY s.id");
             }
@@ -1064,6 +1063,12 @@ const UPDATE_RULE: &str = "UPDATE alert_rules SET name = $1, description = $2, m
      WHERE id = $17";
 
 /// The arguments of [`INSERT_RULE`]: the rule, who made it, where it comes from (`api` or `config`) and when.
+/// The first instant after `t` PostgreSQL can tell apart (it keeps microseconds): a bound `< just_after(t)` is
+/// `<= t`.
+fn just_after(t: DateTime<Utc>) -> DateTime<Utc> {
+    t + chrono::Duration::microseconds(1)
+}
+
 fn insert_args(
     rule: &Rule,
     by: &str,

@@ -239,42 +239,49 @@ pub fn decode<R: Read>(
     };
     match media.as_str() {
         "application/json" => decode_json(&mut body, &read_error, |i, item| {
-            let at = format!("item {i}");
+            let at = || format!("item {i}");
             let ts = match &item.timestamp {
                 None => now,
-                Some(v) => parse_json_time(v).map_err(|e| AppError::invalid(&at, e))?,
+                Some(v) => parse_json_time(v).map_err(|e| AppError::invalid(at(), e))?,
             };
-            let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
+            let ts = check_time(ts).map_err(|e| AppError::invalid(at(), e))?;
             if !item.value.is_finite() {
-                return Err(AppError::invalid(&at, "value must be a finite number"));
+                return Err(AppError::invalid(at(), "value must be a finite number"));
             }
-            Sample::parse(&item.metric, source, item.labels, ts, item.value).map_err(|e| AppError::invalid(&at, e.to_string()))
+            Sample::parse(&item.metric, source, item.labels, ts, item.value).map_err(|e| AppError::invalid(at(), e.to_string()))
         }),
         "text/plain" | "application/openmetrics-text" | "" => {
             let mut bytes = Vec::new();
             body.read_to_end(&mut bytes).map_err(|e| read_error(&e))?;
             drop(body);
             let text = std::str::from_utf8(&bytes).map_err(|_| AppError::invalid("body", "not UTF-8 text"))?;
-            let exposition = parse::parse(text, Format::from_content_type(&media))
-                .map_err(|e| AppError::invalid(format!("line {}", e.line), e.message))?;
-            if exposition.samples.is_empty() {
+            // Each distinct series is parsed and checked once (its first line); the samples of a series share
+            // its names (clones of one stored string), so a batch of many points per series allocates per series.
+            let mut samples = Vec::new();
+            parse::parse_interned(
+                text,
+                Format::from_content_type(&media),
+                |first| {
+                    let metric = crate::store::MetricName::parse(&first.name).map_err(|e| e.to_string())?;
+                    let labels = crate::store::LabelSet::parse(first.labels).map_err(|e| e.to_string())?;
+                    Ok((metric, labels))
+                },
+                |_, (metric, labels), value, timestamp_ms| {
+                    let ts = match timestamp_ms {
+                        None => now,
+                        Some(ms) => Utc.timestamp_millis_opt(ms).single().ok_or("timestamp out of range")?,
+                    };
+                    // The exposition format allows NaN and ±Inf values.
+                    let ts = check_time(ts)?;
+                    samples.push(Sample { metric: metric.clone(), source: source.clone(), labels: labels.clone(), ts, value });
+                    Ok(())
+                },
+            )
+            .map_err(|e| AppError::invalid(format!("line {}", e.line), e.message))?;
+            if samples.is_empty() {
                 return Err(AppError::invalid("body", "no samples in the exposition"));
             }
-            exposition
-                .samples
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let at = format!("sample {i}");
-                    let ts = match s.timestamp_ms {
-                        None => now,
-                        Some(ms) => Utc.timestamp_millis_opt(ms).single().ok_or_else(|| AppError::invalid(&at, "timestamp out of range"))?,
-                    };
-                    let ts = check_time(ts).map_err(|e| AppError::invalid(&at, e))?;
-                    // The exposition format allows NaN and ±Inf values.
-                    Sample::parse(&s.name, source, s.labels, ts, s.value).map_err(|e| AppError::invalid(&at, e.to_string()))
-                })
-                .collect()
+            Ok(samples)
         }
         other => Err(AppError::UnsupportedMediaType(format!(
             "content type `{other}` is not accepted: send application/json, text/plain (Prometheus) or application/openmetrics-text"

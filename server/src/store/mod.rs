@@ -111,6 +111,9 @@ pub struct Store {
     /// When compaction last took rows of each hour of `samples` (database time, after the commit; `None` until
     /// that time is read).
     emptied: Mutex<BTreeMap<NaiveDateTime, Option<DateTime<Utc>>>>,
+    /// Days merged into a table apart that waits to take the place of the day's chunk partition, with the
+    /// database time after the merge committed (see `chunk`).
+    merged_days: Mutex<BTreeMap<NaiveDateTime, DateTime<Utc>>>,
     /// Database time when this process first dropped emptied partitions (see `chunk`).
     first_reclaim: Mutex<Option<DateTime<Utc>>>,
     max_sources: usize,
@@ -177,6 +180,7 @@ impl Store {
             series: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashMap::new()),
             emptied: Mutex::new(BTreeMap::new()),
+            merged_days: Mutex::new(BTreeMap::new()),
             first_reclaim: Mutex::new(None),
             out_of_order: DEFAULT_OUT_OF_ORDER_WINDOW,
             minutes_outlive_samples: false,
@@ -237,22 +241,30 @@ impl Store {
         // One key per distinct series (a batch is mostly many points of fewer series): no copy per sample.
         let mut keys: Vec<SeriesKey> = Vec::new();
         let mut distinct: HashMap<(&str, &str, &Labels), usize> = HashMap::new();
-        let key_of: Vec<usize> = samples
-            .iter()
-            .map(|s| {
-                *distinct
-                    .entry((s.metric.as_str(), s.source.as_str(), &*s.labels))
-                    .or_insert_with(|| {
-                        keys.push(SeriesKey {
-                            metric: s.metric.to_string(),
-                            source: s.source.to_string(),
-                            labels: serde_json::to_string(&s.labels)
-                                .unwrap_or_else(|_| "{}".into()),
-                        });
-                        keys.len() - 1
-                    })
-            })
-            .collect();
+        let mut key_of: Vec<usize> = Vec::with_capacity(samples.len());
+        let mut previous: Option<(&Sample, usize)> = None;
+        for s in samples {
+            // A sample sharing the previous one's names (a decoder's clones) is of the same series: no hashing.
+            if let Some((p, key)) = previous {
+                if p.metric.same(&s.metric) && p.labels.same(&s.labels) && p.source.same(&s.source)
+                {
+                    key_of.push(key);
+                    continue;
+                }
+            }
+            let key = *distinct
+                .entry((s.metric.as_str(), s.source.as_str(), &*s.labels))
+                .or_insert_with(|| {
+                    keys.push(SeriesKey {
+                        metric: s.metric.to_string(),
+                        source: s.source.to_string(),
+                        labels: serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into()),
+                    });
+                    keys.len() - 1
+                });
+            key_of.push(key);
+            previous = Some((s, key));
+        }
         drop(distinct);
         let ids = self.series_ids(&keys).await?;
         let mut kept_ids = Vec::with_capacity(samples.len());
@@ -312,16 +324,17 @@ impl Store {
         let (latest_ids, (latest_ts, latest_values)): (Vec<i64>, (Vec<DateTime<Utc>>, Vec<f64>)) =
             latest.into_iter().unzip();
 
+        let copy = SampleCopy::of(&kept_ids, &ts, &values);
         let mut tx = self.pool.begin().await?;
         // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse-bench ingest`).
-        let mut copy = tx
-            .copy_in_raw("COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)")
+        let mut sink = tx
+            .copy_in_raw(
+                "COPY samples (series_id, ts, value, block_ts, block_values) FROM STDIN (FORMAT binary)",
+            )
             .await
             .context("starting the sample copy")?;
-        copy.send(copy_binary(&kept_ids, &ts, &values))
-            .await
-            .context("copying samples")?;
-        copy.finish().await.context("finishing the sample copy")?;
+        sink.send(copy).await.context("copying samples")?;
+        sink.finish().await.context("finishing the sample copy")?;
         // The batch's time range goes to the rollup job in the same transaction, so rollups never miss a sample.
         // The rows are locked first, in id order (an UPDATE … FROM may visit them in any order the plan picks).
         sqlx::query("SELECT 1 FROM series WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
@@ -521,22 +534,44 @@ impl Store {
         };
         for start in missing {
             let next = table.next(start).context("date out of range")?;
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ('{}Z') TO ('{}Z')",
-                table.name(start),
-                table.table,
-                start.format("%Y-%m-%dT%H:%M:%S"),
-                next.format("%Y-%m-%dT%H:%M:%S"),
-            );
+            let name = table.name(start);
             let mut tx = self.pool.begin().await?;
             // Two writers creating the same partition at once would otherwise race in the catalog.
             sqlx::query("SELECT pg_advisory_xact_lock(7415001)")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(&sql)
-                .execute(&mut *tx)
-                .await
-                .with_context(|| format!("creating partition {}", table.name(start)))?;
+            let attached: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                                WHERE c.relname = $1 AND i.inhparent = $2::regclass)",
+            )
+            .bind(&name)
+            .bind(table.table)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !attached {
+                // Made apart, then attached: `ATTACH PARTITION` holds the parent in SHARE UPDATE EXCLUSIVE mode,
+                // which neither readers nor writers wait for (`CREATE TABLE … PARTITION OF` takes it
+                // exclusively: it queues behind a long read, such as a rollup fold, and every writer behind it).
+                // The partition's indexes are made by the attach (on an empty table, at once).
+                for sql in [
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {name} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
+                         INCLUDING STORAGE)",
+                        table.table
+                    ),
+                    format!(
+                        "ALTER TABLE {} ATTACH PARTITION {name} FOR VALUES FROM ('{}Z') TO ('{}Z')",
+                        table.table,
+                        start.format("%Y-%m-%dT%H:%M:%S"),
+                        next.format("%Y-%m-%dT%H:%M:%S"),
+                    ),
+                ] {
+                    sqlx::query(&sql)
+                        .execute(&mut *tx)
+                        .await
+                        .with_context(|| format!("creating partition {name}"))?;
+                }
+            }
             tx.commit().await?;
             lock(&self.partitions)
                 .entry(table.table)
@@ -632,10 +667,91 @@ impl Store {
     }
 }
 
+/// Samples of one series and hour that a batch brings together are stored as one block row of at most this many
+/// (two arrays of 100 values keep a row below PostgreSQL's 2 kB TOAST threshold: stored inline, uncompressed).
+pub const BLOCK_SAMPLES: usize = 100;
+
+/// A batch as `samples` rows in PostgreSQL's binary COPY format, columns `(series_id, ts, value, block_ts,
+/// block_values)`: the samples of each series and hour in time order (equal times keep the batch's order), several
+/// as block rows of up to [`BLOCK_SAMPLES`] (the first sample also in `ts`/`value`), a lone one as a plain row.
+struct SampleCopy;
+
+impl SampleCopy {
+    fn of(ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) -> Vec<u8> {
+        const TIMESTAMPTZ_OID: u32 = 1184;
+        const FLOAT8_OID: u32 = 701;
+        let micros: Vec<i64> = ts
+            .iter()
+            .map(|t| t.timestamp_micros() - PG_EPOCH_MICROS)
+            .collect();
+        let hour = |i: usize| micros[i].div_euclid(3_600_000_000);
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        // Stable: samples of the same series and instant keep the order they were sent in.
+        order.sort_by_key(|&i| {
+            let i = i as usize;
+            (ids[i], hour(i), micros[i])
+        });
+        let mut out = Vec::with_capacity(19 + ids.len() * 24 + 2);
+        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        out.extend_from_slice(&0i32.to_be_bytes()); // flags
+        out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        let field = |out: &mut Vec<u8>, bytes: [u8; 8]| {
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&bytes);
+        };
+        let array =
+            |out: &mut Vec<u8>, oid: u32, items: &mut dyn Iterator<Item = [u8; 8]>, n: usize| {
+                out.extend_from_slice(&(20 + 12 * n as i32).to_be_bytes());
+                out.extend_from_slice(&1i32.to_be_bytes()); // dimensions
+                out.extend_from_slice(&0i32.to_be_bytes()); // no NULLs
+                out.extend_from_slice(&oid.to_be_bytes());
+                out.extend_from_slice(&(n as i32).to_be_bytes());
+                out.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+                for item in items {
+                    out.extend_from_slice(&8i32.to_be_bytes());
+                    out.extend_from_slice(&item);
+                }
+            };
+        for run in order.chunk_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            ids[a] == ids[b] && hour(a) == hour(b)
+        }) {
+            for block in run.chunks(BLOCK_SAMPLES) {
+                let first = block[0] as usize;
+                out.extend_from_slice(&5i16.to_be_bytes());
+                field(&mut out, ids[first].to_be_bytes());
+                field(&mut out, micros[first].to_be_bytes());
+                field(&mut out, values[first].to_be_bytes());
+                if block.len() == 1 {
+                    out.extend_from_slice(&(-1i32).to_be_bytes());
+                    out.extend_from_slice(&(-1i32).to_be_bytes());
+                } else {
+                    let n = block.len();
+                    array(
+                        &mut out,
+                        TIMESTAMPTZ_OID,
+                        &mut block.iter().map(|&i| micros[i as usize].to_be_bytes()),
+                        n,
+                    );
+                    array(
+                        &mut out,
+                        FLOAT8_OID,
+                        &mut block.iter().map(|&i| values[i as usize].to_be_bytes()),
+                        n,
+                    );
+                }
+            }
+        }
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        out
+    }
+}
+
+/// PostgreSQL timestamps count microseconds from 2000-01-01T00:00:00Z.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
 /// Rows `(series_id, ts, value)` in PostgreSQL's binary COPY format.
 pub fn copy_binary(ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) -> Vec<u8> {
-    // PostgreSQL timestamps count microseconds from 2000-01-01T00:00:00Z.
-    const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
     let mut out = Vec::with_capacity(19 + ids.len() * 38 + 2);
     out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
     out.extend_from_slice(&0i32.to_be_bytes()); // flags

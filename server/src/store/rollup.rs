@@ -124,11 +124,16 @@ impl Store {
                 .await?;
         }
         if rows_from < to {
+            // Each minute's last value is an ordered aggregate: its sort stays in memory instead of spilling to
+            // disk for a bulk load's millions of samples.
+            sqlx::query("SET LOCAL work_mem = '64MB'")
+                .execute(&mut **tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
                  SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value),
                         sum(value), count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
-                 FROM samples WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2
+                 FROM samples_in($1, $2) GROUP BY 1, 2
                  ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
                     sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
             )
@@ -164,12 +169,11 @@ impl Store {
         to: DateTime<Utc>,
         hours_to: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT DISTINCT series_id FROM samples WHERE ts >= $1 AND ts < $2")
-                .bind(from)
-                .bind(to)
-                .fetch_all(&mut **tx)
-                .await?;
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT series_id FROM samples_in($1, $2)")
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **tx)
+            .await?;
         if ids.is_empty() {
             return Ok(());
         }

@@ -109,7 +109,7 @@ async fn stored_batches(pool: &sqlx::PgPool, base_ms: i64) -> BTreeMap<i64, (i64
         "SELECT b, count(*), count(DISTINCT (x.series_id, x.ts)) FROM (
              SELECT x.series_id, x.ts,
                     $1 + ((((extract(epoch FROM x.ts) * 1000)::bigint - $1) / ($2 * 1000)) * $2 * 1000) AS b
-             FROM samples x JOIN series s ON s.id = x.series_id
+             FROM samples_in('-infinity', 'infinity') x JOIN series s ON s.id = x.series_id
              WHERE s.source = 'faults' AND s.metric = 'fault_load') x
          GROUP BY b",
     )

@@ -194,7 +194,7 @@ impl TestApp {
 pub async fn stored(app: &TestApp, source: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let rows: Vec<(String, String, f64)> = sqlx::query_as(
         "SELECT s.metric, s.labels::text, x.value FROM series s
-         JOIN LATERAL (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x ON true
+         JOIN LATERAL (SELECT value FROM samples_in('-infinity', 'infinity') WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x ON true
          WHERE s.source = $1 ORDER BY 1, 2",
     )
     .bind(source)

@@ -36,7 +36,7 @@ async fn push(
 
 async fn count(app: &TestApp, source: &str) -> i64 {
     sqlx::query_scalar(
-        "SELECT count(*) FROM samples JOIN series ON series.id = series_id WHERE source = $1",
+        "SELECT count(*) FROM samples_in('-infinity', 'infinity') JOIN series ON series.id = series_id WHERE source = $1",
     )
     .bind(source)
     .fetch_one(&app.pool)

@@ -38,7 +38,7 @@ async fn self_metrics_are_collected_stored_and_served() {
     assert_eq!(metrics["up"].as_f64(), Some(1.0));
 
     let stored: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM samples JOIN series ON series.id = series_id WHERE source = 'self'",
+        "SELECT count(*) FROM samples_in('-infinity', 'infinity') JOIN series ON series.id = series_id WHERE source = 'self'",
     )
     .fetch_one(&app.pool)
     .await

@@ -294,7 +294,7 @@ calls = [{{ tool = "lookup", arguments = {{ query = "weather" }} }}, {{ tool = "
     .await;
     let flagged: f64 = eventually(Duration::from_secs(10), "the changed flag", || async {
         sqlx::query_scalar::<_, Option<f64>>(
-            "SELECT max(x.value) FROM series s JOIN samples x ON x.series_id = s.id
+            "SELECT max(x.value) FROM series s JOIN samples_in('-infinity', 'infinity') x ON x.series_id = s.id
              WHERE s.source = 'py' AND s.metric = 'mcp_tools_schema_changed'",
         )
         .fetch_one(&app.pool)

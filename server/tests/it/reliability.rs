@@ -426,7 +426,7 @@ async fn eight_clients_pushing_the_same_series_never_deadlock() {
         .unwrap();
     assert_eq!(series, SERIES as i64, "one row per series");
     let (samples, distinct): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT (x.series_id, x.ts)) FROM samples x
+        "SELECT count(*), count(DISTINCT (x.series_id, x.ts)) FROM samples_in('-infinity', 'infinity') x
          JOIN series s ON s.id = x.series_id WHERE s.source = 'shared'",
     )
     .fetch_one(&app.pool)
@@ -608,7 +608,7 @@ async fn replacing_sources_mid_write_stores_whole_batches_only() {
     // Let the last round land, then count per round: every stored round has all 300 series and its `up`.
     eventually(Duration::from_secs(10), "a few rounds stored", || async {
         let rounds: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.source = 'churn' AND s.metric = 'up'",
+            "SELECT count(*) FROM samples_in('-infinity', 'infinity') x JOIN series s ON s.id = x.series_id WHERE s.source = 'churn' AND s.metric = 'up'",
         )
         .fetch_one(&app.pool)
         .await
@@ -622,7 +622,7 @@ async fn replacing_sources_mid_write_stores_whole_batches_only() {
         .await
         .unwrap();
     let rounds: Vec<(chrono::DateTime<chrono::Utc>, i64)> = sqlx::query_as(
-        "SELECT x.ts, count(*) FROM samples x JOIN series s ON s.id = x.series_id
+        "SELECT x.ts, count(*) FROM samples_in('-infinity', 'infinity') x JOIN series s ON s.id = x.series_id
          WHERE s.source = 'churn' GROUP BY x.ts ORDER BY x.ts",
     )
     .fetch_all(&app.pool)

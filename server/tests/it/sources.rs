@@ -105,7 +105,7 @@ async fn assert_no_more_hits(
     let before = hits_of(hits, path);
     let rounds = || async {
         sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.source = 'self' AND s.metric = 'up'",
+            "SELECT count(*) FROM samples_in('-infinity', 'infinity') x JOIN series s ON s.id = x.series_id WHERE s.source = 'self' AND s.metric = 'up'",
         )
         .fetch_one(&app.pool)
         .await

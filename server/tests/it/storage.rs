@@ -81,7 +81,7 @@ fn samples(metric: &str, n: usize, at: chrono::DateTime<Utc>) -> Vec<Sample> {
 
 async fn count(db: &Database, metric: &str) -> i64 {
     sqlx::query_scalar(
-        "SELECT count(*) FROM samples JOIN series ON series.id = series_id WHERE metric = $1",
+        "SELECT count(*) FROM samples_in('-infinity', 'infinity') JOIN series ON series.id = series_id WHERE metric = $1",
     )
     .bind(metric)
     .fetch_one(&db.pool)
@@ -496,8 +496,43 @@ async fn compacted_hours_read_back_exactly_what_was_written() {
             t += Days::milliseconds(1 + (next() % 30_000) as i64);
         }
     }
+    // Shuffled, so each batch holds many samples of every series across hours, out of time order: stored as block
+    // rows (sorted, split at hours) and read back like rows.
+    for i in (1..batch.len()).rev() {
+        batch.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
     for part in batch.chunks(5_000) {
         store.write(part).await.unwrap();
+    }
+    let (blocks, rows): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE block_ts IS NOT NULL), count(*) FILTER (WHERE block_ts IS NULL) FROM samples",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        blocks > 0,
+        "several samples of a series in one batch make a block row"
+    );
+    assert!(
+        ((blocks + rows) as usize) < batch.len() / 10,
+        "{blocks} block rows and {rows} rows for {} samples",
+        batch.len()
+    );
+    let hot_ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'irregular'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for (lo, hi) in [
+        (from, to),
+        (from + Days::minutes(30), to - Days::minutes(75)),
+        (
+            from + Days::milliseconds(1_234_567),
+            from + Days::milliseconds(1_234_568),
+        ),
+    ] {
+        assert_reads_back(&store, &hot_ids, &written, lo, hi).await;
     }
     store.roll_up().await.unwrap();
     let done = store
@@ -511,7 +546,7 @@ async fn compacted_hours_read_back_exactly_what_was_written() {
         Some(hour(2)),
         "up to the hot window (empty hours included)"
     );
-    let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM samples")
+    let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM samples_in('-infinity', 'infinity')")
         .fetch_one(&db.pool)
         .await
         .unwrap();
@@ -634,16 +669,38 @@ async fn compaction_killed_mid_hour_again_and_again_loses_and_duplicates_nothing
             });
         }
     }
-    for part in batch.chunks(20_000) {
-        store.write(part).await.unwrap();
+    // Half the series arrive many points at a time (block rows), half one point per series and batch (plain rows,
+    // which keep the compaction busy long enough to be caught): both kinds are taken by the killed compactions.
+    let (blocks, rows): (Vec<&Sample>, Vec<&Sample>) = batch
+        .iter()
+        .partition(|s| s.labels["series"].parse::<i64>().unwrap() % 2 == 0);
+    for part in blocks.chunks(20_000) {
+        let part: Vec<Sample> = part.iter().map(|s| (*s).clone()).collect();
+        store.write(&part).await.unwrap();
+    }
+    let mut by_time = rows;
+    by_time.sort_by_key(|s| s.ts.timestamp_millis() / 10_000);
+    for part in by_time.chunks(200) {
+        let part: Vec<Sample> = part.iter().map(|s| (*s).clone()).collect();
+        store.write(&part).await.unwrap();
     }
     store.roll_up().await.unwrap();
     let (written, written_sum): (i64, f64) =
-        sqlx::query_as("SELECT count(*), sum(value) FROM samples")
+        sqlx::query_as("SELECT count(*), sum(value) FROM samples_in('-infinity', 'infinity')")
             .fetch_one(&db.pool)
             .await
             .unwrap();
     assert_eq!(written as usize, batch.len());
+    let (block_rows, plain_rows): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE block_ts IS NOT NULL), count(*) FILTER (WHERE block_ts IS NULL) FROM samples",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        block_rows > 0 && plain_rows > 0,
+        "{block_rows} block rows, {plain_rows} rows"
+    );
 
     let mut kills = 0;
     let mut attempts = 0;
@@ -666,7 +723,7 @@ async fn compaction_killed_mid_hour_again_and_again_loses_and_duplicates_nothing
         let outcome = compaction.await.unwrap();
         // A consistent state after every attempt: each sample in the rows or in a chunk, never both, never neither.
         let (raw, raw_sum): (i64, Option<f64>) =
-            sqlx::query_as("SELECT count(*), sum(value) FROM samples")
+            sqlx::query_as("SELECT count(*), sum(value) FROM samples_in('-infinity', 'infinity')")
                 .fetch_one(&db.pool)
                 .await
                 .unwrap();
@@ -767,11 +824,13 @@ async fn late_samples_join_their_chunks_and_older_ones_are_refused_naming_the_wi
         "{late}"
     );
     assert_eq!(late.ts, too_late);
-    let fresh_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM samples WHERE ts = $1")
-        .bind(fresh)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let fresh_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM samples_in('-infinity', 'infinity') WHERE ts = $1",
+    )
+    .bind(fresh)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(fresh_rows, 0, "a refused batch stores nothing");
 
     let id_a: i64 = sqlx::query_scalar("SELECT id FROM series WHERE labels->>'series' = 'a'")
@@ -826,11 +885,13 @@ async fn late_samples_join_their_chunks_and_older_ones_are_refused_naming_the_wi
         .await
         .unwrap();
     assert_eq!(merged.samples, 1, "{merged:?}");
-    let below: i64 = sqlx::query_scalar("SELECT count(*) FROM samples WHERE ts < $1")
-        .bind(watermark)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let below: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM samples_in('-infinity', 'infinity') WHERE ts < $1",
+    )
+    .bind(watermark)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(below, 0);
     let (chunk_count, max): (i32, f64) = sqlx::query_as(
         "SELECT count, max FROM sample_chunks WHERE series_id = $1 AND start_ts = $2",
@@ -1103,6 +1164,128 @@ async fn days_behind_the_out_of_order_window_merge_into_day_chunks() {
 }
 
 #[tokio::test]
+async fn a_merged_day_waits_for_older_snapshots_and_leaves_no_dead_space() {
+    use chrono::DurationRound;
+    let (db, name) = open().await;
+    // A wide out-of-order window keeps compaction from merging days itself: the test merges them.
+    let store =
+        Store::new(db.pool.clone()).with_out_of_order_window(Duration::from_secs(5 * 86400));
+    let now = Utc::now();
+    let from = now - Days::hours(60);
+    let mut written: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    let mut batch = Vec::new();
+    for s in 0..2 {
+        let mut t = from + Days::milliseconds(s * 501);
+        let mut i = 0u64;
+        while t < now - Days::hours(3) {
+            i += 1;
+            let v = (i % 977) as f64 / 4.0;
+            batch.push(of_series("merging", &s.to_string(), t, v));
+            written
+                .entry(s.to_string())
+                .or_default()
+                .push((t.timestamp_millis(), v.to_bits()));
+            t += Days::seconds(15);
+        }
+    }
+    for part in batch.chunks(10_000) {
+        store.write(part).await.unwrap();
+    }
+    store.roll_up().await.unwrap();
+    let done = store
+        .compact(now, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(done.days, 0, "{done:?}");
+    let until = now.duration_trunc(Days::days(1)).unwrap();
+    let days = (until - from.duration_trunc(Days::days(1)).unwrap()).num_days() as usize;
+    assert!(days >= 2);
+
+    // A snapshot taken before the merge keeps the hour chunks it sees until it ends.
+    let mut old = db.pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *old)
+        .await
+        .unwrap();
+    let total =
+        "SELECT coalesce(sum(count), 0)::int8, count(*) FROM sample_chunks WHERE start_ts < $1";
+    let (seen, hour_chunks): (i64, i64) = sqlx::query_as(total)
+        .bind(until)
+        .fetch_one(&mut *old)
+        .await
+        .unwrap();
+    let waiting = store.merge_days(until).await.unwrap();
+    assert_eq!(
+        waiting.days, 0,
+        "swapped in under a running older snapshot: {waiting:?}"
+    );
+    let (still, _): (i64, i64) = sqlx::query_as(total)
+        .bind(until)
+        .fetch_one(&mut *old)
+        .await
+        .unwrap();
+    assert_eq!(still, seen, "the older snapshot still reads every sample");
+    old.commit().await.unwrap();
+
+    let merged = store.merge_days(until).await.unwrap();
+    assert_eq!(merged.days, days, "{merged:?}");
+    let (after, day_chunks): (i64, i64) = sqlx::query_as(total)
+        .bind(until)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(after, seen, "the merged days hold every sample");
+    assert_eq!(
+        day_chunks as usize,
+        2 * days,
+        "one chunk per series and day (were {hour_chunks})"
+    );
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relname LIKE '%_merged%'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    // The merged days' partitions hold their day chunks and nothing else: no dead hour chunks.
+    let heaps: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_relation_size(c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'sample_chunks'::regclass AND c.relname < $1 ORDER BY 1",
+    )
+    .bind(format!("sample_chunks_p{}", until.format("%Y%m%d")))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(heaps.len(), days);
+    for (partition, bytes) in heaps {
+        assert!(
+            bytes <= 8192,
+            "{partition}: {bytes} bytes of heap for two rows"
+        );
+    }
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'merging'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_reads_back(&store, &ids, &written, from, now).await;
+    assert_reads_back(
+        &store,
+        &ids,
+        &written,
+        until - Days::hours(30),
+        until + Days::hours(1),
+    )
+    .await;
+    assert_eq!(
+        store.merge_days(until).await.unwrap().days,
+        0,
+        "a day is merged once"
+    );
+    db.close().await;
+    drop_database(&name).await;
+}
+
+#[tokio::test]
 async fn emptied_hours_are_dropped_once_no_snapshot_can_still_read_them() {
     use chrono::DurationRound;
     let (db, name) = open().await;
@@ -1167,11 +1350,13 @@ async fn emptied_hours_are_dropped_once_no_snapshot_can_still_read_them() {
         done.partitions, 0,
         "a snapshot from before the rows were taken is still running"
     );
-    let rows_seen: i64 = sqlx::query_scalar("SELECT count(*) FROM samples WHERE ts < $1")
-        .bind(hour(3))
-        .fetch_one(&mut *reader)
-        .await
-        .unwrap();
+    let rows_seen: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM samples_in('-infinity', 'infinity') WHERE ts < $1",
+    )
+    .bind(hour(3))
+    .fetch_one(&mut *reader)
+    .await
+    .unwrap();
     assert_eq!(
         rows_seen,
         2 * 2 * 360,

@@ -154,7 +154,7 @@ async fn run_ingest(scratch: &Scratch, bench: &IngestBench) -> anyhow::Result<()
     }
     let ingest_secs = started.elapsed().as_secs_f64();
     let stored: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM samples JOIN series ON series.id = series_id WHERE series.source = 'bench'")
+        sqlx::query_scalar("SELECT count(*) FROM samples_in('-infinity', 'infinity') JOIN series ON series.id = series_id WHERE series.source = 'bench'")
             .fetch_one(&pool)
             .await?;
     anyhow::ensure!(
@@ -329,11 +329,11 @@ async fn run_query(scratch: &Scratch, bench: &QueryBench) -> anyhow::Result<()> 
     sqlx::query("ANALYZE").execute(&pool).await?;
 
     let per_series = "SELECT s.id, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
-               FROM samples x JOIN series s ON s.id = x.series_id
-               WHERE s.metric = 'bench_query' AND x.ts >= $2 AND x.ts < $3 GROUP BY 1, 2 ORDER BY 1, 2";
+               FROM samples_in($2, $3) x JOIN series s ON s.id = x.series_id
+               WHERE s.metric = 'bench_query' GROUP BY 1, 2 ORDER BY 1, 2";
     let one_line = "SELECT 0::bigint, date_bin(make_interval(secs => $1), x.ts, 'epoch'::timestamptz) AS b, avg(x.value)
-               FROM samples x JOIN series s ON s.id = x.series_id
-               WHERE s.metric = 'bench_query' AND x.ts >= $2 AND x.ts < $3 GROUP BY 1, 2 ORDER BY 1, 2";
+               FROM samples_in($2, $3) x JOIN series s ON s.id = x.series_id
+               WHERE s.metric = 'bench_query' GROUP BY 1, 2 ORDER BY 1, 2";
     let pct = |v: &[Duration], p: f64| percentile(v, p).as_secs_f64() * 1000.0;
     let mut raw_p50 = 0.0;
     // Every series (the engine's overhead, then as users get it), and the one averaged line a dashboard panel shows.
@@ -1250,22 +1250,22 @@ async fn run_probes(scratch: &Scratch, bench: &ProbeBench) -> anyhow::Result<()>
     let (cpu3, rss3) = (cpu_seconds(), resident_memory_bytes().unwrap_or(0));
     let probe_cpu = cpu3 - cpu2;
     let (rounds, down): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE x.value = 0) FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.metric = 'up' AND s.source LIKE 'bench-mcp-%' AND x.ts >= $1",
+        "SELECT count(*), count(*) FILTER (WHERE x.value = 0) FROM series s JOIN samples_in($1, 'infinity') x ON x.series_id = s.id
+         WHERE s.metric = 'up' AND s.source LIKE 'bench-mcp-%'",
     )
     .bind(started)
     .fetch_one(&scratch.pool)
     .await?;
     let samples: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.source LIKE 'bench-mcp-%' AND x.ts >= $1",
+        "SELECT count(*) FROM series s JOIN samples_in($1, 'infinity') x ON x.series_id = s.id
+         WHERE s.source LIKE 'bench-mcp-%'",
     )
     .bind(started)
     .fetch_one(&scratch.pool)
     .await?;
     let latency: Option<f64> = sqlx::query_scalar(
-        "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.metric = 'mcp_probe_latency_ms' AND s.source LIKE 'bench-mcp-%' AND x.ts >= $1",
+        "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY x.value) FROM series s JOIN samples_in($1, 'infinity') x ON x.series_id = s.id
+         WHERE s.metric = 'mcp_probe_latency_ms' AND s.source LIKE 'bench-mcp-%'",
     )
     .bind(started)
     .fetch_one(&scratch.pool)

@@ -135,6 +135,17 @@ fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, String> {
     if let Some(after) = rest.strip_prefix('{') {
         rest = parse_labels(after, &mut labels)?;
     }
+    let (value, timestamp_ms) = parse_tail(name, rest, format)?;
+    Ok(ParsedSample {
+        name: name.to_string(),
+        labels,
+        value,
+        timestamp_ms,
+    })
+}
+
+/// A sample line's value and optional timestamp: what follows its series (`name{labels}`).
+fn parse_tail(name: &str, rest: &str, format: Format) -> Result<(f64, Option<i64>), String> {
     // OpenMetrics exemplar: `value [timestamp] # {labels} value [timestamp]`.
     let rest = match rest.find(" # ") {
         Some(pos) if format == Format::OpenMetrics => &rest[..pos],
@@ -154,12 +165,89 @@ fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, String> {
     if let Some(extra) = fields.next() {
         return Err(format!("unexpected `{extra}` after the timestamp"));
     }
-    Ok(ParsedSample {
-        name: name.to_string(),
-        labels,
-        value,
-        timestamp_ms,
-    })
+    Ok((value, timestamp_ms))
+}
+
+/// Where a sample line's series (`name` or `name{labels}`) ends, found without parsing it (quotes and escapes
+/// in label values skipped); `None` when the labels are not closed (the full parse names the problem).
+fn series_end(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    // Where `parse_sample` ends the name.
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .unwrap_or(line.len());
+    if bytes.get(name_end) != Some(&b'{') {
+        return Some(name_end);
+    }
+    let (mut quoted, mut at) = (false, name_end + 1);
+    while let Some(&b) = bytes.get(at) {
+        match (quoted, b) {
+            (true, b'\\') => at += 1,
+            (true, b'"') => quoted = false,
+            (false, b'"') => quoted = true,
+            (false, b'}') => return Some(at + 1),
+            _ => {}
+        }
+        at += 1;
+    }
+    None
+}
+
+/// Parses a whole exposition body like [`parse`], each distinct series once: `intern` turns the first sample of
+/// a series (the same `name{labels}` text) into a `T`, and every sample is handed to `each` with its series' `T`,
+/// value and timestamp. A body repeating series (many points per series) costs one parse of each series.
+pub fn parse_interned<T>(
+    body: &str,
+    format: Format,
+    mut intern: impl FnMut(ParsedSample) -> Result<T, String>,
+    mut each: impl FnMut(usize, &T, f64, Option<i64>) -> Result<(), String>,
+) -> Result<usize, ParseError> {
+    let mut known: std::collections::HashMap<&str, T> = std::collections::HashMap::new();
+    let mut seen_eof = false;
+    let mut samples = 0;
+    for (index, raw) in body.lines().enumerate() {
+        let err = |message: String| ParseError {
+            line: index + 1,
+            message,
+        };
+        let line = raw.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if seen_eof || trimmed.is_empty() || trimmed.starts_with('#') {
+            // Comments, `# TYPE` and `# EOF` as the full parser reads them (one line at a time).
+            if seen_eof && !trimmed.is_empty() {
+                return Err(err("content after `# EOF`".into()));
+            }
+            if !trimmed.is_empty() {
+                let one = parse(trimmed, format).map_err(|e| err(e.message))?;
+                seen_eof = trimmed.strip_prefix('#').map(str::trim_start) == Some("EOF");
+                debug_assert!(one.samples.is_empty());
+            }
+            continue;
+        }
+        let end = series_end(trimmed);
+        let cached = end.and_then(|end| known.get(&trimmed[..end]).map(|t| (end, t)));
+        match cached {
+            Some((end, t)) => {
+                let name_end = trimmed[..end]
+                    .find(|c: char| c == '{' || c.is_whitespace())
+                    .unwrap_or(end);
+                let (value, ts) =
+                    parse_tail(&trimmed[..name_end], &trimmed[end..], format).map_err(err)?;
+                each(samples, t, value, ts).map_err(err)?;
+            }
+            None => {
+                let parsed = parse_sample(trimmed, format).map_err(err)?;
+                let (value, ts) = (parsed.value, parsed.timestamp_ms);
+                let t = intern(parsed).map_err(err)?;
+                each(samples, &t, value, ts).map_err(err)?;
+                if let Some(end) = end {
+                    known.insert(&trimmed[..end], t);
+                }
+            }
+        }
+        samples += 1;
+    }
+    Ok(samples)
 }
 
 /// Parses `name="value",...}` and returns what follows the closing brace.
@@ -338,6 +426,40 @@ nan_gauge NaN
         fn never_panics_on_exposition_like_input(body in r#"([a-z_]{1,5}(\{([a-z]{1,3}="[^"\n]{0,4}"?,?){0,3}\}?)? ?[-+0-9.eEIfnNa]{0,6} ?[0-9.]{0,4}\n|# (TYPE|HELP|EOF) ?[a-z]{0,4} ?[a-z]{0,8}\n){0,8}"#) {
             let _ = parse(&body, Format::PrometheusText);
             let _ = parse(&body, Format::OpenMetrics);
+        }
+
+        /// The interning parser reads every body exactly as the full parser does: the same samples (series shared
+        /// between lines with the same series text) or an error on the same line.
+        #[test]
+        fn interned_parsing_equals_full_parsing(
+            body in r#"([a-z_]{1,3}(\{([a-z]{1,2}="[^"\n]{0,3}"?,?){0,2}\}?)? ?[-+0-9.eEIfnNa]{0,4} ?[0-9.]{0,4}( # \{a="1"\} 1)?\n|# (TYPE|HELP|EOF) ?[a-z]{0,4} ?[a-z]{0,8}\n|\n){0,12}"#,
+            repeat in 1usize..4,
+        ) {
+            let body = body.repeat(repeat);
+            for format in [Format::PrometheusText, Format::OpenMetrics] {
+                let full = parse(&body, format);
+                let mut seen = Vec::new();
+                let interned = parse_interned(
+                    &body,
+                    format,
+                    |first| Ok((first.name, first.labels)),
+                    |_, (name, labels), value, ts| {
+                        seen.push(ParsedSample { name: name.clone(), labels: labels.clone(), value, timestamp_ms: ts });
+                        Ok(())
+                    },
+                );
+                match full {
+                    Ok(e) => {
+                        prop_assert_eq!(interned.as_ref().ok(), Some(&e.samples.len()), "{:?}", interned);
+                        prop_assert_eq!(seen.len(), e.samples.len());
+                        for (a, b) in seen.iter().zip(&e.samples) {
+                            prop_assert_eq!((&a.name, &a.labels, a.timestamp_ms), (&b.name, &b.labels, b.timestamp_ms));
+                            prop_assert_eq!(a.value.to_bits(), b.value.to_bits());
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(interned.map_err(|i| i.line), Err(e.line)),
+                }
+            }
         }
 
         #[test]

@@ -25,6 +25,15 @@ pub const SERIES_PER_READ: usize = 256;
 /// Series whose rows one pass of an hour holds in memory at once.
 const SERIES_PER_PASS: i64 = 2_000;
 
+/// A row of `samples` as taken by compaction: series, time, value, and a block's times and values.
+type Taken = (
+    i64,
+    DateTime<Utc>,
+    f64,
+    Option<Vec<DateTime<Utc>>>,
+    Option<Vec<f64>>,
+);
+
 /// What [`Store::compact`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Compacted {
@@ -224,55 +233,193 @@ impl Store {
             return Ok(done);
         };
         while from + day <= until {
-            done.add(
-                self.merge_day(from)
-                    .await
-                    .with_context(|| format!("merging the hour chunks of the day from {from}"))?,
-            );
+            let (merged, finished) = self
+                .merge_day(from)
+                .await
+                .with_context(|| format!("merging the hour chunks of the day from {from}"))?;
+            done.add(merged);
+            // Days are merged in order: one waiting for its swap holds back the later ones.
+            if !finished {
+                break;
+            }
             from += day;
         }
         Ok(done)
     }
 
-    async fn merge_day(&self, from: DateTime<Utc>) -> anyhow::Result<Compacted> {
+    /// Merges one day's chunks into one chunk per series, in a table of its own that then takes the place of the
+    /// day's partition, so the hour chunks leave no dead space behind (deleted in place, they would stay in the
+    /// partition as dead tuples, twice the size of what is left, until retention). Two steps:
+    /// 1. one transaction builds `<partition>_merged` (decoding each series' chunks of the day and encoding them
+    ///    as one) and checks its count and sum against the partition's; the partition is read meanwhile as before;
+    /// 2. once no transaction that began before that commit is still running (its snapshot could not see the new
+    ///    table's rows), one transaction holding `sample_chunks` for a moment (100 ms at most, else a later run)
+    ///    checks the totals again, detaches and drops the partition, and attaches the merged table in its place.
+    ///
+    /// A crash between the steps leaves an unattached table the next run builds again. Returns what was done and
+    /// whether the day is finished (`false`: its swap waits for a later run).
+    async fn merge_day(&self, from: DateTime<Utc>) -> anyhow::Result<(Compacted, bool)> {
         let to = from + TimeDelta::days(1);
+        let day = from.naive_utc();
+        let partition = CHUNKS.name(day);
+        let merged = format!("{partition}_merged");
+        let built = lock(&self.merged_days).get(&day).copied();
+        let built_at = match built {
+            Some(at) => at,
+            None => match self.build_merged_day(from, to, &partition, &merged).await? {
+                Some(at) => {
+                    lock(&self.merged_days).insert(day, at);
+                    at
+                }
+                // Nothing to merge (no chunks that day), or another process merged it.
+                None => return Ok((Compacted::default(), true)),
+            },
+        };
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(COMPACTION_LOCK)
             .execute(&mut *tx)
             .await?;
-        let merged: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT days_merged FROM compaction_state FOR UPDATE")
+        if !lock_briefly(&mut tx, CHUNKS.table).await? {
+            tracing::debug!("sample_chunks busy; a merged day takes its place in a later run");
+            return Ok((Compacted::default(), false));
+        }
+        let older: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                            AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+                            AND xact_start < $1)",
+        )
+        .bind(built_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        if older {
+            tracing::debug!(day = %from, "a transaction older than the merged day runs; it is swapped in later");
+            return Ok((Compacted::default(), false));
+        }
+        let present = super::partitions_in(&mut *tx, CHUNKS)
+            .await?
+            .into_iter()
+            .any(|(name, _, _)| name == partition);
+        let totals = |table: &str| {
+            format!("SELECT coalesce(sum(count), 0)::int8, sum(sum), count(*) FROM {table}")
+        };
+        let (before, before_sum, before_rows): (i64, Option<f64>, i64) = if present {
+            sqlx::query_as(&totals(&partition))
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            (0, None, 0)
+        };
+        let (after, after_sum, after_rows): (i64, Option<f64>, i64) =
+            sqlx::query_as(&totals(&merged)).fetch_one(&mut *tx).await?;
+        if !present
+            || before != after
+            || !same_sum(before_sum.unwrap_or(0.0), after_sum.unwrap_or(0.0))
+        {
+            // Retention dropped the day, or its chunks changed since the merge (a late hour compacted after a
+            // change of the out-of-order window): built again by the next run.
+            tracing::info!(day = %from, present, before, after, "the merged day no longer matches its partition; built again");
+            sqlx::query(&format!("DROP TABLE IF EXISTS {merged}"))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            lock(&self.merged_days).remove(&day);
+            return Ok((Compacted::default(), false));
+        }
+        for sql in [
+            format!("ALTER TABLE sample_chunks DETACH PARTITION {partition}"),
+            format!("DROP TABLE {partition}"),
+            format!("ALTER TABLE {merged} RENAME TO {partition}"),
+            format!("ALTER INDEX {merged}_pkey RENAME TO {partition}_pkey"),
+            format!(
+                "ALTER TABLE sample_chunks ATTACH PARTITION {partition} FOR VALUES FROM ('{}') TO ('{}')",
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            ),
+            format!("ALTER TABLE {partition} DROP CONSTRAINT merged_day_range"),
+        ] {
+            sqlx::query(&sql)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("swapping in the merged day: {sql}"))?;
+        }
+        sqlx::query("UPDATE compaction_state SET days_merged = greatest(days_merged, $1)")
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        lock(&self.merged_days).remove(&day);
+        tracing::debug!(day = %from, chunks_before = before_rows, chunks = after_rows, "merged a day's chunks");
+        Ok((
+            Compacted {
+                days: 1,
+                ..Compacted::default()
+            },
+            true,
+        ))
+    }
+
+    /// Step 1 of [`Store::merge_day`]: the day's chunks merged into `merged`, a table apart shaped like the
+    /// partition (its range as a constraint, so attaching it needs no scan). Returns the database time after the
+    /// commit, or `None` when the day has no partition or is merged already.
+    async fn build_merged_day(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        partition: &str,
+        merged: &str,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(COMPACTION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let days_merged: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT days_merged FROM compaction_state")
                 .fetch_one(&mut *tx)
                 .await?;
-        if merged.is_some_and(|m| m >= to) {
-            return Ok(Compacted::default());
+        if days_merged.is_some_and(|m| m >= to) {
+            return Ok(None);
         }
-        let totals = "SELECT coalesce(sum(count), 0)::int8, sum(sum) FROM sample_chunks
-                      WHERE start_ts >= $1 AND start_ts < $2";
-        let (before, before_sum): (i64, Option<f64>) = sqlx::query_as(totals)
-            .bind(from)
-            .bind(to)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (mut chunks, mut after) = (0usize, i64::MIN);
+        let present = super::partitions_in(&mut *tx, CHUNKS)
+            .await?
+            .into_iter()
+            .any(|(name, _, _)| name == partition);
+        if !present {
+            // An empty day: nothing to swap.
+            sqlx::query("UPDATE compaction_state SET days_merged = greatest(days_merged, $1)")
+                .bind(to)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(None);
+        }
+        for sql in [
+            format!("DROP TABLE IF EXISTS {merged}"),
+            format!(
+                "CREATE TABLE {merged} (LIKE sample_chunks INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
+                 INCLUDING STORAGE, PRIMARY KEY (series_id, start_ts), CONSTRAINT merged_day_range \
+                 CHECK (start_ts >= '{}' AND start_ts < '{}'))",
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            ),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        let (mut after, mut chunks) = (i64::MIN, 0usize);
         loop {
-            let mut taken: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
-                "DELETE FROM sample_chunks
-                 WHERE start_ts >= $1 AND start_ts < $2 AND end_ts - start_ts < interval '1 day' AND series_id > $3
-                   AND series_id < (SELECT coalesce(max(id), $3) + 1 FROM (
-                         SELECT DISTINCT series_id AS id FROM sample_chunks
-                         WHERE start_ts >= $1 AND start_ts < $2 AND end_ts - start_ts < interval '1 day'
-                           AND series_id > $3 ORDER BY 1 LIMIT $4) next)
-                 RETURNING series_id, start_ts, data",
-            )
-            .bind(from)
-            .bind(to)
+            // A pass over the next series, by id, so memory stays bounded however many series the day has.
+            let mut taken: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(&format!(
+                "SELECT series_id, start_ts, data FROM {partition}
+                 WHERE series_id > $1 AND series_id < (SELECT coalesce(max(id), $1) + 1 FROM (
+                         SELECT DISTINCT series_id AS id FROM {partition} WHERE series_id > $1
+                         ORDER BY 1 LIMIT $2) next)"
+            ))
             .bind(after)
             .bind(SERIES_PER_PASS)
             .fetch_all(&mut *tx)
             .await
-            .context("taking the day's hour chunks")?;
+            .context("reading the day's chunks")?;
             if taken.is_empty() {
                 break;
             }
@@ -282,34 +429,41 @@ impl Store {
             for (id, start, bytes) in taken {
                 let chunk = decode_chunk(id, start, &bytes)?;
                 let p = by_series.entry(id).or_default();
-                p.ts.extend(chunk.ts);
-                p.values.extend(chunk.values);
+                // Chunks of one series never overlap in time; merged in order all the same.
+                if p.ts
+                    .last()
+                    .is_none_or(|t| chunk.ts.first().is_none_or(|c| c >= t))
+                {
+                    p.ts.extend(chunk.ts);
+                    p.values.extend(chunk.values);
+                } else {
+                    *p = merge_sorted(std::mem::take(p), chunk);
+                }
             }
-            chunks += write_chunks(&mut tx, from, to, by_series).await?;
+            chunks += write_chunks(&mut tx, merged, from, to, by_series).await?;
         }
-        let (stored, stored_sum): (i64, Option<f64>) = sqlx::query_as(totals)
-            .bind(from)
-            .bind(to)
+        let totals =
+            |table: &str| format!("SELECT coalesce(sum(count), 0)::int8, sum(sum) FROM {table}");
+        let (before, before_sum): (i64, Option<f64>) = sqlx::query_as(&totals(partition))
             .fetch_one(&mut *tx)
             .await?;
+        let (stored, stored_sum): (i64, Option<f64>) =
+            sqlx::query_as(&totals(merged)).fetch_one(&mut *tx).await?;
         anyhow::ensure!(
             stored == before,
-            "the day's chunk hold {stored} samples, its hour chunks held {before}"
+            "the day's merged chunks hold {stored} samples, its chunks held {before}"
         );
         let (stored_sum, before_sum) = (stored_sum.unwrap_or(0.0), before_sum.unwrap_or(0.0));
         anyhow::ensure!(
             same_sum(stored_sum, before_sum),
-            "the day's chunks sum to {stored_sum}, its hour chunks summed to {before_sum}"
+            "the day's merged chunks sum to {stored_sum}, its chunks summed to {before_sum}"
         );
-        sqlx::query("UPDATE compaction_state SET days_merged = $1")
-            .bind(to)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(Compacted {
-            days: usize::from(chunks > 0),
-            ..Compacted::default()
-        })
+        tracing::debug!(day = %from, chunks, "built a merged day");
+        let at: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(at))
     }
 
     /// The time `sql` selects (the oldest of something), truncated to `unit` (`None`: there is nothing).
@@ -359,13 +513,14 @@ impl Store {
         let mut after: i64 = i64::MIN;
         loop {
             // A pass over the next series, by id, so memory stays bounded however many series the hour has.
-            let taken: Vec<(i64, DateTime<Utc>, f64)> = sqlx::query_as(
+            // Block rows never cross an hour: a row's `ts` places all its samples.
+            let taken: Vec<Taken> = sqlx::query_as(
                 "DELETE FROM samples
                  WHERE ts >= $1 AND ts < $2 AND series_id > $3
                    AND series_id < (SELECT coalesce(max(id), $3) + 1 FROM (
                          SELECT DISTINCT series_id AS id FROM samples
                          WHERE ts >= $1 AND ts < $2 AND series_id > $3 ORDER BY 1 LIMIT $4) next)
-                 RETURNING series_id, ts, value",
+                 RETURNING series_id, ts, value, block_ts, block_values",
             )
             .bind(from)
             .bind(to)
@@ -377,10 +532,20 @@ impl Store {
             if taken.is_empty() {
                 break;
             }
-            let mut rows: Vec<(i64, i64, f64)> = taken
-                .into_iter()
-                .map(|(id, t, v)| (id, t.timestamp_millis(), v))
-                .collect();
+            let mut rows: Vec<(i64, i64, f64)> = Vec::with_capacity(taken.len());
+            for (id, t, v, block_ts, block_values) in taken {
+                match (block_ts, block_values) {
+                    (Some(ts), Some(values)) if ts.len() == values.len() => rows.extend(
+                        ts.into_iter()
+                            .zip(values)
+                            .map(|(t, v)| (id, t.timestamp_millis(), v)),
+                    ),
+                    (None, None) => rows.push((id, t.timestamp_millis(), v)),
+                    _ => anyhow::bail!(
+                        "a block row of series {id} at {t} has unequal or missing arrays"
+                    ),
+                }
+            }
             rows.sort_by_key(|(id, t, _)| (*id, *t));
             after = rows[rows.len() - 1].0;
             samples += rows.len();
@@ -407,7 +572,7 @@ impl Store {
                     *p = merge_sorted(chunk, std::mem::take(p));
                 }
             }
-            chunks += write_chunks(&mut tx, from, to, by_series).await?;
+            chunks += write_chunks(&mut tx, "sample_chunks", from, to, by_series).await?;
         }
         // The hour's chunks hold what they held plus exactly the rows deleted.
         let (stored, stored_sum): (i64, Option<f64>) = sqlx::query_as(
@@ -644,27 +809,47 @@ pub(crate) async fn read(
     let decoded = decode_all(chunks);
     // Unordered: rows come mostly in time order per series already, and sorting here beats PostgreSQL's sort
     // (which spills to disk for a few hundred thousand rows).
+    // Block rows come whole (their arrays parsed here, cheaper than unnesting them in PostgreSQL); one that starts
+    // within the hour before `from` may hold samples after it.
     let rows_statement = format!(
-        "COPY (SELECT series_id, ts, value FROM samples
-               WHERE series_id = ANY('{{{ids}}}'::int8[]) AND ts >= {since} AND ts < {until})
+        "COPY (SELECT series_id, ts, value, coalesce(block_ts, '{{}}'), coalesce(block_values, '{{}}') FROM samples
+               WHERE series_id = ANY('{{{ids}}}'::int8[]) AND ts > {since} - interval '1 hour' AND ts < {until}
+                 AND (ts >= {since} OR block_ts IS NOT NULL))
          TO STDOUT (FORMAT binary)"
     );
+    let (lo, hi) = (from.timestamp_millis(), to.timestamp_millis());
     let read_rows = async {
         let mut rows: Vec<(i64, i64, f64)> = Vec::new();
-        copy_each(tx, &rows_statement, |[id, ts, value]| {
-            rows.push((
-                int8(id)?,
-                pg_millis(ts)?,
-                f64::from_bits(int8(value)? as u64),
-            ));
-            Ok(())
-        })
+        copy_each(
+            tx,
+            &rows_statement,
+            |[id, ts, value, block_ts, block_values]| {
+                let id = int8(id)?;
+                if array_len(block_ts)? == 0 {
+                    rows.push((id, pg_millis(ts)?, f64::from_bits(int8(value)? as u64)));
+                    return Ok(());
+                }
+                let (ts, values) = (array_items(block_ts)?, array_items(block_values)?);
+                anyhow::ensure!(
+                    ts.len() == values.len(),
+                    "a block row of series {id} has {} times and {} values",
+                    ts.len(),
+                    values.len()
+                );
+                for (t, v) in ts.zip(values) {
+                    let t = pg_millis(t?)?;
+                    if t >= lo && t < hi {
+                        rows.push((id, t, f64::from_bits(int8(v?)? as u64)));
+                    }
+                }
+                Ok(())
+            },
+        )
         .await?;
         anyhow::Ok((rows, reading.elapsed()))
     };
     let (decoded, rows) = tokio::join!(decoded, read_rows);
     let (decoded, (rows, rows_read)) = (decoded?, rows?);
-    let (lo, hi) = (from.timestamp_millis(), to.timestamp_millis());
     let mut out: BTreeMap<i64, Points> = BTreeMap::new();
     for (id, ts, values) in decoded {
         let p = out.entry(id).or_default();
@@ -772,6 +957,44 @@ fn int8(field: &[u8]) -> anyhow::Result<i64> {
     Ok(i64::from_be_bytes(
         field.try_into().context("an 8-byte field")?,
     ))
+}
+
+/// How many elements a binary one-dimensional array (or an empty one) holds.
+fn array_len(field: &[u8]) -> anyhow::Result<usize> {
+    let word = |at: usize| -> anyhow::Result<i32> {
+        Ok(i32::from_be_bytes(
+            field
+                .get(at..at + 4)
+                .context("a truncated array")?
+                .try_into()
+                .expect("4 bytes"),
+        ))
+    };
+    match word(0)? {
+        0 => Ok(0),
+        1 => Ok(usize::try_from(word(12)?).context("a negative array length")?),
+        n => anyhow::bail!("an array of {n} dimensions"),
+    }
+}
+
+/// The elements of a binary one-dimensional array of 8-byte values without NULLs (`timestamptz[]`, `float8[]`).
+fn array_items(
+    field: &[u8],
+) -> anyhow::Result<impl ExactSizeIterator<Item = anyhow::Result<&[u8]>>> {
+    let n = array_len(field)?;
+    let items = field.get(20..).unwrap_or_default();
+    anyhow::ensure!(
+        items.len() == n * 12,
+        "an array of {n} 8-byte values holds {} bytes",
+        items.len()
+    );
+    Ok(items.chunks_exact(12).map(|item| {
+        anyhow::ensure!(
+            item[..4] == 8i32.to_be_bytes(),
+            "an array element that is NULL or not 8 bytes"
+        );
+        Ok(&item[4..])
+    }))
 }
 
 /// PostgreSQL's binary COPY format, parsed as it arrives in pieces: tuples of `N` fields, none NULL.
@@ -1000,6 +1223,7 @@ pub(crate) fn merge_sorted(a: Points, b: Points) -> Points {
 /// Encodes each series' samples as its chunk of `[from, to)` and stores them (replacing any there); returns how many.
 async fn write_chunks(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    table: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     by_series: BTreeMap<i64, Points>,
@@ -1015,12 +1239,13 @@ async fn write_chunks(
         summaries.push(summary);
         data.push(codec::encode(&p.ts, &p.values));
     }
-    upsert_chunks(tx, from, to, &ids, &summaries, &data).await?;
+    upsert_chunks(tx, table, from, to, &ids, &summaries, &data).await?;
     Ok(ids.len())
 }
 
 async fn upsert_chunks(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    table: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     ids: &[i64],
@@ -1029,8 +1254,8 @@ async fn upsert_chunks(
 ) -> anyhow::Result<()> {
     let ms = |t: i64| DateTime::<Utc>::from_timestamp_millis(t).unwrap_or_default();
     let col = |f: fn(&Summary) -> f64| summaries.iter().map(f).collect::<Vec<f64>>();
-    sqlx::query(
-        "INSERT INTO sample_chunks (series_id, start_ts, end_ts, count, min, max, sum, first_ts, first_value,
+    sqlx::query(&format!(
+        "INSERT INTO {table} (series_id, start_ts, end_ts, count, min, max, sum, first_ts, first_value,
                                     last_ts, last_value, data)
          SELECT u.id, $2, $3, u.n, u.lo, u.hi, u.total, u.f_ts, u.f_v, u.l_ts, u.l_v, u.data
          FROM UNNEST($1::int8[], $4::int4[], $5::float8[], $6::float8[], $7::float8[], $8::timestamptz[],
@@ -1038,8 +1263,8 @@ async fn upsert_chunks(
               AS u(id, n, lo, hi, total, f_ts, f_v, l_ts, l_v, data)
          ON CONFLICT (series_id, start_ts) DO UPDATE SET count = EXCLUDED.count, min = EXCLUDED.min,
             max = EXCLUDED.max, sum = EXCLUDED.sum, first_ts = EXCLUDED.first_ts, first_value = EXCLUDED.first_value,
-            last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value, data = EXCLUDED.data",
-    )
+            last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value, data = EXCLUDED.data"
+    ))
     .bind(ids)
     .bind(from)
     .bind(to)

@@ -10,6 +10,7 @@ use crate::store::chunk::codec::pg_less;
 use crate::store::chunk::SERIES_PER_READ;
 use app::types::Point;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 
@@ -102,12 +103,20 @@ pub(super) async fn aggregate(
     };
     let (mut reading, mut bucketing, mut samples) =
         (std::time::Duration::ZERO, std::time::Duration::ZERO, 0usize);
+    // The next batch is read (and its chunks decoded) while this one is bucketed: two reads in flight at most.
+    // (The reads are made here, not by a closure inside the stream: such a closure is not `Send` for every
+    // lifetime, which the spawned query task needs.)
+    let reads: Vec<_> = ids
+        .chunks(SERIES_PER_READ)
+        .map(|batch| crate::store::chunk::points(pool, batch, from, to))
+        .collect();
+    let mut reads = futures::stream::iter(reads).buffered(2);
     for (batch, batch_groups) in ids
         .chunks(SERIES_PER_READ)
         .zip(groups.chunks(SERIES_PER_READ))
     {
         let started = std::time::Instant::now();
-        let read = crate::store::chunk::points(pool, batch, from, to).await?;
+        let read = reads.next().await.expect("one read per batch")?;
         reading += started.elapsed();
         let started = std::time::Instant::now();
         samples += read.values().map(|p| p.len()).sum::<usize>();
