@@ -52,6 +52,35 @@ async fn assert_reads_back(
     }
 }
 
+/// `series` series of `metric` (labels `series` = 0, 1, …) from `from` (offset by 977 ms a series) until `until`:
+/// `next(series, i)` gives the i-th sample's value and the gap to the next (i from 1). Returns the samples, series
+/// after series, and each series' `(ms, value bits)` as written.
+fn spread(
+    metric: &str,
+    series: i64,
+    from: chrono::DateTime<Utc>,
+    until: chrono::DateTime<Utc>,
+    mut next: impl FnMut(i64, i64) -> (Days, f64),
+) -> (Vec<Sample>, BTreeMap<String, Vec<(i64, u64)>>) {
+    let mut written: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    let mut batch = Vec::new();
+    for s in 0..series {
+        let mut t = from + Days::milliseconds(s * 977);
+        let mut i = 0;
+        while t < until {
+            i += 1;
+            let (gap, v) = next(s, i);
+            batch.push(of_series(metric, &s.to_string(), t, v));
+            written
+                .entry(s.to_string())
+                .or_default()
+                .push((t.timestamp_millis(), v.to_bits()));
+            t += gap;
+        }
+    }
+    (batch, written)
+}
+
 /// One sample of `metric` from source `s`, its series named by the label `series`.
 fn of_series(metric: &str, series: &str, ts: chrono::DateTime<Utc>, value: f64) -> Sample {
     Sample {
@@ -1083,30 +1112,12 @@ async fn days_behind_the_out_of_order_window_merge_into_day_chunks() {
     let store = Store::new(db.pool.clone());
     let now = Utc::now();
     let from = now - Days::hours(60);
-    let mut written: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
-    let mut batch = Vec::new();
-    for s in 0..3 {
-        let mut t = from + Days::milliseconds(s * 977);
-        let mut i = 0i64;
-        while t < now - Days::hours(3) {
-            i += 1;
-            let v = ((i * 31 + s) % 1000) as f64 / 100.0;
-            batch.push(Sample {
-                metric: "days".parse().unwrap(),
-                source: "s".parse().unwrap(),
-                labels: Labels::from([("series".to_string(), s.to_string())])
-                    .try_into()
-                    .unwrap(),
-                ts: t,
-                value: v,
-            });
-            written
-                .entry(s.to_string())
-                .or_default()
-                .push((t.timestamp_millis(), v.to_bits()));
-            t += Days::milliseconds(20_000 + (i * 7_919 % 20_000));
-        }
-    }
+    let (batch, written) = spread("days", 3, from, now - Days::hours(3), |s, i| {
+        (
+            Days::milliseconds(20_000 + (i * 7_919 % 20_000)),
+            ((i * 31 + s) % 1000) as f64 / 100.0,
+        )
+    });
     for part in batch.chunks(10_000) {
         store.write(part).await.unwrap();
     }
@@ -1172,22 +1183,9 @@ async fn a_merged_day_waits_for_older_snapshots_and_leaves_no_dead_space() {
         Store::new(db.pool.clone()).with_out_of_order_window(Duration::from_secs(5 * 86400));
     let now = Utc::now();
     let from = now - Days::hours(60);
-    let mut written: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
-    let mut batch = Vec::new();
-    for s in 0..2 {
-        let mut t = from + Days::milliseconds(s * 501);
-        let mut i = 0u64;
-        while t < now - Days::hours(3) {
-            i += 1;
-            let v = (i % 977) as f64 / 4.0;
-            batch.push(of_series("merging", &s.to_string(), t, v));
-            written
-                .entry(s.to_string())
-                .or_default()
-                .push((t.timestamp_millis(), v.to_bits()));
-            t += Days::seconds(15);
-        }
-    }
+    let (batch, written) = spread("merging", 2, from, now - Days::hours(3), |_, i| {
+        (Days::seconds(15), (i % 977) as f64 / 4.0)
+    });
     for part in batch.chunks(10_000) {
         store.write(part).await.unwrap();
     }
