@@ -1,12 +1,15 @@
 //! Time-series storage in PostgreSQL.
 //!
 //! Samples enter through [`Store::write`] (one transaction per batch: series looked up or created within the
-//! source's series limit, samples appended with `COPY … (FORMAT binary)`, each series' latest value updated, the
+//! source's series limit, samples appended with `COPY … (FORMAT binary)` — a series' several samples of one hour
+//! as a block row, a lone one as a plain row (`SampleCopy`; SQL reads both through `samples_in(from, to)`) —,
+//! each series' latest value updated, the
 //! batch's time range queued for the rollup job; a batch reaching further than `storage.out_of_order_window` behind
 //! the compacted tier is refused whole, [`TooLate`]) and leave through [`Store::current_values`], the query engine
 //! (`query/`, which also reads the rollup tiers of `rollup.rs`) and [`chunk::points`] (rows and the compacted
 //! chunks of `chunk/`, which closed hours older than the hot window move into). `samples` is partitioned by hour,
-//! the other tables by day or month; [`Store::ensure_partitions`] creates partitions as data arrives, compaction
+//! the other tables by day or month; [`Store::ensure_partitions`] creates partitions as data arrives (made apart,
+//! then attached, so no reader or writer waits for it), compaction
 //! drops the hours it emptied, and [`Store::apply_retention`] drops whole partitions that fall out of their
 //! retention period.
 

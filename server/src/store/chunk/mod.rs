@@ -1,14 +1,16 @@
 //! The compacted tier: closed hours of raw samples re-written as one chunk per series and hour (`sample_chunks`,
 //! encoded by [`codec`]), with the hour's count, min, max, sum, first and last beside the bytes.
 //!
-//! Data in: rows of `samples` older than the hot window, moved by [`Store::compact`] — per hour, in one transaction
-//! that takes the hour's rows (`DELETE … RETURNING`, series by series), writes their chunks, checks that the chunks
+//! Data in: rows of `samples` (plain and block rows) older than the hot window, moved by [`Store::compact`] — per
+//! hour, in one transaction that takes the hour's rows (`DELETE … RETURNING`, series by series), writes their chunks, checks that the chunks
 //! hold as many samples with the same sum as before plus the rows, and advances the watermark (`compaction_state`).
 //! A crash anywhere leaves either the rows or the chunks, never both and never neither. Late rows — written below
 //! the watermark, within `storage.out_of_order_window` — stay rows (read like any other) until the next run merges
 //! them into their hour's chunks the same way; an hour's partition of `samples`, once no sample may be written to
-//! it and no running snapshot can still read its rows, is dropped. Data out: [`points`], every sample of some series in a time range,
-//! from the chunks and the rows, read in one snapshot.
+//! it and no running snapshot can still read its rows, is dropped. A whole day beyond the out-of-order window is
+//! merged into one chunk per series and day in a table apart, which then replaces the day's partition
+//! ([`Store::merge_days`]). Data out: [`points`], every sample of some series in a time range, from the chunks and
+//! the rows, read in one snapshot.
 
 pub mod codec;
 
