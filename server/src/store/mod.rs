@@ -2,7 +2,7 @@
 //!
 //! Samples enter through [`Store::write`] (one transaction per batch: series looked up or created within the
 //! source's series limit, samples appended with `COPY … (FORMAT binary)` — a series' several samples of one hour
-//! as a block row, a lone one as a plain row (`SampleCopy`; SQL reads both through `samples_in(from, to)`) —,
+//! as a block row, a lone one as a plain row (`copy_samples`; SQL reads both through `samples_in(from, to)`) —,
 //! each series' latest value updated, the
 //! batch's time range queued for the rollup job; a batch reaching further than `storage.out_of_order_window` behind
 //! the compacted tier is refused whole, [`TooLate`]) and leave through [`Store::current_values`], the query engine
@@ -327,7 +327,7 @@ impl Store {
         let (latest_ids, (latest_ts, latest_values)): (Vec<i64>, (Vec<DateTime<Utc>>, Vec<f64>)) =
             latest.into_iter().unzip();
 
-        let copy = SampleCopy::of(&kept_ids, &ts, &values);
+        let copy = copy_samples(&kept_ids, &ts, &values);
         let mut tx = self.pool.begin().await?;
         // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse-bench ingest`).
         let mut sink = tx
@@ -677,77 +677,73 @@ pub const BLOCK_SAMPLES: usize = 100;
 /// A batch as `samples` rows in PostgreSQL's binary COPY format, columns `(series_id, ts, value, block_ts,
 /// block_values)`: the samples of each series and hour in time order (equal times keep the batch's order), several
 /// as block rows of up to [`BLOCK_SAMPLES`] (the first sample also in `ts`/`value`), a lone one as a plain row.
-struct SampleCopy;
-
-impl SampleCopy {
-    fn of(ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) -> Vec<u8> {
-        const TIMESTAMPTZ_OID: u32 = 1184;
-        const FLOAT8_OID: u32 = 701;
-        let micros: Vec<i64> = ts
-            .iter()
-            .map(|t| t.timestamp_micros() - PG_EPOCH_MICROS)
-            .collect();
-        let hour = |i: usize| micros[i].div_euclid(3_600_000_000);
-        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
-        // Stable: samples of the same series and instant keep the order they were sent in.
-        order.sort_by_key(|&i| {
-            let i = i as usize;
-            (ids[i], hour(i), micros[i])
-        });
-        let mut out = Vec::with_capacity(19 + ids.len() * 24 + 2);
-        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        out.extend_from_slice(&0i32.to_be_bytes()); // flags
-        out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-        let field = |out: &mut Vec<u8>, bytes: [u8; 8]| {
-            out.extend_from_slice(&8i32.to_be_bytes());
-            out.extend_from_slice(&bytes);
+fn copy_samples(ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) -> Vec<u8> {
+    const TIMESTAMPTZ_OID: u32 = 1184;
+    const FLOAT8_OID: u32 = 701;
+    let micros: Vec<i64> = ts
+        .iter()
+        .map(|t| t.timestamp_micros() - PG_EPOCH_MICROS)
+        .collect();
+    let hour = |i: usize| micros[i].div_euclid(3_600_000_000);
+    let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+    // Stable: samples of the same series and instant keep the order they were sent in.
+    order.sort_by_key(|&i| {
+        let i = i as usize;
+        (ids[i], hour(i), micros[i])
+    });
+    let mut out = Vec::with_capacity(19 + ids.len() * 24 + 2);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    let field = |out: &mut Vec<u8>, bytes: [u8; 8]| {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&bytes);
+    };
+    let array =
+        |out: &mut Vec<u8>, oid: u32, items: &mut dyn Iterator<Item = [u8; 8]>, n: usize| {
+            out.extend_from_slice(&(20 + 12 * n as i32).to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes()); // dimensions
+            out.extend_from_slice(&0i32.to_be_bytes()); // no NULLs
+            out.extend_from_slice(&oid.to_be_bytes());
+            out.extend_from_slice(&(n as i32).to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+            for item in items {
+                out.extend_from_slice(&8i32.to_be_bytes());
+                out.extend_from_slice(&item);
+            }
         };
-        let array =
-            |out: &mut Vec<u8>, oid: u32, items: &mut dyn Iterator<Item = [u8; 8]>, n: usize| {
-                out.extend_from_slice(&(20 + 12 * n as i32).to_be_bytes());
-                out.extend_from_slice(&1i32.to_be_bytes()); // dimensions
-                out.extend_from_slice(&0i32.to_be_bytes()); // no NULLs
-                out.extend_from_slice(&oid.to_be_bytes());
-                out.extend_from_slice(&(n as i32).to_be_bytes());
-                out.extend_from_slice(&1i32.to_be_bytes()); // lower bound
-                for item in items {
-                    out.extend_from_slice(&8i32.to_be_bytes());
-                    out.extend_from_slice(&item);
-                }
-            };
-        for run in order.chunk_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            ids[a] == ids[b] && hour(a) == hour(b)
-        }) {
-            for block in run.chunks(BLOCK_SAMPLES) {
-                let first = block[0] as usize;
-                out.extend_from_slice(&5i16.to_be_bytes());
-                field(&mut out, ids[first].to_be_bytes());
-                field(&mut out, micros[first].to_be_bytes());
-                field(&mut out, values[first].to_be_bytes());
-                if block.len() == 1 {
-                    out.extend_from_slice(&(-1i32).to_be_bytes());
-                    out.extend_from_slice(&(-1i32).to_be_bytes());
-                } else {
-                    let n = block.len();
-                    array(
-                        &mut out,
-                        TIMESTAMPTZ_OID,
-                        &mut block.iter().map(|&i| micros[i as usize].to_be_bytes()),
-                        n,
-                    );
-                    array(
-                        &mut out,
-                        FLOAT8_OID,
-                        &mut block.iter().map(|&i| values[i as usize].to_be_bytes()),
-                        n,
-                    );
-                }
+    for run in order.chunk_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        ids[a] == ids[b] && hour(a) == hour(b)
+    }) {
+        for block in run.chunks(BLOCK_SAMPLES) {
+            let first = block[0] as usize;
+            out.extend_from_slice(&5i16.to_be_bytes());
+            field(&mut out, ids[first].to_be_bytes());
+            field(&mut out, micros[first].to_be_bytes());
+            field(&mut out, values[first].to_be_bytes());
+            if block.len() == 1 {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+            } else {
+                let n = block.len();
+                array(
+                    &mut out,
+                    TIMESTAMPTZ_OID,
+                    &mut block.iter().map(|&i| micros[i as usize].to_be_bytes()),
+                    n,
+                );
+                array(
+                    &mut out,
+                    FLOAT8_OID,
+                    &mut block.iter().map(|&i| values[i as usize].to_be_bytes()),
+                    n,
+                );
             }
         }
-        out.extend_from_slice(&(-1i16).to_be_bytes());
-        out
     }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
 }
 
 /// PostgreSQL timestamps count microseconds from 2000-01-01T00:00:00Z.

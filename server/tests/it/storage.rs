@@ -81,6 +81,22 @@ fn spread(
     (batch, written)
 }
 
+/// Writes `batch` in pieces of 10,000, rolls it up and compacts what is older than a 2-hour hot window.
+async fn write_and_compact(
+    store: &Store,
+    batch: &[Sample],
+    now: chrono::DateTime<Utc>,
+) -> mcpulse::store::chunk::Compacted {
+    for part in batch.chunks(10_000) {
+        store.write(part).await.unwrap();
+    }
+    store.roll_up().await.unwrap();
+    store
+        .compact(now, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap()
+}
+
 /// One sample of `metric` from source `s`, its series named by the label `series`.
 fn of_series(metric: &str, series: &str, ts: chrono::DateTime<Utc>, value: f64) -> Sample {
     Sample {
@@ -1118,14 +1134,7 @@ async fn days_behind_the_out_of_order_window_merge_into_day_chunks() {
             ((i * 31 + s) % 1000) as f64 / 100.0,
         )
     });
-    for part in batch.chunks(10_000) {
-        store.write(part).await.unwrap();
-    }
-    store.roll_up().await.unwrap();
-    let done = store
-        .compact(now, Duration::from_secs(2 * 3600))
-        .await
-        .unwrap();
+    let done = write_and_compact(&store, &batch, now).await;
     let watermark = store.compaction_watermark().await.unwrap().unwrap();
     let merged_until = (watermark - Days::hours(1))
         .duration_trunc(Days::days(1))
@@ -1186,14 +1195,7 @@ async fn a_merged_day_waits_for_older_snapshots_and_leaves_no_dead_space() {
     let (batch, written) = spread("merging", 2, from, now - Days::hours(3), |_, i| {
         (Days::seconds(15), (i % 977) as f64 / 4.0)
     });
-    for part in batch.chunks(10_000) {
-        store.write(part).await.unwrap();
-    }
-    store.roll_up().await.unwrap();
-    let done = store
-        .compact(now, Duration::from_secs(2 * 3600))
-        .await
-        .unwrap();
+    let done = write_and_compact(&store, &batch, now).await;
     assert_eq!(done.days, 0, "{done:?}");
     let until = now.duration_trunc(Days::days(1)).unwrap();
     let days = (until - from.duration_trunc(Days::days(1)).unwrap()).num_days() as usize;

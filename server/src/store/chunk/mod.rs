@@ -97,6 +97,21 @@ pub struct Points {
 }
 
 impl Points {
+    /// Adds `more` (sorted by time) to these samples, keeping time order: appended when it all follows them (the
+    /// usual case), merged otherwise (`self`'s first at equal times).
+    fn append_sorted(&mut self, more: Points) {
+        if self
+            .ts
+            .last()
+            .is_none_or(|t| more.ts.first().is_none_or(|m| m >= t))
+        {
+            self.ts.extend(more.ts);
+            self.values.extend(more.values);
+        } else {
+            *self = merge_sorted(std::mem::take(self), more);
+        }
+    }
+
     /// The samples as instants and values, in time order.
     pub fn timed(self) -> Vec<(DateTime<Utc>, f64)> {
         let at = |t: &i64| DateTime::from_timestamp_millis(*t).unwrap_or_default();
@@ -298,26 +313,14 @@ impl Store {
             tracing::debug!(day = %from, "a transaction older than the merged day runs; it is swapped in later");
             return Ok((Compacted::default(), false));
         }
-        let present = super::partitions_in(&mut *tx, CHUNKS)
-            .await?
-            .into_iter()
-            .any(|(name, _, _)| name == partition);
-        let totals = |table: &str| {
-            format!("SELECT coalesce(sum(count), 0)::int8, sum(sum), count(*) FROM {table}")
-        };
-        let (before, before_sum, before_rows): (i64, Option<f64>, i64) = if present {
-            sqlx::query_as(&totals(&partition))
-                .fetch_one(&mut *tx)
-                .await?
+        let present = has_partition(&mut tx, &partition).await?;
+        let (before, before_sum, before_rows) = if present {
+            chunk_totals(&mut tx, &partition).await?
         } else {
-            (0, None, 0)
+            (0, 0.0, 0)
         };
-        let (after, after_sum, after_rows): (i64, Option<f64>, i64) =
-            sqlx::query_as(&totals(&merged)).fetch_one(&mut *tx).await?;
-        if !present
-            || before != after
-            || !same_sum(before_sum.unwrap_or(0.0), after_sum.unwrap_or(0.0))
-        {
+        let (after, after_sum, after_rows) = chunk_totals(&mut tx, &merged).await?;
+        if !present || before != after || !same_sum(before_sum, after_sum) {
             // Retention dropped the day, or its chunks changed since the merge (a late hour compacted after a
             // change of the out-of-order window): built again by the next run.
             tracing::info!(day = %from, present, before, after, "the merged day no longer matches its partition; built again");
@@ -345,10 +348,7 @@ impl Store {
                 .await
                 .with_context(|| format!("swapping in the merged day: {sql}"))?;
         }
-        sqlx::query("UPDATE compaction_state SET days_merged = greatest(days_merged, $1)")
-            .bind(to)
-            .execute(&mut *tx)
-            .await?;
+        mark_merged(&mut tx, to).await?;
         tx.commit().await?;
         lock(&self.merged_days).remove(&day);
         tracing::debug!(day = %from, chunks_before = before_rows, chunks = after_rows, "merged a day's chunks");
@@ -383,16 +383,10 @@ impl Store {
         if days_merged.is_some_and(|m| m >= to) {
             return Ok(None);
         }
-        let present = super::partitions_in(&mut *tx, CHUNKS)
-            .await?
-            .into_iter()
-            .any(|(name, _, _)| name == partition);
+        let present = has_partition(&mut tx, &partition).await?;
         if !present {
             // An empty day: nothing to swap.
-            sqlx::query("UPDATE compaction_state SET days_merged = greatest(days_merged, $1)")
-                .bind(to)
-                .execute(&mut *tx)
-                .await?;
+            mark_merged(&mut tx, to).await?;
             tx.commit().await?;
             return Ok(None);
         }
@@ -429,33 +423,18 @@ impl Store {
             after = taken[taken.len() - 1].0;
             let mut by_series: BTreeMap<i64, Points> = BTreeMap::new();
             for (id, start, bytes) in taken {
-                let chunk = decode_chunk(id, start, &bytes)?;
-                let p = by_series.entry(id).or_default();
                 // Chunks of one series never overlap in time; merged in order all the same.
-                if p.ts
-                    .last()
-                    .is_none_or(|t| chunk.ts.first().is_none_or(|c| c >= t))
-                {
-                    p.ts.extend(chunk.ts);
-                    p.values.extend(chunk.values);
-                } else {
-                    *p = merge_sorted(std::mem::take(p), chunk);
-                }
+                let chunk = decode_chunk(id, start, &bytes)?;
+                by_series.entry(id).or_default().append_sorted(chunk);
             }
             chunks += write_chunks(&mut tx, merged, from, to, by_series).await?;
         }
-        let totals =
-            |table: &str| format!("SELECT coalesce(sum(count), 0)::int8, sum(sum) FROM {table}");
-        let (before, before_sum): (i64, Option<f64>) = sqlx::query_as(&totals(partition))
-            .fetch_one(&mut *tx)
-            .await?;
-        let (stored, stored_sum): (i64, Option<f64>) =
-            sqlx::query_as(&totals(merged)).fetch_one(&mut *tx).await?;
+        let (before, before_sum, _) = chunk_totals(&mut tx, partition).await?;
+        let (stored, stored_sum, _) = chunk_totals(&mut tx, merged).await?;
         anyhow::ensure!(
             stored == before,
             "the day's merged chunks hold {stored} samples, its chunks held {before}"
         );
-        let (stored_sum, before_sum) = (stored_sum.unwrap_or(0.0), before_sum.unwrap_or(0.0));
         anyhow::ensure!(
             same_sum(stored_sum, before_sum),
             "the day's merged chunks sum to {stored_sum}, its chunks summed to {before_sum}"
@@ -870,17 +849,8 @@ pub(crate) async fn read(
     }
     for (id, mut rows) in late {
         rows.sort_by_time();
-        let p = out.entry(id).or_default();
         // Rows usually all follow the chunks; late ones fall among them.
-        if p.ts
-            .last()
-            .is_none_or(|t| rows.ts.first().is_some_and(|r| r >= t))
-        {
-            p.ts.extend(rows.ts);
-            p.values.extend(rows.values);
-        } else {
-            *p = merge_sorted(std::mem::take(p), rows);
-        }
+        out.entry(id).or_default().append_sorted(rows);
     }
     tracing::trace!(
         chunks = chunk_count,
@@ -890,6 +860,42 @@ pub(crate) async fn read(
         "read chunks and rows (decoding the chunks meanwhile)"
     );
     Ok(out)
+}
+
+/// Whether `name` is a partition of `sample_chunks` (as the catalog says within `tx`).
+async fn has_partition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    name: &str,
+) -> anyhow::Result<bool> {
+    Ok(super::partitions_in(&mut **tx, CHUNKS)
+        .await?
+        .into_iter()
+        .any(|(partition, _, _)| partition == name))
+}
+
+/// The samples, their sum and the chunks `table` (a partition of `sample_chunks`, or a merged day) holds.
+async fn chunk_totals(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    table: &str,
+) -> anyhow::Result<(i64, f64, i64)> {
+    let (samples, sum, chunks): (i64, Option<f64>, i64) = sqlx::query_as(&format!(
+        "SELECT coalesce(sum(count), 0)::int8, sum(sum), count(*) FROM {table}"
+    ))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((samples, sum.unwrap_or(0.0), chunks))
+}
+
+/// Records that every day before `to` is merged.
+async fn mark_merged(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE compaction_state SET days_merged = greatest(days_merged, $1)")
+        .bind(to)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Takes `table` exclusively for the rest of `tx`, waiting at most 100 ms: `false` when it is busy (another
