@@ -3,8 +3,8 @@
 //! Samples enter through [`Store::write`] (one transaction per batch: series looked up or created within the
 //! source's series limit, samples appended with `COPY … (FORMAT binary)` — a series' several samples of one hour
 //! as a block row, a lone one as a plain row (`copy_samples`; SQL reads both through `samples_in(from, to)`) —,
-//! each series' latest value updated, the
-//! batch's time range queued for the rollup job; a batch reaching further than `storage.out_of_order_window` behind
+//! the batch's time range queued for the rollup job, then each series' latest value written by [`latest`]
+//! together with those of batches committed meanwhile; a batch reaching further than `storage.out_of_order_window` behind
 //! the compacted tier is refused whole, [`TooLate`]) and leave through [`Store::current_values`], the query engine
 //! (`query/`, which also reads the rollup tiers of `rollup.rs`) and [`chunk::points`] (rows and the compacted
 //! chunks of `chunk/`, which closed hours older than the hot window move into). `samples` is partitioned by hour,
@@ -15,6 +15,7 @@
 
 pub mod chunk;
 pub mod health;
+pub mod latest;
 pub mod mcp;
 pub mod query;
 pub mod rollup;
@@ -109,6 +110,8 @@ pub struct Store {
     stored_samples: AtomicU64,
     /// Series ids already known, so steady-state writes skip the upsert.
     series: Mutex<HashMap<SeriesKey, i64>>,
+    /// Latest values of committed batches on their way to `series` (see [`latest`]).
+    latest: latest::Latest,
     /// Partitions known to exist, per table (read from the catalog on first use).
     partitions: Mutex<HashMap<&'static str, Periods>>,
     /// When compaction last took rows of each hour of `samples` (database time, after the commit; `None` until
@@ -181,6 +184,7 @@ impl Store {
             rejected_samples: AtomicU64::new(0),
             stored_samples: AtomicU64::new(0),
             series: Mutex::new(HashMap::new()),
+            latest: latest::Latest::default(),
             partitions: Mutex::new(HashMap::new()),
             emptied: Mutex::new(BTreeMap::new()),
             merged_days: Mutex::new(BTreeMap::new()),
@@ -313,20 +317,6 @@ impl Store {
         )
         .await?;
 
-        // Latest value per series, computed here so the update touches each series once.
-        let mut latest: HashMap<i64, (DateTime<Utc>, f64)> = HashMap::new();
-        for ((id, t), v) in kept_ids.iter().zip(&ts).zip(&values) {
-            let entry = latest.entry(*id).or_insert((*t, *v));
-            if *t >= entry.0 {
-                *entry = (*t, *v);
-            }
-        }
-        // In id order: concurrent batches sharing series lock their rows in the same order (no deadlock).
-        let mut latest: Vec<(i64, (DateTime<Utc>, f64))> = latest.into_iter().collect();
-        latest.sort_unstable_by_key(|(id, _)| *id);
-        let (latest_ids, (latest_ts, latest_values)): (Vec<i64>, (Vec<DateTime<Utc>>, Vec<f64>)) =
-            latest.into_iter().unzip();
-
         let copy = copy_samples(&kept_ids, &ts, &values);
         let mut tx = self.pool.begin().await?;
         // COPY in binary format: measured faster here than one INSERT … SELECT FROM UNNEST (see `mcpulse-bench ingest`).
@@ -339,27 +329,41 @@ impl Store {
         sink.send(copy).await.context("copying samples")?;
         sink.finish().await.context("finishing the sample copy")?;
         // The batch's time range goes to the rollup job in the same transaction, so rollups never miss a sample.
-        // The rows are locked first, in id order (an UPDATE … FROM may visit them in any order the plan picks).
-        sqlx::query("SELECT 1 FROM series WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&latest_ids)
+        sqlx::query("INSERT INTO rollup_pending (from_ts, to_ts) VALUES ($1, $2)")
+            .bind(first)
+            .bind(last)
             .execute(&mut *tx)
             .await
-            .context("locking the batch's series")?;
-        sqlx::query(
-            "WITH pending AS (INSERT INTO rollup_pending (from_ts, to_ts) VALUES ($4, $5))
-             UPDATE series s SET last_ts = u.ts, last_value = u.value
-             FROM UNNEST($1::bigint[], $2::timestamptz[], $3::float8[]) AS u(id, ts, value)
-             WHERE s.id = u.id AND (s.last_ts IS NULL OR s.last_ts <= u.ts)",
-        )
-        .bind(&latest_ids)
-        .bind(&latest_ts)
-        .bind(&latest_values)
-        .bind(first)
-        .bind(last)
-        .execute(&mut *tx)
-        .await
-        .context("updating latest values")?;
+            .context("queueing the batch for the rollups")?;
         tx.commit().await?;
+        // Each series' latest value, written after the commit together with those of batches arriving meanwhile.
+        let mut latest: HashMap<i64, (i64, f64)> = HashMap::new();
+        let mut run: Option<(i64, i64, f64)> = None;
+        for ((id, t), v) in kept_ids.iter().zip(&ts).zip(&values) {
+            let t = t.timestamp_millis();
+            // A series' samples mostly come together: one map entry per run of them, not per sample.
+            match &mut run {
+                Some((rid, rt, rv)) if rid == id => {
+                    if t >= *rt {
+                        (*rt, *rv) = (t, *v);
+                    }
+                }
+                _ => {
+                    if let Some((rid, rt, rv)) = run.replace((*id, t, *v)) {
+                        latest::merge(&mut latest, rid, rt, rv);
+                    }
+                }
+            }
+        }
+        if let Some((rid, rt, rv)) = run {
+            latest::merge(&mut latest, rid, rt, rv);
+        }
+        self.latest
+            .record(
+                &self.pool,
+                latest.into_iter().map(|(id, (t, v))| (id, t, v)),
+            )
+            .await;
         self.stored_samples
             .fetch_add(kept_ids.len() as u64, Ordering::Relaxed);
         Ok(WriteOutcome {

@@ -166,6 +166,68 @@ async fn retention_drops_whole_old_partitions_only() {
     drop_database(&name).await;
 }
 
+/// Several clients pushing the same series at once: each batch's latest values are written together with those of
+/// batches committed meanwhile (one update of the series rows, not one per batch), and every write returns only once
+/// its values are in `series` — so the rows hold each series' newest sample, whichever batch committed last.
+#[tokio::test]
+async fn concurrent_batches_of_the_same_series_leave_each_series_its_newest_sample() {
+    let (db, name) = open().await;
+    let store = std::sync::Arc::new(Store::new(db.pool.clone()));
+    let start = chrono::DurationRound::duration_trunc(Utc::now(), Days::minutes(1)).unwrap();
+    let (clients, batches, series, points) = (4usize, 12usize, 40usize, 5i64);
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..batches {
+                // Clients interleave in time: client c's batch b covers points of slot b * clients + c.
+                let slot = (batch * clients + client) as i64;
+                let mut samples = Vec::new();
+                for s in 0..series {
+                    for k in 0..points {
+                        let t = start + Days::seconds(slot * points + k);
+                        samples.push(of_series(
+                            "shared",
+                            &s.to_string(),
+                            t,
+                            (slot * points + k) as f64,
+                        ));
+                    }
+                }
+                store.write(&samples).await.unwrap();
+                // Acknowledged: this batch's values (or newer ones) are in the rows already.
+                let oldest: f64 = sqlx::query_scalar(
+                    "SELECT min(last_value) FROM series WHERE metric = 'shared'",
+                )
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+                assert!(
+                    oldest >= (slot * points + points - 1) as f64,
+                    "client {client}, batch {batch}: {oldest}"
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let newest = (clients * batches) as i64 * points - 1;
+    let rows: Vec<(f64, chrono::DateTime<Utc>)> = sqlx::query_as(
+        "SELECT last_value, last_ts FROM series WHERE metric = 'shared' ORDER BY labels::text",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), series);
+    for (value, at) in rows {
+        assert_eq!(value, newest as f64);
+        assert_eq!(at, start + Days::seconds(newest));
+    }
+    db.close().await;
+    drop_database(&name).await;
+}
+
 #[tokio::test]
 async fn a_killed_connection_loses_no_acknowledged_sample_and_duplicates_none() {
     let (db, name) = open().await;
