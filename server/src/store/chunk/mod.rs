@@ -770,31 +770,45 @@ pub(crate) async fn read(
     let (since, until) = (pg_literal(from), pg_literal(to));
     let reading = std::time::Instant::now();
     let mut chunks: Vec<(i64, DateTime<Utc>, Vec<u8>)> = Vec::new();
-    copy_each(
-        tx,
-        &format!(
-            "COPY (SELECT series_id, start_ts, data FROM sample_chunks
-                   WHERE series_id = ANY('{{{ids}}}'::int8[]) AND start_ts < {until} AND end_ts > {since}
-                   ORDER BY series_id, start_ts) TO STDOUT (FORMAT binary)"
-        ),
-        |[id, start, data]| {
-            let start = DateTime::from_timestamp_millis(pg_millis(start)?).unwrap_or_default();
-            chunks.push((int8(id)?, start, data.to_vec()));
-            Ok(())
-        },
-    )
-    .await?;
+    // No chunk starts at or after the watermark (read in the same snapshot): a range after it, the hot hours,
+    // skips the chunk statement (planning it over every partition cost more than the rest of a small read).
+    let watermark: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT watermark FROM compaction_state")
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+    if let Some(watermark) = watermark.filter(|w| *w > from) {
+        let until = pg_literal(to.min(watermark));
+        copy_each(
+            tx,
+            &format!(
+                "COPY (SELECT series_id, start_ts, data FROM sample_chunks
+                       WHERE series_id = ANY('{{{ids}}}'::int8[]) AND start_ts < {until} AND end_ts > {since}
+                       ORDER BY series_id, start_ts) TO STDOUT (FORMAT binary)"
+            ),
+            |[id, start, data]| {
+                let start = DateTime::from_timestamp_millis(pg_millis(start)?).unwrap_or_default();
+                chunks.push((int8(id)?, start, data.to_vec()));
+                Ok(())
+            },
+        )
+        .await?;
+    }
     let chunks_read = reading.elapsed();
     let chunk_count = chunks.len();
     // The chunks decode (on the blocking pool) while PostgreSQL sends the rows.
     let decoded = decode_all(chunks);
     // Unordered: rows come mostly in time order per series already, and sorting here beats PostgreSQL's sort
     // (which spills to disk for a few hundred thousand rows).
-    // Block rows come whole (their arrays parsed here, cheaper than unnesting them in PostgreSQL); one that starts
-    // within the hour before `from` may hold samples after it.
+    // Block rows come whole (their arrays parsed here, cheaper than unnesting them in PostgreSQL); a block never
+    // crosses an hour, so one holding samples at or after `from` starts within `from`'s hour.
+    let blocks_from = pg_literal(
+        from.duration_trunc(TimeDelta::hours(1))
+            .unwrap_or_else(|_| from.checked_sub_signed(TimeDelta::hours(1)).unwrap_or(from)),
+    );
     let rows_statement = format!(
         "COPY (SELECT series_id, ts, value, coalesce(block_ts, '{{}}'), coalesce(block_values, '{{}}') FROM samples
-               WHERE series_id = ANY('{{{ids}}}'::int8[]) AND ts > {since} - interval '1 hour' AND ts < {until}
+               WHERE series_id = ANY('{{{ids}}}'::int8[]) AND ts >= {blocks_from} AND ts < {until}
                  AND (ts >= {since} OR block_ts IS NOT NULL))
          TO STDOUT (FORMAT binary)"
     );
