@@ -324,7 +324,7 @@ fn spawn_alerting(
     })
 }
 
-/// How often pending samples are folded into the rollup tiers.
+/// How often pending samples are folded into the rollup tiers (and pending latest values retried).
 const ROLLUP_EVERY: Duration = Duration::from_secs(10);
 
 fn spawn_rollups(store: Arc<Store>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
@@ -335,6 +335,10 @@ fn spawn_rollups(store: Arc<Store>, stop: CancellationToken) -> tokio::task::Joi
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
+            }
+            // Latest values a failed update left pending are retried here too, not only by the next push.
+            if let Err(e) = store.flush_latest().await {
+                tracing::warn!(error = %format!("{e:#}"), "writing pending latest values failed");
             }
             if let Err(e) = store.roll_up().await {
                 tracing::warn!(error = %format!("{e:#}"), "rolling up samples failed");

@@ -5,8 +5,9 @@
 //! until then, so batches arriving together (several clients pushing the same series) cost one update of their
 //! series rows instead of one each, and no sample transaction holds series row locks while it commits. The write
 //! returns after its values were flushed (by itself or by the writer before it), so a reader of `series` sees what
-//! was acknowledged. Data out: the `series` rows. A failed flush keeps its values pending for the next one (the
-//! samples themselves are committed already; only this derived copy waits).
+//! was acknowledged. Data out: the `series` rows. A failed flush keeps its values pending for the next one — the
+//! next push's, or the rollup job's every 10 s (`Store::flush_latest`) — the samples themselves are committed
+//! already; only this derived copy waits.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -239,6 +239,11 @@ impl Store {
         &self.pool
     }
 
+    /// Writes latest values a failed update left pending (see [`latest`]); a no-op when none waits.
+    pub async fn flush_latest(&self) -> anyhow::Result<()> {
+        self.latest.flush(&self.pool).await
+    }
+
     /// Stores a batch durably (returns after commit). Samples of new series beyond the per-source series limit are
     /// left out and counted (a cardinality bomb is cut off while existing series keep flowing).
     pub async fn write(&self, samples: &[Sample]) -> anyhow::Result<WriteOutcome> {
