@@ -32,12 +32,15 @@ struct Pending {
 }
 
 impl Latest {
-    /// Notes the latest sample per series of a committed batch and returns once it is in `series` (or, when the
-    /// database refused the flush, once it is kept for the next one: logged, not an error of the batch).
-    pub async fn record(&self, pool: &PgPool, batch: impl IntoIterator<Item = (i64, i64, f64)>) {
+    /// Notes the latest sample per series of a committed batch (`ids`, `ts`, `values`: one per sample) and returns
+    /// once it is in `series` (or, when the database refused the flush, once it is kept for the next one: logged,
+    /// not an error of the batch).
+    pub async fn record(&self, pool: &PgPool, ids: &[i64], ts: &[DateTime<Utc>], values: &[f64]) {
+        // Reduced to one value per series before the lock is taken.
+        let batch = newest_per_series(ids, ts, values);
         let mine = {
             let mut state = super::lock(&self.state);
-            for (id, t, v) in batch {
+            for (id, (t, v)) in batch {
                 merge(&mut state.values, id, t, v);
             }
             state.recorded += 1;
@@ -57,11 +60,6 @@ impl Latest {
     pub async fn flush(&self, pool: &PgPool) -> anyhow::Result<()> {
         let _flushing = self.flushing.lock().await;
         self.flush_locked(pool).await
-    }
-
-    /// Series whose latest value waits to be written.
-    pub fn pending(&self) -> usize {
-        super::lock(&self.state).values.len()
     }
 
     async fn flush_locked(&self, pool: &PgPool) -> anyhow::Result<()> {
@@ -92,8 +90,38 @@ impl Latest {
     }
 }
 
+/// Each series' newest sample (time in ms) among a batch's samples (at equal times, the later in the batch).
+fn newest_per_series(
+    ids: &[i64],
+    ts: &[DateTime<Utc>],
+    values: &[f64],
+) -> HashMap<i64, (i64, f64)> {
+    let mut newest = HashMap::new();
+    // A series' samples mostly come together: one map entry per run of them, not one hash per sample.
+    let mut run: Option<(i64, i64, f64)> = None;
+    for ((&id, t), &v) in ids.iter().zip(ts).zip(values) {
+        let t = t.timestamp_millis();
+        match &mut run {
+            Some((rid, rt, rv)) if *rid == id => {
+                if t >= *rt {
+                    (*rt, *rv) = (t, v);
+                }
+            }
+            _ => {
+                if let Some((rid, rt, rv)) = run.replace((id, t, v)) {
+                    merge(&mut newest, rid, rt, rv);
+                }
+            }
+        }
+    }
+    if let Some((rid, rt, rv)) = run {
+        merge(&mut newest, rid, rt, rv);
+    }
+    newest
+}
+
 /// Keeps the later of two samples of a series (at equal times, the one recorded last).
-pub(super) fn merge(values: &mut HashMap<i64, (i64, f64)>, id: i64, t: i64, v: f64) {
+fn merge(values: &mut HashMap<i64, (i64, f64)>, id: i64, t: i64, v: f64) {
     let entry = values.entry(id).or_insert((t, v));
     if t >= entry.0 {
         *entry = (t, v);

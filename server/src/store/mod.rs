@@ -342,32 +342,8 @@ impl Store {
             .context("queueing the batch for the rollups")?;
         tx.commit().await?;
         // Each series' latest value, written after the commit together with those of batches arriving meanwhile.
-        let mut latest: HashMap<i64, (i64, f64)> = HashMap::new();
-        let mut run: Option<(i64, i64, f64)> = None;
-        for ((id, t), v) in kept_ids.iter().zip(&ts).zip(&values) {
-            let t = t.timestamp_millis();
-            // A series' samples mostly come together: one map entry per run of them, not per sample.
-            match &mut run {
-                Some((rid, rt, rv)) if rid == id => {
-                    if t >= *rt {
-                        (*rt, *rv) = (t, *v);
-                    }
-                }
-                _ => {
-                    if let Some((rid, rt, rv)) = run.replace((*id, t, *v)) {
-                        latest::merge(&mut latest, rid, rt, rv);
-                    }
-                }
-            }
-        }
-        if let Some((rid, rt, rv)) = run {
-            latest::merge(&mut latest, rid, rt, rv);
-        }
         self.latest
-            .record(
-                &self.pool,
-                latest.into_iter().map(|(id, (t, v))| (id, t, v)),
-            )
+            .record(&self.pool, &kept_ids, &ts, &values)
             .await;
         self.stored_samples
             .fetch_add(kept_ids.len() as u64, Ordering::Relaxed);

@@ -284,7 +284,7 @@ fn header(bytes: &[u8]) -> Result<usize, ChunkError> {
 pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f64>), ChunkError> {
     let n = header(bytes)?;
     let (ts, values) = if bytes[0] == CODEC_PCO {
-        decode_pco(bytes, n)?
+        decode_pco(bytes)?
     } else {
         decode_packed(bytes, n)?
     };
@@ -346,7 +346,7 @@ fn decode_packed(bytes: &[u8], n: usize) -> Result<(Vec<i64>, Vec<f64>), ChunkEr
 }
 
 /// A chunk of the first codec: the length of the timestamp section (u32) after the count, then both columns by pco.
-fn decode_pco(bytes: &[u8], _n: usize) -> Result<(Vec<i64>, Vec<f64>), ChunkError> {
+fn decode_pco(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f64>), ChunkError> {
     const PCO_HEADER: usize = HEADER + 4;
     let Some(word) = bytes.get(HEADER..PCO_HEADER) else {
         return Err(truncated(PCO_HEADER, bytes));
