@@ -366,6 +366,7 @@ fn spawn_compaction(
                 Ok(done)
                     if done.samples > 0
                         || done.days > 0
+                        || done.day_parts > 0
                         || done.partitions > 0
                         || done.minute_partitions > 0 =>
                 {
@@ -374,6 +375,7 @@ fn spawn_compaction(
                         chunks = done.chunks,
                         samples = done.samples,
                         days = done.days,
+                        day_parts = done.day_parts,
                         partitions_dropped = done.partitions,
                         minute_partitions_dropped = done.minute_partitions,
                         "compacted samples into chunks"

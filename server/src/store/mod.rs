@@ -117,9 +117,9 @@ pub struct Store {
     /// When compaction last took rows of each hour of `samples` (database time, after the commit; `None` until
     /// that time is read).
     emptied: Mutex<BTreeMap<NaiveDateTime, Option<DateTime<Utc>>>>,
-    /// Days merged into a table apart that waits to take the place of the day's chunk partition, with the
-    /// database time after the merge committed (see `chunk`).
-    merged_days: Mutex<BTreeMap<NaiveDateTime, DateTime<Utc>>>,
+    /// Days merged into a table apart that waits to take the place of the day's chunk partition, with the time
+    /// merged until and the database time after the merge committed (see `chunk`).
+    merged_days: Mutex<BTreeMap<NaiveDateTime, (DateTime<Utc>, DateTime<Utc>)>>,
     /// Database time when this process first dropped emptied partitions (see `chunk`).
     first_reclaim: Mutex<Option<DateTime<Utc>>>,
     max_sources: usize,
@@ -133,6 +133,9 @@ pub struct Store {
     /// The compaction watermark in ms as last read or advanced ([`WATERMARK_UNREAD`] before the first write,
     /// [`WATERMARK_NONE`] while nothing is compacted).
     watermark_ms: std::sync::atomic::AtomicI64,
+    /// `compaction_state.days_merged` in ms as last read or advanced (read with the watermark; [`WATERMARK_NONE`]
+    /// while nothing is merged): no late sample is taken before it, as its hours' chunks are merged.
+    merged_ms: std::sync::atomic::AtomicI64,
 }
 
 const WATERMARK_UNREAD: i64 = i64::MIN;
@@ -192,6 +195,7 @@ impl Store {
             out_of_order: DEFAULT_OUT_OF_ORDER_WINDOW,
             minutes_outlive_samples: false,
             watermark_ms: std::sync::atomic::AtomicI64::new(WATERMARK_UNREAD),
+            merged_ms: std::sync::atomic::AtomicI64::new(WATERMARK_NONE),
         }
     }
 
@@ -217,8 +221,15 @@ impl Store {
     async fn oldest_accepted(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
         let mut ms = self.watermark_ms.load(Ordering::Acquire);
         if ms == WATERMARK_UNREAD {
-            let read = chunk::watermark(&self.pool).await?;
-            ms = read.map_or(WATERMARK_NONE, |w| w.timestamp_millis());
+            let (watermark, merged): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+                sqlx::query_as("SELECT watermark, days_merged FROM compaction_state")
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or_default();
+            if let Some(merged) = merged {
+                self.advanced_merge(merged);
+            }
+            ms = watermark.map_or(WATERMARK_NONE, |w| w.timestamp_millis());
             // A compaction may have advanced it meanwhile: keep the later.
             ms = self.watermark_ms.fetch_max(ms, Ordering::AcqRel).max(ms);
         }
@@ -226,7 +237,16 @@ impl Store {
             return Ok(None);
         }
         let window = chrono::Duration::from_std(self.out_of_order).unwrap_or_default();
-        Ok(DateTime::from_timestamp_millis(ms).map(|w| w - window))
+        // Merged hours take no late sample even when the window grew since they were merged.
+        let merged = DateTime::from_timestamp_millis(self.merged_ms.load(Ordering::Acquire));
+        Ok(DateTime::from_timestamp_millis(ms)
+            .map(|w| (w - window).max(merged.unwrap_or(w - window))))
+    }
+
+    /// Records the time before which every chunk is merged (`compaction_state.days_merged`).
+    fn advanced_merge(&self, to: DateTime<Utc>) {
+        self.merged_ms
+            .fetch_max(to.timestamp_millis(), Ordering::AcqRel);
     }
 
     /// Records a watermark compaction advanced to.

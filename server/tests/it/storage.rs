@@ -1245,6 +1245,104 @@ async fn days_behind_the_out_of_order_window_merge_into_day_chunks() {
     drop_database(&name).await;
 }
 
+/// The current day's hours join its chunk of each series once four of them are out of reach of late samples (and
+/// again with the next four), so a day is not kept as hour chunks until midnight; merged hours take no late sample,
+/// even under a wider out-of-order window.
+#[tokio::test]
+async fn the_current_days_hours_merge_into_its_chunks_four_at_a_time() {
+    use chrono::DurationRound;
+    let (db, name) = open().await;
+    let store = Store::new(db.pool.clone());
+    let day = (Utc::now() - Days::days(2))
+        .duration_trunc(Days::days(1))
+        .unwrap();
+    let at = |hours: i64, minutes: i64| day + Days::hours(hours) + Days::minutes(minutes);
+    let (from, until) = (at(-6, 0), at(28, 0));
+    let (batch, written) = spread("parts", 3, from, until, |s, i| {
+        (
+            Days::milliseconds(25_000 + (i * 7_919 % 10_000)),
+            ((i * 17 + s) % 2000) as f64 / 100.0 - 3.0,
+        )
+    });
+    let chunks_of_the_day = |db: &Database| {
+        let pool = db.pool.clone();
+        async move {
+            let spans: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT extract(epoch FROM start_ts - $1)::int8 / 3600, extract(epoch FROM end_ts - $1)::int8 / 3600
+                 FROM sample_chunks WHERE start_ts >= $1 AND start_ts < $1 + interval '1 day'
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .bind(day)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            spans
+        }
+    };
+    // 14:30: compacted until 12:00, nothing after 11:00 is merged (the window is an hour): 00:00–11:00 merges.
+    let done = write_and_compact(&store, &batch, at(14, 30)).await;
+    assert_eq!((done.days, done.day_parts), (1, 1), "{done:?}");
+    assert_eq!(chunks_of_the_day(&db).await, vec![(0, 11), (11, 12)]);
+    // Merged hours take no late sample, even for a store whose window reaches further back.
+    let wide = Store::new(db.pool.clone()).with_out_of_order_window(Duration::from_secs(5 * 3600));
+    let e = wide
+        .write(&[of_series("parts", "0", at(10, 0), 1.0)])
+        .await
+        .unwrap_err();
+    let late = e
+        .downcast_ref::<mcpulse::store::TooLate>()
+        .unwrap_or_else(|| panic!("{e:#}"));
+    assert_eq!(late.oldest, at(11, 0));
+    // 16:30: two more hours out of reach, fewer than four: they stay hour chunks.
+    let done = store
+        .compact(at(16, 30), Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!((done.days, done.day_parts), (0, 0), "{done:?}");
+    assert_eq!(
+        chunks_of_the_day(&db).await,
+        vec![(0, 11), (11, 12), (12, 13), (13, 14)]
+    );
+    // 18:30: four: the day's chunk takes them.
+    let done = store
+        .compact(at(18, 30), Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!((done.days, done.day_parts), (0, 1), "{done:?}");
+    assert_eq!(chunks_of_the_day(&db).await, vec![(0, 15), (15, 16)]);
+    // After midnight, once the day's last hour is out of reach: one chunk per series for the day.
+    let done = store
+        .compact(at(27, 30), Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(done.days, 1, "{done:?}");
+    assert_eq!(chunks_of_the_day(&db).await, vec![(0, 24)]);
+    let (chunks, count): (i64, i64) =
+        sqlx::query_as("SELECT count(*), sum(count)::int8 FROM sample_chunks WHERE start_ts = $1")
+            .bind(day)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let expected: usize = written
+        .values()
+        .map(|w| {
+            w.iter()
+                .filter(|(t, _)| (day.timestamp_millis()..at(24, 0).timestamp_millis()).contains(t))
+                .count()
+        })
+        .sum();
+    assert_eq!((chunks, count as usize), (3, expected));
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'parts'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_reads_back(&store, &ids, &written, from, until).await;
+    assert_reads_back(&store, &ids, &written, at(10, 17), at(15, 3)).await;
+    db.close().await;
+    drop_database(&name).await;
+}
+
 #[tokio::test]
 async fn a_merged_day_waits_for_older_snapshots_and_leaves_no_dead_space() {
     use chrono::DurationRound;

@@ -7,8 +7,11 @@
 //!
 //! Layout (little-endian) of what [`encode`] writes ([`CODEC_PACKED`]): the codec byte, the sample count (u32),
 //! the timestamps as an integer stream, then a value-mode byte: [`VALUES_DECIMAL`] followed by a decimal scale `k`
-//! and the values' mantissas (`value × 10^k`, exact) as an integer stream; or [`VALUES_PCO`] followed by the
-//! values compressed by pco (any float: NaN payloads, ±Inf, −0, full-precision numbers). An integer stream is the
+//! and the values' mantissas (`value × 10^k`, exact) as an integer stream; [`VALUES_DECIMAL_EXCEPT`], the same
+//! followed by the few values that are no such decimal (−0 where a gauge crosses zero, NaN staleness markers,
+//! ±Inf, a full-precision number: at most one in [`EXCEPTION_SHARE`]) as a count and, each, its index (varint,
+//! from the previous one's) and its 8 bytes, their mantissas in the stream repeating the one before; or
+//! [`VALUES_PCO`] followed by the values compressed by pco (any floats). An integer stream is the
 //! first integer (zigzag varint), then the differences between neighbours in blocks of [`BLOCK`], each block its
 //! smallest difference (zigzag varint), a bit width and every difference less that smallest one in that many bits.
 //! Last, a CRC-32 of everything before it: a damaged chunk is an error, never other plausible numbers (a packed
@@ -30,6 +33,9 @@ const BLOCK: usize = 128;
 /// The value-mode bytes of [`CODEC_PACKED`].
 const VALUES_DECIMAL: u8 = 0;
 const VALUES_PCO: u8 = 1;
+const VALUES_DECIMAL_EXCEPT: u8 = 2;
+/// At most one value in this many may be an exception to the decimal mantissas; more, and pco takes the values.
+const EXCEPTION_SHARE: usize = 16;
 /// The largest decimal scale tried: 10^12 is exact in an f64, and mantissas stay below 2^53.
 const MAX_SCALE: usize = 12;
 const POW10: [f64; MAX_SCALE + 1] = [
@@ -74,9 +80,20 @@ pub fn encode(ts: &[i64], values: &[f64]) -> Vec<u8> {
     out.extend_from_slice(&(ts.len() as u32).to_le_bytes());
     pack(ts.iter().copied(), ts.len(), &mut out);
     match decimal(values) {
-        Some((scale, mantissas)) => {
+        Some((scale, mantissas, exceptions)) if exceptions.is_empty() => {
             out.extend_from_slice(&[VALUES_DECIMAL, scale as u8]);
             pack(mantissas.into_iter(), values.len(), &mut out);
+        }
+        Some((scale, mantissas, exceptions)) => {
+            out.extend_from_slice(&[VALUES_DECIMAL_EXCEPT, scale as u8]);
+            pack(mantissas.into_iter(), values.len(), &mut out);
+            varint(exceptions.len() as u64, &mut out);
+            let mut previous = 0;
+            for k in exceptions {
+                varint((k - previous) as u64, &mut out);
+                out.extend_from_slice(&values[k].to_bits().to_le_bytes());
+                previous = k;
+            }
         }
         None => {
             out.push(VALUES_PCO);
@@ -91,9 +108,11 @@ pub fn encode(ts: &[i64], values: &[f64]) -> Vec<u8> {
     out
 }
 
-/// The smallest decimal scale `k` at which every value is an integer mantissa `m` with `m / 10^k` giving back the
-/// value's exact bits (so −0, NaN, ±Inf and full-precision floats make it `None`), with those mantissas.
-fn decimal(values: &[f64]) -> Option<(usize, Vec<i64>)> {
+/// The smallest decimal scale `k` at which every value but a few is an integer mantissa `m` with `m / 10^k` giving
+/// back the value's exact bits, with those mantissas (an exception's: the one before it) and the exceptions'
+/// indexes (−0, NaN, ±Inf, full-precision floats); `None` when more than one value in [`EXCEPTION_SHARE`] is one.
+#[allow(clippy::type_complexity)]
+fn decimal(values: &[f64]) -> Option<(usize, Vec<i64>, Vec<usize>)> {
     const LIMIT: f64 = (1u64 << 53) as f64;
     let exact = |v: f64, k: usize| -> Option<i64> {
         let m = (v * POW10[k]).round();
@@ -101,21 +120,34 @@ fn decimal(values: &[f64]) -> Option<(usize, Vec<i64>)> {
         (m.abs() < LIMIT && ((m as i64) as f64 / POW10[k]).to_bits() == v.to_bits())
             .then_some(m as i64)
     };
+    let allowed = values.len() / EXCEPTION_SHARE;
     let mut scale = 0;
+    let mut odd = 0;
     for &v in values {
-        while exact(v, scale).is_none() {
-            scale += 1;
-            if scale > MAX_SCALE {
-                return None;
+        // The scale only grows; a value exact at none from here on is an exception.
+        match (scale..=MAX_SCALE).find(|&k| exact(v, k).is_some()) {
+            Some(k) => scale = k,
+            None => {
+                odd += 1;
+                if odd > allowed {
+                    return None;
+                }
             }
         }
     }
     // A value exact at a smaller scale is almost always exact at the common one; checked, not assumed.
-    let mantissas = values
-        .iter()
-        .map(|&v| exact(v, scale))
-        .collect::<Option<Vec<i64>>>()?;
-    Some((scale, mantissas))
+    let mut mantissas = Vec::with_capacity(values.len());
+    let mut exceptions = Vec::new();
+    for (k, &v) in values.iter().enumerate() {
+        match exact(v, scale) {
+            Some(m) => mantissas.push(m),
+            None => {
+                exceptions.push(k);
+                mantissas.push(mantissas.last().copied().unwrap_or(0));
+            }
+        }
+    }
+    (exceptions.len() <= allowed).then_some((scale, mantissas, exceptions))
 }
 
 /// Writes `n` integers as a packed stream (see the module docs). Differences wrap, so any `i64`s come back.
@@ -338,6 +370,43 @@ fn decode_packed(bytes: &[u8], n: usize) -> Result<(Vec<i64>, Vec<f64>), ChunkEr
             }
             values
         }
+        VALUES_DECIMAL_EXCEPT => {
+            let scale = *bytes.get(at).ok_or_else(|| truncated(at + 1, bytes))? as usize;
+            at += 1;
+            let Some(&divisor) = POW10.get(scale) else {
+                return Err(ChunkError::Corrupt(format!("a decimal scale of {scale}")));
+            };
+            let mut values: Vec<f64> = unpack(bytes, &mut at, n)?
+                .into_iter()
+                .map(|m| m as f64 / divisor)
+                .collect();
+            let count = read_varint(bytes, &mut at)?;
+            if count > (n / EXCEPTION_SHARE) as u64 {
+                return Err(ChunkError::Corrupt(format!(
+                    "{count} exceptions among {n} values"
+                )));
+            }
+            let mut k = 0u64;
+            for _ in 0..count {
+                k = k.saturating_add(read_varint(bytes, &mut at)?);
+                let slot = usize::try_from(k)
+                    .ok()
+                    .and_then(|k| values.get_mut(k))
+                    .ok_or_else(|| ChunkError::Corrupt(format!("an exception at {k} of {n}")))?;
+                let bits = bytes
+                    .get(at..at + 8)
+                    .ok_or_else(|| truncated(at + 8, bytes))?;
+                *slot = f64::from_bits(u64::from_le_bytes(bits.try_into().expect("8 bytes")));
+                at += 8;
+            }
+            if at != bytes.len() {
+                return Err(ChunkError::Corrupt(format!(
+                    "{} bytes after the values",
+                    bytes.len() - at
+                )));
+            }
+            values
+        }
         VALUES_PCO => guarded(|| simple_decompress(&bytes[at..]))
             .map_err(|e| ChunkError::Corrupt(format!("values: {e}")))?,
         other => return Err(ChunkError::Corrupt(format!("value mode {other}"))),
@@ -466,6 +535,32 @@ mod tests {
         }
 
         #[test]
+        fn decimal_series_with_a_few_odd_values_stay_decimal_and_come_back_bit_for_bit(
+            steps in proptest::collection::vec(-100i64..100, 16..2000),
+            odd in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..5, any::<u64>()), 0..125),
+        ) {
+            let mut m = 0i64;
+            let mut values: Vec<f64> = steps.iter().map(|s| { m += s; m as f64 / 100.0 }).collect();
+            let n = values.len();
+            let specials = [-0.0, f64::INFINITY, f64::NEG_INFINITY, 0.1 + 0.2];
+            for (at, kind, bits) in odd.iter().take(n / EXCEPTION_SHARE) {
+                values[at.index(n)] = match kind {
+                    4 => f64::from_bits(0x7ff0_0000_0000_0001 | (bits & 0x000f_ffff_ffff_ffff)),
+                    k => specials[*k],
+                };
+            }
+            let ts: Vec<i64> = (0..n as i64).map(|k| k * 10_000).collect();
+            let (scale, _, exceptions) = decimal(&values).expect("a few odd values keep the decimal mode");
+            prop_assert!(scale <= 2);
+            prop_assert!(exceptions.len() <= n / EXCEPTION_SHARE);
+            let bytes = encode(&ts, &values);
+            prop_assert!(bytes.len() < 2 * n + 9 * exceptions.len() + 64, "{} bytes for {n} values", bytes.len());
+            let (back_ts, back_values) = decode(&bytes).unwrap();
+            prop_assert_eq!(back_ts, ts);
+            prop_assert!(same(&back_values, &values));
+        }
+
+        #[test]
         fn damaged_packed_bytes_are_an_error_never_a_panic(
             cut in 0usize..400,
             flips in proptest::collection::vec((0usize..400, any::<u8>()), 0..8),
@@ -584,11 +679,21 @@ mod tests {
         let (back_ts, back) = decode(&bytes).unwrap();
         assert_eq!(back_ts, ts);
         assert!(same(&back, &cents));
-        assert_eq!(decimal(&cents).map(|(k, _)| k), Some(2));
-        // −0 and NaN have no mantissa: the chunk falls back to pco, still bit for bit.
+        assert_eq!(decimal(&cents).map(|(k, _, _)| k), Some(2));
+        // −0 and NaN have no mantissa: a few are exceptions beside the mantissas; more, and pco takes the values.
         for odd in [-0.0, f64::NAN, 0.1 + 0.2, f64::INFINITY] {
             let mut values = cents.clone();
             values[100] = odd;
+            assert_eq!(
+                decimal(&values).map(|(k, _, e)| (k, e)),
+                Some((2, vec![100])),
+                "{odd}"
+            );
+            let (_, back) = decode(&encode(&ts, &values)).unwrap();
+            assert!(same(&back, &values), "{odd}");
+            for k in (0..300).step_by(15) {
+                values[k] = odd;
+            }
             assert_eq!(decimal(&values), None, "{odd}");
             let (_, back) = decode(&encode(&ts, &values)).unwrap();
             assert!(same(&back, &values), "{odd}");

@@ -22,10 +22,22 @@ use std::collections::BTreeMap;
 
 /// One advisory lock for compaction across processes sharing the database.
 pub(crate) const COMPACTION_LOCK: i64 = 7_415_004;
-/// Series whose samples one read (`points`) brings into memory at once, for callers that read many series.
+/// Series whose samples one read (`points`) brings into memory at once, for callers that read many series, over
+/// a day or less (see [`series_per_read`]).
 pub const SERIES_PER_READ: usize = 256;
+
+/// Series per read over `[from, to)`: [`SERIES_PER_READ`] for a day or less, fewer for longer ranges (at least 16),
+/// so a read holds about as many samples whatever its range (a day of 256 series at 10 s: 2.2 M, 35 MB).
+pub fn series_per_read(from: DateTime<Utc>, to: DateTime<Utc>) -> usize {
+    let days = (to - from).num_seconds().max(1) as f64 / 86_400.0;
+    ((SERIES_PER_READ as f64 / days.max(1.0)) as usize).clamp(16, SERIES_PER_READ)
+}
 /// Series whose rows one pass of an hour holds in memory at once.
 const SERIES_PER_PASS: i64 = 2_000;
+/// Closed hours of the current day that wait for a merge into its day chunks: fewer merges rewrite the day's
+/// chunks less often (the day's partition is rewritten at each), more leave more hour chunks meanwhile (~0.4 bytes
+/// a sample of row and index beside their ~1 byte of data).
+pub const MERGE_HOURS: i64 = 4;
 
 /// A row of `samples` as taken by compaction: series, time, value, and a block's times and values.
 type Taken = (
@@ -44,6 +56,8 @@ pub struct Compacted {
     pub samples: usize,
     /// Days whose hour chunks were merged into day chunks.
     pub days: usize,
+    /// Merges of the current day's first hours (before the day ends) into its chunks.
+    pub day_parts: usize,
     /// Emptied partitions of `samples` dropped.
     pub partitions: usize,
     /// Partitions of `rollup_1m` dropped (their hours are answered from the chunks).
@@ -56,6 +70,7 @@ impl Compacted {
         self.chunks += other.chunks;
         self.samples += other.samples;
         self.days += other.days;
+        self.day_parts += other.day_parts;
         self.partitions += other.partitions;
         self.minute_partitions += other.minute_partitions;
     }
@@ -219,19 +234,21 @@ impl Store {
                 .await
                 .context("vacuuming the compacted rows")?;
         }
-        // Whole days beyond the reach of late samples: their hour chunks become day chunks.
+        // Hours beyond the reach of late samples: their hour chunks join their day's chunk of each series.
         if let Some(w) = watermark {
             let window = chrono::Duration::from_std(self.out_of_order)?;
             done.add(
-                self.merge_days((w - window).duration_trunc(TimeDelta::days(1))?)
+                self.merge_days((w - window).duration_trunc(TimeDelta::hours(1))?)
                     .await?,
             );
         }
         Ok(done)
     }
 
-    /// Merges the hour chunks of every day that ends by `until` into one chunk per series and day, a day per
-    /// transaction, oldest first (count and sum checked as for hours).
+    /// Merges the chunks before `until` into one chunk per series and day, a day per transaction, oldest first
+    /// (count and sum checked as for hours): whole days, and the day `until` falls in once [`MERGE_HOURS`] of its
+    /// hours wait (its chunk covers the day up to there; the next merge takes it with the hours after it). Every
+    /// chunk before `compaction_state.days_merged` is merged.
     pub async fn merge_days(&self, until: DateTime<Utc>) -> anyhow::Result<Compacted> {
         let day = TimeDelta::days(1);
         let mut done = Compacted::default();
@@ -242,32 +259,41 @@ impl Store {
         let start = match merged {
             Some(d) => Some(d),
             None => {
-                self.oldest("SELECT min(start_ts) FROM sample_chunks", day)
-                    .await?
+                self.oldest(
+                    "SELECT min(start_ts) FROM sample_chunks",
+                    TimeDelta::hours(1),
+                )
+                .await?
             }
         };
         let Some(mut from) = start else {
             return Ok(done);
         };
-        while from + day <= until {
-            let (merged, finished) = self
-                .merge_day(from)
-                .await
-                .with_context(|| format!("merging the hour chunks of the day from {from}"))?;
-            done.add(merged);
-            // Days are merged in order: one waiting for its swap holds back the later ones.
-            if !finished {
+        loop {
+            let day_start = from.duration_trunc(day)?;
+            let cut = until.min(day_start + day);
+            let whole = cut == day_start + day;
+            if cut <= from || (!whole && cut - from < TimeDelta::hours(MERGE_HOURS)) {
                 break;
             }
-            from += day;
+            let (merged, finished) = self.merge_day(day_start, cut).await.with_context(|| {
+                format!("merging the chunks of the day from {day_start} until {cut}")
+            })?;
+            done.add(merged);
+            // Days are merged in order: one waiting for its swap holds back the later ones.
+            if !finished || !whole {
+                break;
+            }
+            from = cut;
         }
         Ok(done)
     }
 
-    /// Merges one day's chunks into one chunk per series, in a table of its own that then takes the place of the
-    /// day's partition, so the hour chunks leave no dead space behind (deleted in place, they would stay in the
-    /// partition as dead tuples, twice the size of what is left, until retention). Two steps:
-    /// 1. one transaction builds `<partition>_merged` (decoding each series' chunks of the day and encoding them
+    /// Merges the chunks of the day from `from` that start before `to` into one chunk per series (covering
+    /// `[from, to)`), in a table of its own that then takes the place of the day's partition (with the chunks
+    /// from `to` on copied as they are), so the hour chunks leave no dead space behind (deleted in place, they
+    /// would stay in the partition as dead tuples, twice the size of what is left, until retention). Two steps:
+    /// 1. one transaction builds `<partition>_merged` (decoding each series' chunks before `to` and encoding them
     ///    as one) and checks its count and sum against the partition's; the partition is read meanwhile as before;
     /// 2. once no transaction that began before that commit is still running (its snapshot could not see the new
     ///    table's rows), one transaction holding `sample_chunks` for a moment (100 ms at most, else a later run)
@@ -275,17 +301,25 @@ impl Store {
     ///
     /// A crash between the steps leaves an unattached table the next run builds again. Returns what was done and
     /// whether the day is finished (`false`: its swap waits for a later run).
-    async fn merge_day(&self, from: DateTime<Utc>) -> anyhow::Result<(Compacted, bool)> {
-        let to = from + TimeDelta::days(1);
+    async fn merge_day(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<(Compacted, bool)> {
+        let day_end = from + TimeDelta::days(1);
         let day = from.naive_utc();
         let partition = CHUNKS.name(day);
         let merged = format!("{partition}_merged");
-        let built = lock(&self.merged_days).get(&day).copied();
+        // A table built up to another time (a later run found more hours to merge) is built again.
+        let built = lock(&self.merged_days)
+            .get(&day)
+            .copied()
+            .filter(|(until, _)| *until == to);
         let built_at = match built {
-            Some(at) => at,
+            Some((_, at)) => at,
             None => match self.build_merged_day(from, to, &partition, &merged).await? {
                 Some(at) => {
-                    lock(&self.merged_days).insert(day, at);
+                    lock(&self.merged_days).insert(day, (to, at));
                     at
                 }
                 // Nothing to merge (no chunks that day), or another process merged it.
@@ -339,7 +373,7 @@ impl Store {
             format!(
                 "ALTER TABLE sample_chunks ATTACH PARTITION {partition} FOR VALUES FROM ('{}') TO ('{}')",
                 from.to_rfc3339(),
-                to.to_rfc3339()
+                day_end.to_rfc3339()
             ),
             format!("ALTER TABLE {partition} DROP CONSTRAINT merged_day_range"),
         ] {
@@ -350,20 +384,22 @@ impl Store {
         }
         mark_merged(&mut tx, to).await?;
         tx.commit().await?;
+        self.advanced_merge(to);
         lock(&self.merged_days).remove(&day);
-        tracing::debug!(day = %from, chunks_before = before_rows, chunks = after_rows, "merged a day's chunks");
+        tracing::debug!(day = %from, until = %to, chunks_before = before_rows, chunks = after_rows, "merged a day's chunks");
         Ok((
             Compacted {
-                days: 1,
+                days: usize::from(to == day_end),
+                day_parts: usize::from(to < day_end),
                 ..Compacted::default()
             },
             true,
         ))
     }
 
-    /// Step 1 of [`Store::merge_day`]: the day's chunks merged into `merged`, a table apart shaped like the
-    /// partition (its range as a constraint, so attaching it needs no scan). Returns the database time after the
-    /// commit, or `None` when the day has no partition or is merged already.
+    /// Step 1 of [`Store::merge_day`]: the day's chunks before `to` merged into `merged`, a table apart shaped like
+    /// the partition (its day as a constraint, so attaching it needs no scan), and its later chunks copied. Returns
+    /// the database time after the commit, or `None` when the day has no partition or is merged already.
     async fn build_merged_day(
         &self,
         from: DateTime<Utc>,
@@ -397,7 +433,7 @@ impl Store {
                  INCLUDING STORAGE, PRIMARY KEY (series_id, start_ts), CONSTRAINT merged_day_range \
                  CHECK (start_ts >= '{}' AND start_ts < '{}'))",
                 from.to_rfc3339(),
-                to.to_rfc3339()
+                (from + TimeDelta::days(1)).to_rfc3339()
             ),
         ] {
             sqlx::query(&sql).execute(&mut *tx).await?;
@@ -407,12 +443,13 @@ impl Store {
             // A pass over the next series, by id, so memory stays bounded however many series the day has.
             let mut taken: Vec<(i64, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(&format!(
                 "SELECT series_id, start_ts, data FROM {partition}
-                 WHERE series_id > $1 AND series_id < (SELECT coalesce(max(id), $1) + 1 FROM (
-                         SELECT DISTINCT series_id AS id FROM {partition} WHERE series_id > $1
+                 WHERE start_ts < $3 AND series_id > $1 AND series_id < (SELECT coalesce(max(id), $1) + 1 FROM (
+                         SELECT DISTINCT series_id AS id FROM {partition} WHERE start_ts < $3 AND series_id > $1
                          ORDER BY 1 LIMIT $2) next)"
             ))
             .bind(after)
             .bind(SERIES_PER_PASS)
+            .bind(to)
             .fetch_all(&mut *tx)
             .await
             .context("reading the day's chunks")?;
@@ -429,6 +466,17 @@ impl Store {
             }
             chunks += write_chunks(&mut tx, merged, from, to, by_series).await?;
         }
+        // The hours after `to` (not yet beyond the reach of late samples) keep their chunks.
+        let columns =
+            "series_id, start_ts, end_ts, count, min, max, sum, first_ts, first_value, last_ts, \
+                       last_value, data";
+        sqlx::query(&format!(
+            "INSERT INTO {merged} ({columns}) SELECT {columns} FROM {partition} WHERE start_ts >= $1"
+        ))
+        .bind(to)
+        .execute(&mut *tx)
+        .await
+        .context("copying the day's later chunks")?;
         let (before, before_sum, _) = chunk_totals(&mut tx, partition).await?;
         let (stored, stored_sum, _) = chunk_totals(&mut tx, merged).await?;
         anyhow::ensure!(
@@ -440,7 +488,7 @@ impl Store {
             "the day's merged chunks sum to {stored_sum}, its chunks summed to {before_sum}"
         );
         tx.commit().await?;
-        tracing::debug!(day = %from, chunks, "built a merged day");
+        tracing::debug!(day = %from, until = %to, chunks, "built a merged day");
         let at: DateTime<Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
             .fetch_one(&self.pool)
             .await?;
@@ -846,14 +894,32 @@ pub(crate) async fn read(
     let (decoded, rows) = tokio::join!(decoded, read_rows);
     let (decoded, (rows, rows_read)) = (decoded?, rows?);
     let mut out: BTreeMap<i64, Points> = BTreeMap::new();
-    for (id, ts, values) in decoded {
-        let p = out.entry(id).or_default();
-        for (t, v) in ts.into_iter().zip(values) {
-            if t >= lo && t < hi {
-                p.ts.push(t);
-                p.values.push(v);
-            }
+    for (id, mut ts, mut values) in decoded {
+        // A chunk's samples are in time order: trimmed to the range in place, and a series' first chunk taken
+        // as it is (copying every sample of a day's read cost more than decoding it, mostly in fresh pages).
+        let (a, b) = (
+            ts.partition_point(|t| *t < lo),
+            ts.partition_point(|t| *t < hi),
+        );
+        if a > 0 || b < ts.len() {
+            let b = b.max(a);
+            ts.truncate(b);
+            values.truncate(b);
+            ts.drain(..a);
+            values.drain(..a);
         }
+        let p = out.entry(id).or_default();
+        if p.ts.is_empty() {
+            (p.ts, p.values) = (ts, values);
+        } else {
+            p.ts.extend_from_slice(&ts);
+            p.values.extend_from_slice(&values);
+        }
+    }
+    // A series' chunks follow each other in time, unless a late hour was compacted inside a merged day (a sample
+    // written in flight while the merge passed its hour): then its chunk is sorted in.
+    for p in out.values_mut() {
+        p.sort_by_time();
     }
     let mut late: BTreeMap<i64, Points> = BTreeMap::new();
     for (id, t, v) in rows {

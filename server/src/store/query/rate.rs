@@ -12,7 +12,6 @@
 //! samples has no rate. `increase` is the rate times the step: with `w` = step it is Prometheus' `increase`.
 
 use super::{Aggregation, Query};
-use crate::store::chunk::SERIES_PER_READ;
 use crate::store::rollup::Tier;
 use crate::store::Store;
 use app::types::Point;
@@ -223,7 +222,7 @@ async fn each_series(
         )
     });
     // A bounded number of series in memory at once; raw samples from the chunks and rows (`chunk::points`).
-    for batch in ids.chunks(SERIES_PER_READ) {
+    for batch in ids.chunks(crate::store::chunk::series_per_read(from, q.end)) {
         let mut rolled: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
         if tier_from > from {
             for (series, p) in

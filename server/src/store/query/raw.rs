@@ -7,7 +7,6 @@
 
 use super::{Aggregation, Query};
 use crate::store::chunk::codec::pg_less;
-use crate::store::chunk::SERIES_PER_READ;
 use app::types::Point;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -34,22 +33,45 @@ impl Acc {
         last: (i64::MIN, i64::MIN, f64::NAN),
     };
 
-    fn add(&mut self, t: i64, id: i64, v: f64) {
-        if self.count == 0 {
-            (self.min, self.max) = (v, v);
-        } else {
-            if pg_less(v, self.min) {
-                self.min = v;
+    /// Adds one series' samples that fall in this bucket (in time order), keeping only what `aggregation` reads:
+    /// a sum over many series need not compare every value.
+    fn add_run(&mut self, aggregation: Aggregation, id: i64, ts: &[i64], vs: &[f64]) {
+        let (Some(&t), Some(&v)) = (ts.last(), vs.last()) else {
+            return;
+        };
+        match aggregation {
+            Aggregation::Sum | Aggregation::Avg => {
+                for v in vs {
+                    self.sum += v;
+                }
             }
-            if pg_less(self.max, v) {
-                self.max = v;
+            Aggregation::Count => {}
+            Aggregation::Min | Aggregation::Max => {
+                let mut values = vs.iter();
+                if self.count == 0 {
+                    let first = *values.next().expect("a run is never empty");
+                    (self.min, self.max) = (first, first);
+                }
+                for &v in values {
+                    if pg_less(v, self.min) {
+                        self.min = v;
+                    }
+                    if pg_less(self.max, v) {
+                        self.max = v;
+                    }
+                }
+            }
+            // The run's last sample is its latest (of equal times, the one read last).
+            Aggregation::Last => {
+                if (t, id) >= (self.last.0, self.last.1) {
+                    self.last = (t, id, v);
+                }
+            }
+            Aggregation::Rate | Aggregation::Increase | Aggregation::Quantile(_) => {
+                unreachable!("counters are read by store::query::rate")
             }
         }
-        self.count += 1;
-        self.sum += v;
-        if (t, id) >= (self.last.0, self.last.1) {
-            self.last = (t, id, v);
-        }
+        self.count += vs.len() as u64;
     }
 
     fn value(&self, aggregation: Aggregation) -> Option<f64> {
@@ -106,15 +128,13 @@ pub(super) async fn aggregate(
     // The next batch is read (and its chunks decoded) while this one is bucketed: two reads in flight at most.
     // (The reads are made here, not by a closure inside the stream: such a closure is not `Send` for every
     // lifetime, which the spawned query task needs.)
+    let per_read = crate::store::chunk::series_per_read(from, to);
     let reads: Vec<_> = ids
-        .chunks(SERIES_PER_READ)
+        .chunks(per_read)
         .map(|batch| crate::store::chunk::points(pool, batch, from, to))
         .collect();
     let mut reads = futures::stream::iter(reads).buffered(2);
-    for (batch, batch_groups) in ids
-        .chunks(SERIES_PER_READ)
-        .zip(groups.chunks(SERIES_PER_READ))
-    {
+    for (batch, batch_groups) in ids.chunks(per_read).zip(groups.chunks(per_read)) {
         let started = std::time::Instant::now();
         let read = reads.next().await.expect("one read per batch")?;
         reading += started.elapsed();
@@ -125,11 +145,21 @@ pub(super) async fn aggregate(
             let accs = open
                 .entry(*group)
                 .or_insert_with(|| vec![Acc::EMPTY; buckets]);
-            for (t, v) in p.ts.iter().zip(&p.values) {
-                let k = (t.div_euclid(step) - first) as usize;
-                if let Some(acc) = accs.get_mut(k) {
-                    acc.add(*t, *id, *v);
+            // A series' samples are in time order: each bucket's run is found by walking to its end, not by a
+            // division per sample.
+            let (ts, vs) = (&p.ts[..], &p.values[..]);
+            let mut i = 0;
+            while i < ts.len() {
+                let k = ts[i].div_euclid(step) - first;
+                let end = (first + k + 1).saturating_mul(step);
+                let mut j = i + 1;
+                while j < ts.len() && ts[j] < end {
+                    j += 1;
                 }
+                if let Some(acc) = usize::try_from(k).ok().and_then(|k| accs.get_mut(k)) {
+                    acc.add_run(q.aggregation, *id, &ts[i..j], &vs[i..j]);
+                }
+                i = j;
             }
         }
         // Groups are contiguous: those before the last one of this batch are complete.
