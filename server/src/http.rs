@@ -71,8 +71,13 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.request_timeout, request_timeout))
         .layer(from_fn(cross_site_guard))
         // Pages and JSON compressed as the browser accepts (files under /pkg come precompressed; event streams and
-        // tiny answers are left alone); nothing a signed-in user sees is kept by a shared cache.
-        .layer(tower_http::compression::CompressionLayer::new())
+        // tiny answers are left alone), at the fastest level: a day of 100 series (4 MB of JSON) took 130 ms more
+        // to gzip at the default level, 20 ms at the fastest (28 % larger); nothing a signed-in user sees is kept
+        // by a shared cache.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Fastest),
+        )
         .layer(
             tower_http::set_header::SetResponseHeaderLayer::if_not_present(
                 header::CACHE_CONTROL,

@@ -1258,7 +1258,7 @@ async fn the_current_days_hours_merge_into_its_chunks_four_at_a_time() {
         .unwrap();
     let at = |hours: i64, minutes: i64| day + Days::hours(hours) + Days::minutes(minutes);
     let (from, until) = (at(-6, 0), at(28, 0));
-    let (batch, written) = spread("parts", 3, from, until, |s, i| {
+    let (batch, mut written) = spread("parts", 3, from, until, |s, i| {
         (
             Days::milliseconds(25_000 + (i * 7_919 % 10_000)),
             ((i * 17 + s) % 2000) as f64 / 100.0 - 3.0,
@@ -1279,6 +1279,17 @@ async fn the_current_days_hours_merge_into_its_chunks_four_at_a_time() {
             spans
         }
     };
+    // Another process that saw nothing compacted yet (and has a wider window) takes samples the merge then passes.
+    let stale = Store::new(db.pool.clone()).with_out_of_order_window(Duration::from_secs(5 * 3600));
+    let mut write_stale = |series: &str, t: chrono::DateTime<Utc>, v: f64| {
+        let w = written.get_mut(series).unwrap();
+        w.push((t.timestamp_millis(), v.to_bits()));
+        w.sort();
+        of_series("parts", series, t, v)
+    };
+    let first_stale = write_stale("0", at(27, 59), 4.25);
+    let late_stale = write_stale("1", at(10, 0) + Days::milliseconds(123), 9.75);
+    stale.write(&[first_stale]).await.unwrap();
     // 14:30: compacted until 12:00, nothing after 11:00 is merged (the window is an hour): 00:00–11:00 merges.
     let done = write_and_compact(&store, &batch, at(14, 30)).await;
     assert_eq!((done.days, done.day_parts), (1, 1), "{done:?}");
@@ -1293,7 +1304,16 @@ async fn the_current_days_hours_merge_into_its_chunks_four_at_a_time() {
         .downcast_ref::<mcpulse::store::TooLate>()
         .unwrap_or_else(|| panic!("{e:#}"));
     assert_eq!(late.oldest, at(11, 0));
-    // 16:30: two more hours out of reach, fewer than four: they stay hour chunks.
+    // The stale process still takes one in a merged hour (it has not read the watermark since).
+    stale.write(&[late_stale]).await.unwrap();
+    store.roll_up().await.unwrap();
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'parts'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    // 16:30: two more hours out of reach, fewer than four: they stay hour chunks; the late sample gets an hour
+    // chunk inside the merged hours, and reads still come back in time order.
     let done = store
         .compact(at(16, 30), Duration::from_secs(2 * 3600))
         .await
@@ -1301,8 +1321,9 @@ async fn the_current_days_hours_merge_into_its_chunks_four_at_a_time() {
     assert_eq!((done.days, done.day_parts), (0, 0), "{done:?}");
     assert_eq!(
         chunks_of_the_day(&db).await,
-        vec![(0, 11), (11, 12), (12, 13), (13, 14)]
+        vec![(0, 11), (10, 11), (11, 12), (12, 13), (13, 14)]
     );
+    assert_reads_back(&store, &ids, &written, from, until).await;
     // 18:30: four: the day's chunk takes them.
     let done = store
         .compact(at(18, 30), Duration::from_secs(2 * 3600))
@@ -1332,11 +1353,6 @@ async fn the_current_days_hours_merge_into_its_chunks_four_at_a_time() {
         })
         .sum();
     assert_eq!((chunks, count as usize), (3, expected));
-    let ids: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, labels->>'series' FROM series WHERE metric = 'parts'")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
     assert_reads_back(&store, &ids, &written, from, until).await;
     assert_reads_back(&store, &ids, &written, at(10, 17), at(15, 3)).await;
     db.close().await;

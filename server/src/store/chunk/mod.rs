@@ -894,6 +894,7 @@ pub(crate) async fn read(
     let (decoded, rows) = tokio::join!(decoded, read_rows);
     let (decoded, (rows, rows_read)) = (decoded?, rows?);
     let mut out: BTreeMap<i64, Points> = BTreeMap::new();
+    let mut overlapping = Vec::new();
     for (id, mut ts, mut values) in decoded {
         // A chunk's samples are in time order: trimmed to the range in place, and a series' first chunk taken
         // as it is (copying every sample of a day's read cost more than decoding it, mostly in fresh pages).
@@ -912,14 +913,19 @@ pub(crate) async fn read(
         if p.ts.is_empty() {
             (p.ts, p.values) = (ts, values);
         } else {
+            // A series' chunks follow each other in time, unless a late hour was compacted inside a merged day
+            // (a sample written in flight while the merge passed its hour): then its chunk is sorted in.
+            if matches!((ts.first(), p.ts.last()), (Some(a), Some(b)) if a < b) {
+                overlapping.push(id);
+            }
             p.ts.extend_from_slice(&ts);
             p.values.extend_from_slice(&values);
         }
     }
-    // A series' chunks follow each other in time, unless a late hour was compacted inside a merged day (a sample
-    // written in flight while the merge passed its hour): then its chunk is sorted in.
-    for p in out.values_mut() {
-        p.sort_by_time();
+    for id in overlapping {
+        if let Some(p) = out.get_mut(&id) {
+            p.sort_by_time();
+        }
     }
     let mut late: BTreeMap<i64, Points> = BTreeMap::new();
     for (id, t, v) in rows {
