@@ -3,10 +3,11 @@
 //!
 //! Data enters through `rollup_pending`: every committed write adds the time range of its batch in its own
 //! transaction. [`Store::roll_up`] (run every few seconds by `serve`) takes those ranges, recomputes the minute rows
-//! covering them from `samples` and the hour rows from the minute rows, and deletes the ranges, all in one
-//! transaction, so a crash at any point leaves either the old rows and the pending ranges or the new rows. Data
-//! leaves through the query engine, which reads a tier up to the earliest pending time
-//! ([`Store::rollup_watermark`]) and raw samples from there on, so answers never lag behind ingest.
+//! covering them from the samples (read by series as queries read them, folded here) and the hour rows from the
+//! minute rows, and deletes the ranges, all in one transaction, so a crash at any point leaves either the old rows
+//! and the pending ranges or the new rows. Data leaves through the query engine, which reads a tier up to the
+//! earliest pending time ([`Store::rollup_watermark`]) and raw samples from there on, so answers never lag behind
+//! ingest.
 
 use super::chunk::codec::Summary;
 use super::{Store, ROLLUP_1H, ROLLUP_1M};
@@ -124,24 +125,25 @@ impl Store {
                 .await?;
         }
         if rows_from < to {
-            // Each minute's last value is an ordered aggregate: its sort stays in memory instead of spilling to
-            // disk for a bulk load's millions of samples.
-            sqlx::query("SET LOCAL work_mem = '64MB'")
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
-                 SELECT series_id, date_bin('1 minute', ts, 'epoch'::timestamptz), min(value), max(value),
-                        sum(value), count(*), (array_agg(value ORDER BY ts DESC))[1], max(ts)
-                 FROM samples_in($1, $2) GROUP BY 1, 2
-                 ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-                    sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+            // Read by series (as queries read them) and folded here: one SQL statement grouping a bulk load's
+            // millions of samples by series and minute, with an ordered aggregate for each minute's last value,
+            // took ~19 s for 9.5 M samples beside the queries right after the load.
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT DISTINCT series_id FROM samples WHERE ts >= $1 AND ts < $2",
             )
-            .bind(rows_from)
+            .bind(rows_from.duration_trunc(hour)?)
             .bind(to)
-            .execute(&mut **tx)
+            .fetch_all(&mut **tx)
             .await
-            .context("rolling samples up into minutes")?;
+            .context("finding the series to roll up")?;
+            // A quarter of a query's batch: the decoded samples, their minute rows and the insert's arguments are
+            // all in memory at once, beside the queries of the moment.
+            for batch in ids.chunks((super::chunk::series_per_read(rows_from, to) / 4).max(16)) {
+                let points = super::chunk::read(tx, batch, rows_from, to).await?;
+                insert_minutes(tx, points)
+                    .await
+                    .context("rolling samples up into minutes")?;
+            }
         }
         let (hour_from, hour_to) = (from.duration_trunc(hour)?, ceil(to, hour)?);
         sqlx::query(
@@ -179,42 +181,9 @@ impl Store {
         }
         let hours_from = from.duration_trunc(TimeDelta::hours(1))?;
         let points = super::chunk::read(tx, &ids, hours_from, hours_to).await?;
-        let mut out = MinuteRows::default();
-        for (id, p) in points {
-            let mut start = 0;
-            while start < p.ts.len() {
-                let minute = p.ts[start].div_euclid(60_000);
-                let len = p.ts[start..]
-                    .iter()
-                    .take_while(|t| t.div_euclid(60_000) == minute)
-                    .count();
-                let end = start + len;
-                if let Some(s) = Summary::of(&p.ts[start..end], &p.values[start..end]) {
-                    out.push(id, minute * 60_000, &s);
-                }
-                start = end;
-            }
-        }
-        let ms = |t: &i64| DateTime::<Utc>::from_timestamp_millis(*t).unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
-             SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
-                                  $6::int8[], $7::float8[], $8::timestamptz[])
-             ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
-                sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
-        )
-        .bind(&out.ids)
-        .bind(out.buckets.iter().map(ms).collect::<Vec<_>>())
-        .bind(&out.min)
-        .bind(&out.max)
-        .bind(&out.sum)
-        .bind(&out.count)
-        .bind(&out.last)
-        .bind(out.last_ts.iter().map(ms).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await
-        .context("rolling compacted samples up into minutes")?;
-        Ok(())
+        insert_minutes(tx, points)
+            .await
+            .context("rolling compacted samples up into minutes")
     }
 
     /// The earliest time whose samples may not be in the rollup tiers yet (`None`: all are).
@@ -225,6 +194,51 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// Writes (or replaces) the minute rows of every minute the series' samples (each sorted by time) touch.
+async fn insert_minutes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    points: std::collections::BTreeMap<i64, super::chunk::Points>,
+) -> anyhow::Result<()> {
+    let mut out = MinuteRows::default();
+    for (id, p) in points {
+        let mut start = 0;
+        while start < p.ts.len() {
+            let minute = p.ts[start].div_euclid(60_000);
+            let len = p.ts[start..]
+                .iter()
+                .take_while(|t| t.div_euclid(60_000) == minute)
+                .count();
+            let end = start + len;
+            if let Some(s) = Summary::of(&p.ts[start..end], &p.values[start..end]) {
+                out.push(id, minute * 60_000, &s);
+            }
+            start = end;
+        }
+    }
+    if out.ids.is_empty() {
+        return Ok(());
+    }
+    let ms = |t: &i64| DateTime::<Utc>::from_timestamp_millis(*t).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO rollup_1m (series_id, bucket, min, max, sum, count, last, last_ts)
+         SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+                              $6::int8[], $7::float8[], $8::timestamptz[])
+         ON CONFLICT (series_id, bucket) DO UPDATE SET min = EXCLUDED.min, max = EXCLUDED.max,
+            sum = EXCLUDED.sum, count = EXCLUDED.count, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts",
+    )
+    .bind(&out.ids)
+    .bind(out.buckets.iter().map(ms).collect::<Vec<_>>())
+    .bind(&out.min)
+    .bind(&out.max)
+    .bind(&out.sum)
+    .bind(&out.count)
+    .bind(&out.last)
+    .bind(out.last_ts.iter().map(ms).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Minute rows as columns, for one `UNNEST` insert.
